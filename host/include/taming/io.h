@@ -1,0 +1,80 @@
+/* io.h — files: checkpoints (Lightning .ckpt, .safetensors), .npy, YAML configs, images.
+ *
+ * Loading is two-phase: tt_ckpt_open indexes a file (tensors become views onto
+ * an mmap of it, nothing is copied); callers then bind tensors by name.
+ * Writers never leave a half-written file over a good one: they write a
+ * temporary file in the same directory, fsync it and rename it into place.
+ * Every error names the file and the cause. */
+#ifndef TAMING_IO_H
+#define TAMING_IO_H
+
+#include "taming/tensor.h"
+#include "taming/value.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- checkpoints ---- */
+
+typedef struct tt_ckpt tt_ckpt;
+
+/* Opens a PyTorch zip checkpoint (.ckpt/.pt/.pth: the pickle is parsed, never
+ * executed) or a .safetensors file, by content. Legacy (pre-1.6) torch files are
+ * refused with a message saying how to convert them. */
+TT_API tt_status tt_ckpt_open(const char *path, tt_ckpt **out);
+TT_API void tt_ckpt_close(tt_ckpt *c);
+TT_API const char *tt_ckpt_path(const tt_ckpt *c);
+TT_API const char *tt_ckpt_format(const tt_ckpt *c);       /* "torch-zip" or "safetensors" */
+/* The state dict: tensors in file order (borrowed references, alive until close). */
+TT_API int tt_ckpt_count(const tt_ckpt *c);
+TT_API const char *tt_ckpt_name(const tt_ckpt *c, int i);
+TT_API tt_tensor *tt_ckpt_tensor(const tt_ckpt *c, int i);
+TT_API tt_tensor *tt_ckpt_get(const tt_ckpt *c, const char *name);   /* NULL if absent */
+/* Everything else at the top level (global_step, epoch, optimizer_states, ...;
+ * safetensors: its __metadata__ strings). A map; opaque pickle objects are nil. */
+TT_API const tt_value *tt_ckpt_meta(const tt_ckpt *c);
+
+/* Writes name -> tensor pairs (any device; contiguous copies are made as needed)
+ * with optional string metadata (a map of strings, may be NULL). Atomic. */
+TT_API tt_status tt_safetensors_save(const char *path, int n, const char *const *names,
+                                     tt_tensor *const *tensors, const tt_value *metadata);
+
+/* ---- numpy ---- */
+TT_API tt_status tt_npy_load(const char *path, tt_tensor **out);
+TT_API tt_status tt_npy_save(const char *path, const tt_tensor *t);   /* atomic */
+
+/* ---- YAML (official configs) ---- */
+/* Scalars become int, number, bool, nil or string as YAML 1.1 plain scalars do in PyYAML. */
+TT_API tt_status tt_yaml_load(const char *path, tt_value *out);
+TT_API tt_status tt_yaml_parse(const char *text, size_t len, const char *name, tt_value *out);
+
+/* ---- images ---- */
+/* PNG (8/16-bit, gray, gray+alpha, RGB, RGBA, palette) or JPEG, by content ->
+ * u8 [H, W, C] with the file's channels (16-bit PNGs are reduced to 8 bits). */
+TT_API tt_status tt_image_load_u8(const char *path, tt_tensor **out);
+/* u8 [H, W, C] (C = 1, 2, 3, 4) -> PNG, or JPEG when the path ends in .jpg/.jpeg. Atomic. */
+TT_API tt_status tt_image_save_u8(const char *path, const tt_tensor *img, int jpeg_quality);
+/* Float [C, H, W] or [1, C, H, W] in [-1, 1] -> u8 [H, W, C] the official way:
+ * (x + 1) * 127.5, clipped to [0, 255], truncated. */
+TT_API tt_tensor *tt_image_to_u8(tt_tensor *x);
+/* u8 [H, W, C] -> f32 [1, C, H, W] = x / 127.5 - 1. */
+TT_API tt_tensor *tt_image_from_u8(tt_tensor *img);
+
+/* Atomic file writing for any writer: open PATH.tmp.XXXXXX next to path, write, then commit. */
+typedef struct tt_atomic_file {
+  char *path;
+  char *tmp_path;
+  int fd;
+  void *fp;    /* FILE* */
+} tt_atomic_file;
+TT_API tt_status tt_atomic_open(tt_atomic_file *f, const char *path);
+TT_API tt_status tt_atomic_write(tt_atomic_file *f, const void *data, size_t n);
+/* fsync + rename; on failure the temporary file is removed and path untouched. */
+TT_API tt_status tt_atomic_commit(tt_atomic_file *f);
+TT_API void tt_atomic_abort(tt_atomic_file *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,51 @@
+/* ops/norm.h — group norm (VQGAN, eps 1e-6), layer norm (GPT, eps 1e-5),
+ * batch norm (PatchGAN discriminator, train and eval). Biased variances. */
+#ifndef TAMING_OPS_NORM_H
+#define TAMING_OPS_NORM_H
+#include "taming/tensor.h"
+
+/* Kernels (contiguous f32):
+ *   group_norm_fwd: x [B, C, S] (S = spatial size), G groups of C/G channels;
+ *                   w, b [C] (may be NULL); y like x; mean, rstd [B, G] saved.
+ *   group_norm_bwd: gx like x, gw, gb [C] (NULL when not wanted; overwritten).
+ *   layer_norm_fwd: x [N, E] normalised over E; mean, rstd [N].
+ *   layer_norm_bwd: likewise.
+ *   batch_norm_stats: per channel of x [B, C, S]: mean [C] and biased var [C].
+ *   batch_norm_apply: y = (x - mean[c]) * rstd[c] * w[c] + b[c]  (rstd given).
+ *   batch_norm_bwd: training-mode backward (batch statistics), or with
+ *                   `training` false the per-channel affine backward. */
+typedef tt_status (*tt_group_norm_fwd_fn)(const tt_tensor *x, int groups, float eps,
+                                          const tt_tensor *w, const tt_tensor *b, tt_tensor *y,
+                                          tt_tensor *mean, tt_tensor *rstd);
+typedef tt_status (*tt_group_norm_bwd_fn)(const tt_tensor *x, int groups, const tt_tensor *w,
+                                          const tt_tensor *mean, const tt_tensor *rstd,
+                                          const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
+                                          tt_tensor *gb);
+typedef tt_status (*tt_layer_norm_fwd_fn)(const tt_tensor *x, float eps, const tt_tensor *w,
+                                          const tt_tensor *b, tt_tensor *y, tt_tensor *mean,
+                                          tt_tensor *rstd);
+typedef tt_status (*tt_layer_norm_bwd_fn)(const tt_tensor *x, const tt_tensor *w,
+                                          const tt_tensor *mean, const tt_tensor *rstd,
+                                          const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
+                                          tt_tensor *gb);
+typedef tt_status (*tt_batch_norm_stats_fn)(const tt_tensor *x, tt_tensor *mean, tt_tensor *var);
+typedef tt_status (*tt_batch_norm_apply_fn)(const tt_tensor *x, const tt_tensor *mean,
+                                            const tt_tensor *rstd, const tt_tensor *w,
+                                            const tt_tensor *b, tt_tensor *y);
+typedef tt_status (*tt_batch_norm_bwd_fn)(bool training, const tt_tensor *x, const tt_tensor *mean,
+                                          const tt_tensor *rstd, const tt_tensor *w,
+                                          const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
+                                          tt_tensor *gb);
+
+/* x [B, C, ...]; weight, bias [C] or NULL. */
+TT_API tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias,
+                                float eps);
+/* Normalises over the last dim; weight, bias [E] or NULL. */
+TT_API tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps);
+/* x [B, C, ...]. training: batch statistics, and running_mean/var (may be NULL)
+ * are updated in place with `momentum` (running_var gets the unbiased variance);
+ * eval: the running statistics are used. */
+TT_API tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                                tt_tensor *running_mean, tt_tensor *running_var, bool training,
+                                float momentum, float eps);
+#endif

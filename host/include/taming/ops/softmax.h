@@ -1,0 +1,15 @@
+/* ops/softmax.h — softmax and log-softmax along a dim. */
+#ifndef TAMING_OPS_SOFTMAX_H
+#define TAMING_OPS_SOFTMAX_H
+#include "taming/tensor.h"
+
+/* Kernels on contiguous rows x [N, D] (the op moves the dim last):
+ *   softmax_fwd: y = softmax or log_softmax of each row.
+ *   softmax_bwd: gx from y and gy. -inf inputs are allowed (probability 0). */
+typedef tt_status (*tt_softmax_fwd_fn)(bool log, const tt_tensor *x, tt_tensor *y);
+typedef tt_status (*tt_softmax_bwd_fn)(bool log, const tt_tensor *y, const tt_tensor *gy,
+                                       tt_tensor *gx);
+
+TT_API tt_tensor *tt_softmax(tt_tensor *x, int dim);
+TT_API tt_tensor *tt_log_softmax(tt_tensor *x, int dim);
+#endif

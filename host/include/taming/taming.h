@@ -1,0 +1,16 @@
+/* taming.h — the whole public SDK in one include. */
+#ifndef TAMING_H
+#define TAMING_H
+#include "taming/version.h"
+#include "taming/export.h"
+#include "taming/status.h"
+#include "taming/tensor.h"
+#include "taming/arena.h"
+#include "taming/backend.h"
+#include "taming/autograd.h"
+#include "taming/ops.h"
+#include "taming/value.h"
+#include "taming/module.h"
+#include "taming/plugin.h"
+#include "taming/io.h"
+#endif

@@ -1,0 +1,12 @@
+/* internal.h — declarations shared inside libtaming, not part of the SDK. */
+#ifndef TAMING_INTERNAL_H
+#define TAMING_INTERNAL_H
+
+#include "taming/backend.h"
+
+/* Defined in kernels/cpu/cpu_backend.c. */
+tt_status tt_cpu_backend_create(tt_backend **out);
+/* True when the running executable lives in the build tree (or TAMING_UNINSTALLED is set). */
+bool tt_running_uninstalled(void);
+
+#endif

@@ -1,0 +1,18 @@
+/* common.h — helpers shared by the op wrappers in host/ops (not part of the SDK). */
+#ifndef TAMING_OPS_COMMON_H
+#define TAMING_OPS_COMMON_H
+
+#include <stdio.h>
+#include "taming/backend.h"
+#include "taming/ops.h"
+
+/* Fails unless t is f32 (naming the op and the argument). */
+tt_status tt_check_f32(const char *op, const char *what, const tt_tensor *t);
+/* Fails unless all tensors are on the same device. */
+tt_status tt_check_same_device(const char *op, int n, tt_tensor *const *ts);
+/* Fails unless t has ndim dims. */
+tt_status tt_check_ndim(const char *op, const char *what, const tt_tensor *t, int ndim);
+/* Attaches out to a fresh node for op (if any input needs grad), storing ctx. */
+#define TT_SHAPE_BUF 160
+
+#endif

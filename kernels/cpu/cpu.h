@@ -1,0 +1,32 @@
+/* cpu.h — shared helpers of the CPU kernels (not part of the SDK). */
+#ifndef TAMING_KERNELS_CPU_H
+#define TAMING_KERNELS_CPU_H
+
+#include <stdint.h>
+#include "taming/backend.h"
+#include "taming/ops.h"
+
+/* One registration function per op family (kernels/cpu/<family>.c). */
+tt_status tt_cpu_register_copy(tt_backend *b);
+tt_status tt_cpu_register_elementwise(tt_backend *b);
+tt_status tt_cpu_register_reduce(tt_backend *b);
+tt_status tt_cpu_register_gemm(tt_backend *b);
+tt_status tt_cpu_register_conv(tt_backend *b);
+tt_status tt_cpu_register_resample(tt_backend *b);
+tt_status tt_cpu_register_norm(tt_backend *b);
+tt_status tt_cpu_register_softmax(tt_backend *b);
+tt_status tt_cpu_register_attention(tt_backend *b);
+tt_status tt_cpu_register_embedding(tt_backend *b);
+tt_status tt_cpu_register_loss(tt_backend *b);
+tt_status tt_cpu_register_quantize(tt_backend *b);
+tt_status tt_cpu_register_optim(tt_backend *b);
+tt_status tt_cpu_register_random(tt_backend *b);
+
+/* Work below this many elements is not worth waking threads for. */
+#define TT_CPU_PAR_MIN 32768
+
+/* Merges adjacent dims that are contiguous with each other in every operand.
+ * shape/strides[k] arrays are updated in place; returns the new ndim (>= 1). */
+int tt_cpu_collapse_dims(int ndim, int64_t *shape, int nops, int64_t **strides);
+
+#endif

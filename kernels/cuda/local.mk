@@ -1,0 +1,1 @@
+# kernels/cuda/ — (see the files in this folder)

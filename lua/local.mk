@@ -1,0 +1,1 @@
+# lua/ — (see the files in this folder)

@@ -1,0 +1,1 @@
+# pipelines/ — (see the files in this folder)

@@ -1,0 +1,1 @@
+# plugins/ — (see the files in this folder)

@@ -1,0 +1,42 @@
+/* testhelp.h — shared helpers of the check suites: random tensors, max-abs
+ * comparisons that print both values, finite-difference gradient checks,
+ * fixture lookup (exit 77 = skip when ../shared/fixtures is absent). */
+#ifndef TAMING_TESTHELP_H
+#define TAMING_TESTHELP_H
+
+#include <check.h>
+#include <stdio.h>
+#include "taming/taming.h"
+
+/* Fails the test with the library's message when expr is not TT_OK. */
+#define TH_OK(expr)                                                                     \
+  do {                                                                                  \
+    tt_status th_s_ = (expr);                                                           \
+    ck_assert_msg(th_s_ == TT_OK, "%s failed: %s", #expr, tt_error_message());          \
+  } while (0)
+/* Fails unless ptr is non-NULL, printing the library's message. */
+#define TH_NN(ptr) ck_assert_msg((ptr) != NULL, "%s returned NULL: %s", #ptr, tt_error_message())
+
+/* N(0, scale^2) tensor (f32, contiguous, CPU) from a seed. */
+tt_tensor *th_randn(uint64_t seed, int ndim, const int64_t *shape, float scale);
+tt_tensor *th_uniform(uint64_t seed, int ndim, const int64_t *shape, float lo, float hi);
+/* max |a - b| over all elements (shapes must match; else +inf). */
+double th_max_abs_diff(const tt_tensor *a, const tt_tensor *b);
+/* Asserts max |a - b| <= tol, printing the difference and where it is. */
+void th_assert_close(const char *what, const tt_tensor *a, const tt_tensor *b, double tol);
+
+/* A function of the inputs whose gradient is checked; returns a tensor of any shape. */
+typedef tt_tensor *(*th_fn)(tt_tensor *const *inputs, void *ud);
+/* Compares autograd gradients of L = sum(f(inputs) * R) (R fixed random) with central
+ * differences for up to `samples` elements of every input that requires grad:
+ * |analytic - numeric| <= atol + rtol * |numeric|. Prints the worst element on failure. */
+void th_gradcheck(const char *name, th_fn f, int n, tt_tensor *const *inputs, void *ud, double eps,
+                  double atol, double rtol, int samples);
+
+/* The fixtures folder (TAMING_FIXTURES or ../shared/fixtures from the source tree),
+ * or exits 77 (skip) with a message when it is absent. */
+const char *th_fixtures_or_skip(const char *suite);
+/* Runs a suite, prints the summary, returns the process exit status. */
+int th_run(Suite *s);
+
+#endif
