@@ -7,6 +7,6 @@
 /* Defined in kernels/cpu/cpu_backend.c. */
 tt_status tt_cpu_backend_create(tt_backend **out);
 /* True when the running executable lives in the build tree (or TAMING_UNINSTALLED is set). */
-bool tt_running_uninstalled(void);
+TT_API bool tt_running_uninstalled(void);
 
 #endif

@@ -5,7 +5,9 @@ host_libtaming_la_SOURCES = \
 	host/value.c host/internal.h \
 	host/ops/common.c host/ops/common.h \
 	host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c \
-	host/ops/gemm.c host/ops/random.c
+	host/ops/gemm.c host/ops/random.c \
+	host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c \
+	host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/sampling.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
 host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm
@@ -15,7 +17,8 @@ taming_HEADERS = \
 	host/include/taming/taming.h host/include/taming/export.h host/include/taming/status.h \
 	host/include/taming/tensor.h host/include/taming/arena.h host/include/taming/backend.h \
 	host/include/taming/autograd.h host/include/taming/ops.h host/include/taming/value.h \
-	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h
+	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
+	host/include/taming/sampling.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \
@@ -27,3 +30,8 @@ tamingops_HEADERS += \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
 	host/include/taming/ops/random.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
+
+bin_PROGRAMS += host/taming
+host_taming_SOURCES = host/main.c
+host_taming_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS)
+host_taming_LDADD = host/libtaming.la $(LUA_LIBS)

@@ -1,1 +1,3 @@
-# lua/ — (see the files in this folder)
+# lua/ — the Lua library shared by the pipelines (installed under $(pkgdatadir)/lua).
+dist_lua_DATA += lua/taming/init.lua lua/taming/args.lua lua/taming/model.lua lua/taming/vqgan.lua \
+	lua/taming/load.lua lua/taming/net2net.lua

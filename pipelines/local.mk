@@ -1,1 +1,2 @@
-# pipelines/ — (see the files in this folder)
+# pipelines/ — one Lua script per task (installed under $(pkgdatadir)/pipelines).
+dist_pipelines_DATA += pipelines/reconstruct.lua

@@ -23,3 +23,29 @@ endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
 	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; export OMP_NUM_THREADS;
+
+# test plugins for the loader: one good, several that must be refused
+if HAVE_CHECK
+TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath $(abs_builddir)/tests/plugins
+check_LTLIBRARIES += tests/plugins/test_good.la tests/plugins/test_badabi.la tests/plugins/test_nocreate.la \
+	tests/plugins/test_bigdesc.la tests/plugins/test_notplugin.la tests/plugins/test_mismatch.la
+tests_plugins_test_good_la_SOURCES = tests/plugins/good.c
+tests_plugins_test_good_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_good_la_LIBADD = host/libtaming.la
+tests_plugins_test_badabi_la_SOURCES = tests/plugins/badabi.c
+tests_plugins_test_badabi_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_nocreate_la_SOURCES = tests/plugins/nocreate.c
+tests_plugins_test_nocreate_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_bigdesc_la_SOURCES = tests/plugins/bigdesc.c
+tests_plugins_test_bigdesc_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_notplugin_la_SOURCES = tests/plugins/notplugin.c
+tests_plugins_test_notplugin_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_mismatch_la_SOURCES = tests/plugins/mismatch.c
+tests_plugins_test_mismatch_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+
+check_PROGRAMS += tests/check_plugin
+tests_check_plugin_SOURCES = tests/check_plugin.c
+tests_check_plugin_CFLAGS = $(TEST_CFLAGS)
+tests_check_plugin_LDADD = $(TEST_LDADD)
+TESTS += tests/check_plugin
+endif

@@ -1,0 +1,46 @@
+-- bench/vqgan.lua — encode/decode time of the official ImageNet f16 VQGAN
+-- (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention at 16, z 256, 1024 codes),
+-- random weights. Prints one JSON line with the medians.
+--
+--   taming run bench/vqgan.lua [size=256] [batch=1] [reps=5] [device=cpu] [threads=N]
+local tt = require "taming"
+
+local a = tt.args.parse(..., {
+  size = {"int", default = 256}, batch = {"int", default = 1}, reps = {"int", default = 5},
+  device = {"string", default = "cpu"}, threads = {"int"}, codes = {"int", default = 1024},
+})
+if a.threads then tt.set_threads(a.threads) end
+
+local model = tt.vqgan.build("VQModel", {
+  embed_dim = 256, n_embed = a.codes,
+  ddconfig = {double_z = false, z_channels = 256, resolution = 256, in_channels = 3, out_ch = 3, ch = 128,
+              ch_mult = {1, 1, 2, 2, 4}, num_res_blocks = 2, attn_resolutions = {16}, dropout = 0.0},
+}, "bench")
+model:init(0, a.device):eval()
+
+local x = (tt.rand({a.batch, 3, a.size, a.size}, 1, {device = a.device}) * 2.0) - 1.0
+local function median(t)
+  table.sort(t)
+  local n = #t
+  return n % 2 == 1 and t[(n + 1) / 2] or 0.5 * (t[n / 2] + t[n / 2 + 1])
+end
+
+local enc, dec = {}, {}
+tt.no_grad(function()
+  local quant = model:encode(x)           -- warm-up (allocator, BLAS threads)
+  model:decode(quant)
+  tt.synchronize(a.device)
+  for r = 1, a.reps do
+    local t0 = tt.time()
+    quant = model:encode(x)
+    tt.synchronize(a.device)
+    local t1 = tt.time()
+    local rec = model:decode(quant)
+    tt.synchronize(a.device)
+    local t2 = tt.time()
+    enc[r], dec[r] = t1 - t0, t2 - t1
+    rec = nil
+  end
+end)
+print(('{"bench":"vqgan","size":%d,"batch":%d,"device":"%s","threads":%d,"encode_s":%.4f,"decode_s":%.4f}'):format(
+  a.size, a.batch, a.device, tt.threads(), median(enc), median(dec)))

@@ -1,0 +1,43 @@
+/* sampling.h — the autoregressive loops, in C: they drive a transformer plugin
+ * (methods forward, reset_cache, forward_cached, truncate_cache) and a sampler
+ * plugin (method sample) one token at a time.
+ *
+ * tt_sample_sequence: the reference's sample_with_past (KV cache) or its
+ *   uncached loop, with optional classifier-free guidance.
+ * tt_sample_window: the sliding attention window of sample_conditional.py for
+ *   latent grids larger than the transformer's block (REFERENCE §4.7), reusing
+ *   the KV cache while the window does not move. Cells are visited in raster
+ *   order from `start`; unlike the reference loop, rows after the first start at
+ *   column 0 (the reference restarts every row at start's column, which only
+ *   matters for an odd number of rows). */
+#ifndef TAMING_SAMPLING_H
+#define TAMING_SAMPLING_H
+
+#include "taming/plugin.h"
+
+typedef struct tt_sample_opts {
+  bool use_cache;          /* KV cache (true) or the full forward every step */
+  int64_t vocab_limit;     /* > 0: only logits[:, :vocab_limit] are sampled from */
+  tt_tensor *uncond;       /* classifier-free guidance: unconditional prefix [B, L0] (or NULL) */
+  double cfg_scale;        /* logits = u + scale * (c - u) */
+} tt_sample_opts;
+
+/* prefix [B, L0] i64 (L0 >= 1) -> tokens [B, steps] i64 (only the new ones). */
+TT_API tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *prefix, int64_t steps,
+                                    const tt_sample_opts *opts, tt_tensor **out);
+
+typedef struct tt_window_opts {
+  int64_t win_h, win_w;       /* window (the training crop), e.g. 16 x 16 */
+  int64_t anchor_h, anchor_w; /* 8 in the conditional demos, 7 in the scene demo */
+  int64_t start;              /* first raster cell to sample (earlier cells are kept) */
+  bool use_cache;
+  int64_t vocab_limit;
+} tt_window_opts;
+
+/* grid [B, H, W] i64: filled in place from cell `start` on. cond_grid [B, H, W] i64
+ * (spatial condition on the same grid, cropped with the same window) and/or
+ * cond_tokens [B, Lc] i64 (a fixed prefix such as a class or SOS token) — at least one. */
+TT_API tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *grid, tt_tensor *cond_grid,
+                                  tt_tensor *cond_tokens, const tt_window_opts *opts);
+
+#endif

@@ -1,0 +1,211 @@
+/* main.c — the `taming` command: runs Lua pipelines, lists plugins, inspects
+ * and converts checkpoints. Every failure ends in one line on stderr naming the
+ * file and the cause, and a non-zero exit status. */
+#include "config.h"
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "taming/taming.h"
+#include "internal.h"
+
+int luaopen_taming_core(lua_State *L);
+
+static const char *usage =
+    "usage: taming COMMAND [ARGS]\n"
+    "\n"
+    "  run SCRIPT.lua [key=value ...]   run a Lua pipeline; key=value pairs arrive as a table\n"
+    "                                   (SCRIPT may also name a shipped pipeline: taming run sample_class)\n"
+    "  plugins                          list the plugins found on the search path\n"
+    "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys\n"
+    "  convert IN OUT.safetensors [--inference]\n"
+    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*)\n"
+    "  --help, --version\n"
+    "\n"
+    "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
+    "             TAMING_TRACEBACK=1 (print a Lua traceback on errors),\n"
+    "             OMP_NUM_THREADS (threads for the CPU kernels)\n";
+
+/* One line: newlines and tabs in a message become spaces. */
+static void die_line(const char *prefix, const char *msg) {
+  fprintf(stderr, "taming: %s", prefix ? prefix : "");
+  for (const char *p = msg; p && *p; p++) fputc(*p == '\n' || *p == '\t' ? ' ' : *p, stderr);
+  fputc('\n', stderr);
+}
+
+static const char *lua_root(void) {
+  return tt_running_uninstalled() ? TT_ABS_SRCDIR : TT_PKGDATADIR;
+}
+
+static int traceback_handler(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = luaL_tolstring(L, 1, NULL);
+  if (getenv("TAMING_TRACEBACK")) luaL_traceback(L, L, msg, 1);
+  else lua_pushstring(L, msg);
+  return 1;
+}
+
+static bool file_exists(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* SCRIPT as given, else a shipped pipeline of that name */
+static const char *resolve_script(const char *name, char *buf, size_t n) {
+  if (file_exists(name)) return name;
+  const char *ext = strstr(name, ".lua") ? "" : ".lua";
+  snprintf(buf, n, "%s/pipelines/%s%s", lua_root(), name, ext);
+  if (file_exists(buf)) return buf;
+  return NULL;
+}
+
+static int cmd_run(int argc, char **argv) {
+  if (argc < 1) {
+    die_line("run: ", "missing SCRIPT (usage: taming run SCRIPT.lua [key=value ...])");
+    return 2;
+  }
+  char sbuf[4096];
+  const char *script = resolve_script(argv[0], sbuf, sizeof sbuf);
+  if (!script) {
+    fprintf(stderr, "taming: %s: no such script (nor a shipped pipeline of that name in %s/pipelines)\n", argv[0],
+            lua_root());
+    return 2;
+  }
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    die_line(NULL, "cannot create a Lua state (out of memory)");
+    return 1;
+  }
+  luaL_openlibs(L);
+  /* package.path: the shipped Lua library first */
+  lua_getglobal(L, "package");
+  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", lua_root(), lua_root());
+  lua_getfield(L, -2, "path");
+  lua_concat(L, 2);
+  lua_setfield(L, -2, "path");
+  lua_getfield(L, -1, "preload");
+  lua_pushcfunction(L, luaopen_taming_core);
+  lua_setfield(L, -2, "taming.core");
+  lua_pop(L, 2);
+  lua_pushstring(L, lua_root());
+  lua_setglobal(L, "TAMING_ROOT");
+
+  lua_pushcfunction(L, traceback_handler);
+  int handler = lua_gettop(L);
+  if (luaL_loadfile(L, script) != LUA_OK) {
+    die_line(NULL, lua_tostring(L, -1));
+    lua_close(L);
+    return 1;
+  }
+  /* the arguments: key=value pairs as fields, anything else positional */
+  lua_newtable(L);
+  int pos = 1;
+  for (int i = 1; i < argc; i++) {
+    const char *eq = strchr(argv[i], '=');
+    if (eq && eq != argv[i]) {
+      lua_pushlstring(L, argv[i], (size_t)(eq - argv[i]));
+      lua_pushstring(L, eq + 1);
+      lua_settable(L, -3);
+    } else {
+      lua_pushstring(L, argv[i]);
+      lua_seti(L, -2, pos++);
+    }
+  }
+  lua_pushstring(L, script);
+  lua_setfield(L, -2, "_script");
+  lua_pushvalue(L, -1);
+  lua_setglobal(L, "arg");
+  int rc = 0;
+  if (lua_pcall(L, 1, 1, handler) != LUA_OK) {
+    die_line(NULL, lua_tostring(L, -1));
+    rc = 1;
+  } else if (lua_isinteger(L, -1)) {
+    rc = (int)lua_tointeger(L, -1);
+  }
+  lua_close(L);
+  return rc;
+}
+
+typedef struct { int n; } list_ctx;
+
+static void list_cb(const char *path, const tt_plugin_desc *d, const char *refusal, void *ud) {
+  list_ctx *c = ud;
+  if (d) printf("%-14s %-22s %-8s %s\n", d->kind, d->name, d->version, path);
+  else printf("%-14s %-22s %-8s %s (refused: %s)\n", "-", "-", "-", path, refusal);
+  c->n++;
+}
+
+static int cmd_plugins(void) {
+  printf("%-14s %-22s %-8s %s\n", "KIND", "NAME", "VERSION", "PATH");
+  list_ctx c = {0};
+  tt_plugin_scan(list_cb, &c);
+  if (c.n == 0) printf("(no plugins found in %s)\n", tt_plugin_search_path());
+  return 0;
+}
+
+static int cmd_info(int argc, char **argv) {
+  if (argc != 1) {
+    die_line("info: ", "usage: taming info FILE");
+    return 2;
+  }
+  tt_ckpt *c = NULL;
+  if (tt_ckpt_open(argv[0], &c) != TT_OK) {
+    die_line(NULL, tt_error_message());
+    return 1;
+  }
+  tt_status s = tt_ckpt_print_info(c, stdout);
+  tt_ckpt_close(c);
+  if (s != TT_OK) {
+    die_line(NULL, tt_error_message());
+    return 1;
+  }
+  return 0;
+}
+
+static int cmd_convert(int argc, char **argv) {
+  bool inference = false;
+  const char *in = NULL, *out = NULL;
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "--inference")) inference = true;
+    else if (!in) in = argv[i];
+    else if (!out) out = argv[i];
+    else {
+      die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference])");
+      return 2;
+    }
+  }
+  if (!in || !out) {
+    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference]");
+    return 2;
+  }
+  if (tt_ckpt_convert(in, out, inference) != TT_OK) {
+    die_line(NULL, tt_error_message());
+    return 1;
+  }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("taming %s (plugin ABI %d.%d)\n", TT_VERSION_STRING, TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR);
+    return 0;
+  }
+  if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
+  if (!strcmp(cmd, "plugins")) return cmd_plugins();
+  if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
+  if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
+  fprintf(stderr, "taming: unknown command '%s' (see taming --help)\n", cmd);
+  return 2;
+}

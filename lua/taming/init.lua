@@ -1,0 +1,36 @@
+-- taming — the Lua half of the runtime. `local tt = require "taming"` gives the
+-- C core (tensors, ops, plugins, files) plus the shared Lua helpers pipelines use.
+local tt = require "taming.core"
+
+tt.args = require "taming.args"
+tt.Model = require "taming.model"
+tt.vqgan = require "taming.vqgan"
+tt.models = require "taming.load"
+
+local function vq_builder(kind)
+  return function(params, where)
+    local m = tt.vqgan.build(kind, params, where)
+    if kind == "VQSegmentationModel" or params.colorize_nlabels then m.keep_keys = {"colorize"} end
+    return m
+  end
+end
+tt.models.register("taming.models.vqgan.VQModel", vq_builder("VQModel"))
+tt.models.register("taming.models.vqgan.GumbelVQ", vq_builder("GumbelVQ"))
+tt.models.register("taming.models.vqgan.EMAVQ", vq_builder("EMAVQ"))
+tt.models.register("taming.models.vqgan.VQSegmentationModel", vq_builder("VQSegmentationModel"))
+
+tt.net2net = require "taming.net2net"
+tt.models.register("taming.models.cond_transformer.Net2NetTransformer", tt.net2net.build)
+tt.models.register("taming.modules.transformer.mingpt.GPT", function(params, where)
+  local m = tt.Model.new("GPT")
+  local ok, err = pcall(function() m:add("", tt.plugin("transformer", "mingpt", params, {init = false})) end)
+  if not ok then error(("%s: %s"):format(where, err), 0) end
+  m.gpt = m[""]
+  return m
+end)
+tt.sampler = tt.net2net.sampler
+
+tt.load = tt.models.load
+tt.build = tt.models.build
+
+return tt

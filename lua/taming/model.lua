@@ -1,0 +1,166 @@
+-- taming.model — a model is a tree of plugins under the official state_dict
+-- prefixes ("encoder.", "quantize.", "first_stage_model.decoder."). Lua owns the
+-- composition (as torch7's nn did); every number is computed inside the plugins.
+--
+--   local m = Model.new("VQModel")
+--   m:add("encoder", tt.plugin("encoder", "vqgan", ddconfig, {init = false}))
+--   m:load_state(ckpt, {source = "vqgan.ckpt", ignore = {"loss."}})
+local tt = require "taming.core"
+
+local Model = {}
+Model.__index = Model
+
+function Model.new(kind)
+  return setmetatable({kind = kind, children = {}}, Model)
+end
+
+function Model.is_model(x) return getmetatable(x) == Model end
+
+-- Adds a child (a plugin or a model) under `name` (its state_dict prefix).
+function Model:add(name, module)
+  self.children[#self.children + 1] = {name = name, module = module}
+  self[name] = module
+  return module
+end
+
+-- Calls fn(prefix, plugin) for every plugin in the tree, in order.
+function Model:each_plugin(fn, prefix)
+  prefix = prefix or ""
+  for _, c in ipairs(self.children) do
+    local p = c.name == "" and prefix or (prefix .. c.name .. ".")
+    if Model.is_model(c.module) then c.module:each_plugin(fn, p) else fn(p, c.module) end
+  end
+end
+
+-- {full_name = tensor} for every bound parameter and buffer.
+function Model:state_dict()
+  local sd = {}
+  self:each_plugin(function(prefix, p)
+    for _, n in ipairs(p:param_names()) do
+      local t = p:param(n)
+      if t then sd[prefix .. n] = t end
+    end
+  end)
+  return sd
+end
+
+-- Ordered list of {name =, tensor =, plugin =, local_name =} (trainable only unless all).
+function Model:parameters(all)
+  local out = {}
+  self:each_plugin(function(prefix, p)
+    for _, n in ipairs(p:param_names()) do
+      local info = p:param_info(n)
+      if all or (info.trainable and not info.frozen) then
+        out[#out + 1] = {name = prefix .. n, tensor = p:param(n), plugin = p, local_name = n, info = info}
+      end
+    end
+  end)
+  return out
+end
+
+local function shape_str(s)
+  local parts = {}
+  for i, v in ipairs(s) do parts[i] = tostring(v) end
+  return "[" .. table.concat(parts, ", ") .. "]"
+end
+
+local function starts(s, p) return s:sub(1, #p) == p end
+
+-- Binds tensors by their official names. `src` is a checkpoint (tt.ckpt.open)
+-- or a table {name = tensor}. Options:
+--   source  = file name for messages
+--   prefix  = only keys under this prefix are considered, with it stripped
+--   ignore  = list of key prefixes that are skipped (e.g. {"loss."})
+--   strict  = false to allow unexpected keys (missing keys are always errors
+--             unless the parameter is optional)
+--   keep    = list of exact keys that are returned instead of bound (e.g. {"colorize"})
+-- Returns a table with the kept tensors.
+function Model:load_state(src, opts)
+  opts = opts or {}
+  local source = opts.source or "state"
+  local tensors = src
+  if type(src) == "userdata" then tensors = src:tensors() end
+  local prefix = opts.prefix or ""
+  local avail = {}
+  for k, t in pairs(tensors) do
+    if starts(k, prefix) then avail[k:sub(#prefix + 1)] = t end
+  end
+  local used, kept = {}, {}
+  for _, k in ipairs(opts.keep or {}) do
+    if avail[k] then kept[k] = avail[k]; used[k] = true end
+  end
+  local missing = {}
+  self:each_plugin(function(pp, p)
+    for _, n in ipairs(p:param_names()) do
+      local full = pp .. n
+      local t = avail[full]
+      if t then
+        p:set_param(n, t, source)
+        used[full] = true
+      elseif not p:param_info(n).optional then
+        missing[#missing + 1] = ("'%s' %s"):format(full, shape_str(p:param_info(n).shape))
+      end
+    end
+  end)
+  if #missing > 0 then
+    local more = #missing > 3 and (" and %d more"):format(#missing - 3) or ""
+    error(("%s: missing key%s %s%s"):format(source, #missing > 1 and "s" or "",
+      table.concat({missing[1], missing[2], missing[3]}, ", "), more), 0)
+  end
+  if opts.strict ~= false then
+    local unexpected = {}
+    for k, t in pairs(avail) do
+      local skip = used[k]
+      for _, ig in ipairs(opts.ignore or {}) do if starts(k, ig) then skip = true end end
+      if not skip then unexpected[#unexpected + 1] = ("'%s' %s"):format(k, shape_str(t:shape())) end
+    end
+    table.sort(unexpected)
+    if #unexpected > 0 then
+      local more = #unexpected > 3 and (" and %d more"):format(#unexpected - 3) or ""
+      error(("%s: unexpected key%s %s%s"):format(source, #unexpected > 1 and "s" or "",
+        table.concat({unexpected[1], unexpected[2], unexpected[3]}, ", "), more), 0)
+    end
+  end
+  -- optional parameters absent from the file keep their initialisation
+  self:each_plugin(function(_, p)
+    p:materialize(opts.seed or 0, opts.device or "cpu")
+    p:params_ready()
+  end)
+  return kept
+end
+
+-- Initialises every parameter (training from scratch).
+function Model:init(seed, device)
+  self:each_plugin(function(_, p)
+    p:materialize(seed or 0, device or "cpu")
+    p:params_ready()
+  end)
+  return self
+end
+
+function Model:train(on)
+  if on == nil then on = true end
+  self.training = on
+  self:each_plugin(function(_, p) p:train(on) end)
+  return self
+end
+
+function Model:eval() return self:train(false) end
+
+function Model:to(device)
+  self:each_plugin(function(_, p) p:to(device) end)
+  self.device = device
+  return self
+end
+
+function Model:numel(trainable_only)
+  local n = 0
+  for _, e in ipairs(self:parameters(not trainable_only)) do
+    local c = 1
+    for _, d in ipairs(e.info.shape) do c = c * d end
+    n = n + c
+  end
+  return n
+end
+
+return Model

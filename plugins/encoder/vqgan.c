@@ -1,0 +1,151 @@
+/* encoder/vqgan.c — the official VQGAN Encoder for any ddconfig (REFERENCE §2.3):
+ * conv_in, levels of ResnetBlocks (+ AttnBlocks at the nominal attention
+ * resolutions) with Downsample between them, the middle block, norm_out, swish,
+ * conv_out. Parameter names are the official ones relative to `encoder.`. */
+#include "config.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../common/blocks.h"
+
+#define MAX_BLOCKS 8
+
+typedef struct {
+  tt_resblock block[MAX_BLOCKS];
+  tt_attnblock attn[MAX_BLOCKS];
+  bool has_attn;
+  tt_resample down;
+  bool has_down;
+} enc_level;
+
+typedef struct {
+  tt_ddconfig dd;
+  tt_paramset ps;
+  tt_conv2d_layer conv_in, conv_out;
+  enc_level level[TT_MAX_LEVELS];
+  tt_resblock mid1, mid2;
+  tt_attnblock mid_attn;
+  tt_norm_layer norm_out;
+  bool training;
+  tt_rng rng;
+} encoder;
+
+static void enc_destroy(void *self) {
+  encoder *e = self;
+  if (!e) return;
+  tt_paramset_free(&e->ps);
+  free(e);
+}
+
+static tt_status enc_build(encoder *e) {
+  const tt_ddconfig *dd = &e->dd;
+  char name[128];
+  if (dd->num_res_blocks > MAX_BLOCKS)
+    return tt_error(TT_ERR_UNSUPPORTED, "ddconfig: num_res_blocks = %d (at most %d)", dd->num_res_blocks, MAX_BLOCKS);
+  TT_TRY(tt_conv2d_layer_declare(&e->conv_in, &e->ps, "conv_in", dd->in_channels, dd->ch, 3, 1, 1, true));
+  int res = dd->resolution, c_in = dd->ch;
+  for (int i = 0; i < dd->n_levels; i++) {
+    enc_level *lv = &e->level[i];
+    int c_out = dd->ch * dd->ch_mult[i];
+    lv->has_attn = tt_ddconfig_has_attn(dd, res);
+    for (int j = 0; j < dd->num_res_blocks; j++) {
+      snprintf(name, sizeof name, "down.%d.block.%d", i, j);
+      TT_TRY(tt_resblock_declare(&lv->block[j], &e->ps, name, c_in, c_out, dd->dropout));
+      c_in = c_out;
+      if (lv->has_attn) {
+        snprintf(name, sizeof name, "down.%d.attn.%d", i, j);
+        TT_TRY(tt_attnblock_declare(&lv->attn[j], &e->ps, name, c_out));
+      }
+    }
+    if (i != dd->n_levels - 1) {
+      snprintf(name, sizeof name, "down.%d.downsample", i);
+      TT_TRY(tt_downsample_declare(&lv->down, &e->ps, name, c_out, dd->resamp_with_conv));
+      lv->has_down = true;
+      res /= 2;
+    }
+  }
+  TT_TRY(tt_resblock_declare(&e->mid1, &e->ps, "mid.block_1", c_in, c_in, dd->dropout));
+  TT_TRY(tt_attnblock_declare(&e->mid_attn, &e->ps, "mid.attn_1", c_in));
+  TT_TRY(tt_resblock_declare(&e->mid2, &e->ps, "mid.block_2", c_in, c_in, dd->dropout));
+  TT_TRY(tt_normalize_declare(&e->norm_out, &e->ps, "norm_out", c_in));
+  TT_TRY(tt_conv2d_layer_declare(&e->conv_out, &e->ps, "conv_out", c_in,
+                                 dd->double_z ? 2 * dd->z_channels : dd->z_channels, 3, 1, 1, true));
+  return TT_OK;
+}
+
+static tt_status enc_create(const tt_value *cfg, void **self) {
+  encoder *e = calloc(1, sizeof *e);
+  if (!e) return tt_error(TT_ERR_NOMEM, "out of memory");
+  tt_paramset_init(&e->ps);
+  /* the config is the ddconfig itself, or a map holding it under "ddconfig" */
+  const tt_value *dd = tt_value_get(cfg, "ddconfig");
+  tt_status s = tt_ddconfig_read(dd ? dd : cfg, &e->dd);
+  if (s == TT_OK) s = enc_build(e);
+  if (s != TT_OK) {
+    enc_destroy(e);
+    return s;
+  }
+  e->rng = tt_rng_make(0x656e63);
+  *self = e;
+  return TT_OK;
+}
+
+static tt_paramset *enc_params(void *self) { return &((encoder *)self)->ps; }
+
+static tt_status enc_set_training(void *self, bool training) {
+  ((encoder *)self)->training = training;
+  return TT_OK;
+}
+
+/* x [B, in_channels, H, W] -> h [B, z_channels (x2 if double_z), H/f, W/f] */
+static tt_tensor *enc_run(encoder *e, tt_tensor *x) {
+  const tt_ddconfig *dd = &e->dd;
+  if (x->ndim != 4 || x->shape[1] != dd->in_channels) {
+    char b[128];
+    tt_error(TT_ERR_INVALID, "encoder: expected input [B, %d, H, W], found %s", dd->in_channels,
+             tt_tensor_shape_str(x, b, sizeof b));
+    return NULL;
+  }
+  int64_t f = 1 << (dd->n_levels - 1);
+  if (x->shape[2] < f || x->shape[3] < f) {
+    char b[128];
+    tt_error(TT_ERR_INVALID, "encoder: input %s is smaller than the downsampling factor %lld",
+             tt_tensor_shape_str(x, b, sizeof b), (long long)f);
+    return NULL;
+  }
+  tt_tensor *h = tt_conv2d_layer_forward(&e->conv_in, x);
+  for (int i = 0; h && i < dd->n_levels; i++) {
+    enc_level *lv = &e->level[i];
+    for (int j = 0; h && j < dd->num_res_blocks; j++) {
+      tt_step(&h, tt_resblock_forward(&lv->block[j], h, e->training, &e->rng));
+      if (h && lv->has_attn) tt_step(&h, tt_attnblock_forward(&lv->attn[j], h));
+    }
+    if (h && lv->has_down) tt_step(&h, tt_downsample_forward(&lv->down, h));
+  }
+  if (h) tt_step(&h, tt_resblock_forward(&e->mid1, h, e->training, &e->rng));
+  if (h) tt_step(&h, tt_attnblock_forward(&e->mid_attn, h));
+  if (h) tt_step(&h, tt_resblock_forward(&e->mid2, h, e->training, &e->rng));
+  if (h) tt_step(&h, tt_group_norm_layer_forward(&e->norm_out, h));
+  if (h) tt_step(&h, tt_silu(h));
+  if (h) tt_step(&h, tt_conv2d_layer_forward(&e->conv_out, h));
+  return h;
+}
+
+static tt_status enc_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  tt_tensor *x;
+  TT_TRY(tt_args_check("forward", nargs, 1, 1));
+  TT_TRY(tt_arg_tensor(args, nargs, 0, "x", &x));
+  tt_tensor *h = enc_run(self, x);
+  if (!h) return tt_last_status();
+  rets[0] = tt_value_tensor_steal(h);
+  *nrets = 1;
+  return TT_OK;
+}
+
+static const tt_method enc_methods[] = {
+    {"forward", enc_forward, "x [B, in_channels, H, W] -> h [B, z_channels, H/f, W/f]"},
+    {NULL, NULL, NULL}};
+
+TT_PLUGIN_DEFINE(.kind = "encoder", .name = "vqgan", .version = "1.0.0",
+                 .summary = "official VQGAN Encoder (any ddconfig)", .create = enc_create, .destroy = enc_destroy,
+                 .params = enc_params, .methods = enc_methods, .set_training = enc_set_training);

@@ -1,0 +1,411 @@
+/* transformer/mingpt.c — the official minGPT (REFERENCE §4.1-4.3): token and
+ * learned position embeddings, pre-LN blocks (causal self-attention with the
+ * n_unmasked block, GELU MLP), ln_f and a bias-free head. Dropout only in
+ * training. A KV cache serves incremental decoding for any batch size:
+ * reset_cache(B), then forward_cached(tokens) appends tokens and returns their
+ * logits; truncate_cache(n) rewinds it (a sliding window that did not move).
+ * Parameters relative to `transformer.` carry the official names. */
+#include "config.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "taming/plugin.h"
+
+typedef struct {
+  tt_norm_layer ln1, ln2;
+  tt_linear_layer key, query, value, proj, fc, out;
+  tt_param *mask;
+  tt_tensor *k_cache, *v_cache;   /* [B, H, block, d] */
+} block;
+
+typedef struct {
+  int64_t V, T, L, H, E;            /* vocab, block size, layers, heads, width */
+  int64_t n_unmasked;
+  float embd_pdrop, resid_pdrop, attn_pdrop;
+  bool training;
+  tt_paramset ps;
+  tt_param *tok_emb, *pos_emb, *head;
+  tt_norm_layer ln_f;
+  block *blocks;
+  int64_t cache_b, cache_len;       /* batch and filled length of the KV cache */
+  tt_rng rng;
+} gpt;
+
+static void free_cache(gpt *g) {
+  for (int64_t l = 0; l < g->L; l++) {
+    tt_tensor_release(&g->blocks[l].k_cache);
+    tt_tensor_release(&g->blocks[l].v_cache);
+  }
+  g->cache_b = g->cache_len = 0;
+}
+
+static void gpt_destroy(void *self) {
+  gpt *g = self;
+  if (!g) return;
+  if (g->blocks) free_cache(g);
+  free(g->blocks);
+  tt_paramset_free(&g->ps);
+  free(g);
+}
+
+static tt_status declare(gpt *g) {
+  tt_paramset *ps = &g->ps;
+  char n[128];
+  g->tok_emb = tt_param_declare(ps, TT_F32, TT_DIMS(g->V, g->E), TT_PARAM_TRAINABLE, tt_init_normal(0, 0.02), "tok_emb.weight");
+  g->pos_emb = tt_param_declare(ps, TT_F32, TT_DIMS(1, g->T, g->E), TT_PARAM_TRAINABLE, tt_init_zeros(), "pos_emb");
+  if (!g->tok_emb || !g->pos_emb) return tt_last_status();
+  for (int64_t l = 0; l < g->L; l++) {
+    block *b = &g->blocks[l];
+    snprintf(n, sizeof n, "blocks.%lld.ln1", (long long)l);
+    TT_TRY(tt_layer_norm_layer_declare(&b->ln1, ps, n, (int)g->E, 1e-5f));
+    snprintf(n, sizeof n, "blocks.%lld.ln2", (long long)l);
+    TT_TRY(tt_layer_norm_layer_declare(&b->ln2, ps, n, (int)g->E, 1e-5f));
+    const char *names[4] = {"key", "query", "value", "proj"};
+    tt_linear_layer *ls[4] = {&b->key, &b->query, &b->value, &b->proj};
+    for (int i = 0; i < 4; i++) {
+      snprintf(n, sizeof n, "blocks.%lld.attn.%s", (long long)l, names[i]);
+      TT_TRY(tt_linear_layer_declare(ls[i], ps, n, (int)g->E, (int)g->E, true));
+    }
+    b->mask = tt_param_declare(ps, TT_F32, TT_DIMS(1, 1, g->T, g->T), TT_PARAM_BUFFER | TT_PARAM_OPTIONAL,
+                               tt_init_zeros(), "blocks.%lld.attn.mask", (long long)l);
+    if (!b->mask) return tt_last_status();
+    snprintf(n, sizeof n, "blocks.%lld.mlp.0", (long long)l);
+    TT_TRY(tt_linear_layer_declare(&b->fc, ps, n, (int)g->E, (int)(4 * g->E), true));
+    snprintf(n, sizeof n, "blocks.%lld.mlp.2", (long long)l);
+    TT_TRY(tt_linear_layer_declare(&b->out, ps, n, (int)(4 * g->E), (int)g->E, true));
+  }
+  TT_TRY(tt_layer_norm_layer_declare(&g->ln_f, ps, "ln_f", (int)g->E, 1e-5f));
+  g->head = tt_param_declare(ps, TT_F32, TT_DIMS(g->V, g->E), TT_PARAM_TRAINABLE, tt_init_normal(0, 0.02), "head.weight");
+  if (!g->head) return tt_last_status();
+  /* minGPT's init: Linear weights N(0, 0.02), biases 0 (PyTorch defaults elsewhere) */
+  for (int i = 0; i < ps->n; i++) {
+    tt_param *p = ps->items[i];
+    size_t len = strlen(p->name);
+    bool is_linear = strstr(p->name, ".attn.") || strstr(p->name, ".mlp.");
+    if (is_linear && len > 7 && !strcmp(p->name + len - 7, ".weight")) p->init = tt_init_normal(0, 0.02);
+    if (is_linear && len > 5 && !strcmp(p->name + len - 5, ".bias")) p->init = tt_init_zeros();
+  }
+  return TT_OK;
+}
+
+static tt_status gpt_create(const tt_value *cfg, void **self) {
+  gpt *g = calloc(1, sizeof *g);
+  if (!g) return tt_error(TT_ERR_NOMEM, "out of memory");
+  tt_paramset_init(&g->ps);
+  tt_status s;
+  double ep, rp, ap;
+  int64_t seed;
+  if ((s = tt_cfg_int(cfg, "vocab_size", &g->V)) || (s = tt_cfg_int(cfg, "block_size", &g->T)) ||
+      (s = tt_cfg_int_opt(cfg, "n_layer", 12, &g->L)) || (s = tt_cfg_int_opt(cfg, "n_head", 8, &g->H)) ||
+      (s = tt_cfg_int_opt(cfg, "n_embd", 256, &g->E)) || (s = tt_cfg_num_opt(cfg, "embd_pdrop", 0.0, &ep)) ||
+      (s = tt_cfg_num_opt(cfg, "resid_pdrop", 0.0, &rp)) || (s = tt_cfg_num_opt(cfg, "attn_pdrop", 0.0, &ap)) ||
+      (s = tt_cfg_int_opt(cfg, "n_unmasked", 0, &g->n_unmasked)) || (s = tt_cfg_int_opt(cfg, "seed", 0, &seed)))
+    goto fail;
+  if (g->V <= 0 || g->T <= 0 || g->L <= 0 || g->H <= 0 || g->E <= 0 || g->E % g->H != 0) {
+    s = tt_error(TT_ERR_INVALID, "GPT: vocab_size, block_size, n_layer, n_head, n_embd must be positive and "
+                 "n_embd (%lld) divisible by n_head (%lld)", (long long)g->E, (long long)g->H);
+    goto fail;
+  }
+  g->embd_pdrop = (float)ep;
+  g->resid_pdrop = (float)rp;
+  g->attn_pdrop = (float)ap;
+  g->blocks = calloc((size_t)g->L, sizeof *g->blocks);
+  if (!g->blocks) { s = tt_error(TT_ERR_NOMEM, "out of memory"); goto fail; }
+  if ((s = declare(g)) != TT_OK) goto fail;
+  g->rng = tt_rng_make((uint64_t)seed ^ 0x677074ull);
+  *self = g;
+  return TT_OK;
+fail:
+  gpt_destroy(g);
+  return s;
+}
+
+static tt_paramset *gpt_params(void *self) { return &((gpt *)self)->ps; }
+
+static tt_status gpt_set_training(void *self, bool training) {
+  ((gpt *)self)->training = training;
+  return TT_OK;
+}
+
+/* the mask buffer as the reference stores it: lower triangle + the n_unmasked block */
+static tt_status gpt_params_ready(void *self) {
+  gpt *g = self;
+  free_cache(g);
+  for (int64_t l = 0; l < g->L; l++) {
+    tt_tensor *m = g->blocks[l].mask->t;
+    /* a mask loaded from a checkpoint is kept; a fresh (zero) one is filled in */
+    if (!m || m->device != TT_CPU || !tt_tensor_is_contiguous(m) || tt_f32(m)[0] != 0.0f) continue;
+    float *p = tt_f32(m);
+    for (int64_t i = 0; i < g->T; i++)
+      for (int64_t j = 0; j < g->T; j++)
+        p[i * g->T + j] = (j <= i || (i < g->n_unmasked && j < g->n_unmasked)) ? 1.0f : 0.0f;
+  }
+  return TT_OK;
+}
+
+/* [B, T, E] -> [B, H, T, d] contiguous */
+static tt_tensor *split_heads(gpt *g, tt_tensor *x) {
+  int64_t B = x->shape[0], T = x->shape[1];
+  tt_tensor *r = tt_reshape(x, TT_DIMS(B, T, g->H, g->E / g->H));
+  tt_tensor *p = r ? tt_permute(r, (int[]){0, 2, 1, 3}) : NULL;
+  tt_tensor *c = p ? tt_contiguous(p) : NULL;
+  tt_tensor_unref(r);
+  tt_tensor_unref(p);
+  return c;
+}
+
+/* [B, H, T, d] -> [B, T, E] */
+static tt_tensor *merge_heads(gpt *g, tt_tensor *y) {
+  int64_t B = y->shape[0], T = y->shape[2];
+  tt_tensor *p = tt_permute(y, (int[]){0, 2, 1, 3});
+  tt_tensor *c = p ? tt_contiguous(p) : NULL;
+  tt_tensor *r = c ? tt_reshape(c, TT_DIMS(B, T, g->E)) : NULL;
+  tt_tensor_unref(p);
+  tt_tensor_unref(c);
+  return r;
+}
+
+/* attention with dropout on the probabilities (training with attn_pdrop > 0) */
+static tt_tensor *attention_dropout(gpt *g, tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_attention_params *ap) {
+  int64_t T = q->shape[2];
+  tt_tensor *kt = tt_transpose(k, -1, -2);
+  tt_tensor *s = kt ? tt_matmul(q, kt) : NULL;                   // [B, H, T, T]
+  tt_tensor *ss = s ? tt_mul_scalar(s, ap->scale) : NULL;
+  tt_tensor *mask = ss ? tt_zeros(TT_F32, TT_DIMS(T, T), q->device) : NULL;
+  tt_tensor *y = NULL;
+  if (mask) {
+    tt_tensor *mc = tt_to_device(mask, TT_CPU);
+    for (int64_t i = 0; mc && i < T; i++)
+      for (int64_t j = 0; j < T; j++) {
+        bool ok = j <= i || (i < ap->n_unmasked && j < ap->n_unmasked);
+        tt_f32(mc)[i * T + j] = ok ? 0.0f : -INFINITY;
+      }
+    tt_tensor *md = mc ? tt_to_device(mc, q->device) : NULL;
+    tt_tensor *sm = md ? tt_add(ss, md) : NULL;
+    tt_tensor *p = sm ? tt_softmax(sm, -1) : NULL;
+    tt_tensor *pd = p ? tt_dropout(p, g->attn_pdrop, true, &g->rng) : NULL;
+    y = pd ? tt_matmul(pd, v) : NULL;
+    tt_tensor_unref(mc); tt_tensor_unref(md); tt_tensor_unref(sm); tt_tensor_unref(p); tt_tensor_unref(pd);
+  }
+  tt_tensor_unref(kt); tt_tensor_unref(s); tt_tensor_unref(ss); tt_tensor_unref(mask);
+  return y;
+}
+
+/* One block on x [B, T, E]. With `cached`, keys/values of these T tokens are written
+ * at positions [offset, offset + T) of the layer's cache and attention runs over
+ * everything cached so far. */
+static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int64_t offset) {
+  bool train = g->training;
+  tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);
+  if (!h) return NULL;
+  tt_tensor *q0 = tt_linear_layer_forward(&b->query, h), *k0 = tt_linear_layer_forward(&b->key, h),
+            *v0 = tt_linear_layer_forward(&b->value, h);
+  tt_tensor_unref(h);
+  tt_tensor *q = q0 ? split_heads(g, q0) : NULL, *k = k0 ? split_heads(g, k0) : NULL, *v = v0 ? split_heads(g, v0) : NULL;
+  tt_tensor_unref(q0); tt_tensor_unref(k0); tt_tensor_unref(v0);
+  tt_tensor *y = NULL;
+  tt_attention_params ap = {(float)(1.0 / sqrt((double)(g->E / g->H))), true, 0, g->n_unmasked};
+  if (q && k && v) {
+    if (cached) {
+      int64_t T = x->shape[1];
+      tt_tensor *ks = tt_slice(b->k_cache, 2, offset, offset + T, 1), *vs = tt_slice(b->v_cache, 2, offset, offset + T, 1);
+      tt_status s = (ks && vs) ? tt_copy_(ks, k) : tt_last_status();
+      if (s == TT_OK) s = tt_copy_(vs, v);
+      tt_tensor_unref(ks); tt_tensor_unref(vs);
+      tt_tensor *kk = s == TT_OK ? tt_slice(b->k_cache, 2, 0, offset + T, 1) : NULL;
+      tt_tensor *vv = kk ? tt_slice(b->v_cache, 2, 0, offset + T, 1) : NULL;
+      ap.q_offset = offset;
+      y = vv ? tt_attention(q, kk, vv, &ap) : NULL;                  // [B, H, T, d]
+      tt_tensor_unref(kk); tt_tensor_unref(vv);
+    } else if (train && g->attn_pdrop > 0) {
+      y = attention_dropout(g, q, k, v, &ap);
+    } else {
+      y = tt_attention(q, k, v, &ap);
+    }
+  }
+  tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
+  if (!y) return NULL;
+  tt_tensor *m = merge_heads(g, y);
+  tt_tensor_unref(y);
+  tt_tensor *a = m ? tt_linear_layer_forward(&b->proj, m) : NULL;
+  tt_tensor_unref(m);
+  if (a && train && g->resid_pdrop > 0) {
+    tt_tensor *d = tt_dropout(a, g->resid_pdrop, true, &g->rng);
+    tt_tensor_unref(a);
+    a = d;
+  }
+  tt_tensor *x1 = a ? tt_add(x, a) : NULL;
+  tt_tensor_unref(a);
+  if (!x1) return NULL;
+  tt_tensor *h2 = tt_layer_norm_layer_forward(&b->ln2, x1);
+  tt_tensor *f = h2 ? tt_linear_layer_forward(&b->fc, h2) : NULL;
+  tt_tensor_unref(h2);
+  tt_tensor *ge = f ? tt_gelu(f) : NULL;
+  tt_tensor_unref(f);
+  tt_tensor *o = ge ? tt_linear_layer_forward(&b->out, ge) : NULL;
+  tt_tensor_unref(ge);
+  if (o && train && g->resid_pdrop > 0) {
+    tt_tensor *d = tt_dropout(o, g->resid_pdrop, true, &g->rng);
+    tt_tensor_unref(o);
+    o = d;
+  }
+  tt_tensor *x2 = o ? tt_add(x1, o) : NULL;
+  tt_tensor_unref(o);
+  tt_tensor_unref(x1);
+  return x2;
+}
+
+/* idx [B, T] i64 (+ embeddings [B, T0, E] prepended) at positions from `offset`
+ * -> logits [B, T0+T, V] (only the last position's with last_only) */
+static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, int64_t offset, bool last_only) {
+  if (idx->dtype != TT_I64 || idx->ndim != 2) {
+    char b[128];
+    tt_error(TT_ERR_INVALID, "GPT: tokens must be i64 [B, T], found %s %s", tt_dtype_name(idx->dtype),
+             tt_tensor_shape_str(idx, b, sizeof b));
+    return NULL;
+  }
+  int64_t T = idx->shape[1] + (emb ? emb->shape[1] : 0);
+  if (offset + T > g->T) {
+    tt_error(TT_ERR_INVALID, "GPT: %lld tokens at position %lld exceed block_size %lld", (long long)T,
+             (long long)offset, (long long)g->T);
+    return NULL;
+  }
+  tt_tensor *x = tt_embedding(g->tok_emb->t, idx);               // [B, T, E]
+  if (x && emb) {
+    tt_tensor *parts[2] = {emb, x};
+    tt_tensor *c = tt_cat(2, parts, 1);
+    tt_tensor_unref(x);
+    x = c;
+  }
+  tt_tensor *pe = x ? tt_slice(g->pos_emb->t, 1, offset, offset + T, 1) : NULL;   // [1, T, E]
+  tt_tensor *xp = pe ? tt_add(x, pe) : NULL;
+  tt_tensor_unref(pe);
+  tt_tensor_unref(x);
+  x = xp;
+  if (x && g->training && g->embd_pdrop > 0) {
+    tt_tensor *d = tt_dropout(x, g->embd_pdrop, true, &g->rng);
+    tt_tensor_unref(x);
+    x = d;
+  }
+  for (int64_t l = 0; x && l < g->L; l++) {
+    tt_tensor *y = block_forward(g, &g->blocks[l], x, cached, offset);
+    tt_tensor_unref(x);
+    x = y;
+  }
+  if (!x) return NULL;
+  if (last_only) {
+    tt_tensor *s = tt_slice(x, 1, T - 1, T, 1);
+    tt_tensor_unref(x);
+    x = s;
+    if (!x) return NULL;
+  }
+  tt_tensor *h = tt_layer_norm_layer_forward(&g->ln_f, x);
+  tt_tensor_unref(x);
+  tt_tensor *logits = h ? tt_linear(h, g->head->t, NULL) : NULL;   // [B, T, V]
+  tt_tensor_unref(h);
+  return logits;
+}
+
+static tt_status gpt_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  tt_tensor *idx, *emb;
+  TT_TRY(tt_args_check("forward", nargs, 1, 2));
+  TT_TRY(tt_arg_tensor(args, nargs, 0, "tokens", &idx));
+  TT_TRY(tt_arg_tensor_opt(args, nargs, 1, &emb));
+  tt_tensor *logits = gpt_run(g, idx, emb, false, 0, false);
+  if (!logits) return tt_last_status();
+  rets[0] = tt_value_tensor_steal(logits);
+  *nrets = 1;
+  return TT_OK;
+}
+
+/* reset_cache(B): an empty KV cache for B sequences */
+static tt_status gpt_reset_cache(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t B;
+  TT_TRY(tt_args_check("reset_cache", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "batch", &B));
+  if (B <= 0) return tt_error(TT_ERR_INVALID, "reset_cache: batch must be positive");
+  tt_device dev = g->tok_emb->t ? g->tok_emb->t->device : TT_CPU;
+  if (g->cache_b != B || !g->blocks[0].k_cache || g->blocks[0].k_cache->device != dev) {
+    free_cache(g);
+    for (int64_t l = 0; l < g->L; l++) {
+      g->blocks[l].k_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
+      g->blocks[l].v_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
+      if (!g->blocks[l].k_cache || !g->blocks[l].v_cache) {
+        free_cache(g);
+        return tt_error_prefix(tt_last_status(), "reset_cache: ");
+      }
+    }
+    g->cache_b = B;
+  }
+  g->cache_len = 0;
+  return TT_OK;
+}
+
+/* forward_cached(tokens [B, T] [, last_only]) -> logits for the new tokens */
+static tt_status gpt_forward_cached(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  tt_tensor *idx;
+  TT_TRY(tt_args_check("forward_cached", nargs, 1, 2));
+  TT_TRY(tt_arg_tensor(args, nargs, 0, "tokens", &idx));
+  bool last_only = nargs > 1 && args[1].type == TT_V_BOOL && args[1].u.b;
+  if (!g->cache_b) return tt_error(TT_ERR_INVALID, "forward_cached: call reset_cache(batch) first");
+  if (idx->ndim != 2 || idx->shape[0] != g->cache_b)
+    return tt_error(TT_ERR_INVALID, "forward_cached: tokens must be [%lld, T] (the cache's batch)", (long long)g->cache_b);
+  tt_tensor *logits;
+  TT_NO_GRAD_BEGIN;
+  logits = gpt_run(g, idx, NULL, true, g->cache_len, last_only);
+  TT_NO_GRAD_END;
+  if (!logits) return tt_last_status();
+  g->cache_len += idx->shape[1];
+  rets[0] = tt_value_tensor_steal(logits);
+  *nrets = 1;
+  return TT_OK;
+}
+
+static tt_status gpt_cache_len(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  rets[0] = tt_value_int(((gpt *)self)->cache_len);
+  *nrets = 1;
+  return TT_OK;
+}
+
+/* truncate_cache(n): keep the first n cached positions */
+static tt_status gpt_truncate_cache(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t n;
+  TT_TRY(tt_args_check("truncate_cache", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "length", &n));
+  if (n < 0 || n > g->cache_len)
+    return tt_error(TT_ERR_INVALID, "truncate_cache(%lld): the cache holds %lld positions", (long long)n, (long long)g->cache_len);
+  g->cache_len = n;
+  return TT_OK;
+}
+
+static tt_status gpt_info(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  rets[0] = tt_value_map();
+  const char *k[6] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_unmasked"};
+  int64_t v[6] = {g->V, g->T, g->L, g->H, g->E, g->n_unmasked};
+  for (int i = 0; i < 6; i++) {
+    tt_value x = tt_value_int(v[i]);
+    TT_TRY(tt_value_set(&rets[0], k[i], &x));
+  }
+  *nrets = 1;
+  return TT_OK;
+}
+
+static const tt_method gpt_methods[] = {
+    {"forward", gpt_forward, "tokens [B, T] i64 [, embeddings [B, T0, E]] -> logits [B, T0+T, V]"},
+    {"reset_cache", gpt_reset_cache, "B: an empty KV cache for B sequences"},
+    {"forward_cached", gpt_forward_cached, "tokens [B, T] [, last_only] -> logits of the new tokens"},
+    {"cache_len", gpt_cache_len, "-> positions held in the KV cache"},
+    {"truncate_cache", gpt_truncate_cache, "n: keep the first n cached positions"},
+    {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked}"},
+    {NULL, NULL, NULL}};
+
+TT_PLUGIN_DEFINE(.kind = "transformer", .name = "mingpt", .version = "1.0.0",
+                 .summary = "official minGPT with a KV cache", .create = gpt_create, .destroy = gpt_destroy,
+                 .params = gpt_params, .methods = gpt_methods, .set_training = gpt_set_training,
+                 .on_params_ready = gpt_params_ready);

@@ -1,0 +1,109 @@
+/* check_plugin.c — the plugin loader: search path, a good plugin and its calls,
+ * and the refusals (wrong ABI major, larger descriptor, missing callback, a
+ * non-plugin .so, a name that disagrees with the file). */
+#include "config.h"
+#include <stdlib.h>
+#include <string.h>
+#include "testhelp.h"
+
+static void use_test_plugins(void) {
+  static char path[4096];
+  snprintf(path, sizeof path, "%s/tests/plugins/.libs", TT_ABS_BUILDDIR);
+  setenv("TAMING_PLUGIN_PATH", path, 1);
+}
+
+static void expect_refusal(const char *file, const char *needle) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/plugins/.libs/%s", TT_ABS_BUILDDIR, file);
+  tt_plugin *p = NULL;
+  tt_status s = tt_plugin_open_file(path, &p);
+  ck_assert_msg(s == TT_ERR_PLUGIN, "%s: expected a refusal, got status %d (%s)", file, s, tt_error_message());
+  ck_assert_msg(strstr(tt_error_message(), path) != NULL, "message does not name the file: %s", tt_error_message());
+  ck_assert_msg(strstr(tt_error_message(), needle) != NULL, "message lacks '%s': %s", needle, tt_error_message());
+}
+
+START_TEST(test_good_plugin) {
+  use_test_plugins();
+  tt_plugin *p;
+  TH_OK(tt_plugin_find("test", "good", &p));
+  const tt_plugin_desc *d = tt_plugin_descriptor_of(p);
+  ck_assert_str_eq(d->kind, "test");
+  ck_assert_str_eq(d->name, "good");
+  ck_assert_ptr_null(d->set_training);   /* optional slot absent */
+  tt_value cfg = tt_value_map(), v = tt_value_num(3.0);
+  TH_OK(tt_value_set(&cfg, "scale", &v));
+  tt_instance *inst;
+  TH_OK(tt_instance_create(p, &cfg, &inst));
+  tt_value_clear(&cfg);
+  tt_paramset *ps = tt_instance_params(inst);
+  ck_assert_int_eq(ps->n, 1);
+  ck_assert_str_eq(ps->items[0]->name, "lin.weight");
+  TH_OK(tt_paramset_materialize(ps, 0, TT_CPU));
+  ck_assert(tt_tensor_get(ps->items[0]->t, 5) == 0.5);
+  float data[2] = {1, 2};
+  tt_value arg = tt_value_tensor_steal(tt_tensor_from_data(TT_F32, TT_DIMS(2), data, TT_CPU));
+  tt_value rets[TT_MAX_RETS];
+  int n;
+  TH_OK(tt_instance_call(inst, "scale", &arg, 1, rets, &n));
+  ck_assert_int_eq(n, 1);
+  ck_assert(tt_tensor_get(rets[0].u.t, 1) == 6.0);
+  tt_value_clear(&rets[0]);
+  TH_OK(tt_instance_call(inst, "pair", &arg, 1, rets, &n));
+  ck_assert_int_eq(n, 2);
+  ck_assert_str_eq(rets[1].u.s, "pair");
+  for (int i = 0; i < n; i++) tt_value_clear(&rets[i]);
+  ck_assert_int_ne(tt_instance_call(inst, "fail", &arg, 1, rets, &n), TT_OK);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "test/good:fail: asked to fail"));
+  ck_assert_int_eq(tt_instance_call(inst, "nope", &arg, 1, rets, &n), TT_ERR_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "it has: scale, pair, fail"));
+  ck_assert_int_ne(tt_instance_call(inst, "scale", NULL, 0, rets, &n), TT_OK);
+  tt_value_clear(&arg);
+  tt_instance_free(inst);
+}
+END_TEST
+
+START_TEST(test_refusals) {
+  use_test_plugins();
+  expect_refusal("test_badabi.so", "plugin ABI 99.0, this host speaks 1.");
+  expect_refusal("test_bigdesc.so", "larger than this host's");
+  expect_refusal("test_nocreate.so", "lacks the required 'create'");
+  expect_refusal("test_notplugin.so", "not a taming plugin");
+  tt_plugin *p;
+  ck_assert_int_eq(tt_plugin_find("test", "mismatch", &p), TT_ERR_PLUGIN);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "descriptor says test/other"));
+  ck_assert_int_eq(tt_plugin_find("test", "absent", &p), TT_ERR_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "test_absent.so"));
+  ck_assert_int_eq(tt_plugin_find("../etc", "x", &p), TT_ERR_INVALID);
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/check_plugin.c", TT_ABS_SRCDIR);
+  ck_assert_int_eq(tt_plugin_open_file(path, &p), TT_ERR_PLUGIN);   /* not an ELF file */
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "cannot load"));
+}
+END_TEST
+
+typedef struct { int good, refused; } scan_count;
+static void count_cb(const char *path, const tt_plugin_desc *d, const char *refusal, void *ud) {
+  scan_count *c = ud;
+  if (d) c->good++;
+  else c->refused++;
+}
+
+START_TEST(test_scan) {
+  use_test_plugins();
+  scan_count c = {0, 0};
+  tt_plugin_scan(count_cb, &c);
+  ck_assert_int_ge(c.good, 2);      /* good, mismatch (loads; only find() checks the name) */
+  ck_assert_int_ge(c.refused, 4);   /* badabi, bigdesc, nocreate, notplugin */
+  ck_assert_ptr_nonnull(strstr(tt_plugin_search_path(), "tests/plugins/.libs"));
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("plugin");
+  TCase *tc = tcase_create("loader");
+  tcase_add_test(tc, test_good_plugin);
+  tcase_add_test(tc, test_refusals);
+  tcase_add_test(tc, test_scan);
+  suite_add_tcase(s, tc);
+  return th_run(s);
+}
