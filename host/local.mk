@@ -28,3 +28,4 @@ tamingops_HEADERS += \
 	host/include/taming/ops/random.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 host_libtaming_la_SOURCES += host/ops/embedding.c
+host_libtaming_la_SOURCES += host/ops/loss.c
