@@ -5,3 +5,4 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/gemm.c kernels/cpu/random.c
 host_libtaming_la_SOURCES += kernels/cpu/embedding.c
 host_libtaming_la_SOURCES += kernels/cpu/loss.c
+host_libtaming_la_SOURCES += kernels/cpu/quantize.c
