@@ -30,3 +30,4 @@ EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 host_libtaming_la_SOURCES += host/ops/embedding.c
 host_libtaming_la_SOURCES += host/ops/loss.c
 host_libtaming_la_SOURCES += host/ops/quantize.c
+host_libtaming_la_SOURCES += host/ops/optim.c

@@ -6,3 +6,4 @@ host_libtaming_la_SOURCES += \
 host_libtaming_la_SOURCES += kernels/cpu/embedding.c
 host_libtaming_la_SOURCES += kernels/cpu/loss.c
 host_libtaming_la_SOURCES += kernels/cpu/quantize.c
+host_libtaming_la_SOURCES += kernels/cpu/optim.c
