@@ -31,3 +31,4 @@ host_libtaming_la_SOURCES += host/ops/embedding.c
 host_libtaming_la_SOURCES += host/ops/loss.c
 host_libtaming_la_SOURCES += host/ops/quantize.c
 host_libtaming_la_SOURCES += host/ops/optim.c
+host_libtaming_la_SOURCES += host/module.c host/layers.c
