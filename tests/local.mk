@@ -19,6 +19,19 @@ tests_check_ops_core_SOURCES = tests/check_ops_core.c
 tests_check_ops_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_core_LDADD = $(TEST_LDADD)
 TESTS += tests/check_tensor tests/check_autograd tests/check_ops_core
+
+# OpenBLAS's thread control is used to cover both tilings of the codebook argmin.
+check_PROGRAMS += tests/check_ops_misc
+tests_check_ops_misc_SOURCES = tests/check_ops_misc.c
+tests_check_ops_misc_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_misc_LDADD = $(TEST_LDADD) $(BLAS_LIBS)
+TESTS += tests/check_ops_misc
+
+check_PROGRAMS += tests/check_module
+tests_check_module_SOURCES = tests/check_module.c
+tests_check_module_CFLAGS = $(TEST_CFLAGS)
+tests_check_module_LDADD = $(TEST_LDADD)
+TESTS += tests/check_module
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
