@@ -19,7 +19,14 @@ tests_check_ops_core_SOURCES = tests/check_ops_core.c
 tests_check_ops_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_core_LDADD = $(TEST_LDADD)
 TESTS += tests/check_tensor tests/check_autograd tests/check_ops_core
+check_PROGRAMS += tests/check_io
+tests_check_io_SOURCES = tests/check_io.c
+tests_check_io_CFLAGS = $(TEST_CFLAGS)
+tests_check_io_LDADD = $(TEST_LDADD)
+TESTS += tests/check_io
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
 	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; export OMP_NUM_THREADS;
+EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
+	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors
