@@ -3,6 +3,8 @@ lib_LTLIBRARIES += host/libtaming.la
 host_libtaming_la_SOURCES = \
 	host/status.c host/arena.c host/tensor.c host/backend.c host/autograd.c \
 	host/value.c host/internal.h \
+	host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c host/ckpt_torch.c \
+	host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c \
 	host/ops/common.c host/ops/common.h \
 	host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c \
 	host/ops/gemm.c host/ops/random.c \

@@ -32,6 +32,11 @@ tests_check_module_SOURCES = tests/check_module.c
 tests_check_module_CFLAGS = $(TEST_CFLAGS)
 tests_check_module_LDADD = $(TEST_LDADD)
 TESTS += tests/check_module
+check_PROGRAMS += tests/check_io
+tests_check_io_SOURCES = tests/check_io.c
+tests_check_io_CFLAGS = $(TEST_CFLAGS)
+tests_check_io_LDADD = $(TEST_LDADD)
+TESTS += tests/check_io
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
@@ -62,3 +67,5 @@ tests_check_plugin_CFLAGS = $(TEST_CFLAGS)
 tests_check_plugin_LDADD = $(TEST_LDADD)
 TESTS += tests/check_plugin
 endif
+EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
+	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors

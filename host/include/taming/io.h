@@ -8,6 +8,7 @@
 #ifndef TAMING_IO_H
 #define TAMING_IO_H
 
+#include <stdio.h>
 #include "taming/tensor.h"
 #include "taming/value.h"
 
@@ -23,6 +24,7 @@ typedef struct tt_ckpt tt_ckpt;
  * executed) or a .safetensors file, by content. Legacy (pre-1.6) torch files are
  * refused with a message saying how to convert them. */
 TT_API tt_status tt_ckpt_open(const char *path, tt_ckpt **out);
+/* Tensors stay valid after close (each holds a reference on the mapping). */
 TT_API void tt_ckpt_close(tt_ckpt *c);
 TT_API const char *tt_ckpt_path(const tt_ckpt *c);
 TT_API const char *tt_ckpt_format(const tt_ckpt *c);       /* "torch-zip" or "safetensors" */
@@ -34,6 +36,16 @@ TT_API tt_tensor *tt_ckpt_get(const tt_ckpt *c, const char *name);   /* NULL if 
 /* Everything else at the top level (global_step, epoch, optimizer_states, ...;
  * safetensors: its __metadata__ strings). A map; opaque pickle objects are nil. */
 TT_API const tt_value *tt_ckpt_meta(const tt_ckpt *c);
+
+/* For `taming info` and `taming convert` (added to this header so the command
+ * line stays a thin wrapper and the library can be tested without it). */
+/* Lists "name dtype [shape]" per tensor, then the metadata's top-level keys
+ * with their value (scalars) or size (lists, maps). */
+TT_API tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out);
+/* Writes the state dict of `in` (any readable checkpoint) to the safetensors file
+ * `out`, with metadata {format: "pt", source: basename(in), global_step}; with
+ * `inference`, the training-only `loss.*` tensors (LPIPS, discriminator) are dropped. */
+TT_API tt_status tt_ckpt_convert(const char *in, const char *out, bool inference);
 
 /* Writes name -> tensor pairs (any device; contiguous copies are made as needed)
  * with optional string metadata (a map of strings, may be NULL). Atomic. */

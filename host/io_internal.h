@@ -1,0 +1,128 @@
+/* io_internal.h — pieces shared by the file-format readers inside libtaming:
+ * the refcounted file mapping that checkpoint tensors point into, the
+ * checkpoint object the format readers fill, the ZIP directory reader, the
+ * pickle parser and the JSON parser. Not part of the SDK. */
+#ifndef TAMING_IO_INTERNAL_H
+#define TAMING_IO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "taming/io.h"
+
+/* Every format here stores little-endian numbers and we map them in place. */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file readers assume a little-endian host");
+
+/* ---- a file mapped MAP_PRIVATE, PROT_READ|PROT_WRITE ----
+ * Tensors are views onto it; writes to them are copy-on-write and never reach
+ * the file. Headers are read with pread (tt_mfile_read) instead of through the
+ * mapping, so indexing a checkpoint faults in none of its tensor pages. */
+typedef struct tt_mfile {
+  int refcount;      /* atomic: the checkpoint + one per storage */
+  int fd;            /* open while indexing, -1 afterwards */
+  char *path;
+  uint8_t *base;     /* NULL for an empty file */
+  uint64_t size;
+} tt_mfile;
+
+tt_status tt_mfile_open(const char *path, tt_mfile **out);
+tt_mfile *tt_mfile_ref(tt_mfile *m);
+void tt_mfile_unref(tt_mfile *m);
+/* Reads exactly n bytes at off; a short read is a "truncated" format error. */
+tt_status tt_mfile_read(tt_mfile *m, uint64_t off, void *dst, size_t n, const char *what);
+/* A storage over [off, off + nbytes) of the file that keeps the mapping alive.
+ * Bytes not aligned to `align` are copied instead (kernels assume aligned data). */
+tt_storage *tt_mfile_storage(tt_mfile *m, uint64_t off, size_t nbytes, size_t align);
+
+/* ---- the checkpoint the readers fill ---- */
+struct tt_ckpt {
+  char *path;
+  const char *format;
+  tt_mfile *file;
+  int n, cap;
+  char **names;
+  tt_tensor **tensors;
+  int *by_name;      /* indices sorted by name (built by tt_ckpt_open) */
+  tt_value meta;     /* a map */
+};
+
+/* Appends a state-dict tensor (takes over the reference). */
+tt_status tt_ckpt_add(tt_ckpt *c, const char *name, tt_tensor *t);
+tt_status tt_ckpt_open_torch(tt_ckpt *c);
+tt_status tt_ckpt_open_safetensors(tt_ckpt *c);
+
+/* ---- ZIP (stored entries, ZIP64) ---- */
+typedef struct tt_zip_entry {
+  char *name;
+  uint64_t header_off;   /* local header */
+  uint64_t size;         /* uncompressed */
+  uint64_t csize;
+  uint16_t method, flags;
+  uint64_t data_off;     /* 0 until resolved from the local header */
+  void *user;            /* the reader's cache (e.g. the storage made from it) */
+} tt_zip_entry;
+
+typedef struct tt_zip {
+  tt_mfile *file;
+  int n;
+  tt_zip_entry *entries;
+  tt_zip_entry **sorted; /* entries sorted by name */
+} tt_zip;
+
+tt_status tt_zip_open(tt_zip *z, tt_mfile *file);
+void tt_zip_close(tt_zip *z);
+tt_zip_entry *tt_zip_find(const tt_zip *z, const char *name);
+/* Checks that the entry is stored (not compressed) and inside the file and
+ * sets data_off from its local header. */
+tt_status tt_zip_resolve(tt_zip *z, tt_zip_entry *e);
+
+/* ---- pickle (parsed, never executed) ---- */
+typedef enum pk_type {
+  PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_BYTES,
+  PK_TUPLE, PK_LIST, PK_SET, PK_DICT,   /* dict items are key, value pairs */
+  PK_GLOBAL,   /* a reference to module.name that was not called */
+  PK_OBJ,      /* the inert result of building an object we do not understand */
+  PK_STORAGE,  /* a persistent-id storage reference */
+  PK_TENSOR
+} pk_type;
+
+typedef struct pk_node pk_node;
+
+typedef struct pk_tensor {
+  pk_node *storage;
+  int64_t offset;   /* elements */
+  int ndim;
+  int64_t shape[TT_MAX_DIMS], stride[TT_MAX_DIMS];
+} pk_tensor;
+
+struct pk_node {
+  pk_type type;
+  int dtype;        /* STORAGE: tt_dtype, or -1 for a storage class we cannot map */
+  int64_t i;        /* INT, BOOL; STORAGE: element count */
+  double f;
+  char *s;          /* STR, BYTES (NUL-terminated copy); GLOBAL, OBJ, STORAGE: "module.name" */
+  size_t slen;
+  char *key;        /* STORAGE: its key (the entry data/<key>) */
+  pk_node **items;  /* TUPLE, LIST, SET; DICT: key, value, key, value, ... */
+  size_t n, cap;
+  pk_tensor *t;     /* TENSOR */
+};
+
+typedef struct pk_chunk pk_chunk;
+typedef struct pk_result {
+  pk_node *root;
+  pk_chunk *chunks; /* every node, for freeing */
+} pk_result;
+
+/* Parses a pickle; `name` is used in messages. */
+tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out);
+void tt_pickle_free(pk_result *r);
+
+/* ---- JSON (strict RFC 8259) ---- */
+/* Objects become maps (duplicate keys are an error), arrays lists, integers
+ * without fraction or exponent ints, other numbers numbers. */
+tt_status tt_json_parse(const char *text, size_t len, const char *name, tt_value *out);
+/* Writes s as a JSON string literal (with quotes). */
+void tt_json_write_string(FILE *f, const char *s);
+
+#endif
