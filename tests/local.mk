@@ -19,6 +19,12 @@ tests_check_ops_core_SOURCES = tests/check_ops_core.c
 tests_check_ops_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_core_LDADD = $(TEST_LDADD)
 TESTS += tests/check_tensor tests/check_autograd tests/check_ops_core
+
+check_PROGRAMS += tests/check_ops_norm
+tests_check_ops_norm_SOURCES = tests/check_ops_norm.c
+tests_check_ops_norm_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_norm_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_norm
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
