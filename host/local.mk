@@ -6,7 +6,7 @@ host_libtaming_la_SOURCES = \
 	host/ops/common.c host/ops/common.h \
 	host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c \
 	host/ops/gemm.c host/ops/random.c
-host_libtaming_la_SOURCES += host/ops/norm.c
+host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
 host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm

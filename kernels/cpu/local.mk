@@ -4,4 +4,4 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/copy.c kernels/cpu/elementwise.c kernels/cpu/reduce.c \
 	kernels/cpu/gemm.c kernels/cpu/random.c
 host_libtaming_la_SOURCES += \
-	kernels/cpu/norm.c
+	kernels/cpu/norm.c kernels/cpu/softmax.c kernels/cpu/softmax_row.h kernels/cpu/attention.c
