@@ -296,6 +296,7 @@ static const attn_case cases[] = {
     {2, {0, 0}, 6, 10, 3, 2, false, 0, 0, 0.7},       /* no leading dims, explicit scale */
     {4, {2, 2}, 150, 150, 16, 12, true, 0, 20, 0},    /* several causal row blocks */
     {3, {1, 0}, 300, 300, 24, 24, false, 0, 0, 0},    /* one head, many rows */
+    {3, {1, 0}, 600, 8000, 4, 3, false, 0, 0, 0},     /* no-grad scores beyond one block's budget */
 };
 
 START_TEST(test_attention_values) {
