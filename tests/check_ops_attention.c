@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testhelp.h"
+#include "torch_ref.h"
 
 static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
   tt_tensor *t = th_randn(seed, nd, sh, scale);
@@ -565,6 +566,83 @@ START_TEST(test_attention_errors) {
 }
 END_TEST
 
+/* Against PyTorch (tests/data/gen_norm.py): softmax / log_softmax with -inf
+ * entries along a middle dim, minGPT's masked attention with an n_unmasked
+ * block, its forward_with_past step, and the VQGAN AttnBlock's formulation. */
+START_TEST(test_softmax_vs_pytorch) {
+  torch_ref *r = torchref_load();
+  for (int log_ = 0; log_ < 2; log_++) {
+    tt_tensor *x = torchref_leaf(r, "sm.x");
+    tt_tensor *y = log_ ? tt_log_softmax(x, 1) : tt_softmax(x, 1);
+    TH_NN(y);
+    const char *tag = log_ ? "log_softmax" : "softmax";
+    char name[64];
+    snprintf(name, sizeof name, "sm.%s.y", tag);
+    /* element-wise, so the -inf log-probabilities compare equal */
+    const tt_tensor *want = torchref_get(r, name);
+    double *ref = ref_alloc(tt_tensor_numel(want));
+    for (int64_t i = 0; i < tt_tensor_numel(want); i++) ref[i] = tt_f32(want)[i];
+    ck_assert_int_eq(isinf(ref[7]) && ref[7] < 0, log_);   /* x[0, 1, 2] = -inf */
+    assert_ref(log_ ? "log_softmax vs PyTorch" : "softmax vs PyTorch", y, ref, 2e-6, 0);
+    free(ref);
+    TH_OK(tt_backward(y, torchref_get(r, "sm.gy"), false));
+    snprintf(name, sizeof name, "sm.%s.gx", tag);
+    th_assert_close(log_ ? "log_softmax grad vs PyTorch" : "softmax grad vs PyTorch", x->grad,
+                    torchref_get(r, name), 1e-5);
+    tt_tensor_unref(x);
+    tt_tensor_unref(y);
+  }
+  torchref_free(r);
+}
+END_TEST
+
+START_TEST(test_attention_vs_pytorch) {
+  torch_ref *r = torchref_load();
+  /* minGPT: [B, nh, T, hs], causal, n_unmasked 3 */
+  tt_tensor *q = torchref_leaf(r, "gpt.q"), *k = torchref_leaf(r, "gpt.k"), *v = torchref_leaf(r, "gpt.v");
+  tt_attention_params p = {.scale = 0.5f, .causal = true, .n_unmasked = 3};
+  tt_tensor *y = tt_attention(q, k, v, &p);
+  TH_NN(y);
+  th_assert_close("minGPT attention vs PyTorch", y, torchref_get(r, "gpt.y"), 1e-5);
+  TH_OK(tt_backward(y, torchref_get(r, "gpt.gy"), false));
+  th_assert_close("minGPT attention gq vs PyTorch", q->grad, torchref_get(r, "gpt.gq"), 2e-5);
+  th_assert_close("minGPT attention gk vs PyTorch", k->grad, torchref_get(r, "gpt.gk"), 2e-5);
+  th_assert_close("minGPT attention gv vs PyTorch", v->grad, torchref_get(r, "gpt.gv"), 2e-5);
+  tt_tensor_unref(y);
+  /* forward_with_past: the new token is the last position and sees every key */
+  tt_tensor *qn = torchref_get(r, "gpt.past.q");
+  tt_attention_params pp = {.scale = 0.5f, .causal = true, .q_offset = k->shape[2] - 1};
+  y = tt_attention(qn, k, v, &pp);
+  TH_NN(y);
+  th_assert_close("minGPT past step vs PyTorch", y, torchref_get(r, "gpt.past.y"), 1e-5);
+  tt_tensor_unref(y);
+  tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
+  /* VQGAN AttnBlock: q, k, v [B, C, H, W] -> [B, HW, C], one head, scale C^-1/2 */
+  q = torchref_leaf(r, "vq.q");
+  k = torchref_leaf(r, "vq.k");
+  v = torchref_leaf(r, "vq.v");
+  int64_t B = q->shape[0], C = q->shape[1], HW = q->shape[2] * q->shape[3];
+  tt_tensor *in[3] = {q, k, v}, *t[3];
+  for (int i = 0; i < 3; i++) {
+    tt_tensor *f = tt_reshape(in[i], TT_DIMS(B, C, HW));
+    t[i] = tt_transpose(f, 1, 2);   /* [B, HW, C] */
+    tt_tensor_unref(f);
+  }
+  tt_attention_params pv = {.scale = (float)(1.0 / sqrt((double)C))};
+  tt_tensor *o = tt_attention(t[0], t[1], t[2], &pv);   /* [B, HW, C] */
+  TH_NN(o);
+  tt_tensor *h = tt_transpose(o, 1, 2);                 /* [B, C, HW] */
+  th_assert_close("VQGAN attention vs PyTorch", h, torchref_get(r, "vq.h"), 1e-5);
+  TH_OK(tt_backward(h, torchref_get(r, "vq.gy"), false));
+  th_assert_close("VQGAN attention gq vs PyTorch", q->grad, torchref_get(r, "vq.gq"), 2e-5);
+  th_assert_close("VQGAN attention gk vs PyTorch", k->grad, torchref_get(r, "vq.gk"), 2e-5);
+  th_assert_close("VQGAN attention gv vs PyTorch", v->grad, torchref_get(r, "vq.gv"), 2e-5);
+  for (int i = 0; i < 3; i++) tt_tensor_unref(t[i]);
+  tt_tensor_unref(o); tt_tensor_unref(h); tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
+  torchref_free(r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops_attention");
   TCase *tc = tcase_create("softmax");
@@ -572,6 +650,7 @@ int main(void) {
   tcase_add_test(tc, test_softmax_values_any_dim);
   tcase_add_test(tc, test_softmax_grads);
   tcase_add_test(tc, test_softmax_neg_inf);
+  tcase_add_test(tc, test_softmax_vs_pytorch);
   suite_add_tcase(s, tc);
   TCase *ta = tcase_create("attention");
   tcase_set_timeout(ta, 240);
@@ -582,6 +661,7 @@ int main(void) {
   tcase_add_test(ta, test_attention_q_offset_matches_full_pass);
   tcase_add_test(ta, test_attention_memory);
   tcase_add_test(ta, test_attention_errors);
+  tcase_add_test(ta, test_attention_vs_pytorch);
   suite_add_tcase(s, ta);
   return th_run(s);
 }

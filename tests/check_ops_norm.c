@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "testhelp.h"
+#include "torch_ref.h"
 
 static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
   tt_tensor *t = th_randn(seed, nd, sh, scale);
@@ -357,6 +358,79 @@ START_TEST(test_batch_norm_eval_snapshot) {
 }
 END_TEST
 
+/* Against PyTorch's own modules (tests/data/gen_norm.py): outputs, every
+ * gradient, and BatchNorm2d's running statistics after a training call. */
+static void check_grads(const char *tag, const torch_ref *r, tt_tensor *y, tt_tensor *const *in,
+                        const char *const *gnames) {
+  char name[64];
+  snprintf(name, sizeof name, "%s.gy", tag);
+  TH_OK(tt_backward(y, torchref_get(r, name), false));
+  for (int i = 0; i < 3; i++) {
+    if (!in[i]) continue;
+    snprintf(name, sizeof name, "%s.%s", tag, gnames[i]);
+    char what[80];
+    snprintf(what, sizeof what, "%s vs PyTorch", name);
+    th_assert_close(what, in[i]->grad, torchref_get(r, name), 2e-5);
+  }
+}
+
+START_TEST(test_norm_vs_pytorch) {
+  torch_ref *r = torchref_load();
+  const char *gn3[3] = {"gx", "gw", "gb"};
+  struct { const char *tag; int groups; } gns[] = {{"gn", 3}, {"gn32", 32}};
+  for (int k = 0; k < 2; k++) {
+    char name[64];
+    const char *tag = gns[k].tag;
+    snprintf(name, sizeof name, "%s.x", tag);
+    tt_tensor *x = torchref_leaf(r, name);
+    snprintf(name, sizeof name, "%s.w", tag);
+    tt_tensor *w = torchref_leaf(r, name);
+    snprintf(name, sizeof name, "%s.b", tag);
+    tt_tensor *b = torchref_leaf(r, name);
+    tt_tensor *y = tt_group_norm(x, gns[k].groups, w, b, 1e-6f);
+    TH_NN(y);
+    snprintf(name, sizeof name, "%s.y", tag);
+    th_assert_close("group_norm vs PyTorch", y, torchref_get(r, name), 1e-5);
+    tt_tensor *in[3] = {x, w, b};
+    check_grads(tag, r, y, in, gn3);
+    tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y);
+  }
+  tt_tensor *x = torchref_leaf(r, "ln.x"), *w = torchref_leaf(r, "ln.w"), *b = torchref_leaf(r, "ln.b");
+  tt_tensor *y = tt_layer_norm(x, w, b, 1e-5f);
+  TH_NN(y);
+  th_assert_close("layer_norm vs PyTorch", y, torchref_get(r, "ln.y"), 1e-5);
+  tt_tensor *lin[3] = {x, w, b};
+  check_grads("ln", r, y, lin, gn3);
+  tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y);
+  /* BatchNorm2d: a training call (batch statistics, running stats updated), then eval */
+  x = torchref_leaf(r, "bn.x");
+  w = torchref_leaf(r, "bn.w");
+  b = torchref_leaf(r, "bn.b");
+  tt_tensor *rm = tt_clone(torchref_get(r, "bn.rm")), *rv = tt_clone(torchref_get(r, "bn.rv"));
+  y = tt_batch_norm(x, w, b, rm, rv, true, 0.1f, 1e-5f);
+  TH_NN(y);
+  th_assert_close("batch_norm train vs PyTorch", y, torchref_get(r, "bn.train.y"), 1e-5);
+  th_assert_close("batch_norm running_mean vs PyTorch", rm, torchref_get(r, "bn.train.rm_after"), 1e-6);
+  th_assert_close("batch_norm running_var vs PyTorch", rv, torchref_get(r, "bn.train.rv_after"), 1e-6);
+  TH_OK(tt_backward(y, torchref_get(r, "bn.gy"), false));
+  th_assert_close("batch_norm train gx vs PyTorch", x->grad, torchref_get(r, "bn.train.gx"), 2e-5);
+  th_assert_close("batch_norm train gw vs PyTorch", w->grad, torchref_get(r, "bn.train.gw"), 2e-5);
+  th_assert_close("batch_norm train gb vs PyTorch", b->grad, torchref_get(r, "bn.train.gb"), 2e-5);
+  tt_zero_grad(x); tt_zero_grad(w); tt_zero_grad(b);
+  tt_tensor_unref(y);
+  y = tt_batch_norm(x, w, b, rm, rv, false, 0.1f, 1e-5f);
+  TH_NN(y);
+  th_assert_close("batch_norm eval vs PyTorch", y, torchref_get(r, "bn.eval.y"), 1e-5);
+  TH_OK(tt_backward(y, torchref_get(r, "bn.gy"), false));
+  th_assert_close("batch_norm eval gx vs PyTorch", x->grad, torchref_get(r, "bn.eval.gx"), 2e-5);
+  th_assert_close("batch_norm eval gw vs PyTorch", w->grad, torchref_get(r, "bn.eval.gw"), 2e-5);
+  th_assert_close("batch_norm eval gb vs PyTorch", b->grad, torchref_get(r, "bn.eval.gb"), 2e-5);
+  tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y);
+  tt_tensor_unref(rm); tt_tensor_unref(rv);
+  torchref_free(r);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("ops_norm");
   TCase *tc = tcase_create("norm");
@@ -369,6 +443,7 @@ int main(void) {
   tcase_add_test(tc, test_batch_norm_grads);
   tcase_add_test(tc, test_batch_norm_errors);
   tcase_add_test(tc, test_batch_norm_eval_snapshot);
+  tcase_add_test(tc, test_norm_vs_pytorch);
   suite_add_tcase(s, tc);
   return th_run(s);
 }
