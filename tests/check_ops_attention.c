@@ -254,7 +254,8 @@ static attn_ref ref_attention(const tt_tensor *q, const tt_tensor *k, const tt_t
           r.gq[(h * Tq + t) * d + j] += gs * tt_tensor_get(k, (h * Tk + s) * d + j);
           r.gk[(h * Tk + s) * d + j] += gs * tt_tensor_get(q, (h * Tq + t) * d + j);
         }
-        for (int64_t c = 0; c < dv; c++) r.gv[(h * Tk + s) * dv + c] += P[s] * tt_tensor_get(gout, (h * Tq + t) * dv + c);
+        for (int64_t c = 0; c < dv; c++)
+          r.gv[(h * Tk + s) * dv + c] += P[s] * tt_tensor_get(gout, (h * Tq + t) * dv + c);
       }
     }
   free(S);
@@ -474,7 +475,8 @@ START_TEST(test_attention_q_offset_matches_full_pass) {
       for (int si = 0; si < 3; si++) {
         int64_t t = steps[si];
         /* past = keys [0, t), the new token at t: k, v [B, H, t + 1, d], q [B, H, 1, d] */
-        tt_tensor *qt = tt_slice(q, 2, t, t + 1, 1), *kt = tt_slice(k, 2, 0, t + 1, 1), *vt = tt_slice(v, 2, 0, t + 1, 1);
+        tt_tensor *qt = tt_slice(q, 2, t, t + 1, 1), *kt = tt_slice(k, 2, 0, t + 1, 1),
+                  *vt = tt_slice(v, 2, 0, t + 1, 1);
         tt_attention_params pd = p;
         pd.q_offset = t;
         tt_tensor *one = tt_attention(qt, kt, vt, &pd);

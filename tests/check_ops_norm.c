@@ -297,7 +297,8 @@ static tt_tensor *f_batch_norm(tt_tensor *const *in, void *ud) {
 
 START_TEST(test_batch_norm_grads) {
   struct { int nd; int64_t sh[4]; bool w, b; } cases[] = {
-      {4, {3, 4, 3, 5}, true, true}, {2, {6, 5}, true, false}, {3, {2, 3, 7}, false, true}, {4, {4, 8, 10, 11}, true, true}};
+      {4, {3, 4, 3, 5}, true, true}, {2, {6, 5}, true, false}, {3, {2, 3, 7}, false, true},
+      {4, {4, 8, 10, 11}, true, true}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     int64_t C = cases[k].sh[1];
     tt_tensor *x = leaf(400 + k, cases[k].nd, cases[k].sh, 1.0f);

@@ -135,7 +135,7 @@ tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_atten
     s = f(p, &vq, &vk, &vv, &vo, probs);
   }
   tt_grad_set_enabled(prev);
-  tt_node *n = s == TT_OK ? tt_node_new("attention", attention_backward, attention_release, 3, args, 1,
+  tt_node *n = s == TT_OK && need_grad ? tt_node_new("attention", attention_backward, attention_release, 3, args, 1,
                                         sizeof(attention_ctx))
                           : NULL;
   if (n) {
