@@ -10,6 +10,8 @@ host_libtaming_la_SOURCES = \
 	host/ops/gemm.c host/ops/random.c \
 	host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c \
 	host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/sampling.c
+	host/ops/gemm.c host/ops/random.c
+host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
 host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm

@@ -37,6 +37,15 @@ tests_check_io_SOURCES = tests/check_io.c
 tests_check_io_CFLAGS = $(TEST_CFLAGS)
 tests_check_io_LDADD = $(TEST_LDADD)
 TESTS += tests/check_io
+check_PROGRAMS += tests/check_ops_norm tests/check_ops_attention
+tests_check_ops_norm_SOURCES = tests/check_ops_norm.c tests/torch_ref.h
+tests_check_ops_norm_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_norm_LDADD = $(TEST_LDADD)
+tests_check_ops_attention_SOURCES = tests/check_ops_attention.c tests/torch_ref.h
+tests_check_ops_attention_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_attention_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_norm tests/check_ops_attention
+EXTRA_DIST += tests/data/gen_norm.py tests/data/norm/torch_ref.bin
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \

@@ -7,3 +7,5 @@ host_libtaming_la_SOURCES += kernels/cpu/embedding.c
 host_libtaming_la_SOURCES += kernels/cpu/loss.c
 host_libtaming_la_SOURCES += kernels/cpu/quantize.c
 host_libtaming_la_SOURCES += kernels/cpu/optim.c
+host_libtaming_la_SOURCES += \
+	kernels/cpu/norm.c kernels/cpu/softmax.c kernels/cpu/softmax_row.h kernels/cpu/attention.c

@@ -7,13 +7,15 @@
 /* Kernels (contiguous f32):
  *   group_norm_fwd: x [B, C, S] (S = spatial size), G groups of C/G channels;
  *                   w, b [C] (may be NULL); y like x; mean, rstd [B, G] saved.
- *   group_norm_bwd: gx like x, gw, gb [C] (NULL when not wanted; overwritten).
+ *   group_norm_bwd: gx like x, gw, gb [C] (each NULL when not wanted; overwritten).
  *   layer_norm_fwd: x [N, E] normalised over E; mean, rstd [N].
  *   layer_norm_bwd: likewise.
  *   batch_norm_stats: per channel of x [B, C, S]: mean [C] and biased var [C].
  *   batch_norm_apply: y = (x - mean[c]) * rstd[c] * w[c] + b[c]  (rstd given).
  *   batch_norm_bwd: training-mode backward (batch statistics), or with
- *                   `training` false the per-channel affine backward. */
+ *                   `training` false the per-channel affine backward;
+ *                   gx, gw, gb as for group_norm_bwd.
+ * Statistics are accumulated in double. */
 typedef tt_status (*tt_group_norm_fwd_fn)(const tt_tensor *x, int groups, float eps,
                                           const tt_tensor *w, const tt_tensor *b, tt_tensor *y,
                                           tt_tensor *mean, tt_tensor *rstd);
@@ -44,7 +46,8 @@ TT_API tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_
 TT_API tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps);
 /* x [B, C, ...]. training: batch statistics, and running_mean/var (may be NULL)
  * are updated in place with `momentum` (running_var gets the unbiased variance);
- * eval: the running statistics are used. */
+ * needs more than one value per channel, like PyTorch. eval: the running
+ * statistics (both required) are used. num_batches_tracked is the caller's. */
 TT_API tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
                                 tt_tensor *running_mean, tt_tensor *running_var, bool training,
                                 float momentum, float eps);

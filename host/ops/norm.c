@@ -1,0 +1,325 @@
+/* ops/norm.c — group norm, layer norm and batch norm: argument checks, kernel
+ * calls and autograd nodes. The kernels see x as [B, C, S] (group and batch
+ * norm, S = product of the spatial dims) or [N, E] (layer norm). */
+#include "config.h"
+#include <math.h>
+#include <string.h>
+#include "common.h"
+
+/* A header for t's data with another (contiguous) shape; t must be contiguous. */
+static tt_tensor as_shape(const tt_tensor *t, int nd, const int64_t *shape) {
+  tt_tensor v = *t;
+  v.ndim = nd;
+  memcpy(v.shape, shape, sizeof(int64_t) * (size_t)nd);
+  tt_contiguous_strides(nd, shape, v.stride);
+  return v;
+}
+
+/* weight or bias: NULL, or f32 [C] on x's device. */
+static tt_status check_param(const char *op, const char *what, const tt_tensor *p, const tt_tensor *x,
+                             int64_t C) {
+  if (!p) return TT_OK;
+  TT_TRY(tt_check_f32(op, what, p));
+  char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF];
+  if (p->ndim != 1 || p->shape[0] != C)
+    return tt_error(TT_ERR_INVALID, "%s: %s has shape %s, expected [%lld] for input %s", op, what,
+                    tt_tensor_shape_str(p, s1, sizeof s1), (long long)C, tt_tensor_shape_str(x, s2, sizeof s2));
+  if (p->device != x->device)
+    return tt_error(TT_ERR_INVALID, "%s: %s is on %s, input on %s", op, what, tt_device_name(p->device),
+                    tt_device_name(x->device));
+  return TT_OK;
+}
+
+/* Contiguous copies made with gradients off (the op records its own node). */
+static tt_tensor *plain_contiguous(tt_tensor *t) {
+  if (!t) return NULL;
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *c = tt_contiguous(t);
+  tt_tensor *d = c ? tt_detach(c) : NULL;
+  tt_tensor_unref(c);
+  tt_grad_set_enabled(prev);
+  return d;
+}
+
+/* What every norm saves for its backward. */
+typedef struct {
+  tt_tensor *x, *w;          /* contiguous, detached; w may be NULL */
+  tt_tensor *mean, *rstd;
+  int groups;                /* group norm */
+  bool training;             /* batch norm */
+  int nd;                    /* the kernel's view of x */
+  int64_t kshape[3];
+} norm_ctx;
+
+static void norm_release(tt_node *n) {
+  norm_ctx *c = n->ctx;
+  tt_tensor_release(&c->x);
+  tt_tensor_release(&c->w);
+  tt_tensor_release(&c->mean);
+  tt_tensor_release(&c->rstd);
+}
+
+typedef enum { NORM_GROUP, NORM_LAYER, NORM_BATCH } norm_kind;
+
+/* Shared backward: gx like x, gw and gb [C] when wanted. */
+static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  norm_ctx *c = n->ctx;
+  if (!gy[0]) return TT_OK;
+  tt_tensor *g = tt_contiguous(gy[0]);
+  if (!g) return tt_last_status();
+  int64_t C = c->kshape[1];
+  tt_tensor *rx = NULL, *rw = NULL, *rb = NULL;
+  tt_status s = TT_OK;
+  if (tt_node_wants(n, 0) && !(rx = tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, g->device))) s = tt_last_status();
+  if (s == TT_OK && tt_node_wants(n, 1) && !(rw = tt_tensor_new(TT_F32, TT_DIMS(C), g->device))) s = tt_last_status();
+  if (s == TT_OK && tt_node_wants(n, 2) && !(rb = tt_tensor_new(TT_F32, TT_DIMS(C), g->device))) s = tt_last_status();
+  if (s == TT_OK) {
+    tt_tensor vx = as_shape(c->x, c->nd, c->kshape), vg = as_shape(g, c->nd, c->kshape), vgx;
+    if (rx) vgx = as_shape(rx, c->nd, c->kshape);
+    tt_tensor *pgx = rx ? &vgx : NULL;
+    if (kind == NORM_GROUP) {
+      tt_group_norm_bwd_fn f = TT_KERNEL(g->device, group_norm_bwd);
+      s = f ? f(&vx, c->groups, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
+    } else if (kind == NORM_LAYER) {
+      tt_layer_norm_bwd_fn f = TT_KERNEL(g->device, layer_norm_bwd);
+      s = f ? f(&vx, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
+    } else {
+      tt_batch_norm_bwd_fn f = TT_KERNEL(g->device, batch_norm_bwd);
+      s = f ? f(c->training, &vx, c->mean, c->rstd, c->w, &vg, pgx, rw, rb) : tt_last_status();
+    }
+  }
+  tt_tensor_unref(g);
+  if (s != TT_OK) {
+    tt_tensor_unref(rx);
+    tt_tensor_unref(rw);
+    tt_tensor_unref(rb);
+    return s;
+  }
+  gx[0] = rx;
+  gx[1] = rw;
+  gx[2] = rb;
+  return TT_OK;
+}
+
+static tt_status group_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  return norm_backward_common(NORM_GROUP, n, gy, gx);
+}
+static tt_status layer_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  return norm_backward_common(NORM_LAYER, n, gy, gx);
+}
+static tt_status batch_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  return norm_backward_common(NORM_BATCH, n, gy, gx);
+}
+
+/* Records the node (when any input needs a gradient); takes over xc, wc, mean, rstd. */
+static void norm_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *w, tt_tensor *b, tt_tensor *y,
+                        tt_tensor *xc, tt_tensor *wc, tt_tensor *mean, tt_tensor *rstd, int groups, bool training,
+                        int nd, const int64_t *kshape) {
+  tt_tensor *args[3] = {x, w, b};
+  tt_node *n = tt_node_new(op, bwd, norm_release, 3, args, 1, sizeof(norm_ctx));
+  if (!n) {
+    tt_tensor_unref(xc);
+    tt_tensor_unref(wc);
+    tt_tensor_unref(mean);
+    tt_tensor_unref(rstd);
+    return;
+  }
+  norm_ctx *c = n->ctx;
+  c->x = xc;
+  c->w = wc;
+  c->mean = mean;
+  c->rstd = rstd;
+  c->groups = groups;
+  c->training = training;
+  c->nd = nd;
+  memcpy(c->kshape, kshape, sizeof(int64_t) * (size_t)nd);
+  tt_node_attach(n, 0, y);
+  tt_node_unref(n);
+}
+
+/* Checks shared by group and batch norm: x [B, C, ...] f32, params [C]. */
+static tt_status check_bc(const char *op, tt_tensor *x, tt_tensor *w, tt_tensor *b) {
+  TT_TRY(tt_check_f32(op, "input", x));
+  char s1[TT_SHAPE_BUF];
+  if (x->ndim < 2)
+    return tt_error(TT_ERR_INVALID, "%s: input must be [B, C, ...], found shape %s", op,
+                    tt_tensor_shape_str(x, s1, sizeof s1));
+  TT_TRY(check_param(op, "weight", w, x, x->shape[1]));
+  TT_TRY(check_param(op, "bias", b, x, x->shape[1]));
+  return TT_OK;
+}
+
+/* ---- group norm ---- */
+
+tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
+  const char *op = "group_norm";
+  if (check_bc(op, x, weight, bias)) return NULL;
+  char s1[TT_SHAPE_BUF];
+  int64_t B = x->shape[0], C = x->shape[1];
+  if (groups <= 0 || C % groups != 0) {
+    tt_error(TT_ERR_INVALID, "group_norm: %lld channels of input %s do not split into %d groups", (long long)C,
+             tt_tensor_shape_str(x, s1, sizeof s1), groups);
+    return NULL;
+  }
+  if (!(eps >= 0)) {
+    tt_error(TT_ERR_INVALID, "group_norm: eps must be >= 0, found %g", (double)eps);
+    return NULL;
+  }
+  tt_group_norm_fwd_fn f = TT_KERNEL(x->device, group_norm_fwd);
+  if (!f) return NULL;
+  int64_t S = B * C != 0 ? tt_tensor_numel(x) / (B * C) : 0;
+  int64_t kshape[3] = {B, C, S};
+  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
+  tt_tensor *y = xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
+  tt_tensor *mean = y ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  bool ok = rstd && (!weight || wc) && (!bias || bc);
+  if (ok) {
+    tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
+    ok = f(&vx, groups, eps, wc, bc, &vy, mean, rstd) == TT_OK;
+  }
+  tt_tensor_unref(bc);
+  if (!ok) {
+    tt_tensor_unref(xc);
+    tt_tensor_unref(wc);
+    tt_tensor_unref(y);
+    tt_tensor_unref(mean);
+    tt_tensor_unref(rstd);
+    return NULL;
+  }
+  norm_record(op, group_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, groups, false, 3, kshape);
+  return y;
+}
+
+/* ---- layer norm ---- */
+
+tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps) {
+  const char *op = "layer_norm";
+  if (tt_check_f32(op, "input", x)) return NULL;
+  char s1[TT_SHAPE_BUF];
+  if (x->ndim < 1) {
+    tt_error(TT_ERR_INVALID, "layer_norm: input must have at least 1 dim, found shape %s",
+             tt_tensor_shape_str(x, s1, sizeof s1));
+    return NULL;
+  }
+  int64_t E = x->shape[x->ndim - 1], N = E ? tt_tensor_numel(x) / E : 0;
+  if (check_param(op, "weight", weight, x, E) || check_param(op, "bias", bias, x, E)) return NULL;
+  if (!(eps >= 0)) {
+    tt_error(TT_ERR_INVALID, "layer_norm: eps must be >= 0, found %g", (double)eps);
+    return NULL;
+  }
+  tt_layer_norm_fwd_fn f = TT_KERNEL(x->device, layer_norm_fwd);
+  if (!f) return NULL;
+  int64_t kshape[3] = {N, E, 0};
+  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
+  tt_tensor *y = xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
+  tt_tensor *mean = y ? tt_tensor_new(TT_F32, TT_DIMS(N), x->device) : NULL;
+  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, TT_DIMS(N), x->device) : NULL;
+  bool ok = rstd && (!weight || wc) && (!bias || bc);
+  if (ok) {
+    tt_tensor vx = as_shape(xc, 2, kshape), vy = as_shape(y, 2, kshape);
+    ok = f(&vx, eps, wc, bc, &vy, mean, rstd) == TT_OK;
+  }
+  tt_tensor_unref(bc);
+  if (!ok) {
+    tt_tensor_unref(xc);
+    tt_tensor_unref(wc);
+    tt_tensor_unref(y);
+    tt_tensor_unref(mean);
+    tt_tensor_unref(rstd);
+    return NULL;
+  }
+  /* the backward's gw, gb are [E]: kshape[1] doubles as the parameter size */
+  norm_record(op, layer_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, 0, false, 2, kshape);
+  return y;
+}
+
+/* ---- batch norm ---- */
+
+/* running = (1 - momentum) * running + momentum * scale * batch, in place. */
+static tt_status update_running(tt_tensor *running, float momentum, float scale, tt_tensor *batch) {
+  tt_tensor *t = tt_affine(running, 1.0 - (double)momentum, 0.0);
+  tt_status s = t ? tt_axpy_(t, momentum * scale, batch) : tt_last_status();
+  if (s == TT_OK) s = tt_copy_(running, t);
+  tt_tensor_unref(t);
+  return s;
+}
+
+tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
+                         tt_tensor *running_var, bool training, float momentum, float eps) {
+  const char *op = "batch_norm";
+  if (check_bc(op, x, weight, bias)) return NULL;
+  int64_t B = x->shape[0], C = x->shape[1];
+  if (check_param(op, "running_mean", running_mean, x, C) || check_param(op, "running_var", running_var, x, C))
+    return NULL;
+  char s1[TT_SHAPE_BUF];
+  int64_t count = C ? tt_tensor_numel(x) / C : 0, S = B ? count / B : 0;
+  if (training && count <= 1) {
+    tt_error(TT_ERR_INVALID, "batch_norm: training needs more than 1 value per channel, input is %s",
+             tt_tensor_shape_str(x, s1, sizeof s1));
+    return NULL;
+  }
+  if (!training && (!running_mean || !running_var)) {
+    tt_error(TT_ERR_INVALID, "batch_norm: eval mode needs running_mean and running_var (%s is NULL)",
+             running_mean ? "running_var" : "running_mean");
+    return NULL;
+  }
+  if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1)) {
+    tt_error(TT_ERR_INVALID, "batch_norm: eps must be >= 0 and momentum in [0, 1], found eps %g, momentum %g",
+             (double)eps, (double)momentum);
+    return NULL;
+  }
+  tt_batch_norm_apply_fn apply = TT_KERNEL(x->device, batch_norm_apply);
+  tt_batch_norm_stats_fn stats = apply ? TT_KERNEL(x->device, batch_norm_stats) : NULL;
+  if (!stats) return NULL;
+  int64_t kshape[3] = {B, C, S};
+  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
+  tt_tensor *mean = NULL, *var = NULL, *rstd = NULL, *y = NULL;
+  bool prev = tt_grad_set_enabled(false);
+  tt_status s = xc && (!weight || wc) && (!bias || bc) ? TT_OK : tt_last_status();
+  if (s == TT_OK && training) {
+    mean = tt_tensor_new(TT_F32, TT_DIMS(C), x->device);
+    var = mean ? tt_tensor_new(TT_F32, TT_DIMS(C), x->device) : NULL;
+    if (!var) s = tt_last_status();
+    if (s == TT_OK) {
+      tt_tensor vx = as_shape(xc, 3, kshape);
+      s = stats(&vx, mean, var);
+    }
+    /* PyTorch keeps the unbiased variance: var * N / (N - 1) */
+    if (s == TT_OK && running_mean) s = update_running(running_mean, momentum, 1.0f, mean);
+    if (s == TT_OK && running_var)
+      s = update_running(running_var, momentum, (float)((double)count / (double)(count - 1)), var);
+  } else if (s == TT_OK) {
+    /* a snapshot: later training calls update the running stats in place */
+    mean = tt_clone(running_mean);
+    var = mean ? tt_contiguous(running_var) : NULL;
+    if (!var) s = tt_last_status();
+  }
+  if (s == TT_OK) {
+    tt_tensor *ve = tt_add_scalar(var, (double)eps);
+    rstd = ve ? tt_pow_scalar(ve, -0.5) : NULL;
+    tt_tensor_unref(ve);
+    if (!rstd) s = tt_last_status();
+  }
+  if (s == TT_OK) {
+    y = tt_tensor_new(TT_F32, x->ndim, x->shape, x->device);
+    if (!y) s = tt_last_status();
+  }
+  if (s == TT_OK) {
+    tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
+    s = apply(&vx, mean, rstd, wc, bc, &vy);
+  }
+  tt_grad_set_enabled(prev);
+  tt_tensor_unref(var);
+  tt_tensor_unref(bc);
+  if (s != TT_OK) {
+    tt_tensor_unref(xc);
+    tt_tensor_unref(wc);
+    tt_tensor_unref(mean);
+    tt_tensor_unref(rstd);
+    tt_tensor_unref(y);
+    return NULL;
+  }
+  norm_record(op, batch_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, 0, training, 3, kshape);
+  return y;
+}
