@@ -27,3 +27,7 @@ tamingops_HEADERS += \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
 	host/include/taming/ops/random.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
+
+# images and the data pipeline's preprocessing
+host_libtaming_la_SOURCES += host/image.c host/imgproc.c
+taming_HEADERS += host/include/taming/imgproc.h
