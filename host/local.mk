@@ -31,3 +31,7 @@ EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 # images and the data pipeline's preprocessing
 host_libtaming_la_SOURCES += host/image.c host/imgproc.c
 taming_HEADERS += host/include/taming/imgproc.h
+
+# small dataset readers (Fashion-MNIST)
+host_libtaming_la_SOURCES += host/datasets.c
+taming_HEADERS += host/include/taming/datasets.h

@@ -40,3 +40,12 @@ tests_check_image_examples_LDADD = tests/libimgtest.la $(TEST_LDADD) $(ZLIB_LIBS
 TESTS += tests/check_image tests/check_image_examples
 endif
 EXTRA_DIST += tests/data/gen_image.py tests/data/image
+
+# IDX / Fashion-MNIST reader
+if HAVE_CHECK
+check_PROGRAMS += tests/check_datasets
+tests_check_datasets_SOURCES = tests/check_datasets.c
+tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
+tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
+TESTS += tests/check_datasets
+endif
