@@ -44,3 +44,10 @@ host_libtaming_la_SOURCES += host/ops/loss.c
 host_libtaming_la_SOURCES += host/ops/quantize.c
 host_libtaming_la_SOURCES += host/ops/optim.c
 host_libtaming_la_SOURCES += host/module.c host/layers.c
+# images and the data pipeline's preprocessing
+host_libtaming_la_SOURCES += host/image.c host/imgproc.c
+taming_HEADERS += host/include/taming/imgproc.h
+
+# small dataset readers (Fashion-MNIST)
+host_libtaming_la_SOURCES += host/datasets.c
+taming_HEADERS += host/include/taming/datasets.h

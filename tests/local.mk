@@ -78,3 +78,28 @@ TESTS += tests/check_plugin
 endif
 EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
 	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors
+# images and the data-pipeline preprocessing (reference data in tests/data/image)
+if HAVE_CHECK
+check_LTLIBRARIES += tests/libimgtest.la
+tests_libimgtest_la_SOURCES = tests/imgtest.c tests/imgtest.h
+tests_libimgtest_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_libimgtest_la_LIBADD = tests/libtesthelp.la host/libtaming.la $(CHECK_LIBS)
+check_PROGRAMS += tests/check_image tests/check_image_examples
+tests_check_image_SOURCES = tests/check_image.c
+tests_check_image_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
+tests_check_image_LDADD = tests/libimgtest.la $(TEST_LDADD) $(ZLIB_LIBS)
+tests_check_image_examples_SOURCES = tests/check_image_examples.c
+tests_check_image_examples_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
+tests_check_image_examples_LDADD = tests/libimgtest.la $(TEST_LDADD) $(ZLIB_LIBS)
+TESTS += tests/check_image tests/check_image_examples
+endif
+EXTRA_DIST += tests/data/gen_image.py tests/data/image
+
+# IDX / Fashion-MNIST reader
+if HAVE_CHECK
+check_PROGRAMS += tests/check_datasets
+tests_check_datasets_SOURCES = tests/check_datasets.c
+tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
+tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
+TESTS += tests/check_datasets
+endif
