@@ -79,67 +79,16 @@ static tt_status read_file(const char *path, unsigned char **data, size_t *size)
 
 /* Writes data to path via a temporary file in the same directory (fsync + rename),
  * so readers see either the old file or the complete new one. */
+/* the whole encoded file, written next to `path` and renamed into place */
 static tt_status write_file_atomic(const char *path, const void *data, size_t n) {
-  size_t len = strlen(path);
-  char *tmp = malloc(len + 16);
-  if (!tmp) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
-  snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    tt_status s = tt_error(TT_ERR_IO, "%s: cannot create a temporary file next to it: %s", path, strerror(errno));
-    free(tmp);
+  tt_atomic_file f;
+  TT_TRY(tt_atomic_open(&f, path));
+  tt_status s = tt_atomic_write(&f, data, n);
+  if (s != TT_OK) {
+    tt_atomic_abort(&f);
     return s;
   }
-  /* mkstemp creates 0600; images are ordinary files */
-  mode_t mask = umask(0);
-  umask(mask);
-  (void)fchmod(fd, 0666 & ~mask);
-  const unsigned char *p = data;
-  size_t left = n;
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      tt_status s = tt_error(TT_ERR_IO, "%s: write failed: %s", path, w < 0 ? strerror(errno) : "no progress");
-      close(fd);
-      unlink(tmp);
-      free(tmp);
-      return s;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    tt_status s = tt_error(TT_ERR_IO, "%s: cannot flush the written data: %s", path, strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return s;
-  }
-  if (rename(tmp, path) != 0) {
-    tt_status s = tt_error(TT_ERR_IO, "%s: cannot rename %s into place: %s", path, tmp, strerror(errno));
-    unlink(tmp);
-    free(tmp);
-    return s;
-  }
-  free(tmp);
-  /* make the rename itself durable (best effort: not every filesystem allows it) */
-  char *dir = strdup(path);
-  if (dir) {
-    char *slash = strrchr(dir, '/');
-    const char *d = ".";
-    if (slash) {
-      if (slash == dir) slash[1] = '\0';
-      else *slash = '\0';
-      d = dir;
-    }
-    int dfd = open(d, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-      (void)fsync(dfd);
-      close(dfd);
-    }
-    free(dir);
-  }
-  return TT_OK;
+  return tt_atomic_commit(&f);
 }
 
 /* A growable memory buffer for the encoders. */

@@ -9,7 +9,7 @@ host_libtaming_la_SOURCES = \
 	host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c \
 	host/ops/gemm.c host/ops/random.c \
 	host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c \
-	host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/sampling.c
+	host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
 	host/ops/gemm.c host/ops/random.c
 host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
@@ -51,3 +51,4 @@ taming_HEADERS += host/include/taming/imgproc.h
 # small dataset readers (Fashion-MNIST)
 host_libtaming_la_SOURCES += host/datasets.c
 taming_HEADERS += host/include/taming/datasets.h
+host_libtaming_la_SOURCES += host/ops/conv.c host/ops/resample.c

@@ -434,14 +434,12 @@ static int l_memory_in_use(lua_State *L) {
   return 1;
 }
 
-extern void openblas_set_num_threads(int);
 static int l_set_threads(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 1);
   if (n < 1) return luaL_error(L, "set_threads: need at least 1 thread");
 #ifdef _OPENMP
-  omp_set_num_threads(n);
+  omp_set_num_threads(n);   /* OpenBLAS stays single-threaded: the kernels split work over OpenMP */
 #endif
-  openblas_set_num_threads(n);
   return 0;
 }
 

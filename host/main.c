@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "taming/taming.h"
 #include "internal.h"
 
@@ -188,7 +189,19 @@ static int cmd_convert(int argc, char **argv) {
   return 0;
 }
 
+/* OpenMP threads that busy-wait between parallel regions starve everything else
+ * when the cores are shared (another process, a parallel `make check`): a
+ * region that should take microseconds then takes milliseconds. libgomp reads
+ * its wait policy only at start-up, so the command re-executes itself once with
+ * a passive policy unless the user chose one. */
+static void prefer_passive_openmp(char **argv) {
+  if (getenv("OMP_WAIT_POLICY")) return;
+  setenv("OMP_WAIT_POLICY", "passive", 1);
+  execv("/proc/self/exe", argv);   /* on failure, carry on with the default policy */
+}
+
 int main(int argc, char **argv) {
+  prefer_passive_openmp(argv);
   if (argc < 2) {
     fputs(usage, stderr);
     return 2;

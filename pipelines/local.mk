@@ -1,2 +1,3 @@
 # pipelines/ — one Lua script per task (installed under $(pkgdatadir)/pipelines).
-dist_pipelines_DATA += pipelines/reconstruct.lua
+dist_pipelines_DATA += pipelines/reconstruct.lua pipelines/sample_unconditional.lua pipelines/sample_class.lua \
+	pipelines/conditional.lua pipelines/completion.lua pipelines/highres.lua

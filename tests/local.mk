@@ -49,7 +49,8 @@ EXTRA_DIST += tests/data/gen_norm.py tests/data/norm/torch_ref.bin
 endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
-	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; export OMP_NUM_THREADS;
+	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; OMP_WAIT_POLICY=$${OMP_WAIT_POLICY:-passive}; \
+	export OMP_NUM_THREADS OMP_WAIT_POLICY;
 
 # test plugins for the loader: one good, several that must be refused
 if HAVE_CHECK
@@ -103,3 +104,14 @@ tests_check_datasets_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)
 tests_check_datasets_LDADD = $(TEST_LDADD) $(ZLIB_LIBS)
 TESTS += tests/check_datasets
 endif
+
+# Lua tests: run by the taming command itself (`taming run tests/lua/X.lua`)
+TEST_EXTENSIONS = .lua
+LUA_LOG_COMPILER = $(top_builddir)/host/taming
+AM_LUA_LOG_FLAGS = run
+LUA_TESTS = tests/lua/test_vqgan_parity.lua tests/lua/test_gpt_parity.lua tests/lua/test_bad_input.lua
+TESTS += $(LUA_TESTS)
+EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
+clean-local: clean-local-tests
+clean-local-tests:
+	-rm -rf tests/tmp

@@ -22,6 +22,9 @@ tt_status tt_cpu_register_quantize(tt_backend *b);
 tt_status tt_cpu_register_optim(tt_backend *b);
 tt_status tt_cpu_register_random(tt_backend *b);
 
+/* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c). */
+void tt_cpu_blas_single_threaded(void);
+
 /* Work below this many elements is not worth waking threads for. */
 #define TT_CPU_PAR_MIN 32768
 

@@ -26,6 +26,11 @@ tt.models.register("taming.modules.transformer.mingpt.GPT", function(params, whe
   local ok, err = pcall(function() m:add("", tt.plugin("transformer", "mingpt", params, {init = false})) end)
   if not ok then error(("%s: %s"):format(where, err), 0) end
   m.gpt = m[""]
+  -- a bare GPT saved from inside a Net2NetTransformer keeps its "transformer." prefix
+  function m:guess_prefix(ck)
+    if ck:get("tok_emb.weight") == nil and ck:get("transformer.tok_emb.weight") ~= nil then return "transformer." end
+    return ""
+  end
   return m
 end)
 tt.sampler = tt.net2net.sampler

@@ -48,7 +48,9 @@ function M.load(path, opts)
   if not opts.config then error("load: pass {config = 'model.yaml'} (the official YAML of the model)", 0) end
   local model = M.build(opts.config)
   local ck = tt.ckpt.open(path)
-  local kept = model:load_state(ck, {source = path, ignore = model.ignore_keys or {"loss."},
+  local prefix = opts.prefix
+  if prefix == nil and model.guess_prefix then prefix = model:guess_prefix(ck) end
+  local kept = model:load_state(ck, {source = path, ignore = model.ignore_keys or {"loss."}, prefix = prefix,
                                      strict = opts.strict, keep = model.keep_keys})
   for k, v in pairs(kept) do model[k] = v end
   local meta = ck:meta()

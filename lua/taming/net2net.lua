@@ -53,6 +53,7 @@ function M.build(params, where)
     m:add("cond_stage_model", m.first_stage)
   elseif type(cs) == "table" and COND_PLUGINS[cs.target] then
     m.cond_stage = tt.plugin("cond", COND_PLUGINS[cs.target], cs.params or {})
+    if COND_PLUGINS[cs.target] == "labelator" then m.n_classes = (cs.params or {}).n_classes end
   elseif type(cs) == "table" then
     local ok2, err2 = pcall(function() m.cond_stage = build_model({model = cs}) end)
     if not ok2 then error(("%s.cond_stage_config: %s"):format(where, err2), 0) end
@@ -77,6 +78,8 @@ function M.build(params, where)
     m:add("permuter", tt.plugin("permuter", name, pc.params or {}, lazy))
   end
   m.downsample_cond_size = params.downsample_cond_size or -1
+  -- channels the condition stage takes (spatial VQ condition stages only)
+  m.cond_channels = Model.is_model(m.cond_stage) and m.cond_stage.in_channels or nil
   m.pkeep = params.pkeep or 1.0
   return m
 end

@@ -13,4 +13,7 @@
 #include "taming/module.h"
 #include "taming/plugin.h"
 #include "taming/io.h"
+#include "taming/imgproc.h"
+#include "taming/datasets.h"
+#include "taming/sampling.h"
 #endif

@@ -1,0 +1,108 @@
+-- taming.conditions — condition tensors built from files exactly as the official
+-- data code builds them (REFERENCE §6). Every builder returns a float tensor
+-- [1, C, H, W] ready for a condition stage's encode.
+--
+--   image(path, size)           RGB in [-1, 1]: SmallestMaxSize(size) bilinear + CenterCrop
+--   depth(path, size)           D-RIN: RGBA float bytes -> min-max to [-1, 1] at full
+--                               resolution -> SmallestMaxSize bilinear (float) + CenterCrop
+--   segmentation(path, dataset, size, K)
+--                               label PNG -> (COCO: +1 shift) -> nearest resize + crop ->
+--                               one-hot [K, H, W] of 0/1 (sflckr 182, coco 183, ade20k 151)
+--   edge(path, size)            Canny (sigma 2) of the gray [-1, 1] image, 0/1, 3 channels
+--   lowres(path, size, factor)  PIL bicubic down by `factor` and back up (ImageNetScale)
+--   pose(path, size, K)         keypoints (a text file of "x y [visible]" lines in the
+--                               image's pixel coordinates) rendered as one 0/1 disc map
+--                               per keypoint, [K, H, W]
+local tt = require "taming.core"
+
+local M = {}
+
+M.DATASETS = {
+  sflckr = {K = 182, shift = false},
+  coco = {K = 183, shift = true},
+  ade20k = {K = 151, shift = false},
+}
+
+-- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size
+local function resize_crop(img, size, interp)
+  if not size then return img end
+  img = tt.image.smallest_max_size(img, size, interp or "linear")
+  return tt.image.center_crop(img, size, size)
+end
+M.resize_crop = resize_crop
+
+-- u8/f32 [H, W, C] -> f32 [1, C, H, W]
+local function to_nchw(x)
+  if x:dim() == 2 then x = x:unsqueeze(2) end
+  return x:permute(2, 0, 1):unsqueeze(0):contiguous()
+end
+M.to_nchw = to_nchw
+
+function M.image(path, size, channels)
+  local u8 = tt.image.load(path, {raw = true})       -- [H, W, C]
+  local c = u8:size(2)
+  if channels and c ~= channels then
+    error(("%s: the image has %d channel%s but the model takes %d"):format(path, c, c == 1 and "" or "s", channels), 0)
+  end
+  return tt.image.from_u8(resize_crop(u8, size, "linear"))
+end
+
+function M.depth(path, size)
+  local d = tt.image.depth_normalize(tt.image.depth_load(path))    -- f32 [H, W] in [-1, 1]
+  if size then d = resize_crop(d, size, "linear") end
+  return to_nchw(d)
+end
+
+function M.segmentation(path, dataset, size, K)
+  local ds = M.DATASETS[dataset]
+  if not ds then error(("segmentation: unknown dataset '%s' (sflckr, coco, ade20k)"):format(tostring(dataset)), 0) end
+  local labels = tt.image.labels_load(path)                        -- u8 [H, W]
+  -- nearest resizing commutes with the +1 shift, which labels_onehot applies
+  if size then labels = resize_crop(labels, size, "nearest") end
+  K = K or ds.K
+  return tt.image.labels_onehot(labels, K, ds.shift, path):unsqueeze(0)   -- [1, K, H, W]
+end
+
+function M.edge(path, size)
+  local x = tt.image.from_u8(resize_crop(tt.image.load(path, {raw = true}), size, "linear"))   -- [1, 3, H, W]
+  local hwc = x:select(0, 0):permute(1, 2, 0):contiguous()                                -- [H, W, 3] in [-1, 1]
+  local edges = tt.image.canny(tt.image.rgb2gray(hwc), 2.0)                                -- [H, W] 0/1
+  local e = edges:unsqueeze(0):unsqueeze(0)
+  return tt.cat({e, e, e}, 1)
+end
+
+function M.lowres(path, size, factor)
+  factor = factor or 8
+  local u8 = resize_crop(tt.image.load(path, {raw = true}), size, "linear")
+  local h, w = u8:size(0), u8:size(1)
+  local nh, nw = h // factor, w // factor
+  if nh < 1 or nw < 1 then error(("%s: %dx%d is too small to downscale by %d"):format(path, h, w, factor), 0) end
+  local small = tt.image.pil_resize(u8, nh, nw, "bicubic")
+  return tt.image.from_u8(tt.image.pil_resize(small, h, w, "bicubic"))
+end
+
+-- keypoints: "x y [visible]" per line (# comments allowed); K keypoints in file order
+function M.pose(path, size, K, radius)
+  local f, err = io.open(path, "r")
+  if not f then error(("%s: cannot open keypoints: %s"):format(path, err), 0) end
+  local pts = {}
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    local s = line:gsub("#.*", "")
+    if s:match("%S") then
+      local x, y, v = s:match("^%s*(%-?[%d%.]+)%s+(%-?[%d%.]+)%s*(%-?[%d%.]*)%s*$")
+      if not x then f:close(); error(("%s:%d: expected 'x y [visible]'"):format(path, n), 0) end
+      pts[#pts + 1] = {tonumber(x), tonumber(y), v == "" and 1 or tonumber(v)}
+    end
+  end
+  f:close()
+  K = K or #pts
+  if #pts ~= K then error(("%s: %d keypoints, the model takes %d"):format(path, #pts, K), 0) end
+  size = size or 256
+  radius = radius or math.max(1, size // 64)
+  local map = tt.image.render_keypoints(pts, size, size, radius)     -- [K, size, size]
+  return map:unsqueeze(0)
+end
+
+return M

@@ -1,0 +1,42 @@
+-- conditional — image synthesis from a condition: depth (D-RIN), segmentation
+-- (S-FLCKR, ADE20K, COCO), edges, a low-resolution image (x8 super-resolution)
+-- or a pose. The condition is built from input= exactly as the official data
+-- code builds it; a latent grid larger than the training window is sampled with
+-- the sliding window (the condition's codes are cropped with the same window).
+--
+--   taming run pipelines/conditional.lua config=M.yaml ckpt=M.ckpt cond=depth|segmentation|edge|lowres|pose
+--       input=FILE [dataset=sflckr|coco|ade20k] [size=N] [n=1] [factor=8] [seed=0] [temperature=1]
+--       [top_k=100] [output=samples.png] [codes=c.npy]
+local tt = require "taming"
+local P = require "taming.pipeline"
+local C = require "taming.conditions"
+
+local a = tt.args.parse(..., P.sampling_schema({
+  cond = {"string", required = true, choices = {"depth", "segmentation", "edge", "lowres", "pose"}},
+  input = {"string", required = true, help = "the condition's file"},
+  dataset = {"string", help = "segmentation encoding: sflckr, coco or ade20k"},
+  factor = {"int", default = 8, help = "lowres: downscaling factor"},
+}), "taming run pipelines/conditional.lua config=M.yaml ckpt=M.ckpt cond=KIND input=FILE")
+if not tt.fs.exists(a.input) then error(("%s: no such file (the condition input)"):format(a.input), 0) end
+local model = P.load(a)
+local size = a.size
+local cin = model.cond_channels
+local c
+if a.cond == "depth" then c = C.depth(a.input, size)
+elseif a.cond == "segmentation" then
+  if not a.dataset then error("cond=segmentation needs dataset=sflckr|coco|ade20k", 0) end
+  c = C.segmentation(a.input, a.dataset, size, cin)
+elseif a.cond == "edge" then c = C.edge(a.input, size)
+elseif a.cond == "lowres" then c = C.lowres(a.input, size, a.factor)
+else c = C.pose(a.input, size, cin) end
+if cin and c:size(1) ~= cin then
+  error(("%s: the %s condition has %d channels, the model's condition stage takes %d"):format(a.input, a.cond,
+    c:size(1), cin), 0)
+end
+local h, w = c:size(2), c:size(3)
+if h ~= w then error(("%s: the condition is %dx%d; pass size=N for a square crop"):format(a.input, h, w), 0) end
+c = P.repeat_batch(c:to(a.device), a.n)
+local cond, cond_grid = P.encode_cond(model, c)
+local geo = P.geometry(model, h)
+local codes = P.sample_grid(model, a, geo, cond, cond_grid)
+P.save(a, P.decode(model, codes), codes)

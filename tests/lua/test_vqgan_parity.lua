@@ -1,0 +1,51 @@
+-- test_vqgan_parity.lua — the first stage against the official PyTorch modules
+-- (../shared/fixtures/tiny): weights from .ckpt equal those from .safetensors;
+-- encode/quantize/decode of input.npy match h, zq, indices, rec.
+package.path = os.getenv("TT_SRCDIR") .. "/tests/lua/?.lua;" .. package.path
+local tt = require "taming"
+local T = require "testlib"
+
+local F = T.fixtures()
+if not F then return T.skip("vqgan_parity", "fixtures folder ../shared/fixtures is absent") end
+local D = F .. "/tiny/"
+
+local tests = {}
+local function test(name, fn) tests[#tests + 1] = {name, fn} end
+
+test("ckpt_equals_safetensors", function()
+  local a = tt.load(D .. "vqgan.ckpt", {config = D .. "vqgan.yaml"})
+  local b = tt.load(D .. "vqgan.safetensors", {config = D .. "vqgan.yaml"})
+  local sa, sb = a:state_dict(), b:state_dict()
+  local n = 0
+  for k, t in pairs(sa) do
+    T.ok("key " .. k .. " missing from the safetensors model", sb[k] ~= nil)
+    T.close(k, t, sb[k], 0)
+    n = n + 1
+  end
+  for k in pairs(sb) do T.ok("extra key " .. k, sa[k] ~= nil) end
+  T.ok("too few tensors: " .. n, n > 100)
+  T.eq("global_step", a.global_step, 1)
+end)
+
+test("encode_decode_matches_reference", function()
+  local m = tt.load(D .. "vqgan.ckpt", {config = D .. "vqgan.yaml"})
+  local x = tt.npy.load(D .. "input.npy")
+  tt.no_grad(function()
+    local h = m:encode_to_prequant(x)
+    T.close("h", h, tt.npy.load(D .. "h.npy"), 1e-4)
+    local zq, loss, idx = m.quantize:forward(h)
+    T.equal("indices", idx:reshape(1, 8, 8), tt.npy.load(D .. "indices.npy"))
+    T.close("zq", zq, tt.npy.load(D .. "zq.npy"), 1e-4)
+    local rec = m:decode(zq)
+    T.close("rec", rec, tt.npy.load(D .. "rec.npy"), 1e-4)
+    -- decoding from the indices uses the exact codebook rows
+    T.close("decode_code", m:decode_code(idx:reshape(1, 8, 8)), tt.npy.load(D .. "rec.npy"), 1e-4)
+  end)
+end)
+
+test("image_io_matches_reference_png", function()
+  -- input.npy is input.png read as floats in [-1, 1]
+  T.close("input.png", tt.image.load(D .. "input.png"), tt.npy.load(D .. "input.npy"), 1e-6)
+end)
+
+return T.run("vqgan_parity", tests)

@@ -1,0 +1,109 @@
+-- testlib.lua — a small harness for the Lua test scripts run by `make check`
+-- (`taming run tests/lua/X.lua`): named tests, numeric comparisons that print
+-- the max difference, expected errors, skips (exit 77) when fixtures are absent.
+local tt = require "taming"
+
+local T = {}
+
+function T.srcdir() return os.getenv("TT_SRCDIR") or "." end
+function T.builddir() return os.getenv("TT_BUILDDIR") or "." end
+
+-- The fixtures folder, or nil (the caller skips) when it is absent.
+function T.fixtures()
+  local f = os.getenv("TAMING_FIXTURES") or (T.srcdir() .. "/../shared/fixtures")
+  if tt.fs.isdir(f) then return f end
+  return nil
+end
+
+function T.tmpdir(name)
+  local d = T.builddir() .. "/tests/tmp/" .. name
+  tt.fs.mkdir(d)
+  return d
+end
+
+local function shape_str(t)
+  return "[" .. table.concat(t:shape(), ", ") .. "]"
+end
+
+-- max |a - b| over all elements (a, b tensors of the same shape)
+function T.max_diff(a, b)
+  local d = (a:to("cpu"):float() - b:to("cpu"):float()):abs()
+  return d:max():item()
+end
+
+function T.close(what, a, b, tol)
+  local sa, sb = shape_str(a), shape_str(b)
+  if sa ~= sb then error(("%s: shapes differ: %s vs %s"):format(what, sa, sb), 2) end
+  local m = T.max_diff(a, b)
+  if not (m <= tol) then error(("%s: max abs diff %.3g > %.3g"):format(what, m, tol), 2) end
+  return m
+end
+
+function T.equal(what, a, b)
+  local sa, sb = shape_str(a), shape_str(b)
+  if sa ~= sb then error(("%s: shapes differ: %s vs %s"):format(what, sa, sb), 2) end
+  local at, bt = a:to("cpu"):long():reshape(-1), b:to("cpu"):long():reshape(-1)
+  for i = 0, at:numel() - 1 do
+    if at:get(i) ~= bt:get(i) then
+      error(("%s: element %d differs: %d vs %d"):format(what, i, at:get(i), bt:get(i)), 2)
+    end
+  end
+end
+
+function T.eq(what, a, b)
+  if a ~= b then error(("%s: expected %s, found %s"):format(what, tostring(b), tostring(a)), 2) end
+end
+
+function T.ok(what, cond)
+  if not cond then error(what, 2) end
+end
+
+-- fn must raise an error whose message contains every pattern (plain text)
+function T.raises(what, fn, ...)
+  local ok, err = pcall(fn)
+  if ok then error(what .. ": expected an error, none was raised", 2) end
+  err = tostring(err)
+  for _, p in ipairs({...}) do
+    if not err:find(p, 1, true) then error(("%s: error lacks '%s': %s"):format(what, p, err), 2) end
+  end
+  return err
+end
+
+-- Runs a shell command; returns exit status and the combined output.
+function T.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"__status=$?\"")
+  local out = p:read("a")
+  p:close()
+  local status = tonumber(out:match("__status=(%d+)%s*$"))
+  out = out:gsub("__status=%d+%s*$", "")
+  return status, out
+end
+
+function T.taming() return T.builddir() .. "/host/taming" end
+
+-- tests: ordered list of {name, fn}. Returns the exit status for `taming run`.
+function T.run(suite, tests)
+  local failed = 0
+  for _, t in ipairs(tests) do
+    local t0 = tt.time()
+    local ok, err = xpcall(t[2], function(e)
+      if os.getenv("TAMING_TRACEBACK") then return debug.traceback(tostring(e), 2) end
+      return tostring(e)
+    end)
+    if ok then
+      print(("PASS %s.%s (%.2fs)"):format(suite, t[1], tt.time() - t0))
+    else
+      failed = failed + 1
+      print(("FAIL %s.%s: %s"):format(suite, t[1], err))
+    end
+  end
+  print(("%s: %d/%d passed"):format(suite, #tests - failed, #tests))
+  return failed == 0 and 0 or 1
+end
+
+function T.skip(suite, why)
+  print(("%s: SKIP: %s"):format(suite, why))
+  return 77
+end
+
+return T
