@@ -62,15 +62,19 @@ int tt_lua_shape(lua_State *L, int idx, int64_t *shape) {
     if (n > TT_MAX_DIMS) luaL_error(L, "a shape has at most %d dims, got %d", TT_MAX_DIMS, n);
     for (int i = 0; i < n; i++) {
       lua_geti(L, idx, i + 1);
-      shape[i] = (int64_t)luaL_checkinteger(L, -1);
+      lua_Number v = luaL_checknumber(L, -1);
+      if (v != floor(v)) luaL_error(L, "shape entry %d is not an integer (%f)", i + 1, v);
+      shape[i] = (int64_t)v;
       lua_pop(L, 1);
     }
     return n;
   }
   int top = lua_gettop(L);
-  for (int i = idx; i <= top && lua_isinteger(L, i); i++) {
+  for (int i = idx; i <= top && lua_type(L, i) == LUA_TNUMBER; i++) {
     if (n >= TT_MAX_DIMS) luaL_error(L, "a shape has at most %d dims", TT_MAX_DIMS);
-    shape[n++] = (int64_t)lua_tointeger(L, i);
+    lua_Number v = lua_tonumber(L, i);
+    if (v != floor(v)) luaL_error(L, "shape entry %d is not an integer (%f)", n + 1, v);
+    shape[n++] = (int64_t)v;
   }
   return n;
 }

@@ -58,6 +58,8 @@ static bool file_exists(const char *p) {
 static const char *resolve_script(const char *name, char *buf, size_t n) {
   if (file_exists(name)) return name;
   const char *ext = strstr(name, ".lua") ? "" : ".lua";
+  snprintf(buf, n, "%s/%s%s", lua_root(), name, ext);   /* "pipelines/x.lua" from anywhere */
+  if (file_exists(buf)) return buf;
   snprintf(buf, n, "%s/pipelines/%s%s", lua_root(), name, ext);
   if (file_exists(buf)) return buf;
   return NULL;

@@ -17,11 +17,15 @@ local a = tt.args.parse(..., P.sampling_schema({
   dataset = {"string"},
   class = {"int"},
   factor = {"int", default = 8},
+  n = {"int", default = 1, help = "samples"},
 }), "taming run pipelines/highres.lua config=M.yaml ckpt=M.ckpt size=N [cond=...] [input=FILE]")
-a.n = a.n or 1
 local model = P.load(a)
 local size = a.size or model.first_stage.ddconfig.resolution
 local geo = P.geometry(model, size)
+if geo.h < geo.train or geo.w < geo.train then
+  error(("size=%d gives a %dx%d latent grid, smaller than the %dx%d window the model was trained on (use size >= %d)"):format(
+    size, geo.h, geo.w, geo.train, geo.train, geo.train * geo.f), 0)
+end
 local cond, cond_grid
 if a.cond == "none" then
   if model.unconditional then

@@ -14,7 +14,7 @@ function Model.new(kind)
   return setmetatable({kind = kind, children = {}}, Model)
 end
 
-function Model.is_model(x) return getmetatable(x) == Model end
+function Model.is_model(x) return type(x) == "table" and type(x.children) == "table" and x.each_plugin ~= nil end
 
 -- Adds a child (a plugin or a model) under `name` (its state_dict prefix).
 function Model:add(name, module)

@@ -98,8 +98,11 @@ function N2N:encode_to_c(c)
     c = tt.interpolate(c, self.downsample_cond_size, self.downsample_cond_size, "nearest")
   end
   local quant, _, info = self.cond_stage:encode(c)
+  -- the official VQ returns flat [B*hc*wc] indices: back to [B, hc*wc], raster order
   local idx = info
-  if idx:dim() ~= 2 then idx = idx:reshape(idx:size(0), -1) end
+  if idx:dim() ~= 2 or (type(c) ~= "number" and idx:size(0) ~= c:size(0)) then
+    idx = idx:reshape(type(c) == "number" and c or c:size(0), -1)
+  end
   return quant, idx
 end
 

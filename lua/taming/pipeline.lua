@@ -47,7 +47,7 @@ end
 -- first-stage geometry: downsampling factor, training latent size, latent for `size`
 function P.geometry(model, size)
   local dd = model.first_stage.ddconfig
-  local f = 2 ^ (#dd.ch_mult - 1)
+  local f = 1 << (#dd.ch_mult - 1)
   local train = dd.resolution // f
   local pixels = size or dd.resolution
   if pixels % f ~= 0 then error(("size=%d must be a multiple of the downsampling factor %d"):format(pixels, f), 0) end
@@ -95,7 +95,9 @@ function P.sample_grid(model, a, geo, cond, cond_grid, known, start)
     error(("the latent grid %dx%d is smaller than the %dx%d window"):format(h, w, win, win), 0)
   end
   local grid = known and known:to("cpu"):long():contiguous():clone() or tt.zeros({B, h, w}, {dtype = "i64"})
-  local args = {gpt = model.transformer, sampler = sampler, grid = grid, window = {win, win}, anchor = {8, 8},
+  -- the official demo anchors the window at 8 for its 16x16 window: half the window
+  local args = {gpt = model.transformer, sampler = sampler, grid = grid, window = {win, win},
+                anchor = {win // 2, win // 2},
                 start = start, cache = a.cache, vocab_limit = vocab}
   if cond_grid then
     if cond_grid:size(1) ~= h or cond_grid:size(2) ~= w then
