@@ -11,6 +11,7 @@ TT_CUDA_CU += kernels/cuda/copy.cu kernels/cuda/elementwise.cu kernels/cuda/redu
 TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/random.cu
 TT_CUDA_CU += kernels/cuda/conv.cu
 TT_CUDA_CU += kernels/cuda/resample.cu
+TT_CUDA_CU += kernels/cuda/norm.cu
 EXTRA_DIST += kernels/cuda/nvcc-wrap $(TT_CUDA_HDR) $(TT_CUDA_CU)
 
 # Exact fp32 by default (no --use_fast_math: the CPU kernels are the oracle).
