@@ -310,6 +310,8 @@ extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
       tt_cuda_register_conv,
       tt_cuda_register_resample,
       tt_cuda_register_norm,
+      tt_cuda_register_softmax,
+      tt_cuda_register_attention,
   };
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     s = families[i](&b);
