@@ -312,6 +312,8 @@ extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
       tt_cuda_register_norm,
       tt_cuda_register_softmax,
       tt_cuda_register_attention,
+      tt_cuda_register_embedding,
+      tt_cuda_register_loss,
   };
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     s = families[i](&b);
