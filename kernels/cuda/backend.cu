@@ -314,6 +314,8 @@ extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
       tt_cuda_register_attention,
       tt_cuda_register_embedding,
       tt_cuda_register_loss,
+      tt_cuda_register_quantize,
+      tt_cuda_register_optim,
   };
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     s = families[i](&b);
