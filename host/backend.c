@@ -79,13 +79,14 @@ static void cpu_init(void) {
   backends[TT_CPU] = b;
 }
 
-/* Where the CUDA module may be: $TAMING_CUDA_BACKEND, the build tree, the install dir. */
+/* Where the CUDA module may be: $TAMING_CUDA_BACKEND, the build tree (where
+ * kernels/cuda/local.mk links it), the install dir. */
 static void *open_cuda_module(char *why, size_t n) {
   const char *env = getenv("TAMING_CUDA_BACKEND");
   const char *cands[3] = {env, NULL, TT_PKGLIBDIR "/libtaming_cuda.so"};
   char build[4096];
   if (tt_running_uninstalled()) {
-    snprintf(build, sizeof build, "%s/.libs/libtaming_cuda.so", TT_ABS_BUILDDIR);
+    snprintf(build, sizeof build, "%s/kernels/cuda/.libs/libtaming_cuda.so", TT_ABS_BUILDDIR);
     cands[1] = build;
   }
   size_t k = 0;

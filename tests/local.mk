@@ -116,3 +116,13 @@ EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
 clean-local-tests:
 	-rm -rf tests/tmp
+	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; export OMP_NUM_THREADS;
+
+# The CUDA backend against the CPU one; built always, skips (77) without a GPU.
+if HAVE_CHECK
+check_PROGRAMS += tests/check_cuda
+tests_check_cuda_SOURCES = tests/check_cuda.c
+tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_check_cuda_LDADD = $(TEST_LDADD)
+TESTS += tests/check_cuda
+endif

@@ -1,0 +1,930 @@
+/* check_cuda.c — the CUDA backend against its CPU twin.
+ *
+ * Every kernel the CPU backend registers must have a CUDA kernel of the same
+ * name, and a parity case below that runs it: the op is called through the
+ * public API on CPU tensors and on their CUDA copies (same random inputs,
+ * several shapes: odd, non-square, broadcast, strided views), the outputs are
+ * compared, and so are the gradients of sum(y * R) (R fixed random) that
+ * tt_backward computes on each device. Each case prints one line
+ *   op  max_abs_diff_fwd  max_abs_diff_bwd
+ * and fails when a difference exceeds tol * (1 + max |cpu value|).
+ * A last case runs a model-sized workload (conv + group norm + swish at
+ * 128 x 256 x 256) forward and backward on both devices. Convolutions go
+ * through cuDNN; with TAMING_CUDA_CONV=gemm the same suite checks their
+ * im2col + cuBLAS path, and TAMING_CUDA_SYNC=1 makes a device error name the
+ * kernel that caused it.
+ *
+ * Without a usable GPU (module not built, no device) the suite prints why and
+ * exits 77 (skip). Op families merge into the tree independently, so the ops
+ * outside the core families are referenced weakly: a case whose op is not
+ * linked is skipped, unless the CPU backend registers its kernels (then the
+ * family is present and the missing op is a failure). The suite does not fork:
+ * a CUDA context does not survive fork(). */
+#include "config.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "testhelp.h"
+
+#pragma weak tt_conv2d
+#pragma weak tt_upsample_nearest
+#pragma weak tt_max_pool2d
+#pragma weak tt_avg_pool2d
+#pragma weak tt_interpolate
+#pragma weak tt_group_norm
+#pragma weak tt_layer_norm
+#pragma weak tt_batch_norm
+#pragma weak tt_softmax
+#pragma weak tt_log_softmax
+#pragma weak tt_attention
+#pragma weak tt_embedding
+#pragma weak tt_one_hot
+#pragma weak tt_cross_entropy
+#pragma weak tt_codebook_argmin
+#pragma weak tt_adam_step
+
+#define MAX_IN 16
+
+/* ---- helpers ---- */
+
+/* A copy of t on dev with no history; requires_grad as t. */
+static tt_tensor *copy_to(tt_tensor *t, tt_device dev) {
+  if (!t) return NULL;
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *c = tt_tensor_new(t->dtype, t->ndim, t->shape, dev);
+  TH_NN(c);
+  TH_OK(tt_copy_(c, t));
+  tt_grad_set_enabled(prev);
+  if (t->requires_grad) tt_tensor_set_requires_grad(c, true);
+  return c;
+}
+
+/* The values of t (any device, dtype, layout) as a host double array. */
+static double *host_values(tt_tensor *t, int64_t *n) {
+  tt_tensor *h = copy_to(t, TT_CPU);
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *d = tt_cast(h, TT_F64);
+  tt_grad_set_enabled(prev);
+  TH_NN(d);
+  *n = tt_tensor_numel(d);
+  double *v = malloc(sizeof(double) * (size_t)(*n ? *n : 1));
+  ck_assert_ptr_nonnull(v);
+  TH_OK(tt_tensor_read(d, v));
+  tt_tensor_unref(d);
+  tt_tensor_unref(h);
+  return v;
+}
+
+/* max |a - b| (NaN in both counts as equal, in one as infinite); *ref = max |a|. */
+static double max_diff(const char *what, tt_tensor *a, tt_tensor *b, double *ref) {
+  char s1[128], s2[128];
+  ck_assert_msg(tt_tensor_same_shape(a, b), "%s: shapes differ: %s vs %s", what, tt_tensor_shape_str(a, s1, sizeof s1),
+                tt_tensor_shape_str(b, s2, sizeof s2));
+  int64_t n, m;
+  double *va = host_values(a, &n), *vb = host_values(b, &m), worst = 0, r = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double x = va[i], y = vb[i], d;
+    if (isnan(x) || isnan(y)) d = isnan(x) && isnan(y) ? 0 : INFINITY;
+    else if (isinf(x) || isinf(y)) d = x == y ? 0 : INFINITY;
+    else d = fabs(x - y);
+    if (d > worst) worst = d;
+    if (isfinite(x) && fabs(x) > r) r = fabs(x);
+  }
+  free(va);
+  free(vb);
+  *ref = r;
+  return worst;
+}
+
+static void expect_close(const char *label, const char *what, tt_tensor *cpu, tt_tensor *gpu, double tol,
+                         double *out) {
+  double ref, d = max_diff(what, cpu, gpu, &ref);
+  if (d > *out) *out = d;
+  ck_assert_msg(d <= tol * (1 + ref), "%s: %s differs: max |cpu - cuda| = %.3g > %.3g (max |cpu| %.3g)", label, what,
+                d, tol * (1 + ref), ref);
+}
+
+static void print_row(const char *label, double fwd, double bwd, bool has_bwd) {
+  if (has_bwd) printf("PARITY %-52s %10.3e %10.3e\n", label, fwd, bwd);
+  else printf("PARITY %-52s %10.3e %10s\n", label, fwd, "-");
+  fflush(stdout);
+}
+
+typedef tt_tensor *(*op_fn)(tt_tensor *const *in, void *ud);
+
+/* Runs f on the CPU inputs and on their CUDA copies; compares the output and the
+ * gradients of every input that requires one. */
+static void parity(const char *label, op_fn f, void *ud, int n, tt_tensor *const *in, double tol_fwd,
+                   double tol_bwd) {
+  tt_tensor *gin[MAX_IN] = {0};
+  ck_assert_int_le(n, MAX_IN);
+  for (int i = 0; i < n; i++) {
+    gin[i] = copy_to(in[i], TT_CUDA);
+    if (in[i]) tt_zero_grad(in[i]);
+  }
+  tt_tensor *yc = f(in, ud);
+  ck_assert_msg(yc != NULL, "%s: cpu op failed: %s", label, tt_error_message());
+  tt_tensor *yg = f(gin, ud);
+  ck_assert_msg(yg != NULL, "%s: cuda op failed: %s", label, tt_error_message());
+  ck_assert_int_eq(yg->device, TT_CUDA);
+  double dfwd = 0, dbwd = 0;
+  expect_close(label, "output", yc, yg, tol_fwd, &dfwd);
+  bool grads = yc->dtype == TT_F32 && tt_requires_grad(yc);
+  if (grads) {
+    tt_tensor *R = th_randn(4242, yc->ndim, yc->shape, 1.0f), *Rg = copy_to(R, TT_CUDA);
+    tt_tensor *pc = tt_mul(yc, R), *pg = tt_mul(yg, Rg);
+    tt_tensor *lc = pc ? tt_sum(pc) : NULL, *lg = pg ? tt_sum(pg) : NULL;
+    TH_NN(lc);
+    TH_NN(lg);
+    TH_OK(tt_backward(lc, NULL, false));
+    TH_OK(tt_backward(lg, NULL, false));
+    for (int i = 0; i < n; i++) {
+      if (!in[i] || !in[i]->requires_grad) continue;
+      char what[64];
+      snprintf(what, sizeof what, "gradient of input %d", i);
+      ck_assert_msg(in[i]->grad && gin[i]->grad, "%s: %s missing on %s", label, what, in[i]->grad ? "cuda" : "cpu");
+      ck_assert_int_eq(gin[i]->grad->device, TT_CUDA);
+      expect_close(label, what, in[i]->grad, gin[i]->grad, tol_bwd, &dbwd);
+    }
+    tt_tensor_unref(R);
+    tt_tensor_unref(Rg);
+    tt_tensor_unref(pc);
+    tt_tensor_unref(pg);
+    tt_tensor_unref(lc);
+    tt_tensor_unref(lg);
+  }
+  print_row(label, dfwd, dbwd, grads);
+  tt_tensor_unref(yc);
+  tt_tensor_unref(yg);
+  for (int i = 0; i < n; i++) {
+    if (in[i]) tt_zero_grad(in[i]);
+    tt_tensor_unref(gin[i]);
+  }
+}
+
+static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
+  tt_tensor *t = th_randn(seed, nd, sh, scale);
+  TH_NN(t);
+  tt_tensor_set_requires_grad(t, true);
+  return t;
+}
+
+static tt_tensor *index_tensor(int nd, const int64_t *sh, const int64_t *v) {
+  tt_tensor *t = tt_tensor_from_data(TT_I64, nd, sh, v, TT_CPU);
+  TH_NN(t);
+  return t;
+}
+
+static void release(int n, tt_tensor **ts) {
+  for (int i = 0; i < n; i++) tt_tensor_release(&ts[i]);
+}
+
+/* True when the op is linked; a linked-in family without its op is a failure. */
+static bool have_op(const char *op, bool linked, const char *kernel) {
+  if (linked) return true;
+  ck_assert_msg(!tt_backend_supports(TT_CPU, kernel), "%s: the cpu backend has '%s' but %s is not linked", op, kernel,
+                op);
+  printf("PARITY %-52s (family not in this build)\n", op);
+  return false;
+}
+
+/* ---- coverage: every cpu kernel has a cuda twin and a parity case ---- */
+
+static const char *const covered[] = {
+    "copy_strided", "fill", "unary_fwd", "unary_bwd", "binary_fwd", "binary_bwd", "axpy", "reduce", "gemm",
+    "gemm_batched", "random_fill", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "upsample_nearest_fwd",
+    "upsample_nearest_bwd", "pool2d_fwd", "pool2d_bwd", "interpolate_fwd", "group_norm_fwd", "group_norm_bwd",
+    "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
+    "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
+    "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step"};
+
+START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
+  int n = tt_backend_kernel_count(TT_CPU), missing = 0, untested = 0;
+  ck_assert_int_gt(n, 0);
+  printf("cuda backend: %d kernels; cpu backend: %d kernels\n", tt_backend_kernel_count(TT_CUDA), n);
+  for (int i = 0; i < n; i++) {
+    const char *k = tt_backend_kernel_name(TT_CPU, i);
+    ck_assert_ptr_nonnull(k);
+    if (!tt_backend_supports(TT_CUDA, k)) {
+      printf("MISSING cuda kernel '%s'\n", k);
+      missing++;
+    }
+    bool found = false;
+    for (size_t j = 0; j < sizeof covered / sizeof *covered; j++) found = found || strcmp(covered[j], k) == 0;
+    if (!found) {
+      printf("UNTESTED kernel '%s': no parity case in check_cuda\n", k);
+      untested++;
+    }
+  }
+  ck_assert_msg(missing == 0, "%d cpu kernels have no cuda twin (listed above)", missing);
+  ck_assert_msg(untested == 0, "%d kernels have no parity case (listed above)", untested);
+}
+END_TEST
+
+/* ---- copy ---- */
+
+static tt_tensor *f_permute_contig(tt_tensor *const *in, void *ud) {
+  const int perm[3] = {2, 0, 1};
+  tt_tensor *p = tt_permute(in[0], perm);
+  tt_tensor *c = p ? tt_contiguous(p) : NULL;
+  tt_tensor_unref(p);
+  return c;
+}
+
+static tt_tensor *f_cast_roundtrip(tt_tensor *const *in, void *ud) {
+  tt_tensor *t = tt_cast(in[0], *(tt_dtype *)ud);
+  tt_tensor *back = t ? tt_cast(t, TT_F32) : NULL;
+  tt_tensor_unref(t);
+  return back;
+}
+
+/* a [2, 3, 4] <- b [3, 1] broadcast into a strided (transposed) destination */
+static tt_tensor *f_broadcast_copy(tt_tensor *const *in, void *ud) {
+  tt_tensor *dst = tt_zeros(TT_F32, TT_DIMS(2, 4, 3), in[0]->device);
+  tt_tensor *view = dst ? tt_transpose(dst, 1, 2) : NULL;   // [2, 3, 4], strided
+  if (!view || tt_copy_(view, in[0]) != TT_OK) {
+    tt_tensor_unref(view);
+    tt_tensor_unref(dst);
+    return NULL;
+  }
+  tt_tensor_unref(view);
+  return dst;
+}
+
+START_TEST(test_copy_and_fill) {
+  tt_tensor *x = leaf(1, TT_DIMS(3, 4, 5), 1.0f);
+  parity("copy_strided permute [3,4,5]->(2,0,1)", f_permute_contig, NULL, 1, &x, 0, 0);
+  tt_tensor_set_requires_grad(x, false);
+  tt_dtype dts[] = {TT_I64, TT_I32, TT_BF16, TT_F64, TT_U8};
+  const char *names[] = {"i64", "i32", "bf16", "f64", "u8"};
+  tt_tensor *big = th_uniform(2, TT_DIMS(7, 33), 0.0f, 250.0f);
+  for (int k = 0; k < 5; k++) {
+    char label[64];
+    snprintf(label, sizeof label, "copy_strided cast f32->%s->f32 [7,33]", names[k]);
+    parity(label, f_cast_roundtrip, &dts[k], 1, &big, 0, 0);
+  }
+  tt_tensor *b = th_randn(3, TT_DIMS(3, 1), 1.0f);
+  parity("copy_strided broadcast [3,1]->[2,3,4] strided", f_broadcast_copy, NULL, 1, &b, 0, 0);
+  /* fill in each dtype */
+  double vals[] = {2.5, -7, 1.5, 200, -0.0};
+  tt_dtype fdt[] = {TT_F32, TT_I64, TT_BF16, TT_U8, TT_F32};
+  for (int k = 0; k < 5; k++) {
+    tt_tensor *c = tt_full(fdt[k], TT_DIMS(5, 3), vals[k], TT_CPU), *g = tt_full(fdt[k], TT_DIMS(5, 3), vals[k], TT_CUDA);
+    TH_NN(c);
+    TH_NN(g);
+    double d = 0;
+    expect_close("fill", tt_dtype_name(fdt[k]), c, g, 0, &d);
+    char label[64];
+    snprintf(label, sizeof label, "fill %s %g", tt_dtype_name(fdt[k]), vals[k]);
+    print_row(label, d, 0, false);
+    tt_tensor_unref(c);
+    tt_tensor_unref(g);
+  }
+  tt_tensor *ts[] = {x, big, b};
+  release(3, ts);
+}
+END_TEST
+
+/* ---- elementwise ---- */
+
+typedef struct {
+  tt_unary_op op;
+  float a, b;
+  const char *name;
+} unary_case;
+
+static tt_tensor *f_unary(tt_tensor *const *in, void *ud) {
+  unary_case *c = ud;
+  return tt_unary(c->op, c->a, c->b, in[0]);
+}
+
+START_TEST(test_unary) {
+  unary_case cases[] = {{TT_UNARY_NEG, 0, 0, "neg"},         {TT_UNARY_ABS, 0, 0, "abs"},
+                        {TT_UNARY_EXP, 0, 0, "exp"},         {TT_UNARY_LOG, 0, 0, "log"},
+                        {TT_UNARY_SQRT, 0, 0, "sqrt"},       {TT_UNARY_SQUARE, 0, 0, "square"},
+                        {TT_UNARY_RELU, 0, 0, "relu"},       {TT_UNARY_SILU, 0, 0, "silu"},
+                        {TT_UNARY_GELU, 0, 0, "gelu"},       {TT_UNARY_SIGMOID, 0, 0, "sigmoid"},
+                        {TT_UNARY_TANH, 0, 0, "tanh"},       {TT_UNARY_SOFTPLUS, 0, 0, "softplus"},
+                        {TT_UNARY_LEAKY_RELU, 0.2f, 0, "leaky_relu"}, {TT_UNARY_CLAMP, -0.5f, 0.7f, "clamp"},
+                        {TT_UNARY_AFFINE, 1.5f, -0.3f, "affine"},     {TT_UNARY_POW, 2.5f, 0, "pow"},
+                        {TT_UNARY_RECIPROCAL, 0, 0, "reciprocal"}};
+  ck_assert_int_eq(sizeof cases / sizeof *cases, TT_UNARY_COUNT);
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    bool positive = cases[k].op == TT_UNARY_LOG || cases[k].op == TT_UNARY_SQRT || cases[k].op == TT_UNARY_POW ||
+                    cases[k].op == TT_UNARY_RECIPROCAL;
+    tt_tensor *x = positive ? th_uniform(10 + k, TT_DIMS(37, 29), 0.5f, 3.0f) : th_randn(10 + k, TT_DIMS(37, 29), 3.0f);
+    TH_NN(x);
+    tt_tensor_set_requires_grad(x, true);
+    char label[64];
+    snprintf(label, sizeof label, "unary %s [37,29]", cases[k].name);
+    parity(label, f_unary, &cases[k], 1, &x, 1e-5, 1e-5);
+    tt_tensor_unref(x);
+  }
+}
+END_TEST
+
+static tt_tensor *f_binary(tt_tensor *const *in, void *ud) { return tt_binary(*(tt_binary_op *)ud, in[0], in[1]); }
+
+/* a^T (op) b: a strided operand */
+static tt_tensor *f_binary_t(tt_tensor *const *in, void *ud) {
+  tt_tensor *t = tt_transpose(in[0], 0, 1);
+  tt_tensor *y = t ? tt_binary(*(tt_binary_op *)ud, t, in[1]) : NULL;
+  tt_tensor_unref(t);
+  return y;
+}
+
+START_TEST(test_binary_and_axpy) {
+  const char *names[] = {"add", "sub", "mul", "div", "max", "min"};
+  for (int op = 0; op < TT_BINARY_COUNT; op++) {
+    tt_binary_op o = (tt_binary_op)op;
+    tt_tensor *a = leaf(100 + op, TT_DIMS(2, 3, 5, 7), 1.0f), *b = leaf(200 + op, TT_DIMS(3, 1, 7), 1.0f);
+    tt_tensor *c = leaf(300 + op, TT_DIMS(9, 4), 1.0f), *d = leaf(400 + op, TT_DIMS(9), 1.0f);
+    tt_tensor *e = leaf(500 + op, TT_DIMS(2, 3, 5, 7), 1.0f);
+    if (o == TT_BINARY_DIV) { /* keep divisors away from 0 */
+      for (int i = 0; i < 21; i++) tt_f32(b)[i] = 1.0f + fabsf(tt_f32(b)[i]);
+      for (int i = 0; i < 9; i++) tt_f32(d)[i] = 1.0f + fabsf(tt_f32(d)[i]);
+    }
+    char label[64];
+    tt_tensor *in1[2] = {a, b}, *in2[2] = {c, d}, *in3[2] = {a, e};
+    snprintf(label, sizeof label, "binary %s [2,3,5,7] x [3,1,7]", names[op]);
+    parity(label, f_binary, &o, 2, in1, 1e-6, 1e-5);
+    snprintf(label, sizeof label, "binary %s [9,4]^T x [9]", names[op]);
+    parity(label, f_binary_t, &o, 2, in2, 1e-6, 1e-5);
+    if (o != TT_BINARY_DIV) {
+      snprintf(label, sizeof label, "binary %s same shape", names[op]);
+      parity(label, f_binary, &o, 2, in3, 1e-6, 1e-5);
+    }
+    tt_tensor *ts[] = {a, b, c, d, e};
+    release(5, ts);
+  }
+  /* axpy in place */
+  tt_tensor *x = th_randn(5, TT_DIMS(1000, 3), 1.0f), *y = th_randn(6, TT_DIMS(1000, 3), 1.0f);
+  tt_tensor *gx = copy_to(x, TT_CUDA), *gy = copy_to(y, TT_CUDA);
+  TH_OK(tt_axpy_(y, -0.75f, x));
+  TH_OK(tt_axpy_(gy, -0.75f, gx));
+  double d = 0;
+  expect_close("axpy", "y", y, gy, 1e-6, &d);
+  print_row("axpy [1000,3]", d, 0, false);
+  tt_tensor *ts[] = {x, y, gx, gy};
+  release(4, ts);
+}
+END_TEST
+
+/* ---- reduce ---- */
+
+typedef struct {
+  int kind; /* 0 sum dims, 1 mean dims, 2 max_dim, 3 argmax, 4 argmin, 5 sum all, 6 mean all */
+  int n, dims[3];
+  bool keep;
+} red_case;
+
+static tt_tensor *f_reduce(tt_tensor *const *in, void *ud) {
+  red_case *c = ud;
+  switch (c->kind) {
+    case 0: return tt_sum_dims(in[0], c->n, c->dims, c->keep);
+    case 1: return tt_mean_dims(in[0], c->n, c->dims, c->keep);
+    case 2: return tt_max_dim(in[0], c->dims[0], c->keep);
+    case 3: return tt_argmax(in[0], c->dims[0], c->keep);
+    case 4: return tt_argmin(in[0], c->dims[0], c->keep);
+    case 5: return tt_sum(in[0]);
+    default: return tt_mean(in[0]);
+  }
+}
+
+START_TEST(test_reduce) {
+  tt_tensor *x = leaf(7, TT_DIMS(4, 5, 6), 1.0f);
+  red_case cases[] = {{0, 1, {1}, false}, {0, 1, {2}, true}, {1, 2, {0, 2}, false}, {2, 1, {1}, false},
+                      {3, 1, {2}, false}, {4, 1, {0}, true}, {5, 0, {0}, false},   {6, 0, {0}, false}};
+  const char *labels[] = {"reduce sum dim 1 [4,5,6]", "reduce sum dim 2 keepdim", "reduce mean dims 0,2",
+                          "reduce max dim 1",         "reduce argmax dim 2",      "reduce argmin dim 0",
+                          "reduce sum all",           "reduce mean all"};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) parity(labels[k], f_reduce, &cases[k], 1, &x, 1e-6, 1e-6);
+  /* ties (integers) and a NaN: first index wins, NaN wins */
+  tt_tensor *t = th_randn(8, TT_DIMS(6, 40), 2.0f);
+  for (int i = 0; i < 240; i++) tt_f32(t)[i] = floorf(tt_f32(t)[i]);
+  tt_f32(t)[3 * 40 + 17] = NAN;
+  for (int kind = 2; kind <= 4; kind++) {
+    red_case c = {kind, 1, {1}, false};
+    char label[64];
+    snprintf(label, sizeof label, "reduce %s with ties and NaN [6,40]", kind == 2 ? "max" : kind == 3 ? "argmax" : "argmin");
+    parity(label, f_reduce, &c, 1, &t, 0, 0);
+    c.dims[0] = 0;
+    snprintf(label, sizeof label, "reduce %s dim 0 with ties [6,40]", kind == 2 ? "max" : kind == 3 ? "argmax" : "argmin");
+    parity(label, f_reduce, &c, 1, &t, 0, 0);
+  }
+  /* long axes: split rows (set reduce) and split columns (column reduce) */
+  tt_tensor *rows = leaf(9, TT_DIMS(3, 100003), 1.0f), *cols = leaf(10, TT_DIMS(100003, 3), 1.0f);
+  red_case s1 = {0, 1, {1}, false}, s0 = {0, 1, {0}, false}, a1 = {3, 1, {1}, false}, a0 = {4, 1, {0}, false};
+  parity("reduce sum dim 1 [3,100003]", f_reduce, &s1, 1, &rows, 1e-6, 1e-6);
+  parity("reduce sum dim 0 [100003,3]", f_reduce, &s0, 1, &cols, 1e-6, 1e-6);
+  parity("reduce argmax dim 1 [3,100003]", f_reduce, &a1, 1, &rows, 0, 0);
+  parity("reduce argmin dim 0 [100003,3]", f_reduce, &a0, 1, &cols, 0, 0);
+  tt_tensor *ts[] = {x, t, rows, cols};
+  release(4, ts);
+}
+END_TEST
+
+/* ---- gemm ---- */
+
+static tt_tensor *f_matmul(tt_tensor *const *in, void *ud) { return tt_matmul(in[0], in[1]); }
+static tt_tensor *f_matmul_bt(tt_tensor *const *in, void *ud) {
+  tt_tensor *bt = tt_transpose(in[1], -1, -2);
+  tt_tensor *y = bt ? tt_matmul(in[0], bt) : NULL;
+  tt_tensor_unref(bt);
+  return y;
+}
+static tt_tensor *f_linear(tt_tensor *const *in, void *ud) { return tt_linear(in[0], in[1], in[2]); }
+
+START_TEST(test_gemm) {
+  tt_tensor *a = leaf(20, TT_DIMS(5, 7), 1.0f), *b = leaf(21, TT_DIMS(7, 3), 1.0f);
+  tt_tensor *in1[2] = {a, b};
+  parity("gemm matmul [5,7]@[7,3]", f_matmul, NULL, 2, in1, 1e-5, 1e-5);
+  tt_tensor *c = leaf(22, TT_DIMS(2, 3, 5, 7), 1.0f), *d = leaf(23, TT_DIMS(7, 4), 1.0f);
+  tt_tensor *in2[2] = {c, d};
+  parity("gemm matmul [2,3,5,7]@[7,4]", f_matmul, NULL, 2, in2, 1e-5, 1e-5);
+  tt_tensor *e = leaf(24, TT_DIMS(2, 1, 5, 7), 1.0f), *f = leaf(25, TT_DIMS(3, 7, 4), 1.0f);
+  tt_tensor *in3[2] = {e, f};
+  parity("gemm_batched matmul [2,1,5,7]@[3,7,4]", f_matmul, NULL, 2, in3, 1e-5, 1e-5);
+  tt_tensor *g = leaf(26, TT_DIMS(4, 33, 65), 1.0f), *h = leaf(27, TT_DIMS(4, 17, 65), 1.0f);
+  tt_tensor *in4[2] = {g, h};
+  parity("gemm_batched matmul [4,33,65]@[4,17,65]^T", f_matmul_bt, NULL, 2, in4, 1e-5, 1e-5);
+  tt_tensor *x = leaf(28, TT_DIMS(6, 10), 1.0f), *w = leaf(29, TT_DIMS(4, 10), 1.0f), *bias = leaf(30, TT_DIMS(4), 1.0f);
+  tt_tensor *in5[3] = {x, w, bias};
+  parity("gemm linear [6,10]x[4,10]+[4]", f_linear, NULL, 3, in5, 1e-5, 1e-5);
+  tt_tensor *ts[] = {a, b, c, d, e, f, g, h, x, w, bias};
+  release(11, ts);
+}
+END_TEST
+
+/* ---- random ---- */
+
+START_TEST(test_random) {
+  tt_random_kind kinds[] = {TT_RANDOM_UNIFORM, TT_RANDOM_NORMAL, TT_RANDOM_BERNOULLI};
+  double as[] = {-2.0, 0.5, 0.3}, bs[] = {3.0, 2.0, 0.0};
+  const char *names[] = {"random_fill uniform [-2,3)", "random_fill normal (0.5, 2)", "random_fill bernoulli 0.3"};
+  for (int k = 0; k < 3; k++) {
+    tt_rng rc = tt_rng_make(99), rg = tt_rng_make(99);
+    rc.counter = rg.counter = 12345;
+    tt_tensor *c = tt_tensor_new(TT_F32, TT_DIMS(1001, 7), TT_CPU), *g = tt_tensor_new(TT_F32, TT_DIMS(1001, 7), TT_CUDA);
+    TH_NN(c);
+    TH_NN(g);
+    TH_OK(tt_random_fill_(c, &rc, kinds[k], as[k], bs[k]));
+    TH_OK(tt_random_fill_(g, &rg, kinds[k], as[k], bs[k]));
+    ck_assert(rc.counter == rg.counter);
+    double d = 0;
+    /* the same stream: equal up to the last bit of the libm (normal only) */
+    expect_close(names[k], "draws", c, g, kinds[k] == TT_RANDOM_NORMAL ? 1e-6 : 0, &d);
+    print_row(names[k], d, 0, false);
+    tt_tensor_unref(c);
+    tt_tensor_unref(g);
+  }
+}
+END_TEST
+
+/* ---- conv ---- */
+
+static tt_tensor *f_conv(tt_tensor *const *in, void *ud) { return tt_conv2d(in[0], in[1], in[2], ud); }
+
+typedef struct {
+  int64_t B, Ci, H, W, Co, kh, kw;
+  tt_conv2d_params p;
+  bool bias;
+} conv_case;
+
+START_TEST(test_conv) {
+  if (!have_op("conv2d", tt_conv2d != NULL, "conv2d_fwd")) return;
+  conv_case cases[] = {
+      {2, 3, 9, 11, 5, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+      {1, 4, 16, 16, 4, 3, 3, {2, 2, 0, 1, 0, 1}, true},   /* the official Downsample */
+      {2, 8, 7, 5, 6, 1, 1, {1, 1, 0, 0, 0, 0}, false},
+      {3, 2, 13, 6, 4, 5, 3, {2, 1, 2, 1, 0, 2}, true},    /* odd, asymmetric, mixed stride */
+      {2, 64, 32, 32, 64, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+      {1, 16, 20, 24, 32, 4, 4, {4, 4, 0, 0, 0, 0}, true}, /* patchify-like */
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    conv_case *c = &cases[k];
+    float ws = 1.0f / sqrtf((float)(c->Ci * c->kh * c->kw));
+    tt_tensor *x = leaf(40 + k, TT_DIMS(c->B, c->Ci, c->H, c->W), 1.0f);
+    tt_tensor *w = leaf(50 + k, TT_DIMS(c->Co, c->Ci, c->kh, c->kw), ws);
+    tt_tensor *b = c->bias ? leaf(60 + k, TT_DIMS(c->Co), 0.5f) : NULL;
+    tt_tensor *in[3] = {x, w, b};
+    char label[96];
+    snprintf(label, sizeof label, "conv2d [%lld,%lld,%lld,%lld] k%lldx%lld s%d,%d p%d%d%d%d%s", (long long)c->B,
+             (long long)c->Ci, (long long)c->H, (long long)c->W, (long long)c->kh, (long long)c->kw, c->p.stride_h,
+             c->p.stride_w, c->p.pad_top, c->p.pad_bottom, c->p.pad_left, c->p.pad_right, c->bias ? " +b" : "");
+    parity(label, f_conv, &c->p, 3, in, 1e-5, 1e-4);
+    if (k == 1) { /* bias-only gradient: the weight frozen, no input gradient (x not saved) */
+      tt_tensor_set_requires_grad(x, false);
+      tt_tensor_set_requires_grad(w, false);
+      parity("conv2d bias-only gradient", f_conv, &c->p, 3, in, 1e-5, 1e-4);
+    }
+    tt_tensor *ts[] = {x, w, b};
+    release(3, ts);
+  }
+}
+END_TEST
+
+/* ---- resample ---- */
+
+typedef struct {
+  int kind; /* 0 upsample, 1 max pool, 2 avg pool, 3 interpolate */
+  int a, b;
+  int64_t oh, ow;
+  tt_interp_mode mode;
+} rs_case;
+
+static tt_tensor *f_resample(tt_tensor *const *in, void *ud) {
+  rs_case *c = ud;
+  switch (c->kind) {
+    case 0: return tt_upsample_nearest(in[0], c->a);
+    case 1: return tt_max_pool2d(in[0], c->a, c->b);
+    case 2: return tt_avg_pool2d(in[0], c->a, c->b);
+    default: return tt_interpolate(in[0], c->oh, c->ow, c->mode);
+  }
+}
+
+START_TEST(test_resample) {
+  if (!have_op("upsample_nearest", tt_upsample_nearest != NULL, "upsample_nearest_fwd")) return;
+  tt_tensor *x = leaf(70, TT_DIMS(2, 3, 9, 8), 1.0f);
+  rs_case cs[] = {{0, 2, 0, 0, 0, 0}, {0, 3, 0, 0, 0, 0}, {1, 3, 2, 0, 0, 0}, {1, 2, 2, 0, 0, 0},
+                  {2, 3, 2, 0, 0, 0}, {2, 2, 1, 0, 0, 0}};
+  const char *labels[] = {"upsample_nearest x2 [2,3,9,8]", "upsample_nearest x3", "pool2d max k3 s2 (overlap)",
+                          "pool2d max k2 s2", "pool2d avg k3 s2", "pool2d avg k2 s1"};
+  for (int k = 0; k < 6; k++) parity(labels[k], f_resample, &cs[k], 1, &x, 1e-6, 1e-6);
+  tt_tensor_set_requires_grad(x, false);
+  const char *modes[] = {"nearest", "area", "bilinear", "bicubic"};
+  int64_t sizes[][2] = {{5, 3}, {19, 17}, {9, 8}, {4, 13}};
+  for (int m = 0; m < 4; m++)
+    for (int s = 0; s < 4; s++) {
+      rs_case c = {3, 0, 0, sizes[s][0], sizes[s][1], (tt_interp_mode)m};
+      char label[80];
+      snprintf(label, sizeof label, "interpolate %s [9,8]->[%lld,%lld]", modes[m], (long long)sizes[s][0],
+               (long long)sizes[s][1]);
+      parity(label, f_resample, &c, 1, &x, 1e-6, 0);
+    }
+  tt_tensor_unref(x);
+}
+END_TEST
+
+/* ---- norm ---- */
+
+typedef struct {
+  int kind; /* 0 group, 1 layer, 2 batch train, 3 batch eval */
+  int groups;
+  float eps;
+} norm_case;
+
+static tt_tensor *f_norm(tt_tensor *const *in, void *ud) {
+  norm_case *c = ud;
+  switch (c->kind) {
+    case 0: return tt_group_norm(in[0], c->groups, in[1], in[2], c->eps);
+    case 1: return tt_layer_norm(in[0], in[1], in[2], c->eps);
+    default: return tt_batch_norm(in[0], in[1], in[2], in[3], in[4], c->kind == 2, 0.1f, c->eps);
+  }
+}
+
+START_TEST(test_norm) {
+  if (!have_op("group_norm", tt_group_norm != NULL, "group_norm_fwd")) return;
+  norm_case gn = {0, 4, 1e-6f}, gn32 = {0, 32, 1e-6f}, ln = {1, 0, 1e-5f}, bnt = {2, 0, 1e-5f}, bne = {3, 0, 1e-5f};
+  tt_tensor *x = leaf(80, TT_DIMS(2, 8, 5, 7), 2.0f), *w = leaf(81, TT_DIMS(8), 1.0f), *b = leaf(82, TT_DIMS(8), 1.0f);
+  for (int i = 0; i < 2 * 8 * 35; i++) tt_f32(x)[i] += 3.0f; /* a mean far from 0 */
+  tt_tensor *in[3] = {x, w, b}, *in_nowb[3] = {x, NULL, NULL};
+  parity("group_norm G4 [2,8,5,7] +w,b", f_norm, &gn, 3, in, 1e-5, 1e-4);
+  parity("group_norm G4 no affine", f_norm, &gn, 3, in_nowb, 1e-5, 1e-4);
+  tt_tensor *xb = leaf(83, TT_DIMS(1, 64, 33, 17), 1.0f), *wb = leaf(84, TT_DIMS(64), 1.0f), *bb = leaf(85, TT_DIMS(64), 1.0f);
+  tt_tensor *inb[3] = {xb, wb, bb};
+  parity("group_norm G32 [1,64,33,17]", f_norm, &gn32, 3, inb, 1e-5, 1e-4);
+  tt_tensor *xl = leaf(86, TT_DIMS(2, 3, 37), 1.0f), *wl = leaf(87, TT_DIMS(37), 1.0f), *bl = leaf(88, TT_DIMS(37), 1.0f);
+  tt_tensor *inl[3] = {xl, wl, bl}, *inl2[3] = {xl, NULL, bl};
+  parity("layer_norm [2,3,37] +w,b", f_norm, &ln, 3, inl, 1e-5, 1e-4);
+  parity("layer_norm [2,3,37] bias only", f_norm, &ln, 3, inl2, 1e-5, 1e-4);
+  tt_tensor *xr = leaf(89, TT_DIMS(4096, 96), 1.0f), *wr = leaf(90, TT_DIMS(96), 1.0f), *br = leaf(91, TT_DIMS(96), 1.0f);
+  tt_tensor *inr[3] = {xr, wr, br};
+  parity("layer_norm [4096,96] (column sums split)", f_norm, &ln, 3, inr, 1e-5, 1e-4);
+  /* batch norm: running stats updated in place on each device */
+  tt_tensor *xn = leaf(92, TT_DIMS(4, 6, 5, 3), 1.0f), *wn = leaf(93, TT_DIMS(6), 1.0f), *bn = leaf(94, TT_DIMS(6), 1.0f);
+  tt_tensor *rm = th_randn(95, TT_DIMS(6), 0.1f), *rv = th_uniform(96, TT_DIMS(6), 0.5f, 1.5f);
+  if (tt_batch_norm) {
+    tt_tensor *inn[5] = {xn, wn, bn, rm, rv};
+    parity("batch_norm train [4,6,5,3]", f_norm, &bnt, 5, inn, 1e-5, 1e-4);
+    parity("batch_norm eval [4,6,5,3]", f_norm, &bne, 5, inn, 1e-5, 1e-4);
+  } else {
+    ck_assert_msg(!tt_backend_supports(TT_CPU, "batch_norm_stats"), "batch norm kernels present, tt_batch_norm absent");
+  }
+  tt_tensor *ts[] = {x, w, b, xb, wb, bb, xl, wl, bl, xr, wr, br, xn, wn, bn, rm, rv};
+  release(17, ts);
+}
+END_TEST
+
+/* ---- softmax ---- */
+
+typedef struct {
+  bool log;
+  int dim;
+} sm_case;
+
+static tt_tensor *f_softmax(tt_tensor *const *in, void *ud) {
+  sm_case *c = ud;
+  return c->log ? tt_log_softmax(in[0], c->dim) : tt_softmax(in[0], c->dim);
+}
+
+START_TEST(test_softmax) {
+  if (!have_op("softmax", tt_softmax != NULL, "softmax_fwd")) return;
+  tt_tensor *x = leaf(100, TT_DIMS(5, 9), 3.0f), *big = leaf(101, TT_DIMS(3, 20000), 3.0f);
+  tt_tensor *m = th_randn(102, TT_DIMS(4, 6), 2.0f);
+  for (int j = 0; j < 6; j++) tt_f32(m)[1 * 6 + j] = -INFINITY; /* a fully masked row */
+  tt_f32(m)[2 * 6 + 3] = -INFINITY;
+  tt_f32(m)[3 * 6 + 0] = -INFINITY;
+  tt_tensor_set_requires_grad(m, true);
+  for (int lg = 0; lg < 2; lg++) {
+    sm_case c1 = {lg != 0, 1}, c0 = {lg != 0, 0};
+    const char *n = lg ? "log_softmax" : "softmax";
+    char label[80];
+    snprintf(label, sizeof label, "%s dim 1 [5,9]", n);
+    parity(label, f_softmax, &c1, 1, &x, 1e-6, 1e-5);
+    snprintf(label, sizeof label, "%s dim 0 [5,9]", n);
+    parity(label, f_softmax, &c0, 1, &x, 1e-6, 1e-5);
+    snprintf(label, sizeof label, "%s dim 1 [3,20000]", n);
+    parity(label, f_softmax, &c1, 1, &big, 1e-6, 1e-5);
+    snprintf(label, sizeof label, "%s with -inf and a masked row", n);
+    parity(label, f_softmax, &c1, 1, &m, 1e-6, 1e-5);
+  }
+  tt_tensor *ts[] = {x, big, m};
+  release(3, ts);
+}
+END_TEST
+
+/* ---- attention ---- */
+
+static tt_tensor *f_attention(tt_tensor *const *in, void *ud) { return tt_attention(in[0], in[1], in[2], ud); }
+
+typedef struct {
+  int64_t B, H, Tq, Tk, d, dv;
+  bool causal;
+  int64_t q_offset, n_unmasked;
+} attn_case;
+
+static void attention_case(const attn_case *c, uint64_t seed, bool grads, double tol) {
+  tt_tensor *q = th_randn(seed, TT_DIMS(c->B, c->H, c->Tq, c->d), 1.0f);
+  tt_tensor *k = th_randn(seed + 1, TT_DIMS(c->B, c->H, c->Tk, c->d), 1.0f);
+  tt_tensor *v = th_randn(seed + 2, TT_DIMS(c->B, c->H, c->Tk, c->dv), 1.0f);
+  TH_NN(q);
+  TH_NN(k);
+  TH_NN(v);
+  tt_tensor_set_requires_grad(q, grads);
+  tt_tensor_set_requires_grad(k, grads);
+  tt_tensor_set_requires_grad(v, grads);
+  tt_attention_params p = {1.0f / sqrtf((float)c->d), c->causal, c->q_offset, c->n_unmasked};
+  tt_tensor *in[3] = {q, k, v};
+  char label[96];
+  snprintf(label, sizeof label, "attention [%lld,%lld] Tq%lld Tk%lld d%lld dv%lld%s off%lld nu%lld%s", (long long)c->B,
+           (long long)c->H, (long long)c->Tq, (long long)c->Tk, (long long)c->d, (long long)c->dv,
+           c->causal ? " causal" : "", (long long)c->q_offset, (long long)c->n_unmasked, grads ? "" : " (no probs)");
+  parity(label, f_attention, &p, 3, in, tol, tol);
+  release(3, in);
+}
+
+START_TEST(test_attention) {
+  if (!have_op("attention", tt_attention != NULL, "attention_fwd")) return;
+  attn_case cs[] = {{2, 3, 5, 7, 4, 6, false, 0, 0},  {2, 2, 9, 9, 8, 8, true, 0, 0},  {1, 4, 9, 9, 8, 5, true, 0, 3},
+                    {2, 2, 1, 6, 8, 8, true, 5, 0},   {1, 3, 3, 8, 16, 16, true, 5, 2}, {1, 1, 64, 64, 32, 32, false, 0, 0}};
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    attention_case(&cs[i], 110 + 3 * i, true, 1e-5);
+    attention_case(&cs[i], 110 + 3 * i, false, 1e-5);
+  }
+}
+END_TEST
+
+/* Inference without probabilities over more than the scratch budget: chunks of
+ * heads, and of query rows within one long head. */
+START_TEST(test_attention_chunks) {
+  if (!have_op("attention", tt_attention != NULL, "attention_fwd")) return;
+  attn_case heads = {2, 16, 2048, 2048, 16, 16, true, 0, 0}, rows = {1, 1, 8200, 8200, 8, 8, false, 0, 0};
+  attention_case(&heads, 140, false, 1e-5);
+  attention_case(&rows, 143, false, 1e-5);
+}
+END_TEST
+
+/* ---- embedding, loss ---- */
+
+static tt_tensor *f_embedding(tt_tensor *const *in, void *ud) { return tt_embedding(in[0], in[1]); }
+static tt_tensor *f_one_hot(tt_tensor *const *in, void *ud) { return tt_one_hot(in[0], *(int64_t *)ud); }
+static tt_tensor *f_cross_entropy(tt_tensor *const *in, void *ud) { return tt_cross_entropy(in[0], in[1]); }
+
+START_TEST(test_embedding_and_loss) {
+  if (have_op("embedding", tt_embedding != NULL, "embedding_fwd")) {
+    tt_tensor *w = leaf(150, TT_DIMS(11, 6), 1.0f);
+    int64_t iv[12] = {3, 0, 10, 3, 3, 7, 1, 0, 9, 10, 2, 3};
+    tt_tensor *idx = index_tensor(TT_DIMS(3, 4), iv);
+    tt_tensor *in[2] = {w, idx};
+    parity("embedding [11,6] idx [3,4] (repeats)", f_embedding, NULL, 2, in, 0, 1e-6);
+    int64_t n = 11;
+    parity("one_hot idx [3,4] n 11", f_one_hot, &n, 1, &idx, 0, 0);
+    /* a bad index on the device is an error naming it, and the backend stays usable */
+    int64_t bad[3] = {1, 11, 2};
+    tt_tensor *bi = index_tensor(TT_DIMS(3), bad), *gbi = copy_to(bi, TT_CUDA), *gw = copy_to(w, TT_CUDA);
+    tt_tensor *r = tt_embedding(gw, gbi);
+    ck_assert_ptr_null(r);
+    ck_assert_msg(strstr(tt_error_message(), "11") != NULL, "error does not name the index: %s", tt_error_message());
+    printf("cuda embedding error: %s\n", tt_error_message());
+    tt_tensor *gidx = copy_to(idx, TT_CUDA);
+    r = tt_embedding(gw, gidx);
+    TH_NN(r);
+    tt_tensor_unref(r);
+    tt_tensor *ts[] = {w, idx, bi, gbi, gw, gidx};
+    release(6, ts);
+  }
+  if (have_op("cross_entropy", tt_cross_entropy != NULL, "cross_entropy_fwd")) {
+    tt_tensor *logits = leaf(160, TT_DIMS(6, 13), 3.0f), *big = leaf(161, TT_DIMS(37, 16384), 4.0f);
+    int64_t tv[6] = {0, 12, 5, 5, 7, 1};
+    int64_t tb[37];
+    for (int i = 0; i < 37; i++) tb[i] = (i * 7919) % 16384;
+    tt_tensor *t = index_tensor(TT_DIMS(6), tv), *tbig = index_tensor(TT_DIMS(37), tb);
+    tt_tensor *in[2] = {logits, t}, *in2[2] = {big, tbig};
+    parity("cross_entropy [6,13]", f_cross_entropy, NULL, 2, in, 1e-6, 1e-6);
+    parity("cross_entropy [37,16384]", f_cross_entropy, NULL, 2, in2, 1e-6, 1e-6);
+    int64_t badt[6] = {0, 12, -1, 5, 7, 1};
+    tt_tensor *bt = index_tensor(TT_DIMS(6), badt), *gbt = copy_to(bt, TT_CUDA), *gl = copy_to(logits, TT_CUDA);
+    tt_tensor *r = tt_cross_entropy(gl, gbt);
+    ck_assert_ptr_null(r);
+    printf("cuda cross_entropy error: %s\n", tt_error_message());
+    ck_assert_msg(strstr(tt_error_message(), "-1") != NULL, "error does not name the target: %s", tt_error_message());
+    tt_tensor *ts[] = {logits, big, t, tbig, bt, gbt, gl};
+    release(7, ts);
+  }
+}
+END_TEST
+
+/* ---- quantize ---- */
+
+/* Indices may differ only on near-ties: the cuda choice must be within tol of the cpu minimum. */
+static void argmin_case(int64_t N, int64_t K, int64_t D, uint64_t seed) {
+  tt_tensor *z = th_randn(seed, TT_DIMS(N, D), 1.0f), *e = th_randn(seed + 1, TT_DIMS(K, D), 1.0f);
+  tt_tensor *gz = copy_to(z, TT_CUDA), *ge = copy_to(e, TT_CUDA), *dc = NULL, *dg = NULL;
+  tt_tensor *ic = tt_codebook_argmin(z, e, &dc), *ig = tt_codebook_argmin(gz, ge, &dg);
+  TH_NN(ic);
+  TH_NN(ig);
+  TH_NN(dc);
+  TH_NN(dg);
+  double d = 0;
+  char label[80];
+  snprintf(label, sizeof label, "codebook_argmin z [%lld,%lld] e [%lld]", (long long)N, (long long)D, (long long)K);
+  expect_close(label, "dmin", dc, dg, 1e-5, &d);
+  int64_t n1, n2;
+  double *vc = host_values(ic, &n1), *vg = host_values(ig, &n2);
+  int flips = 0;
+  for (int64_t n = 0; n < N; n++) {
+    if (vc[n] == vg[n]) continue;
+    /* distance of the cuda choice, in double, against the cpu minimum */
+    int64_t k = (int64_t)vg[n];
+    ck_assert_msg(k >= 0 && k < K, "%s: index %lld out of range", label, (long long)k);
+    double dz = 0;
+    for (int64_t c = 0; c < D; c++) {
+      double a = tt_f32(z)[n * D + c], b = tt_f32(e)[k * D + c];
+      dz += (a - b) * (a - b);
+    }
+    double dmin = tt_f32(dc)[n];
+    ck_assert_msg(fabs(dz - dmin) <= 1e-4 * (1 + fabs(dmin)), "%s: row %lld: cuda picked %lld (d %.7g), cpu %lld (d %.7g)",
+                  label, (long long)n, (long long)k, dz, (long long)vc[n], dmin);
+    flips++;
+  }
+  printf("PARITY %-52s %10.3e %10s (near-tie flips: %d)\n", label, d, "-", flips);
+  free(vc);
+  free(vg);
+  tt_tensor *ts[] = {z, e, gz, ge, dc, dg, ic, ig};
+  release(8, ts);
+}
+
+START_TEST(test_quantize) {
+  if (!have_op("codebook_argmin", tt_codebook_argmin != NULL, "codebook_argmin")) return;
+  argmin_case(300, 70, 16, 170);
+  argmin_case(5000, 9000, 32, 172); /* several row and code tiles */
+}
+END_TEST
+
+/* ---- optim ---- */
+
+START_TEST(test_adam) {
+  if (!have_op("adam_step", tt_adam_step != NULL, "adam_step")) return;
+  for (int k = 0; k < 3; k++) {
+    tt_adam_params p = {1e-3f, 0.9f, 0.999f, 1e-8f, k == 0 ? 0.0f : 0.01f, k == 2, k == 0 ? 1 : 7};
+    tt_tensor *w = th_randn(180 + k, TT_DIMS(1000, 3), 1.0f), *g = th_randn(190 + k, TT_DIMS(1000, 3), 1.0f);
+    tt_tensor *m = th_randn(200 + k, TT_DIMS(1000, 3), 0.1f), *v = th_uniform(210 + k, TT_DIMS(1000, 3), 0.0f, 0.01f);
+    tt_tensor *gw = copy_to(w, TT_CUDA), *gg = copy_to(g, TT_CUDA), *gm = copy_to(m, TT_CUDA), *gv = copy_to(v, TT_CUDA);
+    TH_OK(tt_adam_step(&p, w, g, m, v));
+    TH_OK(tt_adam_step(&p, gw, gg, gm, gv));
+    double d = 0;
+    char label[64];
+    snprintf(label, sizeof label, "adam_step %s step %lld", k == 0 ? "plain" : k == 1 ? "L2" : "AdamW",
+             (long long)p.step);
+    expect_close(label, "param", w, gw, 1e-6, &d);
+    expect_close(label, "m", m, gm, 1e-6, &d);
+    expect_close(label, "v", v, gv, 1e-6, &d);
+    print_row(label, d, 0, false);
+    tt_tensor *ts[] = {w, g, m, v, gw, gg, gm, gv};
+    release(8, ts);
+  }
+}
+END_TEST
+
+/* ---- a model-sized workload ---- */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define LAYERS 3
+
+/* LAYERS x (conv 3x3 128->128, pad 1 -> group norm 32 -> swish) on [1, 128, 256, 256]. */
+static tt_tensor *f_stack(tt_tensor *const *in, void *ud) {
+  tt_conv2d_params p = {1, 1, 1, 1, 1, 1};
+  tt_tensor *h = tt_tensor_ref(in[0]);
+  for (int l = 0; l < LAYERS && h; l++) {
+    tt_tensor *c = tt_conv2d(h, in[1 + 4 * l], in[2 + 4 * l], &p);
+    tt_tensor *n = c ? tt_group_norm(c, 32, in[3 + 4 * l], in[4 + 4 * l], 1e-6f) : NULL;
+    tt_tensor *s = n ? tt_silu(n) : NULL;
+    tt_tensor_unref(h);
+    tt_tensor_unref(c);
+    tt_tensor_unref(n);
+    h = s;
+  }
+  return h;
+}
+
+START_TEST(test_model_sized_workload) {
+  if (!have_op("conv2d", tt_conv2d != NULL, "conv2d_fwd") ||
+      !have_op("group_norm", tt_group_norm != NULL, "group_norm_fwd"))
+    return;
+  tt_tensor *in[1 + 4 * LAYERS];
+  in[0] = leaf(300, TT_DIMS(1, 128, 256, 256), 1.0f);
+  for (int l = 0; l < LAYERS; l++) {
+    in[1 + 4 * l] = leaf(310 + l, TT_DIMS(128, 128, 3, 3), 1.0f / sqrtf(128 * 9));
+    in[2 + 4 * l] = leaf(320 + l, TT_DIMS(128), 0.1f);
+    in[3 + 4 * l] = leaf(330 + l, TT_DIMS(128), 0.1f);
+    in[4 + 4 * l] = leaf(340 + l, TT_DIMS(128), 0.1f);
+    for (int c = 0; c < 128; c++) tt_f32(in[3 + 4 * l])[c] += 1.0f;
+  }
+  /* time the device alone once (warm-up included in the parity run below) */
+  tt_tensor *gin[1 + 4 * LAYERS];
+  for (int i = 0; i < 1 + 4 * LAYERS; i++) gin[i] = copy_to(in[i], TT_CUDA);
+  for (int rep = 0; rep < 2; rep++) {
+    TH_OK(tt_device_synchronize(TT_CUDA));
+    double t0 = now();
+    tt_tensor *y = f_stack(gin, NULL);
+    TH_NN(y);
+    tt_tensor *l = tt_mean(y);
+    TH_NN(l);
+    TH_OK(tt_backward(l, NULL, false));
+    TH_OK(tt_device_synchronize(TT_CUDA));
+    printf("model-sized workload (%d x conv3x3+GN+swish, [1,128,256,256]) fwd+bwd on cuda: %.1f ms%s\n", LAYERS,
+           1e3 * (now() - t0), rep ? "" : " (first run)");
+    tt_tensor_unref(y);
+    tt_tensor_unref(l);
+  }
+  release(1 + 4 * LAYERS, gin);
+  printf("cuda memory in use after the workload: %zu bytes\n", tt_memory_in_use(TT_CUDA));
+  parity("model 3x(conv+GN+swish) [1,128,256,256]", f_stack, NULL, 1 + 4 * LAYERS, in, 1e-4, 1e-3);
+  release(1 + 4 * LAYERS, in);
+}
+END_TEST
+
+int main(void) {
+  if (!tt_device_available(TT_CUDA)) {
+    tt_backend_get(TT_CUDA); /* sets the reason */
+    printf("check_cuda: SKIP: %s\n", tt_error_message());
+    return 77;
+  }
+  tt_backend *b = tt_backend_get(TT_CUDA);
+  printf("cuda device: %s\n", b && b->describe ? b->describe(b) : "?");
+  printf("PARITY %-52s %10s %10s\n", "op", "max_abs_fwd", "max_abs_bwd");
+  Suite *s = suite_create("cuda");
+  TCase *tc = tcase_create("parity");
+  tcase_set_timeout(tc, 600);
+  tcase_add_test(tc, test_every_cpu_kernel_has_a_cuda_twin);
+  tcase_add_test(tc, test_copy_and_fill);
+  tcase_add_test(tc, test_unary);
+  tcase_add_test(tc, test_binary_and_axpy);
+  tcase_add_test(tc, test_reduce);
+  tcase_add_test(tc, test_gemm);
+  tcase_add_test(tc, test_random);
+  tcase_add_test(tc, test_conv);
+  tcase_add_test(tc, test_resample);
+  tcase_add_test(tc, test_norm);
+  tcase_add_test(tc, test_softmax);
+  tcase_add_test(tc, test_attention);
+  tcase_add_test(tc, test_attention_chunks);
+  tcase_add_test(tc, test_embedding_and_loss);
+  tcase_add_test(tc, test_quantize);
+  tcase_add_test(tc, test_adam);
+  tcase_add_test(tc, test_model_sized_workload);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
