@@ -83,7 +83,9 @@ static void cpu_init(void) {
  * kernels/cuda/local.mk links it), the install dir. */
 static void *open_cuda_module(char *why, size_t n) {
   const char *env = getenv("TAMING_CUDA_BACKEND");
-  const char *cands[3] = {env, NULL, TT_PKGLIBDIR "/libtaming_cuda.so"};
+  char installed[4096];
+  snprintf(installed, sizeof installed, "%s/libtaming_cuda.so", tt_install_dir(TT_DIR_PKGLIB));
+  const char *cands[3] = {env, NULL, installed};
   char build[4096];
   if (tt_running_uninstalled()) {
     snprintf(build, sizeof build, "%s/kernels/cuda/.libs/libtaming_cuda.so", TT_ABS_BUILDDIR);
@@ -197,4 +199,15 @@ bool tt_running_uninstalled(void) {
   }
   if (getenv("TAMING_UNINSTALLED")) cached = 1;
   return cached;
+}
+
+const char *tt_install_dir(tt_dir_kind k) {
+  static _Thread_local char buf[4096];
+  const char *home = getenv("TAMING_HOME");
+  const char *tail = k == TT_DIR_PKGLIB ? "lib/taming" : k == TT_DIR_PLUGINS ? "lib/taming/plugins" : "share/taming";
+  if (home && *home) {
+    snprintf(buf, sizeof buf, "%s/%s", home, tail);
+    return buf;
+  }
+  return k == TT_DIR_PKGLIB ? TT_PKGLIBDIR : k == TT_DIR_PLUGINS ? TT_PLUGINDIR : TT_PKGDATADIR;
 }

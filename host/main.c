@@ -27,6 +27,7 @@ static const char *usage =
     "  --help, --version\n"
     "\n"
     "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
+    "             TAMING_HOME (an install prefix moved elsewhere),\n"
     "             TAMING_TRACEBACK=1 (print a Lua traceback on errors),\n"
     "             OMP_NUM_THREADS (threads for the CPU kernels)\n";
 
@@ -38,7 +39,7 @@ static void die_line(const char *prefix, const char *msg) {
 }
 
 static const char *lua_root(void) {
-  return tt_running_uninstalled() ? TT_ABS_SRCDIR : TT_PKGDATADIR;
+  return tt_running_uninstalled() ? TT_ABS_SRCDIR : tt_install_dir(TT_DIR_PKGDATA);
 }
 
 static int traceback_handler(lua_State *L) {

@@ -51,7 +51,7 @@ static int search_dirs(char dirs[][4096], int max) {
     }
   }
   if (tt_running_uninstalled() && n < max) snprintf(dirs[n++], 4096, "%s/plugins/.libs", TT_ABS_BUILDDIR);
-  if (n < max) snprintf(dirs[n++], 4096, "%s", TT_PLUGINDIR);
+  if (n < max) snprintf(dirs[n++], 4096, "%s", tt_install_dir(TT_DIR_PLUGINS));
   return n;
 }
 
