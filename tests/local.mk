@@ -115,3 +115,12 @@ EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
 clean-local-tests:
 	-rm -rf tests/tmp
+
+# first-stage loss plugins (LPIPS, PatchGAN) through the plugin interface
+if HAVE_CHECK
+check_PROGRAMS += tests/check_losses
+tests_check_losses_SOURCES = tests/check_losses.c
+tests_check_losses_CFLAGS = $(TEST_CFLAGS)
+tests_check_losses_LDADD = $(TEST_LDADD)
+TESTS += tests/check_losses
+endif
