@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include "io_internal.h"
 #include "lua_internal.h"
 
 /* ---- npy ---- */
@@ -186,6 +187,43 @@ static int l_yaml_parse(lua_State *L) {
   return 1;
 }
 
+/* ---- json ---- */
+
+/* tt.json.parse(text [, name]) -> table (strict RFC 8259; name is used in messages) */
+static int l_json_parse(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  tt_value v;
+  if (tt_json_parse(text, len, luaL_optstring(L, 2, "<string>"), &v) != TT_OK) return tt_lua_fail(L);
+  tt_lua_push_value(L, &v);
+  return 1;
+}
+
+/* tt.json.load(path) -> table */
+static int l_json_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  FILE *f = fopen(path, "rb");
+  if (!f) return luaL_error(L, "%s: cannot open: %s", path, strerror(errno));
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t n;
+  do {
+    char *p = luaL_prepbuffer(&b);
+    n = fread(p, 1, LUAL_BUFFERSIZE, f);
+    luaL_addsize(&b, n);
+  } while (n == LUAL_BUFFERSIZE);
+  int err = ferror(f);
+  fclose(f);
+  if (err) return luaL_error(L, "%s: read error", path);
+  luaL_pushresult(&b);
+  size_t len;
+  const char *text = lua_tolstring(L, -1, &len);
+  tt_value v;
+  if (tt_json_parse(text, len, path, &v) != TT_OK) return tt_lua_fail(L);
+  tt_lua_push_value(L, &v);
+  return 1;
+}
+
 /* ---- file system helpers ---- */
 
 /* tt.fs.mkdir(path): mkdir -p */
@@ -277,6 +315,7 @@ static const luaL_Reg ckpt_fns[] = {{"open", l_ckpt_open}, {NULL, NULL}};
 static const luaL_Reg fs_fns[] = {{"mkdir", l_mkdir}, {"exists", l_exists}, {"isdir", l_isdir},
                                   {"listdir", l_listdir}, {"remove", l_remove}, {NULL, NULL}};
 static const luaL_Reg yaml_fns[] = {{"load", l_yaml_load}, {"parse", l_yaml_parse}, {NULL, NULL}};
+static const luaL_Reg json_fns[] = {{"load", l_json_load}, {"parse", l_json_parse}, {NULL, NULL}};
 
 void tt_lua_open_io(lua_State *L, int module) {
   luaL_newmetatable(L, TT_LUA_CKPT);
@@ -289,5 +328,6 @@ void tt_lua_open_io(lua_State *L, int module) {
   sublib(L, module, "safetensors", st_fns);
   sublib(L, module, "ckpt", ckpt_fns);
   sublib(L, module, "yaml", yaml_fns);
+  sublib(L, module, "json", json_fns);
   sublib(L, module, "fs", fs_fns);
 }

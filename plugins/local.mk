@@ -81,3 +81,12 @@ plugins_cond_coord_la_LIBADD = plugins/libcond.la $(PLUGIN_LIBS)
 plugins_cond_dummy_la_SOURCES = plugins/cond/dummy.c
 plugins_cond_dummy_la_LDFLAGS = $(PLUGIN_FLAGS)
 plugins_cond_dummy_la_LIBADD = plugins/libcond.la $(PLUGIN_LIBS)
+
+# first-stage training losses: LPIPS and the PatchGAN discriminator
+plugins_LTLIBRARIES += plugins/loss_lpips.la plugins/discriminator_patchgan.la
+plugins_loss_lpips_la_SOURCES = plugins/loss/lpips.c
+plugins_loss_lpips_la_LDFLAGS = $(PLUGIN_FLAGS)
+plugins_loss_lpips_la_LIBADD = $(PLUGIN_LIBS)
+plugins_discriminator_patchgan_la_SOURCES = plugins/discriminator/patchgan.c
+plugins_discriminator_patchgan_la_LDFLAGS = $(PLUGIN_FLAGS)
+plugins_discriminator_patchgan_la_LIBADD = $(PLUGIN_LIBS)

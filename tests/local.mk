@@ -111,6 +111,7 @@ LUA_LOG_COMPILER = $(top_builddir)/host/taming
 AM_LUA_LOG_FLAGS = run
 LUA_TESTS = tests/lua/test_vqgan_parity.lua tests/lua/test_gpt_parity.lua tests/lua/test_bad_input.lua \
 	tests/lua/test_second_stage.lua
+	tests/lua/test_train_parity.lua tests/lua/test_loss_plugins.lua
 TESTS += $(LUA_TESTS)
 EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
@@ -126,3 +127,13 @@ tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
 TESTS += tests/check_cuda
 endif
+
+# first-stage loss plugins (LPIPS, PatchGAN) through the plugin interface
+if HAVE_CHECK
+check_PROGRAMS += tests/check_losses
+tests_check_losses_SOURCES = tests/check_losses.c
+tests_check_losses_CFLAGS = $(TEST_CFLAGS)
+tests_check_losses_LDADD = $(TEST_LDADD)
+TESTS += tests/check_losses
+endif
+EXTRA_DIST += tests/data/gen_train.py tests/data/train

@@ -6,10 +6,11 @@ tt.args = require "taming.args"
 tt.Model = require "taming.model"
 tt.vqgan = require "taming.vqgan"
 tt.models = require "taming.load"
+tt.losses = require "taming.losses"
 
 local function vq_builder(kind)
-  return function(params, where)
-    local m = tt.vqgan.build(kind, params, where)
+  return function(params, where, opts)
+    local m = tt.vqgan.build(kind, params, where, opts)
     if kind == "VQSegmentationModel" or params.colorize_nlabels then m.keep_keys = {"colorize"} end
     return m
   end

@@ -1,7 +1,8 @@
 -- taming.load — official configs and checkpoints to models.
 --
 --   local model = tt.load("last.ckpt", {config = "project.yaml"})
---   local model = tt.build(config)            -- random init, for training
+--   local model = tt.build(config)            -- random init
+--   local model = tt.build(config, {train = true})   -- with the training loss mounted as `loss`
 --
 -- Builders are registered by the config's `model.target` (the official Python
 -- class path), so new model kinds add a line to the registry, not a branch here.
@@ -9,7 +10,8 @@ local tt = require "taming.core"
 
 local M = {builders = {}}
 
--- fn(params, where) -> model (parameters declared, not yet bound)
+-- fn(params, where, opts) -> model (parameters declared, not yet bound); opts is the
+-- caller's table of M.build or M.load (opts.train: also build what training needs)
 function M.register(target, fn)
   M.builders[target] = fn
 end
@@ -21,7 +23,8 @@ local function read_config(cfg)
 end
 
 -- Builds the model a config describes. Returns model, config table, config name.
-function M.build(cfg)
+-- opts.train: mount the training loss (lossconfig) too; opts.loss: options for it.
+function M.build(cfg, opts)
   local where
   cfg, where = read_config(cfg)
   local model = cfg.model
@@ -35,18 +38,19 @@ function M.build(cfg)
     table.sort(known)
     error(("%s: unknown model.target '%s' (known: %s)"):format(where, target, table.concat(known, ", ")), 0)
   end
-  local m = fn(model.params or {}, where .. ": model.params")
+  local m = fn(model.params or {}, where .. ": model.params", opts or {})
   m.config, m.target = cfg, target
   m.base_learning_rate = model.base_learning_rate
   return m, cfg, where
 end
 
 -- Loads weights by their official names from a .ckpt (Lightning) or .safetensors file.
--- opts.config: YAML path or table; opts.device; opts.strict (default true).
+-- opts.config: YAML path or table; opts.device; opts.strict (default true); opts.train
+-- (bind the training loss's weights, loss.*, too).
 function M.load(path, opts)
   opts = opts or {}
   if not opts.config then error("load: pass {config = 'model.yaml'} (the official YAML of the model)", 0) end
-  local model = M.build(opts.config)
+  local model = M.build(opts.config, opts)
   local ck = tt.ckpt.open(path)
   local prefix = opts.prefix
   if prefix == nil and model.guess_prefix then prefix = model:guess_prefix(ck) end

@@ -14,7 +14,16 @@ function Model.new(kind)
   return setmetatable({kind = kind, children = {}}, Model)
 end
 
-function Model.is_model(x) return type(x) == "table" and type(x.children) == "table" and x.each_plugin ~= nil end
+-- True for a Model and for objects of classes derived from it (VQ, Net2Net, losses).
+function Model.is_model(x)
+  local mt = getmetatable(x)
+  while type(mt) == "table" do
+    if mt == Model then return true end
+    local parent = getmetatable(mt)
+    mt = parent and parent.__index
+  end
+  return false
+end
 
 -- Adds a child (a plugin or a model) under `name` (its state_dict prefix).
 function Model:add(name, module)

@@ -1,8 +1,11 @@
 -- taming.vqgan — the first-stage models of the official code, composed from
 -- plugins: VQModel, GumbelVQ, EMAVQ, VQSegmentationModel (REFERENCE §2.8-2.9).
 -- Methods follow the official Python: encode, decode, decode_code, forward.
+-- Built for training (opts.train), a model also mounts its lossconfig as the child
+-- `loss` (taming.losses), whose weights live under the official `loss.*` keys.
 local tt = require "taming.core"
 local Model = require "taming.model"
+local losses = require "taming.losses"
 
 local M = {}
 
@@ -17,8 +20,11 @@ end
 
 -- params: the `model.params` map of an official config.
 -- kind: "VQModel" | "GumbelVQ" | "EMAVQ" | "VQSegmentationModel"
-function M.build(kind, params, where)
+-- opts.train: mount the loss of params.lossconfig as `loss` (none for DummyLoss);
+-- opts.loss: options for it (lin_dropout, seed; see taming.losses).
+function M.build(kind, params, where, opts)
   where = where or "model.params"
+  opts = opts or {}
   local dd = need(params, "ddconfig", where)
   local n_embed = need(params, "n_embed", where)
   local embed_dim = need(params, "embed_dim", where)
@@ -55,6 +61,12 @@ function M.build(kind, params, where)
     error(("%s: missing key 'n_labels'"):format(where), 0)
   end
   m.lossconfig = params.lossconfig
+  if opts.train then
+    local lo = {where = where .. ".lossconfig"}
+    for k, v in pairs(opts.loss or {}) do lo[k] = v end
+    local loss = losses.from_config(params.lossconfig, lo)
+    if loss then m:add("loss", loss) end
+  end
   return m
 end
 
@@ -103,6 +115,28 @@ function VQ:forward(x)
 end
 
 function VQ:get_last_layer() return self.decoder:get_last_layer() end
+
+local AE_CHILDREN = {"encoder", "decoder", "quantize", "quant_conv", "post_quant_conv"}
+
+local function params_of(model, names, prefix)
+  local sub = Model.new("params")
+  for _, n in ipairs(names) do
+    if model[n] then sub:add(n, model[n]) end
+  end
+  local out = sub:parameters()
+  for _, e in ipairs(out) do e.name = prefix .. e.name end
+  return out
+end
+
+-- The trainable tensors of the official opt_ae (encoder, decoder, quantize, quant_conv,
+-- post_quant_conv; the EMA quantizer's tensors are not trainable) and of opt_disc
+-- (loss.discriminator), as lists of {name =, tensor =, ...} like Model:parameters().
+function VQ:ae_parameters() return params_of(self, AE_CHILDREN, "") end
+
+function VQ:disc_parameters()
+  if not (self.loss and self.loss.disc_net) then return {} end
+  return params_of({discriminator = self.loss.disc_net}, {"discriminator"}, "loss.")
+end
 
 -- VQSegmentationModel.to_rgb: a fixed random projection to 3 channels, scaled to [-1, 1]
 function VQ:to_rgb(x)
