@@ -109,9 +109,12 @@ endif
 TEST_EXTENSIONS = .lua
 LUA_LOG_COMPILER = $(top_builddir)/host/taming
 AM_LUA_LOG_FLAGS = run
-LUA_TESTS = tests/lua/test_vqgan_parity.lua tests/lua/test_gpt_parity.lua tests/lua/test_bad_input.lua \
-	tests/lua/test_second_stage.lua
-	tests/lua/test_train_parity.lua tests/lua/test_loss_plugins.lua
+LUA_TESTS = tests/lua/test_vqgan_parity.lua
+LUA_TESTS += tests/lua/test_gpt_parity.lua
+LUA_TESTS += tests/lua/test_bad_input.lua
+LUA_TESTS += tests/lua/test_second_stage.lua
+LUA_TESTS += tests/lua/test_train_parity.lua
+LUA_TESTS += tests/lua/test_loss_plugins.lua
 TESTS += $(LUA_TESTS)
 EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
