@@ -271,7 +271,11 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
              (long long)offset, (long long)g->T);
     return NULL;
   }
-  tt_tensor *x = tt_embedding(g->tok_emb->t, idx);               // [B, T, E]
+  /* tokens are small: follow the weights to their device */
+  tt_tensor *idx_dev = idx->device == g->tok_emb->t->device ? tt_tensor_ref(idx) : tt_to_device(idx, g->tok_emb->t->device);
+  if (!idx_dev) return NULL;
+  tt_tensor *x = tt_embedding(g->tok_emb->t, idx_dev);           // [B, T, E]
+  tt_tensor_unref(idx_dev);
   if (x && emb) {
     tt_tensor *parts[2] = {emb, x};
     tt_tensor *c = tt_cat(2, parts, 1);
