@@ -56,7 +56,7 @@ host_libtaming_la_SOURCES += host/ops/conv.c host/ops/resample.c
 # data-parallel training: the world and the tensor side (tt_dist_*) live in
 # libtaming; the MPI (and NCCL) collectives in libtaming_mpi.so, which
 # host/dist.c loads with dlopen only in processes started by a launcher.
-host_libtaming_la_SOURCES += host/dist.c host/dist_module.h
+host_libtaming_la_SOURCES += host/dist.c host/dist_module.h host/lua_dist.c
 taming_HEADERS += host/include/taming/dist.h
 if HAVE_MPI
 taminglib_LTLIBRARIES += host/libtaming_mpi.la
