@@ -115,3 +115,15 @@ EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
 clean-local-tests:
 	-rm -rf tests/tmp
+
+# data-parallel training: one process (C suite and Lua), then two under mpirun
+# (test_dist_mpi.lua skips when mpirun or the MPI module is missing)
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dist
+tests_check_dist_SOURCES = tests/check_dist.c
+tests_check_dist_CFLAGS = $(TEST_CFLAGS)
+tests_check_dist_LDADD = $(TEST_LDADD)
+TESTS += tests/check_dist
+endif
+TESTS += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua
+EXTRA_DIST += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua tests/lua/dist_worker.lua
