@@ -52,3 +52,21 @@ taming_HEADERS += host/include/taming/imgproc.h
 host_libtaming_la_SOURCES += host/datasets.c
 taming_HEADERS += host/include/taming/datasets.h
 host_libtaming_la_SOURCES += host/ops/conv.c host/ops/resample.c
+
+# data-parallel training: the world and the tensor side (tt_dist_*) live in
+# libtaming; the MPI (and NCCL) collectives in libtaming_mpi.so, which
+# host/dist.c loads with dlopen only in processes started by a launcher.
+host_libtaming_la_SOURCES += host/dist.c host/dist_module.h host/lua_dist.c
+taming_HEADERS += host/include/taming/dist.h
+if HAVE_MPI
+taminglib_LTLIBRARIES += host/libtaming_mpi.la
+host_libtaming_mpi_la_SOURCES = host/dist_mpi.c host/dist_module.h
+host_libtaming_mpi_la_CPPFLAGS = $(AM_CPPFLAGS) $(MPI_CFLAGS)
+host_libtaming_mpi_la_LDFLAGS = -module -avoid-version -shared -no-undefined
+host_libtaming_mpi_la_LIBADD = host/libtaming.la $(MPI_LIBS)
+if HAVE_NCCL
+host_libtaming_mpi_la_CPPFLAGS += -DHAVE_NCCL $(CUDA_CPPFLAGS)
+host_libtaming_mpi_la_LDFLAGS += $(CUDA_LDFLAGS)
+host_libtaming_mpi_la_LIBADD += -lnccl -lcudart
+endif
+endif

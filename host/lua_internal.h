@@ -43,5 +43,6 @@ void tt_lua_open_tensor(lua_State *L, int module);
 void tt_lua_open_ops(lua_State *L, int module);
 void tt_lua_open_plugin(lua_State *L, int module);
 void tt_lua_open_io(lua_State *L, int module);
+void tt_lua_open_dist(lua_State *L, int module);
 
 #endif

@@ -140,3 +140,15 @@ tests_check_losses_LDADD = $(TEST_LDADD)
 TESTS += tests/check_losses
 endif
 EXTRA_DIST += tests/data/gen_train.py tests/data/train
+
+# data-parallel training: one process (C suite and Lua), then two under mpirun
+# (test_dist_mpi.lua skips when mpirun or the MPI module is missing)
+if HAVE_CHECK
+check_PROGRAMS += tests/check_dist
+tests_check_dist_SOURCES = tests/check_dist.c
+tests_check_dist_CFLAGS = $(TEST_CFLAGS)
+tests_check_dist_LDADD = $(TEST_LDADD)
+TESTS += tests/check_dist
+endif
+TESTS += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua
+EXTRA_DIST += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua tests/lua/dist_worker.lua
