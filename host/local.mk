@@ -1,16 +1,18 @@
 # host/ — the runtime library libtaming and the `taming` command.
 lib_LTLIBRARIES += host/libtaming.la
-host_libtaming_la_SOURCES = \
-	host/status.c host/arena.c host/tensor.c host/backend.c host/autograd.c \
-	host/value.c host/internal.h \
-	host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c host/ckpt_torch.c \
-	host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c \
-	host/ops/common.c host/ops/common.h \
-	host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c \
-	host/ops/gemm.c host/ops/random.c \
-	host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c \
-	host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
-	host/ops/gemm.c host/ops/random.c
+# the core: tensors, backends, autograd, values, parameters
+host_libtaming_la_SOURCES = host/status.c host/arena.c host/tensor.c host/backend.c host/autograd.c
+host_libtaming_la_SOURCES += host/value.c host/internal.h
+# files: checkpoints, safetensors, npy, YAML, atomic writes
+host_libtaming_la_SOURCES += host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c
+host_libtaming_la_SOURCES += host/ckpt_torch.c host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c
+# op wrappers (shape checks, kernel dispatch, autograd), one file per family
+host_libtaming_la_SOURCES += host/ops/common.c host/ops/common.h
+host_libtaming_la_SOURCES += host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c
+host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c
+# plugins, the Lua module, the sampling loops
+host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
+host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
 host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)

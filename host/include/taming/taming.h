@@ -16,4 +16,5 @@
 #include "taming/imgproc.h"
 #include "taming/datasets.h"
 #include "taming/sampling.h"
+#include "taming/dist.h"
 #endif
