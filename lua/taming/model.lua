@@ -14,7 +14,19 @@ function Model.new(kind)
   return setmetatable({kind = kind, children = {}}, Model)
 end
 
-function Model.is_model(x) return getmetatable(x) == Model end
+-- true for a Model and for instances of its subclasses (VQ, Net2NetTransformer),
+-- whose metatables chain to Model through __index
+function Model.is_model(x)
+  if type(x) ~= "table" then return false end
+  local mt = getmetatable(x)
+  for _ = 1, 16 do
+    if mt == Model then return true end
+    local up = type(mt) == "table" and getmetatable(mt)
+    mt = type(up) == "table" and up.__index or nil
+    if not mt then return false end
+  end
+  return false
+end
 
 -- Adds a child (a plugin or a model) under `name` (its state_dict prefix).
 function Model:add(name, module)
