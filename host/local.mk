@@ -52,3 +52,7 @@ taming_HEADERS += host/include/taming/imgproc.h
 host_libtaming_la_SOURCES += host/datasets.c
 taming_HEADERS += host/include/taming/datasets.h
 host_libtaming_la_SOURCES += host/ops/conv.c host/ops/resample.c
+
+# training: the threaded data loader, TensorBoard event files, their Lua bindings
+host_libtaming_la_SOURCES += host/dataloader.c host/tensorboard.c host/lua_train.c
+taming_HEADERS += host/include/taming/dataloader.h host/include/taming/tensorboard.h

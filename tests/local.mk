@@ -115,3 +115,14 @@ EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
 clean-local-tests:
 	-rm -rf tests/tmp
+
+# training infrastructure: TensorBoard event files
+if HAVE_CHECK
+check_PROGRAMS += tests/check_tensorboard
+tests_check_tensorboard_SOURCES = tests/check_tensorboard.c
+tests_check_tensorboard_CFLAGS = $(TEST_CFLAGS)
+tests_check_tensorboard_LDADD = $(TEST_LDADD)
+TESTS += tests/check_tensorboard
+endif
+# training: the data loader
+LUA_TESTS += tests/lua/test_data.lua
