@@ -3,3 +3,5 @@ dist_lua_DATA += lua/taming/init.lua lua/taming/args.lua lua/taming/model.lua lu
 	lua/taming/load.lua lua/taming/net2net.lua lua/taming/conditions.lua lua/taming/pipeline.lua
 # training: datasets and the threaded loader
 dist_lua_DATA += lua/taming/data.lua
+# training: Adam and AdamW
+dist_lua_DATA += lua/taming/optim.lua

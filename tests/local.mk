@@ -126,3 +126,6 @@ TESTS += tests/check_tensorboard
 endif
 # training: the data loader
 LUA_TESTS += tests/lua/test_data.lua
+# training: Adam / AdamW against torch.optim (reference data from tests/data/gen_optim.py)
+LUA_TESTS += tests/lua/test_optim.lua
+EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
