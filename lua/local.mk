@@ -5,3 +5,5 @@ dist_lua_DATA += lua/taming/init.lua lua/taming/args.lua lua/taming/model.lua lu
 dist_lua_DATA += lua/taming/data.lua
 # training: Adam and AdamW
 dist_lua_DATA += lua/taming/optim.lua
+# training: checkpoints, progress, the loops
+dist_lua_DATA += lua/taming/checkpoint.lua lua/taming/progress.lua lua/taming/train.lua
