@@ -30,8 +30,9 @@ static int loader_gc(lua_State *L) {
   return 0;
 }
 
-/* A list of strings at spec[key] -> malloc'd array of borrowed pointers (the table keeps them). */
-static const char **string_list(lua_State *L, int spec, const char *key, int64_t *n) {
+/* A list of strings at spec[key] -> malloc'd array of borrowed pointers (the table
+ * keeps them). `other` (an earlier list) is freed before raising an error. */
+static const char **string_list(lua_State *L, int spec, const char *key, int64_t *n, const char **other) {
   if (lua_getfield(L, spec, key) != LUA_TTABLE) {
     lua_pop(L, 1);
     return NULL;
@@ -39,11 +40,16 @@ static const char **string_list(lua_State *L, int spec, const char *key, int64_t
   int t = lua_gettop(L);
   *n = (int64_t)luaL_len(L, t);
   const char **a = malloc(sizeof *a * (size_t)(*n ? *n : 1));
-  if (!a) luaL_error(L, "out of memory");
+  if (!a) {
+    free(other);
+    luaL_error(L, "out of memory");
+    return NULL;
+  }
   for (int64_t i = 0; i < *n; i++) {
     lua_geti(L, t, i + 1);
-    if (!lua_isstring(L, -1)) {
+    if (lua_type(L, -1) != LUA_TSTRING) {
       free(a);
+      free(other);
       luaL_error(L, "data_loader: %s[%d] is not a string", key, (int)i + 1);
       return NULL;
     }
@@ -66,16 +72,16 @@ static int l_data_loader(lua_State *L) {
   static const char *const interps[] = {"nearest", "linear", "cubic", "area", NULL};
   static const char *const conds[] = {"none", "segmentation", "depth", NULL};
   luaL_checktype(L, 1, LUA_TTABLE);
+  /* the userdata first, empty: closing it is safe whatever fails below */
+  lua_loader *u = lua_newuserdatauv(L, sizeof *u, 0);
+  u->l = NULL;
+  luaL_setmetatable(L, TT_LUA_LOADER);
+  int ud = lua_gettop(L);
   tt_dataset_spec sp;
   memset(&sp, 0, sizeof sp);
-  int64_t n_paths = 0, n_cond = 0;
-  const char **paths = string_list(L, 1, "paths", &n_paths);
-  const char **cond_paths = string_list(L, 1, "cond_paths", &n_cond);
-  sp.paths = paths;
-  sp.cond_paths = cond_paths;
+  /* options first: they may raise, and nothing is allocated yet */
   sp.array = opt_tensor_field(L, 1, "array");
   sp.labels = opt_tensor_field(L, 1, "labels");
-  sp.n = paths ? n_paths : (sp.array ? sp.array->shape[0] : 0);
   sp.pad = (int)tt_lua_opt_field_int(L, 1, "pad", 0);
   sp.channels = (int)tt_lua_opt_field_int(L, 1, "channels", 3);
   sp.size = (int)tt_lua_opt_field_int(L, 1, "size", 0);
@@ -98,6 +104,12 @@ static int l_data_loader(lua_State *L) {
       .workers = (int)tt_lua_opt_field_int(L, 2, "workers", 2),
       .prefetch = (int)tt_lua_opt_field_int(L, 2, "prefetch", 4),
   };
+  int64_t n_paths = 0, n_cond = 0;
+  const char **paths = string_list(L, 1, "paths", &n_paths, NULL);
+  const char **cond_paths = string_list(L, 1, "cond_paths", &n_cond, paths);
+  sp.paths = paths;
+  sp.cond_paths = cond_paths;
+  sp.n = paths ? n_paths : (sp.array ? sp.array->shape[0] : 0);
   tt_status s = TT_OK;
   if (ii < 0) s = tt_error(TT_ERR_INVALID, "data_loader: unknown interp '%s' (nearest, linear, cubic, area)", interp);
   else if (ci < 0) s = tt_error(TT_ERR_INVALID, "data_loader: unknown cond '%s' (none, segmentation, depth)", cond);
@@ -110,9 +122,8 @@ static int l_data_loader(lua_State *L) {
   free(paths);
   free(cond_paths);
   if (s != TT_OK) return tt_lua_fail(L);
-  lua_loader *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->l = l;
-  luaL_setmetatable(L, TT_LUA_LOADER);
+  lua_pushvalue(L, ud);
   return 1;
 }
 
@@ -169,10 +180,12 @@ static int tb_gc(lua_State *L) {
 
 static int l_tb_open(lua_State *L) {
   tt_tb_writer *w = NULL;
-  if (tt_tb_open(luaL_checkstring(L, 1), &w) != TT_OK) return tt_lua_fail(L);
+  const char *dir = luaL_checkstring(L, 1);
   lua_tb *u = lua_newuserdatauv(L, sizeof *u, 0);
-  u->w = w;
+  u->w = NULL;
   luaL_setmetatable(L, TT_LUA_TBWRITER);
+  if (tt_tb_open(dir, &w) != TT_OK) return tt_lua_fail(L);
+  u->w = w;
   return 1;
 }
 
