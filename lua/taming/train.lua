@@ -168,12 +168,19 @@ local function resume(o, parts, loader, batch, world)
   end
   if pstep >= loader:steps_per_epoch() then epoch, pstep = epoch + 1, 0 end
   loader:seek(epoch, pstep)
+  -- the kernels' reductions split work by thread count: bitwise resumes need the same count
+  if st.threads and st.threads ~= tt.threads() then
+    io.stderr:write(("warning: the checkpoint was written with %d CPU threads, this run uses %d: the resumed run "
+      .. "will not be bitwise identical to an uninterrupted one (set OMP_NUM_THREADS=%d)\n"):format(st.threads,
+      tt.threads(), st.threads))
+  end
   return st
 end
 
 local function common_state(o, loader, kind, batch, world, extra)
   local s = {kind = kind, epoch = loader:position().epoch, position = loader:position(), batch = batch, world = world,
-             accumulate = o.accumulate or 1, lr = o.lr, seed = o.seed, config = o.config, args = o.args}
+             accumulate = o.accumulate or 1, lr = o.lr, seed = o.seed, config = o.config, args = o.args,
+             threads = tt.threads()}
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
 end
