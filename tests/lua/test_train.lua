@@ -6,6 +6,7 @@
 -- accumulation equals a larger batch, and two data-parallel processes (a
 -- file-based stand-in for tt.dist) equal one process with twice the batch.
 -- The VQGAN loss is tests/lua/stand_in_loss.lua (L1 + codebook + hinge GAN).
+-- A config given as a Lua table file trains too and is written out as YAML.
 package.path = os.getenv("TT_SRCDIR") .. "/tests/lua/?.lua;" .. package.path
 local tt = require "taming"
 local T = require "testlib"
@@ -287,6 +288,25 @@ test("two_processes_equal_one_with_twice_the_batch", function()
   local b = transformer_weights(tmp .. "/dp2_rank0/checkpoints/step-00000005.safetensors")
   local worst = compare("2 processes x batch 4 vs 1 x batch 8", a, b, 1e-5)
   print(("  data parallel: max |diff| %.2g after 5 steps"):format(worst))
+end)
+
+test("lua_config_file", function()
+  write(tmp .. "/vq_cfg.lua", [[
+return {model = {target = "taming.models.vqgan.VQModel", base_learning_rate = 4.5e-6, params = {
+  embed_dim = 8, n_embed = 32,
+  ddconfig = {double_z = false, z_channels = 8, resolution = 16, in_channels = 1, out_ch = 1, ch = 32,
+              ch_mult = {1, 2}, num_res_blocks = 1, attn_resolutions = {}, dropout = 0.0},
+  lossconfig = {target = "taming.modules.losses.vqperceptual.VQLPIPSWithDiscriminator", params = {disc_start = 0}}}}}
+]])
+  local logdir = tmp .. "/luacfg"
+  local out = run("train_vqgan.lua", ("config=%s/vq_cfg.lua %s limit=2 batch=2 steps=2 loss=%s image_every=0 "
+    .. "progress=off logdir=%s"):format(tmp, DATA, LOSS, logdir))
+  -- no lr= given: the official rule, 1 x 1 x 2 x 4.5e-6
+  T.ok("lr rule: " .. out, out:find("Setting learning rate to 9.00e-06", 1, true) ~= nil)
+  -- the table config is written out as YAML that tt.load reads back
+  local m = tt.load(logdir .. "/checkpoints/step-00000002.safetensors", {config = logdir .. "/project.yaml"})
+  T.eq("kind", m.kind, "VQModel")
+  T.eq("in_channels", m.in_channels, 1)
 end)
 
 test("progress_bar_and_lines", function()
