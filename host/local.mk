@@ -72,3 +72,6 @@ host_libtaming_mpi_la_LDFLAGS += $(CUDA_LDFLAGS)
 host_libtaming_mpi_la_LIBADD += -lnccl -lcudart
 endif
 endif
+# training: the threaded data loader, TensorBoard event files, their Lua bindings
+host_libtaming_la_SOURCES += host/dataloader.c host/tensorboard.c host/lua_train.c
+taming_HEADERS += host/include/taming/dataloader.h host/include/taming/tensorboard.h

@@ -297,6 +297,21 @@ static int l_remove(lua_State *L) {
   return 0;
 }
 
+/* tt.fs.write_atomic(path, bytes): readers see the old file or the whole new one */
+static int l_write_atomic(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  size_t n;
+  const char *data = luaL_checklstring(L, 2, &n);
+  tt_atomic_file f;
+  if (tt_atomic_open(&f, path) != TT_OK) return tt_lua_fail(L);
+  if (tt_atomic_write(&f, data, n) != TT_OK) {
+    tt_atomic_abort(&f);
+    return tt_lua_fail(L);
+  }
+  if (tt_atomic_commit(&f) != TT_OK) return tt_lua_fail(L);
+  return 0;
+}
+
 static const luaL_Reg ckpt_methods[] = {{"names", c_names}, {"get", c_get}, {"tensors", c_tensors},
                                         {"meta", c_meta}, {"path", c_path}, {"format", c_format},
                                         {"count", c_count}, {"close", c_gc}, {NULL, NULL}};
@@ -313,7 +328,8 @@ static const luaL_Reg image_fns[] = {{"load", l_image_load}, {"save", l_image_sa
 static const luaL_Reg st_fns[] = {{"save", l_safetensors_save}, {"load", l_ckpt_open}, {NULL, NULL}};
 static const luaL_Reg ckpt_fns[] = {{"open", l_ckpt_open}, {NULL, NULL}};
 static const luaL_Reg fs_fns[] = {{"mkdir", l_mkdir}, {"exists", l_exists}, {"isdir", l_isdir},
-                                  {"listdir", l_listdir}, {"remove", l_remove}, {NULL, NULL}};
+                                  {"listdir", l_listdir}, {"remove", l_remove},
+                                  {"write_atomic", l_write_atomic}, {NULL, NULL}};
 static const luaL_Reg yaml_fns[] = {{"load", l_yaml_load}, {"parse", l_yaml_parse}, {NULL, NULL}};
 static const luaL_Reg json_fns[] = {{"load", l_json_load}, {"parse", l_json_parse}, {NULL, NULL}};
 

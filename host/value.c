@@ -219,7 +219,10 @@ tt_status tt_cfg_str_opt(const tt_value *map, const char *key, const char *def, 
 tt_status tt_cfg_int_list(const tt_value *map, const char *key, int64_t *out, int max, int *n) {
   const tt_value *v = present(map, key);
   if (!v) return tt_error(TT_ERR_NOT_FOUND, "missing key '%s'", key);
-  if (v->type != TT_V_LIST)
+  /* an empty Lua table cannot say whether it was a list or a map: a YAML `[]`
+   * that went through Lua arrives as an empty map */
+  bool empty_map = v->type == TT_V_MAP && v->u.c.len == 0;
+  if (v->type != TT_V_LIST && !empty_map)
     return tt_error(TT_ERR_INVALID, "key '%s': expected a list, found %s", key, tt_vtype_name(v->type));
   if (v->u.c.len > max)
     return tt_error(TT_ERR_INVALID, "key '%s': at most %d entries, found %d", key, max, v->u.c.len);

@@ -152,3 +152,21 @@ TESTS += tests/check_dist
 endif
 TESTS += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua
 EXTRA_DIST += tests/lua/test_dist_single.lua tests/lua/test_dist_mpi.lua tests/lua/dist_worker.lua
+
+# training infrastructure: TensorBoard event files
+if HAVE_CHECK
+check_PROGRAMS += tests/check_tensorboard
+tests_check_tensorboard_SOURCES = tests/check_tensorboard.c
+tests_check_tensorboard_CFLAGS = $(TEST_CFLAGS)
+tests_check_tensorboard_LDADD = $(TEST_LDADD)
+TESTS += tests/check_tensorboard
+endif
+# training: the data loader
+LUA_TESTS += tests/lua/test_data.lua
+# training: Adam / AdamW against torch.optim (reference data from tests/data/gen_optim.py)
+LUA_TESTS += tests/lua/test_optim.lua
+EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
+# training: both loops end to end, data parallel through a file-based tt.dist, kill -9 and resume
+# (stand_in_loss.lua and fake_dist.lua are helpers those tests load, not tests)
+LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
+EXTRA_DIST += tests/lua/stand_in_loss.lua tests/lua/fake_dist.lua

@@ -47,7 +47,7 @@ end
 -- first-stage geometry: downsampling factor, training latent size, latent for `size`
 function P.geometry(model, size)
   local dd = model.first_stage.ddconfig
-  local f = 1 << (#dd.ch_mult - 1)
+  local f = 1 << (#dd.ch_mult - 1)   -- an integer: shapes built from it must be integers
   local train = dd.resolution // f
   local pixels = size or dd.resolution
   if pixels % f ~= 0 then error(("size=%d must be a multiple of the downsampling factor %d"):format(pixels, f), 0) end

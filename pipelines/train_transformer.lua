@@ -1,0 +1,63 @@
+-- train_transformer — trains the GPT of a Net2NetTransformer from an official
+-- config: the first stage (and a VQGAN condition stage) frozen, cross-entropy
+-- over the image codes with the condition's tokens prepended, pkeep corruption,
+-- AdamW (betas 0.9, 0.95; weight decay 0.01 on Linear weights only), the
+-- official learning-rate rule, sample grids and checkpoints every K steps,
+-- exact resume.
+--
+--   taming run pipelines/train_transformer.lua config=net2net.yaml first_stage=vqgan.safetensors \
+--       data=folder data_root=imgs size=256 [class_folders=true] [steps=1000] [batch=N] [resume=auto] ...
+--
+-- The first stage's weights come from first_stage= (a .ckpt or .safetensors, e.g. a
+-- train_vqgan checkpoint) or from first_stage_config.params.ckpt_path; a VQGAN
+-- condition stage's from cond_stage= or cond_stage_config.params.ckpt_path.
+local tt = require "taming"
+local train = require "taming.train"
+
+local usage = "taming run pipelines/train_transformer.lua config=M.yaml first_stage=vq.safetensors data=... ..."
+local a = tt.args.parse(..., train.schema{
+  first_stage = {"string", help = "first-stage weights (.ckpt or .safetensors)"},
+  cond_stage = {"string", help = "condition-stage VQGAN weights"},
+  weight_decay = {"number", default = 0.01},
+  pkeep = {"number", help = "probability of keeping an image token (overrides the config)"},
+}, usage)
+
+local cfg, info = train.start(a, "transformer")
+local dist = train.dist()
+local model = tt.build(cfg)
+if model.kind ~= "Net2NetTransformer" then
+  error(("%s: expected a Net2NetTransformer config, found %s"):format(a.config or "config", tostring(model.target)), 0)
+end
+if a.pkeep then model.pkeep = a.pkeep end
+
+-- weights of a frozen stage from a checkpoint of that model alone or of a whole Net2NetTransformer
+local function load_stage(stage, path, prefix, what)
+  local ck = tt.ckpt.open(path)
+  local p = ""
+  if ck:get("encoder.conv_in.weight") == nil and ck:get(prefix .. "encoder.conv_in.weight") ~= nil then p = prefix end
+  stage:load_state(ck, {source = path, prefix = p, ignore = {"loss."}})
+  print(("%s: weights from %s"):format(what, path))
+end
+
+if not info then
+  local mp = cfg.model.params
+  local fs = a.first_stage or (mp.first_stage_config.params or {}).ckpt_path
+  if not fs then
+    error("the first stage needs weights: first_stage=FILE or first_stage_config.params.ckpt_path", 0)
+  end
+  load_stage(model.first_stage, fs, "first_stage_model.", "first stage")
+  if tt.Model.is_model(model.cond_stage) and model.cond_stage ~= model.first_stage then
+    local cs = a.cond_stage or ((mp.cond_stage_config or {}).params or {}).ckpt_path
+    if not cs then error("the condition stage needs weights: cond_stage=FILE or cond_stage_config.params.ckpt_path", 0) end
+    load_stage(model.cond_stage, cs, "cond_stage_model.", "condition stage")
+  end
+end
+model:init(a.seed, "cpu")
+if a.device ~= "cpu" then model:to(a.device) end
+
+local ds, batch = train.dataset(a, cfg, model.first_stage.in_channels)
+local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
+local o = train.options(a, cfg, info)
+o.model, o.loader, o.lr, o.dist, o.weight_decay = model, loader, lr, dist, a.weight_decay
+train.transformer(o)
+loader:close()

@@ -1,0 +1,53 @@
+-- train_vqgan — trains a first-stage VQGAN (VQModel, GumbelVQ, VQSegmentationModel)
+-- from an official config: L1 + LPIPS + PatchGAN loss with the adaptive weight,
+-- two Adam optimizers (betas 0.5, 0.9), the official learning-rate rule, grids
+-- of reconstructions and checkpoints every K steps, exact resume.
+--
+--   taming run pipelines/train_vqgan.lua config=vqgan.yaml data=folder data_root=imgs size=256 \
+--       [steps=1000] [batch=N] [logdir=logs/x] [resume=auto] [accumulate=1] [seed=23] [loss=my_loss.lua]
+--
+-- The loss comes from the config's lossconfig (taming.losses), or from loss=FILE.lua,
+-- a Lua file returning function(lossconfig, model) -> a loss model with
+-- generator(codebook_loss, x, xrec, global_step, last_layer) and
+-- discriminator(x, xrec, global_step), each returning loss, logs.
+local tt = require "taming"
+local train = require "taming.train"
+
+local usage = "taming run pipelines/train_vqgan.lua config=M.yaml data=folder|list|paired|fashion_mnist|config ..."
+local a = tt.args.parse(..., train.schema{
+  loss = {"string", help = "Lua file returning function(lossconfig, model) -> loss"},
+}, usage)
+
+local cfg, info = train.start(a, "vqgan")
+local dist = train.dist()
+local model = tt.build(cfg)
+if not model.encoder or not model.quantize then
+  error(("%s: expected a first-stage config (VQModel and variants), found %s"):format(a.config or "config",
+    tostring(model.target)), 0)
+end
+
+local function build_loss()
+  local lc = model.lossconfig or {}
+  if a.loss then
+    local fn = dofile(a.loss)
+    if type(fn) ~= "function" then error(("%s: must return function(lossconfig, model) -> loss"):format(a.loss), 0) end
+    return fn(lc, model)
+  end
+  local ok, losses = pcall(require, "taming.losses")
+  if not ok then error("the VQGAN losses (taming.losses) are not installed; pass loss=FILE.lua", 0) end
+  if type(lc.target) == "string" and lc.target:match("VQLPIPSWithDiscriminator$") then
+    return losses.vqlpips(lc.params or {})
+  end
+  if losses.build then return losses.build(lc) end
+  error(("lossconfig target '%s' is not supported by taming.losses"):format(tostring(lc.target)), 0)
+end
+model:add("loss", build_loss())
+model:init(a.seed, "cpu")
+if a.device ~= "cpu" then model:to(a.device) end
+
+local ds, batch = train.dataset(a, cfg, model.in_channels)
+local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
+local o = train.options(a, cfg, info)
+o.model, o.loader, o.lr, o.dist = model, loader, lr, dist
+train.vqgan(o)
+loader:close()
