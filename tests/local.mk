@@ -167,6 +167,6 @@ LUA_TESTS += tests/lua/test_data.lua
 LUA_TESTS += tests/lua/test_optim.lua
 EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
 # training: both loops end to end, data parallel through a file-based tt.dist, kill -9 and resume
-# (stand_in_loss.lua and fake_dist.lua are helpers those tests load, not tests)
+# (stand_in_loss.lua is a helper those tests load, not a test)
 LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
-EXTRA_DIST += tests/lua/stand_in_loss.lua tests/lua/fake_dist.lua
+EXTRA_DIST += tests/lua/stand_in_loss.lua

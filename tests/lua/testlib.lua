@@ -81,6 +81,25 @@ end
 
 function T.taming() return T.builddir() .. "/host/taming" end
 
+-- "mpirun -np N ..." for this machine, or nil (with the reason) when MPI runs are
+-- impossible: mpirun absent or the MPI module not built. Open MPI on a small
+-- machine: more ranks than cores is fine, no binding (a parallel `make check`
+-- shares the cores), shared memory only, root allowed (containers).
+function T.mpirun(n)
+  if T.sh("command -v mpirun") ~= 0 then return nil, "mpirun is not installed" end
+  if not tt.fs.exists(T.builddir() .. "/host/.libs/libtaming_mpi.so") then
+    return nil, "the MPI module was not built (no MPI found, or --disable-mpi)"
+  end
+  local _, version = T.sh("mpirun --version")
+  local launcher = "mpirun -np " .. n
+  if version:find("Open MPI", 1, true) or version:find("OpenRTE", 1, true) then
+    launcher = launcher .. " --oversubscribe --bind-to none --allow-run-as-root" ..
+               " --mca pml ob1 --mca btl self,vader --mca btl_vader_single_copy_mechanism none"
+  end
+  if T.sh("command -v timeout") == 0 then launcher = "timeout 120 " .. launcher end
+  return launcher
+end
+
 -- tests: ordered list of {name, fn}. Returns the exit status for `taming run`.
 function T.run(suite, tests)
   local failed = 0
