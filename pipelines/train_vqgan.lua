@@ -35,11 +35,12 @@ local function build_loss()
   end
   local ok, losses = pcall(require, "taming.losses")
   if not ok then error("the VQGAN losses (taming.losses) are not installed; pass loss=FILE.lua", 0) end
-  if type(lc.target) == "string" and lc.target:match("VQLPIPSWithDiscriminator$") then
-    return losses.vqlpips(lc.params or {})
+  local L = losses.from_config(lc, {seed = a.seed})
+  if not L then
+    error(("%s: lossconfig '%s' has nothing to train against (DummyLoss)"):format(a.config or "config",
+      tostring(lc.target)), 0)
   end
-  if losses.build then return losses.build(lc) end
-  error(("lossconfig target '%s' is not supported by taming.losses"):format(tostring(lc.target)), 0)
+  return L
 end
 model:add("loss", build_loss())
 model:init(a.seed, "cpu")

@@ -111,8 +111,12 @@ function M.VQLPIPSWithDiscriminator(params, opts)
                 use_actnorm = bool(params, "use_actnorm", false, where)}
   local lazy = {init = false}
   local ok, err = pcall(function()
-    L:add("perceptual_loss", tt.plugin("loss", "lpips", {lin_dropout = opts.lin_dropout ~= false,
-                                                        seed = opts.seed or 0}, lazy))
+    -- perceptual_weight 0 (no pretrained VGG at hand): LPIPS is not built, and a
+    -- checkpoint's loss.perceptual_loss.* keys are ignored like every unused loss.* key
+    if L.perceptual_weight > 0 then
+      L:add("perceptual_loss", tt.plugin("loss", "lpips", {lin_dropout = opts.lin_dropout ~= false,
+                                                          seed = opts.seed or 0}, lazy))
+    end
     L.disc_net = L:add("discriminator", tt.plugin("discriminator", "patchgan", dcfg, lazy))
   end)
   if not ok then error(("%s: %s"):format(where, err), 0) end

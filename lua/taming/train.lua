@@ -274,8 +274,8 @@ function M.vqgan(o)
     step = step + 1
     add_logs(acc, logs, 1)
     acc_n = acc_n + 1
-    shown = {{"aeloss", logs["train/aeloss"]}}
-    if opt_disc then shown[2] = {"discloss", logs["train/discloss"]} end
+    shown = {{"aeloss", logs["train/aeloss"]}, {"rec", logs["train/rec_loss"]}, {"quant", logs["train/quant_loss"]}}
+    if opt_disc then shown[#shown + 1] = {"discloss", logs["train/discloss"]} end
     run:progress(step, shown)
     if run:due(step, o.log_every or 50) or step == o.steps then
       local out = {}
