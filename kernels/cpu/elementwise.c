@@ -4,8 +4,9 @@
 #include <math.h>
 #include <string.h>
 #include "cpu.h"
+#include "softmax_row.h"   /* tt_cpu_expf: an exp that vectorises */
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + tt_cpu_expf(-x)); }
 
 static inline float unary_f(const tt_unary_params *p, float x) {
   switch (p->op) {
@@ -16,7 +17,7 @@ static inline float unary_f(const tt_unary_params *p, float x) {
     case TT_UNARY_SQRT: return sqrtf(x);
     case TT_UNARY_SQUARE: return x * x;
     case TT_UNARY_RELU: return x > 0 ? x : 0;
-    case TT_UNARY_SILU: return x / (1.0f + expf(-x));
+    case TT_UNARY_SILU: return x / (1.0f + tt_cpu_expf(-x));
     case TT_UNARY_GELU: return 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
     case TT_UNARY_SIGMOID: return sigmoidf(x);
     case TT_UNARY_TANH: return tanhf(x);
