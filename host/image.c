@@ -34,20 +34,6 @@
 
 /* ---- small helpers ---- */
 
-/* A contiguous CPU tensor with t's values (a new reference; t itself when it already is one). */
-static tt_tensor *host_contiguous(const tt_tensor *t) {
-  tt_tensor *x = (tt_tensor *)t;
-  if (x->device == TT_CPU && tt_tensor_is_contiguous(x)) return tt_tensor_ref(x);
-  tt_tensor *r = NULL;
-  TT_NO_GRAD_BEGIN
-  tt_tensor *c = tt_contiguous(x);
-  if (c) {
-    r = tt_to_device(c, TT_CPU);
-    tt_tensor_unref(c);
-  }
-  TT_NO_GRAD_END
-  return r;
-}
 
 static tt_status read_file(const char *path, unsigned char **data, size_t *size) {
   *data = NULL;
@@ -454,7 +440,7 @@ tt_status tt_image_save_u8(const char *path, const tt_tensor *img, int jpeg_qual
   if (jpeg && ch != 1 && ch != 3)
     return tt_error(TT_ERR_INVALID, "%s: JPEG stores 1 or 3 channels, the image has %d (save it as PNG)", path, ch);
   if (jpeg_quality > 100) return tt_error(TT_ERR_INVALID, "%s: JPEG quality %d > 100", path, jpeg_quality);
-  tt_tensor *c = host_contiguous(img);
+  tt_tensor *c = tt_host_contiguous(img);
   if (!c) return tt_last_status();
   membuf mb = {0};
   tt_status s = jpeg ? encode_jpeg(path, tt_tensor_data(c), img->shape[0], img->shape[1], ch,
@@ -483,7 +469,7 @@ tt_tensor *tt_image_to_u8(tt_tensor *x) {
   }
   int o = x->ndim - 3;
   int64_t C = x->shape[o], H = x->shape[o + 1], W = x->shape[o + 2];
-  tt_tensor *c = host_contiguous(x);
+  tt_tensor *c = tt_host_contiguous(x);
   if (!c) return NULL;
   tt_tensor *out = tt_tensor_new(TT_U8, TT_DIMS(H, W, C), TT_CPU);
   if (!out) {
@@ -520,7 +506,7 @@ tt_tensor *tt_image_from_u8(tt_tensor *img) {
     return NULL;
   }
   int64_t H = img->shape[0], W = img->shape[1], C = img->ndim == 3 ? img->shape[2] : 1;
-  tt_tensor *c = host_contiguous(img);
+  tt_tensor *c = tt_host_contiguous(img);
   if (!c) return NULL;
   tt_tensor *out = tt_tensor_new(TT_F32, TT_DIMS(1, C, H, W), TT_CPU);
   if (!out) {
@@ -593,7 +579,7 @@ tt_tensor *tt_image_grid(int n, tt_tensor *const *images, int nrow, int padding,
   }
   int64_t k = 0;
   for (int i = 0; i < n; i++) {
-    tt_tensor *c = host_contiguous(images[i]);
+    tt_tensor *c = tt_host_contiguous(images[i]);
     if (!c) {
       tt_tensor_unref(out);
       return NULL;

@@ -35,19 +35,6 @@ typedef struct img {
   void *data;
 } img;
 
-static tt_tensor *host_contiguous(const tt_tensor *t) {
-  tt_tensor *x = (tt_tensor *)t;
-  if (x->device == TT_CPU && tt_tensor_is_contiguous(x)) return tt_tensor_ref(x);
-  tt_tensor *r = NULL;
-  TT_NO_GRAD_BEGIN
-  tt_tensor *c = tt_contiguous(x);
-  if (c) {
-    r = tt_to_device(c, TT_CPU);
-    tt_tensor_unref(c);
-  }
-  TT_NO_GRAD_END
-  return r;
-}
 
 /* dtypes: bit 0 allows u8, bit 1 allows f32. */
 enum { ALLOW_U8 = 1, ALLOW_F32 = 2 };
@@ -62,7 +49,7 @@ static tt_status img_open(const char *op, const tt_tensor *t, unsigned dtypes, i
     return tt_error(TT_ERR_INVALID, "%s: expected a %s image [H, W] or [H, W, C], found %s %s", op,
                     dtypes == ALLOW_U8 ? "u8" : dtypes == ALLOW_F32 ? "f32" : "u8 or f32", tt_dtype_name(t->dtype),
                     tt_tensor_shape_str(t, sh, sizeof sh));
-  im->t = host_contiguous(t);
+  im->t = tt_host_contiguous(t);
   if (!im->t) return tt_last_status();
   im->h = t->shape[0];
   im->w = t->shape[1];

@@ -182,16 +182,12 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
         cond_grid->shape[2] != W)
       return tt_error(TT_ERR_INVALID, "sample_window: the cond grid must be i64 [%lld, %lld, %lld] like the image grid",
                       (long long)B, (long long)H, (long long)W);
-    tt_tensor *h = tt_to_device(cond_grid, TT_CPU);
-    cg = h ? tt_contiguous(h) : NULL;
-    tt_tensor_unref(h);
+    cg = tt_host_contiguous(cond_grid);
     if (!cg) return tt_last_status();
   }
   tt_tensor *ct = NULL;
   if (cond_tokens) {
-    tt_tensor *h = tt_to_device(cond_tokens, TT_CPU);
-    ct = h ? tt_contiguous(h) : NULL;
-    tt_tensor_unref(h);
+    ct = tt_host_contiguous(cond_tokens);
     if (!ct) { tt_tensor_unref(cg); return tt_last_status(); }
   }
   int64_t Lfix = ct ? ct->shape[1] : 0, Lc = Lfix + (cg ? wh * ww : 0);

@@ -159,3 +159,11 @@ tt_status tt_tensor_write(tt_tensor *t, const void *src) {
   if (!b) return tt_last_status();
   return b->copy_from_host(b, tt_tensor_data(t), src, tt_tensor_nbytes(t));
 }
+
+tt_tensor *tt_host_contiguous(const tt_tensor *t) {
+  tt_tensor *x = (tt_tensor *)t;
+  if (x->device == TT_CPU && tt_tensor_is_contiguous(x)) return tt_tensor_ref(x);
+  tt_tensor *r = tt_tensor_new(x->dtype, x->ndim, x->shape, TT_CPU);
+  if (r && tt_copy_(r, x) != TT_OK) tt_tensor_release(&r);
+  return r;
+}

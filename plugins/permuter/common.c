@@ -100,15 +100,13 @@ static tt_status apply(permuter *p, const tt_value *args, int nargs, tt_value *r
     return tt_error(TT_ERR_INVALID, "%s: expected i64 [B, %lld], found %s %s", what, (long long)p->L,
                     tt_dtype_name(x->dtype), tt_tensor_shape_str(x, b, sizeof b));
   }
-  tt_tensor *h = tt_to_device(x, TT_CPU);
-  tt_tensor *hc = h ? tt_contiguous(h) : NULL;
+  tt_tensor *hc = tt_host_contiguous(x);
   tt_tensor *o = hc ? tt_tensor_new(TT_I64, 2, x->shape, TT_CPU) : NULL;
   if (o) {
     for (int64_t b = 0; b < x->shape[0]; b++)
       for (int64_t k = 0; k < p->L; k++) tt_i64(o)[b * p->L + k] = tt_i64(hc)[b * p->L + map[k]];
   }
   tt_tensor *d = o ? tt_to_device(o, x->device) : NULL;
-  tt_tensor_unref(h);
   tt_tensor_unref(hc);
   tt_tensor_unref(o);
   if (!d) return tt_last_status();

@@ -12,10 +12,8 @@ tt_status tt_sampler_host_logits(const tt_value *args, int nargs, tt_tensor **ou
                     tt_tensor_shape_str(x, b, sizeof b));
   }
   tt_tensor *last = x->ndim == 3 ? tt_select(x, 1, x->shape[1] - 1) : tt_tensor_ref(x);   // [B, V]
-  tt_tensor *host = last ? tt_to_device(last, TT_CPU) : NULL;
-  tt_tensor *c = host ? tt_contiguous(host) : NULL;
+  tt_tensor *c = last ? tt_host_contiguous(last) : NULL;
   tt_tensor_unref(last);
-  tt_tensor_unref(host);
   if (!c) return tt_last_status();
   *out = c;
   return TT_OK;

@@ -117,7 +117,7 @@ test("vqgan_learns_a_fixed_batch", function()
   local steps = {}
   for line in out:gmatch("[^\n]+") do
     T.ok("plain text only: " .. line, not line:find("[%c\127]"))
-    local s = line:match("^step (%d+)/40 | [%d%.]+ it/s | eta %d+:%d%d:%d%d | aeloss [%d%.]+ | discloss [%d%.]+$")
+    local s = line:match("^step (%d+)/40 | [%d%.]+ it/s | eta %d+:%d%d:%d%d | aeloss [%d%.]+ | rec [%d%.]+ | quant [%-%d%.e]+ | discloss [%d%.]+$")
     if s then steps[#steps + 1] = tonumber(s) end
   end
   T.eq("progress lines", table.concat(steps, ","), "10,20,30,40")

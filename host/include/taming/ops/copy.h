@@ -21,6 +21,9 @@ TT_API tt_tensor *tt_clone(tt_tensor *t);
 TT_API tt_tensor *tt_cast(tt_tensor *t, tt_dtype dt);
 /* The tensor on another device (reference to t when already there). Differentiable. */
 TT_API tt_tensor *tt_to_device(tt_tensor *t, tt_device dev);
+/* A contiguous CPU tensor with t's values (t itself, referenced, when it already is
+ * one); no autograd link. For code that reads elements on the host. */
+TT_API tt_tensor *tt_host_contiguous(const tt_tensor *t);
 /* Copies device data of a contiguous tensor to host memory `dst` (nbytes of t). */
 TT_API tt_status tt_tensor_read(const tt_tensor *t, void *dst);
 /* Copies host memory into a contiguous tensor (nbytes of t). */
