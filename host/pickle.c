@@ -449,7 +449,7 @@ static tt_status run(vm *v) {
   while (v->p < v->end) {
     uint8_t op = *v->p++;
     uint64_t u;
-    pk_node *a, *b, *c, *n;
+    pk_node *a = NULL, *b = NULL, *c = NULL, *n = NULL;
     size_t k = 0;
     const char *s1 = NULL, *s2 = NULL;
     size_t l1 = 0, l2 = 0;

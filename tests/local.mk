@@ -115,6 +115,7 @@ LUA_TESTS += tests/lua/test_bad_input.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
+LUA_TESTS += tests/lua/test_quantizers.lua
 TESTS += $(LUA_TESTS)
 EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests
