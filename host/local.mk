@@ -47,7 +47,7 @@ host_libtaming_la_SOURCES += host/ops/quantize.c
 host_libtaming_la_SOURCES += host/ops/optim.c
 host_libtaming_la_SOURCES += host/module.c host/layers.c
 # images and the data pipeline's preprocessing
-host_libtaming_la_SOURCES += host/image.c host/imgproc.c
+host_libtaming_la_SOURCES += host/image.c host/imgproc.c host/text.c
 taming_HEADERS += host/include/taming/imgproc.h
 
 # small dataset readers (Fashion-MNIST)

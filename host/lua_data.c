@@ -143,6 +143,21 @@ static int l_render_keypoints(lua_State *L) {
   return 1;
 }
 
+/* tt.image.draw_text(img u8 [H, W(, C)], x, y, text [, scale=1 [, value=255]]) (in place);
+ * tt.image.text_width(text [, scale]) */
+static int l_draw_text(lua_State *L) {
+  if (tt_draw_text(tt_lua_check_tensor(L, 1), luaL_checkinteger(L, 2), luaL_checkinteger(L, 3), luaL_checkstring(L, 4),
+                   (int)luaL_optinteger(L, 5, 1), (unsigned char)luaL_optinteger(L, 6, 255)) != TT_OK)
+    return tt_lua_fail(L);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int l_text_width(lua_State *L) {
+  lua_pushinteger(L, tt_text_width(luaL_checkstring(L, 1), (int)luaL_optinteger(L, 2, 1)));
+  return 1;
+}
+
 /* tt.datasets.fashion_mnist(dir, "train"|"test") -> images u8 [N, 28, 28], labels i64 [N] */
 static int l_fashion_mnist(lua_State *L) {
   tt_tensor *im = NULL, *lb = NULL;
@@ -166,7 +181,8 @@ static const luaL_Reg image_fns[] = {
     {"random_crop", l_random_crop}, {"crop", l_crop}, {"hflip", l_hflip}, {"pil_resize", l_pil_resize},
     {"rgb2gray", l_rgb2gray}, {"canny", l_canny}, {"depth_load", l_depth_load},
     {"depth_normalize", l_depth_normalize}, {"labels_load", l_labels_load}, {"labels_onehot", l_labels_onehot},
-    {"grid", l_grid}, {"render_keypoints", l_render_keypoints}, {NULL, NULL}};
+    {"grid", l_grid}, {"render_keypoints", l_render_keypoints}, {"draw_text", l_draw_text},
+    {"text_width", l_text_width}, {NULL, NULL}};
 
 static const luaL_Reg dataset_fns[] = {{"fashion_mnist", l_fashion_mnist}, {"idx_load", l_idx_load}, {NULL, NULL}};
 

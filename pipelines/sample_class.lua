@@ -30,8 +30,31 @@ end
 local _, cond = model:encode_to_c(tt.tensor(labels, {dtype = "i64", device = a.device}))
 local geo = P.geometry(model, a.size)
 local codes = P.sample_grid(model, a, geo, cond, nil)
-a.nrow = a.nrow or a.n
-P.save(a, P.decode(model, codes), codes)
-if a.class == "all" and model.class_names then
-  print("rows: " .. table.concat(model.class_names, ", "))
+local images = P.decode(model, codes)
+if a.class ~= "all" then
+  a.nrow = a.nrow or a.n
+  P.save(a, images, codes)
+  return
 end
+-- a labelled sheet: one row per class, its name in a margin on the left
+local pad, scale = 2, 1
+local grid = tt.image.to_u8(tt.image.grid(images:to("cpu"), a.n, pad, -1.0))      -- [Hg, Wg, C] u8
+local names = {}
+local margin = 0
+for k, c in ipairs(classes) do
+  names[k] = (model.class_names and model.class_names[c + 1]) or tostring(c)
+  margin = math.max(margin, tt.image.text_width(names[k], scale))
+end
+margin = margin + 2 * pad
+local Hg, Wg, C = grid:size(0), grid:size(1), grid:size(2)
+local sheet = tt.zeros({Hg, Wg + margin, C}, {dtype = "u8"})
+sheet:narrow(1, margin, Wg):copy_(grid)
+local h = images:size(2)
+for k = 1, #classes do
+  local y = pad + (k - 1) * (h + pad) + (h - 7 * scale) // 2
+  tt.image.draw_text(sheet, pad, y, names[k], scale, 255)
+end
+tt.image.save(a.output, sheet)
+if a.codes then tt.npy.save(a.codes, codes:to("cpu")) end
+print(("wrote %s (%d classes x %d samples, latent %dx%d)%s"):format(a.output, #classes, a.n, codes:size(1),
+  codes:size(2), a.codes and (" and " .. a.codes) or ""))

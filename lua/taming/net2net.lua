@@ -53,7 +53,10 @@ function M.build(params, where)
     m:add("cond_stage_model", m.first_stage)
   elseif type(cs) == "table" and COND_PLUGINS[cs.target] then
     m.cond_stage = tt.plugin("cond", COND_PLUGINS[cs.target], cs.params or {})
-    if COND_PLUGINS[cs.target] == "labelator" then m.n_classes = (cs.params or {}).n_classes end
+    if COND_PLUGINS[cs.target] == "labelator" then
+      m.n_classes = (cs.params or {}).n_classes
+      m.class_names = (cs.params or {}).class_names   -- optional, our own key: labels for sample sheets
+    end
   elseif type(cs) == "table" then
     local ok2, err2 = pcall(function() m.cond_stage = build_model({model = cs}) end)
     if not ok2 then error(("%s.cond_stage_config: %s"):format(where, err2), 0) end

@@ -110,6 +110,14 @@ TT_API tt_tensor *tt_labels_onehot(const tt_tensor *labels, int K, bool shift, c
  * back unpadded, as make_grid returns it. */
 TT_API tt_tensor *tt_image_grid(int n, tt_tensor *const *images, int nrow, int padding, float pad_value);
 
+/* Labels on sample sheets: draws text in a 5x7 bitmap font (upper case, digits,
+ * - / . : _ ( ) = + , ') at (x, y) of a CPU u8 image [H, W(, C)], each pixel of
+ * the font scale x scale, every channel set to value. Clipped at the borders. */
+TT_API tt_status tt_draw_text(tt_tensor *img, int64_t x, int64_t y, const char *text, int scale,
+                              unsigned char value);
+/* Width in pixels of text at scale (characters 5 wide plus 1 of spacing). */
+TT_API int64_t tt_text_width(const char *text, int scale);
+
 #ifdef __cplusplus
 }
 #endif
