@@ -1,0 +1,4 @@
+# models/ — the shipped Fashion-MNIST model (installed under $(pkgdatadir)/models).
+fmnistdir = $(pkgdatadir)/models/fashion_mnist
+dist_fmnist_DATA = models/fashion_mnist/vqgan.yaml
+dist_fmnist_DATA += models/fashion_mnist/transformer.yaml
