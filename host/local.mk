@@ -27,3 +27,5 @@ tamingops_HEADERS += \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
 	host/include/taming/ops/random.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
+# conv family
+host_libtaming_la_SOURCES += host/ops/conv.c

@@ -3,3 +3,5 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/cpu.h kernels/cpu/cpu_backend.c \
 	kernels/cpu/copy.c kernels/cpu/elementwise.c kernels/cpu/reduce.c \
 	kernels/cpu/gemm.c kernels/cpu/random.c
+# conv family
+host_libtaming_la_SOURCES += kernels/cpu/conv.c

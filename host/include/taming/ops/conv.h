@@ -12,7 +12,9 @@ typedef struct tt_conv2d_params {
 /* Kernels (all tensors contiguous):
  *   conv2d_fwd:        y[B,Co,Ho,Wo] = conv(x[B,Ci,H,W], w[Co,Ci,kh,kw]) + b[Co] (b may be NULL)
  *   conv2d_bwd_data:   gx[B,Ci,H,W] = d/dx (overwritten)
- *   conv2d_bwd_weight: gw[Co,Ci,kh,kw], gb[Co] (gb may be NULL) (overwritten)
+ *   conv2d_bwd_weight: gw[Co,Ci,kh,kw], gb[Co] (gb may be NULL) (overwritten).
+ *                      gw may be NULL too, and then x may be NULL: only the bias gradient is
+ *                      computed (a frozen weight with a trainable bias needs no saved input).
  * Ho = (H + pad_top + pad_bottom - kh) / stride_h + 1, likewise Wo. */
 typedef tt_status (*tt_conv2d_fwd_fn)(const tt_conv2d_params *p, const tt_tensor *x,
                                       const tt_tensor *w, const tt_tensor *b, tt_tensor *y);

@@ -1,0 +1,134 @@
+/* ops/conv.c — conv2d: argument checks, the kernel call, and its autograd node
+ * (backward to the input, the weight and the bias through the backend's kernels). */
+#include "config.h"
+#include <string.h>
+#include "common.h"
+
+tt_conv2d_params tt_conv2d_params_make(int stride, int pad) {
+  return (tt_conv2d_params){.stride_h = stride, .stride_w = stride,
+                            .pad_top = pad, .pad_bottom = pad, .pad_left = pad, .pad_right = pad};
+}
+
+typedef struct {
+  tt_conv2d_params p;
+  tt_tensor *x, *w;   /* contiguous, detached; each saved only when the other's gradient is wanted */
+  bool has_bias;
+} conv2d_ctx;
+
+static void conv2d_release(tt_node *n) {
+  conv2d_ctx *c = n->ctx;
+  tt_tensor_release(&c->x);
+  tt_tensor_release(&c->w);
+}
+
+static tt_status conv2d_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  conv2d_ctx *c = n->ctx;
+  if (!gy[0]) return TT_OK;
+  bool want_x = tt_node_wants(n, 0), want_w = tt_node_wants(n, 1), want_b = c->has_bias && tt_node_wants(n, 2);
+  if (!want_x && !want_w && !want_b) return TT_OK;
+  tt_tensor *g = tt_contiguous(gy[0]);   // [B, Co, Ho, Wo]
+  if (!g) return tt_last_status();
+  tt_status s = TT_OK;
+  tt_tensor *rx = NULL, *rw = NULL, *rb = NULL;
+  if (want_x) {   // [B, Ci, H, W]
+    tt_conv2d_bwd_data_fn f = TT_KERNEL(g->device, conv2d_bwd_data);
+    rx = f ? tt_tensor_new(TT_F32, 4, n->in[0]->shape, g->device) : NULL;
+    s = rx ? f(&c->p, g, c->w, rx) : tt_last_status();
+  }
+  if (s == TT_OK && (want_w || want_b)) {
+    tt_conv2d_bwd_weight_fn f = TT_KERNEL(g->device, conv2d_bwd_weight);
+    if (!f) s = tt_last_status();
+    if (s == TT_OK && want_w && !(rw = tt_tensor_new(TT_F32, 4, n->in[1]->shape, g->device))) s = tt_last_status();
+    if (s == TT_OK && want_b && !(rb = tt_tensor_new(TT_F32, 1, n->in[2]->shape, g->device))) s = tt_last_status();
+    /* x is saved whenever the weight needs a gradient; the bias gradient reads only gy */
+    if (s == TT_OK) s = f(&c->p, c->x, g, rw, rb);
+  }
+  tt_tensor_unref(g);
+  if (s != TT_OK) {
+    tt_tensor_unref(rx);
+    tt_tensor_unref(rw);
+    tt_tensor_unref(rb);
+    return s;
+  }
+  gx[0] = rx;
+  gx[1] = rw;
+  gx[2] = rb;
+  return TT_OK;
+}
+
+tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_params *p) {
+  tt_tensor *args[3] = {x, w, b};
+  if (tt_check_f32("conv2d", "input", x) || tt_check_f32("conv2d", "weight", w) ||
+      (b && tt_check_f32("conv2d", "bias", b)) || tt_check_same_device("conv2d", 3, args) ||
+      tt_check_ndim("conv2d", "input", x, 4) || tt_check_ndim("conv2d", "weight", w, 4))
+    return NULL;
+  char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF];
+  if (!p) {
+    tt_error(TT_ERR_INVALID, "conv2d: params are missing (use tt_conv2d_params_make)");
+    return NULL;
+  }
+  if (p->stride_h < 1 || p->stride_w < 1 || p->pad_top < 0 || p->pad_bottom < 0 || p->pad_left < 0 ||
+      p->pad_right < 0) {
+    tt_error(TT_ERR_INVALID, "conv2d: stride must be >= 1 and padding >= 0, found stride %dx%d, padding "
+             "top %d bottom %d left %d right %d", p->stride_h, p->stride_w, p->pad_top, p->pad_bottom,
+             p->pad_left, p->pad_right);
+    return NULL;
+  }
+  int64_t B = x->shape[0], Ci = x->shape[1], H = x->shape[2], W = x->shape[3];
+  int64_t Co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+  if (w->shape[1] != Ci) {
+    tt_error(TT_ERR_INVALID, "conv2d: weight %s expects %lld input channels, input %s has %lld",
+             tt_tensor_shape_str(w, s1, sizeof s1), (long long)w->shape[1], tt_tensor_shape_str(x, s2, sizeof s2),
+             (long long)Ci);
+    return NULL;
+  }
+  if (Co < 1 || kh < 1 || kw < 1 || B < 1 || Ci < 1) {
+    tt_error(TT_ERR_INVALID, "conv2d: empty input %s or weight %s", tt_tensor_shape_str(x, s1, sizeof s1),
+             tt_tensor_shape_str(w, s2, sizeof s2));
+    return NULL;
+  }
+  if (b && (b->ndim != 1 || b->shape[0] != Co)) {
+    tt_error(TT_ERR_INVALID, "conv2d: bias must be [%lld] for weight %s, found %s", (long long)Co,
+             tt_tensor_shape_str(w, s1, sizeof s1), tt_tensor_shape_str(b, s2, sizeof s2));
+    return NULL;
+  }
+  int64_t hp = H + p->pad_top + p->pad_bottom, wp = W + p->pad_left + p->pad_right;
+  if (hp < kh || wp < kw) {
+    tt_error(TT_ERR_INVALID, "conv2d: padded input %lldx%lld (input %s) is smaller than the kernel %lldx%lld: "
+             "the output would be empty", (long long)hp, (long long)wp, tt_tensor_shape_str(x, s1, sizeof s1),
+             (long long)kh, (long long)kw);
+    return NULL;
+  }
+  int64_t Ho = (hp - kh) / p->stride_h + 1, Wo = (wp - kw) / p->stride_w + 1;
+  tt_conv2d_fwd_fn f = TT_KERNEL(x->device, conv2d_fwd);
+  if (!f) return NULL;
+  tt_tensor *xc, *wc, *bc = NULL, *y = NULL;
+  bool prev = tt_grad_set_enabled(false);
+  xc = tt_contiguous(x);
+  wc = tt_contiguous(w);
+  if (b) bc = tt_contiguous(b);
+  tt_grad_set_enabled(prev);
+  tt_status s = (xc && wc && (!b || bc)) ? TT_OK : tt_last_status();
+  if (s == TT_OK && !(y = tt_tensor_new(TT_F32, TT_DIMS(B, Co, Ho, Wo), x->device))) s = tt_last_status();
+  if (s == TT_OK) s = f(p, xc, wc, bc, y);
+  if (s == TT_OK) {
+    tt_node *n = tt_node_new("conv2d", conv2d_backward, conv2d_release, 3, args, 1, sizeof(conv2d_ctx));
+    if (n) {
+      conv2d_ctx *c = n->ctx;
+      c->p = *p;
+      c->has_bias = b != NULL;
+      if (n->in[1]) c->x = tt_detach(xc);
+      if (n->in[0]) c->w = tt_detach(wc);
+      tt_node_attach(n, 0, y);
+      tt_node_unref(n);
+    }
+  }
+  tt_tensor_unref(xc);
+  tt_tensor_unref(wc);
+  tt_tensor_unref(bc);
+  if (s != TT_OK) {
+    tt_tensor_unref(y);
+    return NULL;
+  }
+  return y;
+}
