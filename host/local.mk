@@ -29,3 +29,5 @@ tamingops_HEADERS += \
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 # conv family
 host_libtaming_la_SOURCES += host/ops/conv.c
+# resample family
+host_libtaming_la_SOURCES += host/ops/resample.c

@@ -5,3 +5,5 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/gemm.c kernels/cpu/random.c
 # conv family
 host_libtaming_la_SOURCES += kernels/cpu/conv.c
+# resample family
+host_libtaming_la_SOURCES += kernels/cpu/resample.c

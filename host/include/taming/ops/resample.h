@@ -34,6 +34,9 @@ typedef tt_status (*tt_interpolate_fwd_fn)(tt_interp_mode mode, const tt_tensor 
 TT_API tt_tensor *tt_upsample_nearest(tt_tensor *x, int scale);
 TT_API tt_tensor *tt_max_pool2d(tt_tensor *x, int kernel, int stride);
 TT_API tt_tensor *tt_avg_pool2d(tt_tensor *x, int kernel, int stride);
-/* [B, C, H, W] -> [B, C, oh, ow]. No gradient (preprocessing of conditions). */
+/* [B, C, H, W] -> [B, C, oh, ow], as torch.nn.functional.interpolate(size=(oh, ow)).
+ * Forward only: it resizes conditions during preprocessing. An input that requires
+ * a gradient while gradients are enabled is refused (TT_ERR_UNSUPPORTED) rather than
+ * silently cutting the graph; detach it or wrap the call in TT_NO_GRAD_BEGIN/END. */
 TT_API tt_tensor *tt_interpolate(tt_tensor *x, int64_t oh, int64_t ow, tt_interp_mode mode);
 #endif
