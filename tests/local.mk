@@ -23,3 +23,12 @@ endif
 AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_builddir)'; \
 	TAMING_FIXTURES='$(abs_top_srcdir)/../shared/fixtures'; \
 	export TT_SRCDIR TT_BUILDDIR TAMING_FIXTURES; OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2}; export OMP_NUM_THREADS;
+# conv and resample families
+if HAVE_CHECK
+check_PROGRAMS += tests/check_ops_conv
+tests_check_ops_conv_SOURCES = tests/check_ops_conv.c
+tests_check_ops_conv_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_conv_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_conv
+endif
+EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
