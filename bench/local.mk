@@ -1,1 +1,6 @@
 # bench/ — (see the files in this folder)
+# conv2d timings (JSON lines)
+noinst_PROGRAMS += bench/bench_conv
+bench_bench_conv_SOURCES = bench/conv.c
+bench_bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(BLAS_CFLAGS)
+bench_bench_conv_LDADD = host/libtaming.la $(BLAS_LIBS) -lm
