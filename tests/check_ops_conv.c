@@ -217,6 +217,10 @@ START_TEST(test_conv_errors) {
   const char *m = tt_error_message();
   ck_assert_msg(strstr(m, "conv2d") && strstr(m, "5 input channels") && strstr(m, "[1, 3, 8, 8]") && strstr(m, "has 3"),
                 "unclear message: %s", m);
+  tt_tensor_set_name(w, "encoder.conv_in.weight");
+  ck_assert_ptr_null(tt_conv2d(x, w, NULL, &p));
+  ck_assert_msg(strstr(tt_error_message(), "weight 'encoder.conv_in.weight' [4, 5, 3, 3]"), "unnamed: %s",
+                tt_error_message());
   tt_tensor *w2 = th_randn(3, TT_DIMS(4, 3, 3, 3), 1.0f), *b = th_randn(4, TT_DIMS(5), 1.0f);
   ck_assert_ptr_null(tt_conv2d(x, w2, b, &p));
   ck_assert_msg(strstr(tt_error_message(), "bias must be [4]"), "unclear message: %s", tt_error_message());
