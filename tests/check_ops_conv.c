@@ -28,11 +28,16 @@ static const conv_case small_cases[] = {
     {"2x5 asymmetric pads", 1, 2, 3, 6, 11, 2, 5, PAD4(1, 2, 0, 1, 3), true},
     {"3x3 stride 3 big pads", 1, 2, 3, 5, 7, 3, 3, PAD4(3, 3, 2, 4, 1), true},
     {"1x1 stride 2 pad 1", 2, 3, 4, 5, 6, 1, 1, PAD4(2, 1, 1, 1, 1), true},
+    /* one image too small to split by rows: the threads split the output channels */
+    {"im2col channel blocks 40->72 3x3 12x9", 1, 40, 72, 12, 9, 3, 3, PAD4(1, 1, 1, 1, 1), true},
+    {"shifted channel blocks 40->72 3x3 5x30", 1, 40, 72, 5, 30, 3, 3, PAD4(1, 1, 1, 1, 1), true},
+    {"pointwise channel blocks 40->72 5x30", 1, 40, 72, 5, 30, 1, 1, PAD4(1, 0, 0, 0, 0), true},
 };
 
 /* Large cases: several tiles in every kernel and both forward plans. */
 static const conv_case large_cases[] = {
     {"shifted 96->80 3x3 37x100 batch 2", 2, 96, 80, 37, 100, 3, 3, PAD4(1, 1, 1, 1, 1), true},
+    {"shifted 64->48 3x3 31x300 (row tiles, a short last one)", 1, 64, 48, 31, 300, 3, 3, PAD4(1, 1, 1, 1, 1), true},
     {"im2col 128->24 3x3 stride 2 pads (0,1,0,1) 129x128", 1, 128, 24, 129, 128, 3, 3, PAD4(2, 0, 1, 0, 1), true},
     {"pointwise 70->130 33x31 batch 2", 2, 70, 130, 33, 31, 1, 1, PAD4(1, 0, 0, 0, 0), true},
     {"4x4 stride 2 pad 1 64->48 66x70", 1, 64, 48, 66, 70, 4, 4, PAD4(2, 1, 1, 1, 1), true},

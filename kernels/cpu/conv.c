@@ -21,8 +21,8 @@
  *  - im2col: a tile of output rows is expanded into col [Ci*kh*kw, rows*Wo] (a few
  *    MB, so it stays in cache), then one GEMM w [Co, K] @ col per tile.
  * Backward to the input is the forward conv of gy with the flipped, transposed
- * kernel when the stride is 1 (so it gets the same plans), else a GEMM
- * w^T @ gy per tile followed by col2im. Backward to the weight accumulates
+ * kernel when the stride is 1 and the map wide (so it runs the shifted plan), else
+ * a GEMM w^T @ gy per tile followed by col2im. Backward to the weight accumulates
  * gy_tile @ col_tile^T over tiles. In both backward GEMM+col kernels each thread
  * owns a range of input channels, so col2im and the weight columns never race. */
 #include "config.h"
@@ -213,12 +213,11 @@ static bool is_pointwise(const geom *g) {
 
 /* How a forward plan cuts its work into items — (image, tile of R output rows,
  * block of cob output channels) — that the threads take dynamically, each building
- * its own tile scratch: no barriers, and a thread slowed by another process does
- * not hold the others up. Tiles are as large as the scratch budget allows, then
- * cut further (down to MIN_TILE_COLS output columns, then by output channels)
- * until every thread has per_thread items: 2 where a tile is cheap to build
- * (padded copy, none), 1 for im2col, whose 9x copy is repeated by every thread
- * that works on a tile. */
+ * its own tile scratch, so no phase waits on another thread. Tiles are as large as
+ * the scratch budget allows, then cut further (down to MIN_TILE_COLS output
+ * columns, then by output channels) until every thread has per_thread items, and
+ * evened out so the threads get equal shares. One item per thread measured best:
+ * bigger GEMMs, and no tile built twice by two threads. */
 typedef struct {
   int64_t R, tiles, cob, blocks, items;
 } plan;
@@ -248,13 +247,13 @@ static plan plan_make(const geom *g, int64_t row_cols, int64_t per_row, int64_t 
     p.cob = cob < g->Co ? cob : g->Co;
     p.blocks = (g->Co + p.cob - 1) / p.cob;
   }
-  /* with few items, an item count the threads divide evenly beats slightly larger tiles */
-  for (int64_t r = p.R; r >= 1 && r * 2 >= p.R && g->B * p.tiles * p.blocks < 4 * nt; r--) {
-    int64_t t = (Ho + r - 1) / r;
-    if (g->B * t * p.blocks % nt == 0) {
+  /* with few items, equal tiles in a count the threads divide evenly beat larger tiles */
+  for (int64_t t = p.tiles + 1; t <= 2 * p.tiles && g->B * p.tiles * p.blocks < 4 * nt &&
+                                g->B * p.tiles * p.blocks % nt; t++) {
+    int64_t r = (Ho + t - 1) / t;
+    if ((Ho + r - 1) / r == t && g->B * t * p.blocks % nt == 0) {
       p.R = r;
       p.tiles = t;
-      break;
     }
   }
   p.items = g->B * p.tiles * p.blocks;
@@ -278,9 +277,10 @@ static item item_at(const geom *g, const plan *p, int64_t i) {
   return it;
 }
 
-/* The forward runs either on w [Co, Ci, kh, kw] as given, or — for the input
+/* The shifted plan runs either on w [Co, Ci, kh, kw] as given, or — for the input
  * gradient of a stride-1 conv — on the flipped, transposed kernel
- * w'[o, i, u, v] = w[i, o, kh-1-u, kw-1-v] read straight from the stored w [Ci, Co, kh, kw]. */
+ * w'[o, i, u, v] = w[i, o, kh-1-u, kw-1-v], read straight from the stored w [Ci, Co, kh, kw]
+ * while it builds its per-tap matrices anyway. */
 static inline int64_t w_index(const geom *g, bool flip, int64_t co, int64_t ci, int64_t t) {
   int64_t taps = g->kh * g->kw;
   return flip ? (ci * g->Co + co) * taps + (taps - 1 - t) : (co * g->Ci + ci) * taps + t;
@@ -289,7 +289,7 @@ static inline int64_t w_index(const geom *g, bool flip, int64_t co, int64_t ci, 
 // x [B, Ci, H, W], w [Co, Ci] -> y [B, Co, H, W]
 static void fwd_pointwise(const geom *g, const float *x, const float *w, const float *bias, float *y, int nt) {
   int64_t HW = g->H * g->W;
-  plan p = plan_make(g, g->W, 0, 0, 0, nt, 2);
+  plan p = plan_make(g, g->W, 0, 0, 0, nt, 1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
   for (int64_t i = 0; i < p.items; i++) {
     item it = item_at(g, &p, i);
@@ -305,7 +305,7 @@ static void fwd_pointwise(const geom *g, const float *x, const float *w, const f
 static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool flip, const float *bias, float *y,
                              int nt) {
   int64_t taps = g->kh * g->kw, Wp = g->W + g->pl + g->pr, Ci = g->Ci, Co = g->Co;
-  plan p = plan_make(g, Wp, (Ci + Co) * Wp * 4, Ci * ((g->kh - 1) * Wp + g->kw) * 4, SHIFT_TILE_BYTES, nt, 2);
+  plan p = plan_make(g, Wp, (Ci + Co) * Wp * 4, Ci * ((g->kh - 1) * Wp + g->kw) * 4, SHIFT_TILE_BYTES, nt, 1);
   int64_t cs = (p.R + g->kh - 1) * Wp + g->kw - 1; /* channel pitch of the padded tile */
   int64_t ldy = p.R * Wp;
   tt_arena *a = tt_thread_arena();
@@ -368,27 +368,19 @@ static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool
 }
 
 // x [B, Ci, H, W], w [Co, Ci*kh*kw] -> y [B, Co, Ho, Wo], any stride
-static tt_status fwd_im2col(const geom *g, const float *x, const float *w, bool flip, const float *bias, float *y,
-                            int nt) {
+static tt_status fwd_im2col(const geom *g, const float *x, const float *w, const float *bias, float *y, int nt) {
   int64_t kk = g->kh * g->kw, K = g->Ci * kk, HoWo = g->Ho * g->Wo;
   plan p = plan_make(g, g->Wo, K * g->Wo * 4, 0, COL_TILE_BYTES, nt, 1);
   tt_arena *a = tt_thread_arena();
   size_t mark = tt_arena_mark(a);
   tt_status s = TT_OK;
   float *cols = scratch(a, nt * K * p.R * g->Wo, "conv2d_fwd", &s);   // per thread [K, R*Wo]
-  float *wf = flip ? scratch(a, g->Co * K, "conv2d_fwd", &s) : NULL;  // [Co, K]
   if (s != TT_OK) {
     tt_arena_reset(a, mark);
     return s;
   }
 #pragma omp parallel num_threads(nt)
   {
-    if (flip) {
-#pragma omp for schedule(static)
-      for (int64_t co = 0; co < g->Co; co++)
-        for (int64_t k = 0; k < K; k++) wf[co * K + k] = w[w_index(g, true, co, k / kk, k % kk)];
-    }
-    const float *wm = flip ? wf : w;
     float *col = cols + thread_id() * K * p.R * g->Wo;
     int64_t built = -1;
 #pragma omp for schedule(dynamic, 1)
@@ -402,7 +394,7 @@ static tt_status fwd_im2col(const geom *g, const float *x, const float *w, bool 
                      col + k * N);
       }
       float *yt = y + it.b * g->Co * HoWo + it.r0 * g->Wo;
-      sgemm(false, false, it.c1 - it.c0, N, K, wm + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
+      sgemm(false, false, it.c1 - it.c0, N, K, w + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
       add_bias(bias, yt, HoWo, it.c0, it.c1, 0, N);
     }
   }
@@ -414,9 +406,10 @@ static tt_status fwd_raw(const geom *g, const float *x, const float *w, bool fli
   tt_status s = TT_OK;
   int nt = max_threads();
   blas_serial_begin();
-  if (is_pointwise(g) && !flip) fwd_pointwise(g, x, w, bias, y, nt);
-  else if (g->sh == 1 && g->sw == 1 && g->Wo >= SHIFT_MIN_WO) s = fwd_shifted(g, x, w, flip, bias, y, nt);
-  else s = fwd_im2col(g, x, w, flip, bias, y, nt);
+  if (flip) s = fwd_shifted(g, x, w, true, bias, y, nt);   /* only chosen where the shifted plan applies */
+  else if (is_pointwise(g)) fwd_pointwise(g, x, w, bias, y, nt);
+  else if (g->sh == 1 && g->sw == 1 && g->Wo >= SHIFT_MIN_WO) s = fwd_shifted(g, x, w, false, bias, y, nt);
+  else s = fwd_im2col(g, x, w, bias, y, nt);
   blas_serial_end();
   return s;
 }
@@ -479,7 +472,10 @@ static tt_status cpu_conv2d_bwd_data(const tt_conv2d_params *p, const tt_tensor 
   geom g = geom_make(p, gx->shape, w->shape);
   TT_TRY(geom_check("conv2d_bwd_data", &g));
   int64_t kk = g.kh * g.kw;
-  bool flip = g.sh == 1 && g.sw == 1 && kk > 1 && g.pt < g.kh && g.pb < g.kh && g.pl < g.kw && g.pr < g.kw;
+  /* the flipped forward pays off where it runs the shifted plan (its output is [H, W]);
+   * on narrow maps w^T @ gy + col2im needs no weight transform and wins */
+  bool flip = g.sh == 1 && g.sw == 1 && kk > 1 && g.pt < g.kh && g.pb < g.kh && g.pl < g.kw && g.pr < g.kw &&
+              g.W >= SHIFT_MIN_WO;
   if (!flip) return bwd_data_col2im(&g, tt_f32(gy), tt_f32(w), tt_f32(gx));
   /* stride 1: gx = conv(gy, w') with w'[ci, co, u, v] = w[co, ci, kh-1-u, kw-1-v] and
    * the complementary padding kh-1-pad on each side. */
