@@ -74,7 +74,10 @@ static tt_status geom_check(const char *k, const geom *g) {
 
 /* ---- threads and BLAS ---- */
 
-static int blas_threads_saved; /* OpenBLAS's own thread count, read on first use */
+/* OpenBLAS's thread count is process-wide: while a conv kernel runs, a BLAS call from
+ * another host thread also runs on one thread (slower, still correct). The count is
+ * read once, so two kernels running at the same time cannot restore a stale value. */
+static int blas_threads_saved;
 
 static void blas_serial_begin(void) {
 #ifdef OPENBLAS_VERSION
