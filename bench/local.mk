@@ -3,3 +3,9 @@ EXTRA_DIST += bench/vqgan.lua
 EXTRA_DIST += bench/gpt.lua
 EXTRA_DIST += bench/highres.lua
 EXTRA_DIST += bench/gpu_check.sh
+# bench/ — (see the files in this folder)
+# conv2d timings (JSON lines)
+noinst_PROGRAMS += bench/bench_conv
+bench_bench_conv_SOURCES = bench/conv.c
+bench_bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(BLAS_CFLAGS)
+bench_bench_conv_LDADD = host/libtaming.la $(BLAS_LIBS) -lm

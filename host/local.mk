@@ -53,7 +53,6 @@ taming_HEADERS += host/include/taming/imgproc.h
 # small dataset readers (Fashion-MNIST)
 host_libtaming_la_SOURCES += host/datasets.c
 taming_HEADERS += host/include/taming/datasets.h
-host_libtaming_la_SOURCES += host/ops/conv.c host/ops/resample.c
 
 # data-parallel training: the world and the tensor side (tt_dist_*) live in
 # libtaming; the MPI (and NCCL) collectives in libtaming_mpi.so, which
@@ -75,3 +74,7 @@ endif
 # training: the threaded data loader, TensorBoard event files, their Lua bindings
 host_libtaming_la_SOURCES += host/dataloader.c host/tensorboard.c host/lua_train.c
 taming_HEADERS += host/include/taming/dataloader.h host/include/taming/tensorboard.h
+# conv family
+host_libtaming_la_SOURCES += host/ops/conv.c
+# resample family
+host_libtaming_la_SOURCES += host/ops/resample.c

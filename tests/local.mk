@@ -171,3 +171,12 @@ EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
 # (stand_in_loss.lua is a helper those tests load, not a test)
 LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
+# conv and resample families
+if HAVE_CHECK
+check_PROGRAMS += tests/check_ops_conv
+tests_check_ops_conv_SOURCES = tests/check_ops_conv.c
+tests_check_ops_conv_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_conv_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_conv
+endif
+EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt

@@ -1,7 +1,6 @@
 /* ops/conv.c — conv2d: argument checks, the kernel call, and its autograd node
  * (backward to the input, the weight and the bias through the backend's kernels). */
 #include "config.h"
-#include <string.h>
 #include "common.h"
 
 tt_conv2d_params tt_conv2d_params_make(int stride, int pad) {
@@ -56,13 +55,20 @@ static tt_status conv2d_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
   return TT_OK;
 }
 
+/* " 'name'" for a named tensor (weights carry their state-dict key), else "". */
+static const char *label(const tt_tensor *t, char *buf, size_t n) {
+  if (!t->name) return "";
+  snprintf(buf, n, " '%s'", t->name);
+  return buf;
+}
+
 tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_params *p) {
   tt_tensor *args[3] = {x, w, b};
   if (tt_check_f32("conv2d", "input", x) || tt_check_f32("conv2d", "weight", w) ||
       (b && tt_check_f32("conv2d", "bias", b)) || tt_check_same_device("conv2d", 3, args) ||
       tt_check_ndim("conv2d", "input", x, 4) || tt_check_ndim("conv2d", "weight", w, 4))
     return NULL;
-  char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF];
+  char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF], n1[96], n2[96];
   if (!p) {
     tt_error(TT_ERR_INVALID, "conv2d: params are missing (use tt_conv2d_params_make)");
     return NULL;
@@ -77,9 +83,9 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_p
   int64_t B = x->shape[0], Ci = x->shape[1], H = x->shape[2], W = x->shape[3];
   int64_t Co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
   if (w->shape[1] != Ci) {
-    tt_error(TT_ERR_INVALID, "conv2d: weight %s expects %lld input channels, input %s has %lld",
-             tt_tensor_shape_str(w, s1, sizeof s1), (long long)w->shape[1], tt_tensor_shape_str(x, s2, sizeof s2),
-             (long long)Ci);
+    tt_error(TT_ERR_INVALID, "conv2d: weight%s %s expects %lld input channels, input%s %s has %lld",
+             label(w, n1, sizeof n1), tt_tensor_shape_str(w, s1, sizeof s1), (long long)w->shape[1],
+             label(x, n2, sizeof n2), tt_tensor_shape_str(x, s2, sizeof s2), (long long)Ci);
     return NULL;
   }
   if (Co < 1 || kh < 1 || kw < 1 || B < 1 || Ci < 1) {
@@ -88,8 +94,9 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_p
     return NULL;
   }
   if (b && (b->ndim != 1 || b->shape[0] != Co)) {
-    tt_error(TT_ERR_INVALID, "conv2d: bias must be [%lld] for weight %s, found %s", (long long)Co,
-             tt_tensor_shape_str(w, s1, sizeof s1), tt_tensor_shape_str(b, s2, sizeof s2));
+    tt_error(TT_ERR_INVALID, "conv2d: bias%s must be [%lld] for weight%s %s, found %s", label(b, n1, sizeof n1),
+             (long long)Co, label(w, n2, sizeof n2), tt_tensor_shape_str(w, s1, sizeof s1),
+             tt_tensor_shape_str(b, s2, sizeof s2));
     return NULL;
   }
   int64_t hp = H + p->pad_top + p->pad_bottom, wp = W + p->pad_left + p->pad_right;

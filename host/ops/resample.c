@@ -1,7 +1,6 @@
 /* ops/resample.c — nearest upsampling and max/average pooling (with backward) and
  * interpolation (forward only) of NCHW maps. */
 #include "config.h"
-#include <string.h>
 #include "common.h"
 
 static tt_status check_map(const char *op, const tt_tensor *x) {

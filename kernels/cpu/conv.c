@@ -5,8 +5,9 @@
  * With as many threads as cores, OpenMP workers that spin after a parallel region
  * take the cores OpenBLAS's workers need (a 128x4096x1152 sgemm right after a
  * parallel loop measured 12 ms instead of 7). So each kernel here is one OpenMP
- * region in which every thread runs a single-threaded sgemm on its own share of
- * the work, and OpenBLAS is held at one thread for the duration (blas_serial_*).
+ * region in which every thread runs a single-threaded sgemm on its own items of
+ * work, and OpenBLAS is held at one thread for the duration (blas_serial_*).
+ * Each thread builds its own scratch tiles, so no phase waits on another thread.
  *
  * Forward plans (chosen per call):
  *  - pointwise (1x1, stride 1, no padding): y[b] = w [Co, Ci] @ x[b] [Ci, H*W], no copy.
@@ -20,8 +21,8 @@
  *  - im2col: a tile of output rows is expanded into col [Ci*kh*kw, rows*Wo] (a few
  *    MB, so it stays in cache), then one GEMM w [Co, K] @ col per tile.
  * Backward to the input is the forward conv of gy with the flipped, transposed
- * kernel when the stride is 1 (so it gets the same plans), else a GEMM
- * w^T @ gy per tile followed by col2im. Backward to the weight accumulates
+ * kernel when the stride is 1 and the map wide (so it runs the shifted plan), else
+ * a GEMM w^T @ gy per tile followed by col2im. Backward to the weight accumulates
  * gy_tile @ col_tile^T over tiles. In both backward GEMM+col kernels each thread
  * owns a range of input channels, so col2im and the weight columns never race. */
 #include "config.h"
@@ -34,14 +35,12 @@
 #include "cpu.h"
 #include "taming/arena.h"
 
-/* Scratch sizes per tile (bytes): small enough to live in L2/L3 next to the GEMM's packed panels. */
-#include <stdlib.h>
-#include <stdio.h>
-static size_t envz(const char *n, size_t d) { const char *e = getenv(n); return e ? (size_t)atof(e) : d; }
-#define SHIFT_TILE_BYTES envz("TUNE_SHIFT", 2u << 20)
-#define COL_TILE_BYTES envz("TUNE_COL", 3u << 20)
+/* Scratch per thread and tile (bytes): the padded rows plus output tile of the shifted
+ * plan, or the im2col tile. A few MB: past L2, but shared L3 holds both threads' tiles. */
+#define SHIFT_TILE_BYTES (3u << 20)
+#define COL_TILE_BYTES (3u << 20)
 /* Below this output width the junk columns of the shifted plan (Wp - Wo per row) cost more than im2col. */
-#define SHIFT_MIN_WO ((int64_t)envz("TUNE_MINWO", 24))
+#define SHIFT_MIN_WO 24
 
 typedef struct {
   int64_t B, Ci, H, W, Co, kh, kw, Ho, Wo;
@@ -52,12 +51,17 @@ static geom geom_make(const tt_conv2d_params *p, const int64_t *xs, const int64_
   geom g = {.B = xs[0], .Ci = xs[1], .H = xs[2], .W = xs[3], .Co = ws[0], .kh = ws[2], .kw = ws[3],
             .sh = p->stride_h, .sw = p->stride_w, .pt = p->pad_top, .pb = p->pad_bottom,
             .pl = p->pad_left, .pr = p->pad_right};
-  g.Ho = (g.H + g.pt + g.pb - g.kh) / g.sh + 1;
-  g.Wo = (g.W + g.pl + g.pr - g.kw) / g.sw + 1;
+  bool ok = g.sh >= 1 && g.sw >= 1 && g.H + g.pt + g.pb >= g.kh && g.W + g.pl + g.pr >= g.kw;
+  g.Ho = ok ? (g.H + g.pt + g.pb - g.kh) / g.sh + 1 : 0;
+  g.Wo = ok ? (g.W + g.pl + g.pr - g.kw) / g.sw + 1 : 0;
   return g;
 }
 
 static tt_status geom_check(const char *k, const geom *g) {
+  if (g->Ho < 1 || g->Wo < 1)
+    return tt_error(TT_ERR_INVALID, "%s: stride %lldx%lld over the padded input %lldx%lld with kernel %lldx%lld "
+                    "gives no output", k, (long long)g->sh, (long long)g->sw, (long long)(g->H + g->pt + g->pb),
+                    (long long)(g->W + g->pl + g->pr), (long long)g->kh, (long long)g->kw);
   /* cblas takes int sizes and leading dimensions */
   int64_t big = g->Ci * g->kh * g->kw;
   if (g->H * g->W > big) big = g->H * g->W;
@@ -65,14 +69,15 @@ static tt_status geom_check(const char *k, const geom *g) {
   if (big >= INT_MAX / 4 || g->Co >= INT_MAX / 4)
     return tt_error(TT_ERR_UNSUPPORTED, "%s: sizes beyond the 32-bit BLAS interface (Ci*kh*kw %lld, H*W %lld)", k,
                     (long long)(g->Ci * g->kh * g->kw), (long long)(g->H * g->W));
-  if (g->Ho < 1 || g->Wo < 1 || g->sh < 1 || g->sw < 1)
-    return tt_error(TT_ERR_INVALID, "%s: empty output %lldx%lld", k, (long long)g->Ho, (long long)g->Wo);
   return TT_OK;
 }
 
 /* ---- threads and BLAS ---- */
 
-static int blas_threads_saved; /* OpenBLAS's own thread count, read on first use */
+/* OpenBLAS's thread count is process-wide: while a conv kernel runs, a BLAS call from
+ * another host thread also runs on one thread (slower, still correct). The count is
+ * read once, so two kernels running at the same time cannot restore a stale value. */
+static int blas_threads_saved;
 
 static void blas_serial_begin(void) {
 #ifdef OPENBLAS_VERSION
@@ -211,19 +216,20 @@ static bool is_pointwise(const geom *g) {
 
 /* How a forward plan cuts its work into items — (image, tile of R output rows,
  * block of cob output channels) — that the threads take dynamically, each building
- * its own tile scratch: no barriers, and a thread slowed by another process does
- * not hold the others up. Tiles are as large as the scratch budget allows, then
- * cut further (down to MIN_TILE_COLS output columns, then by output channels)
- * until every thread has two items. */
+ * its own tile scratch, so no phase waits on another thread. Tiles are as large as
+ * the scratch budget allows, then cut further (down to MIN_TILE_COLS output
+ * columns, then by output channels) until every thread has per_thread items, and
+ * evened out so the threads get equal shares. One item per thread measured best:
+ * bigger GEMMs, and no tile built twice by two threads. */
 typedef struct {
   int64_t R, tiles, cob, blocks, items;
 } plan;
 
-#define MIN_TILE_COLS ((int64_t)envz("TUNE_MINCOLS", 1024))
-#define WANT_PER_THREAD ((int64_t)envz("TUNE_WANT", 1))
+#define MIN_TILE_COLS 512
 
-static plan plan_make(const geom *g, int64_t row_cols, int64_t per_row, int64_t fixed, size_t budget, int nt) {
-  int64_t Ho = g->Ho, want = WANT_PER_THREAD * (int64_t)nt;
+static plan plan_make(const geom *g, int64_t row_cols, int64_t per_row, int64_t fixed, size_t budget, int nt,
+                      int64_t per_thread) {
+  int64_t Ho = g->Ho, want = per_thread * (int64_t)nt;
   int64_t R = per_row > 0 ? ((int64_t)budget - fixed) / per_row : Ho;
   if (R < 1) R = 1;
   if (R > Ho) R = Ho;
@@ -244,17 +250,16 @@ static plan plan_make(const geom *g, int64_t row_cols, int64_t per_row, int64_t 
     p.cob = cob < g->Co ? cob : g->Co;
     p.blocks = (g->Co + p.cob - 1) / p.cob;
   }
-  /* with few items, an item count the threads divide evenly beats slightly larger tiles */
-  for (int64_t r = p.R; r >= 1 && r * 2 >= p.R && g->B * p.tiles * p.blocks < 4 * nt; r--) {
-    int64_t t = (Ho + r - 1) / r;
-    if (g->B * t * p.blocks % nt == 0) {
+  /* with few items, equal tiles in a count the threads divide evenly beat larger tiles */
+  for (int64_t t = p.tiles + 1; t <= 2 * p.tiles && g->B * p.tiles * p.blocks < 4 * nt &&
+                                g->B * p.tiles * p.blocks % nt; t++) {
+    int64_t r = (Ho + t - 1) / t;
+    if ((Ho + r - 1) / r == t && g->B * t * p.blocks % nt == 0) {
       p.R = r;
       p.tiles = t;
-      break;
     }
   }
   p.items = g->B * p.tiles * p.blocks;
-  if (getenv("TUNE_DEBUG")) fprintf(stderr, "plan R=%lld tiles=%lld cob=%lld blocks=%lld items=%lld\n", (long long)p.R, (long long)p.tiles, (long long)p.cob, (long long)p.blocks, (long long)p.items);
   return p;
 }
 
@@ -275,9 +280,10 @@ static item item_at(const geom *g, const plan *p, int64_t i) {
   return it;
 }
 
-/* The forward runs either on w [Co, Ci, kh, kw] as given, or — for the input
+/* The shifted plan runs either on w [Co, Ci, kh, kw] as given, or — for the input
  * gradient of a stride-1 conv — on the flipped, transposed kernel
- * w'[o, i, u, v] = w[i, o, kh-1-u, kw-1-v] read straight from the stored w [Ci, Co, kh, kw]. */
+ * w'[o, i, u, v] = w[i, o, kh-1-u, kw-1-v], read straight from the stored w [Ci, Co, kh, kw]
+ * while it builds its per-tap matrices anyway. */
 static inline int64_t w_index(const geom *g, bool flip, int64_t co, int64_t ci, int64_t t) {
   int64_t taps = g->kh * g->kw;
   return flip ? (ci * g->Co + co) * taps + (taps - 1 - t) : (co * g->Ci + ci) * taps + t;
@@ -286,7 +292,7 @@ static inline int64_t w_index(const geom *g, bool flip, int64_t co, int64_t ci, 
 // x [B, Ci, H, W], w [Co, Ci] -> y [B, Co, H, W]
 static void fwd_pointwise(const geom *g, const float *x, const float *w, const float *bias, float *y, int nt) {
   int64_t HW = g->H * g->W;
-  plan p = plan_make(g, g->W, 0, 0, 0, nt);
+  plan p = plan_make(g, g->W, 0, 0, 0, nt, 1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
   for (int64_t i = 0; i < p.items; i++) {
     item it = item_at(g, &p, i);
@@ -302,7 +308,7 @@ static void fwd_pointwise(const geom *g, const float *x, const float *w, const f
 static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool flip, const float *bias, float *y,
                              int nt) {
   int64_t taps = g->kh * g->kw, Wp = g->W + g->pl + g->pr, Ci = g->Ci, Co = g->Co;
-  plan p = plan_make(g, Wp, (Ci + Co) * Wp * 4, Ci * ((g->kh - 1) * Wp + g->kw) * 4, SHIFT_TILE_BYTES, nt);
+  plan p = plan_make(g, Wp, (Ci + Co) * Wp * 4, Ci * ((g->kh - 1) * Wp + g->kw) * 4, SHIFT_TILE_BYTES, nt, 1);
   int64_t cs = (p.R + g->kh - 1) * Wp + g->kw - 1; /* channel pitch of the padded tile */
   int64_t ldy = p.R * Wp;
   tt_arena *a = tt_thread_arena();
@@ -365,27 +371,19 @@ static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool
 }
 
 // x [B, Ci, H, W], w [Co, Ci*kh*kw] -> y [B, Co, Ho, Wo], any stride
-static tt_status fwd_im2col(const geom *g, const float *x, const float *w, bool flip, const float *bias, float *y,
-                            int nt) {
+static tt_status fwd_im2col(const geom *g, const float *x, const float *w, const float *bias, float *y, int nt) {
   int64_t kk = g->kh * g->kw, K = g->Ci * kk, HoWo = g->Ho * g->Wo;
-  plan p = plan_make(g, g->Wo, K * g->Wo * 4, 0, COL_TILE_BYTES, nt);
+  plan p = plan_make(g, g->Wo, K * g->Wo * 4, 0, COL_TILE_BYTES, nt, 1);
   tt_arena *a = tt_thread_arena();
   size_t mark = tt_arena_mark(a);
   tt_status s = TT_OK;
   float *cols = scratch(a, nt * K * p.R * g->Wo, "conv2d_fwd", &s);   // per thread [K, R*Wo]
-  float *wf = flip ? scratch(a, g->Co * K, "conv2d_fwd", &s) : NULL;  // [Co, K]
   if (s != TT_OK) {
     tt_arena_reset(a, mark);
     return s;
   }
 #pragma omp parallel num_threads(nt)
   {
-    if (flip) {
-#pragma omp for schedule(static)
-      for (int64_t co = 0; co < g->Co; co++)
-        for (int64_t k = 0; k < K; k++) wf[co * K + k] = w[w_index(g, true, co, k / kk, k % kk)];
-    }
-    const float *wm = flip ? wf : w;
     float *col = cols + thread_id() * K * p.R * g->Wo;
     int64_t built = -1;
 #pragma omp for schedule(dynamic, 1)
@@ -399,7 +397,7 @@ static tt_status fwd_im2col(const geom *g, const float *x, const float *w, bool 
                      col + k * N);
       }
       float *yt = y + it.b * g->Co * HoWo + it.r0 * g->Wo;
-      sgemm(false, false, it.c1 - it.c0, N, K, wm + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
+      sgemm(false, false, it.c1 - it.c0, N, K, w + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
       add_bias(bias, yt, HoWo, it.c0, it.c1, 0, N);
     }
   }
@@ -411,9 +409,10 @@ static tt_status fwd_raw(const geom *g, const float *x, const float *w, bool fli
   tt_status s = TT_OK;
   int nt = max_threads();
   blas_serial_begin();
-  if (is_pointwise(g) && !flip) fwd_pointwise(g, x, w, bias, y, nt);
-  else if (g->sh == 1 && g->sw == 1 && g->Wo >= SHIFT_MIN_WO) s = fwd_shifted(g, x, w, flip, bias, y, nt);
-  else s = fwd_im2col(g, x, w, flip, bias, y, nt);
+  if (flip) s = fwd_shifted(g, x, w, true, bias, y, nt);   /* only chosen where the shifted plan applies */
+  else if (is_pointwise(g)) fwd_pointwise(g, x, w, bias, y, nt);
+  else if (g->sh == 1 && g->sw == 1 && g->Wo >= SHIFT_MIN_WO) s = fwd_shifted(g, x, w, false, bias, y, nt);
+  else s = fwd_im2col(g, x, w, bias, y, nt);
   blas_serial_end();
   return s;
 }
@@ -476,7 +475,10 @@ static tt_status cpu_conv2d_bwd_data(const tt_conv2d_params *p, const tt_tensor 
   geom g = geom_make(p, gx->shape, w->shape);
   TT_TRY(geom_check("conv2d_bwd_data", &g));
   int64_t kk = g.kh * g.kw;
-  bool flip = g.sh == 1 && g.sw == 1 && kk > 1 && g.pt < g.kh && g.pb < g.kh && g.pl < g.kw && g.pr < g.kw;
+  /* the flipped forward pays off where it runs the shifted plan (its output is [H, W]);
+   * on narrow maps w^T @ gy + col2im needs no weight transform and wins */
+  bool flip = g.sh == 1 && g.sw == 1 && kk > 1 && g.pt < g.kh && g.pb < g.kh && g.pl < g.kw && g.pr < g.kw &&
+              g.W >= SHIFT_MIN_WO;
   if (!flip) return bwd_data_col2im(&g, tt_f32(gy), tt_f32(w), tt_f32(gx));
   /* stride 1: gx = conv(gy, w') with w'[ci, co, u, v] = w[co, ci, kh-1-u, kw-1-v] and
    * the complementary padding kh-1-pad on each side. */

@@ -9,4 +9,7 @@ host_libtaming_la_SOURCES += kernels/cpu/quantize.c
 host_libtaming_la_SOURCES += kernels/cpu/optim.c
 host_libtaming_la_SOURCES += \
 	kernels/cpu/norm.c kernels/cpu/softmax.c kernels/cpu/softmax_row.h kernels/cpu/attention.c
-host_libtaming_la_SOURCES += kernels/cpu/conv.c kernels/cpu/resample.c
+# conv family
+host_libtaming_la_SOURCES += kernels/cpu/conv.c
+# resample family
+host_libtaming_la_SOURCES += kernels/cpu/resample.c

@@ -1,0 +1,156 @@
+/* conv.c — times conv2d (forward, and both backward kernels) on the shapes of the
+ * f16 VQGAN at 256x256, and plain sgemm as the ceiling a GEMM-based conv can reach.
+ * Prints one JSON object per line:
+ *   {"op":"conv2d","cin":128,"cout":128,"k":3,"stride":1,"h":64,"w":64,"batch":1,"ms":6.7,"gflops":180.1}
+ * Usage: bench_conv [reps] [--quick]   (median of reps timed runs after one warm-up) */
+#include "config.h"
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "taming/taming.h"
+
+typedef struct {
+  int cin, cout, k, stride, pt, pb, pl, pr, h, w, batch;
+  bool backward;   /* also time the two backward kernels */
+  bool quick;      /* part of the --quick list */
+} shape;
+
+static const shape shapes[] = {
+    {128, 128, 3, 1, 1, 1, 1, 1, 64, 64, 1, true, true},      /* the reference case */
+    {128, 128, 3, 1, 1, 1, 1, 1, 256, 256, 1, true, false},   /* enc down.0 / dec up.0 */
+    {128, 128, 3, 1, 1, 1, 1, 1, 128, 128, 1, false, false},
+    {256, 256, 3, 1, 1, 1, 1, 1, 64, 64, 1, true, true},
+    {256, 256, 3, 1, 1, 1, 1, 1, 32, 32, 1, false, true},
+    {512, 512, 3, 1, 1, 1, 1, 1, 16, 16, 1, true, true},      /* mid blocks */
+    {3, 128, 3, 1, 1, 1, 1, 1, 256, 256, 1, false, false},    /* conv_in */
+    {128, 3, 3, 1, 1, 1, 1, 1, 256, 256, 1, false, false},    /* conv_out */
+    {128, 128, 3, 2, 0, 1, 0, 1, 256, 256, 1, true, false},   /* Downsample */
+    {256, 256, 3, 2, 0, 1, 0, 1, 64, 64, 1, false, true},
+    {128, 256, 1, 1, 0, 0, 0, 0, 64, 64, 1, true, true},      /* nin_shortcut */
+    {512, 512, 1, 1, 0, 0, 0, 0, 16, 16, 1, false, true},     /* attention q/k/v/proj_out */
+    {3, 64, 4, 2, 1, 1, 1, 1, 256, 256, 1, false, false},     /* PatchGAN first layer */
+    {256, 512, 4, 1, 1, 1, 1, 1, 31, 31, 1, false, false},    /* PatchGAN last-but-one */
+};
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void fill(tt_tensor *t, uint64_t seed, float scale) {
+  tt_rng r = tt_rng_make(seed);
+  tt_random_fill_(t, &r, TT_RANDOM_NORMAL, 0.0f, scale);
+}
+
+typedef enum { FWD, BWD_DATA, BWD_WEIGHT } which;
+
+static double time_conv(const shape *s, which what, int reps, double *ms_out) {
+  tt_conv2d_params p = {s->stride, s->stride, s->pt, s->pb, s->pl, s->pr};
+  int ho = (s->h + s->pt + s->pb - s->k) / s->stride + 1, wo = (s->w + s->pl + s->pr - s->k) / s->stride + 1;
+  tt_tensor *x = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cin, s->h, s->w), TT_CPU);
+  tt_tensor *w = tt_tensor_new(TT_F32, TT_DIMS(s->cout, s->cin, s->k, s->k), TT_CPU);
+  tt_tensor *b = tt_tensor_new(TT_F32, TT_DIMS(s->cout), TT_CPU);
+  tt_tensor *gy = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cout, ho, wo), TT_CPU);
+  tt_tensor *gw = tt_tensor_new(TT_F32, TT_DIMS(s->cout, s->cin, s->k, s->k), TT_CPU);
+  tt_tensor *gb = tt_tensor_new(TT_F32, TT_DIMS(s->cout), TT_CPU);
+  tt_tensor *gx = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cin, s->h, s->w), TT_CPU);
+  if (!x || !w || !b || !gy || !gw || !gb || !gx) {
+    fprintf(stderr, "bench_conv: %s\n", tt_error_message());
+    exit(1);
+  }
+  fill(x, 1, 1.0f);
+  fill(w, 2, 0.05f);
+  fill(b, 3, 0.1f);
+  fill(gy, 4, 1.0f);
+  tt_conv2d_bwd_data_fn bd = TT_KERNEL(TT_CPU, conv2d_bwd_data);
+  tt_conv2d_bwd_weight_fn bw = TT_KERNEL(TT_CPU, conv2d_bwd_weight);
+  double *t = calloc((size_t)reps + 1, sizeof(double));
+  bool prev = tt_grad_set_enabled(false);
+  for (int r = -1; r < reps; r++) {   /* r = -1: warm-up */
+    double t0 = now_ms();
+    tt_status st = TT_OK;
+    if (what == FWD) {
+      tt_tensor *y = tt_conv2d(x, w, b, &p);
+      if (!y) st = tt_last_status();
+      tt_tensor_unref(y);
+    } else if (what == BWD_DATA) {
+      st = bd(&p, gy, w, gx);
+    } else {
+      st = bw(&p, x, gy, gw, gb);
+    }
+    if (st != TT_OK) {
+      fprintf(stderr, "bench_conv: %s\n", tt_error_message());
+      exit(1);
+    }
+    if (r >= 0) t[r] = now_ms() - t0;
+  }
+  tt_grad_set_enabled(prev);
+  *ms_out = median(t, reps);
+  free(t);
+  tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(gy);
+  tt_tensor_unref(gw); tt_tensor_unref(gb); tt_tensor_unref(gx);
+  return 2.0 * s->batch * s->cout * s->cin * s->k * s->k * (double)ho * wo;
+}
+
+static void time_sgemm(int m, int n, int k, int reps) {
+  float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+  float *c = malloc(sizeof(float) * (size_t)m * n);
+  for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (float)(i % 7) * 0.1f;
+  for (size_t i = 0; i < (size_t)k * n; i++) b[i] = (float)(i % 5) * 0.1f;
+  double *t = calloc((size_t)reps, sizeof(double));
+  for (int r = -1; r < reps; r++) {
+    double t0 = now_ms();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a, k, b, n, 0.0f, c, n);
+    if (r >= 0) t[r] = now_ms() - t0;
+  }
+  double ms = median(t, reps);
+  printf("{\"op\":\"sgemm\",\"m\":%d,\"n\":%d,\"k\":%d,\"ms\":%.3f,\"gflops\":%.1f}\n", m, n, k, ms,
+         2.0 * m * n * k / ms * 1e-6);
+  free(t);
+  free(a);
+  free(b);
+  free(c);
+}
+
+int main(int argc, char **argv) {
+  int reps = 10;
+  bool quick = false;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--quick")) quick = true;
+    else if (atoi(argv[i]) > 0) reps = atoi(argv[i]);
+    else {
+      fprintf(stderr, "usage: %s [reps] [--quick]\n", argv[0]);
+      return 2;
+    }
+  }
+  /* the GEMM of the 128->128 3x3 conv at 64x64, and a large square one */
+  time_sgemm(128, 4096, 1152, reps);
+  time_sgemm(2048, 2048, 2048, reps < 5 ? reps : 5);
+  static const char *names[] = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight"};
+  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+    const shape *s = &shapes[i];
+    if (quick && !s->quick) continue;
+    for (int k = FWD; k <= BWD_WEIGHT; k++) {
+      if (k != FWD && !s->backward) continue;
+      double ms, flops = time_conv(s, (which)k, reps, &ms);
+      printf("{\"op\":\"%s\",\"cin\":%d,\"cout\":%d,\"k\":%d,\"stride\":%d,\"h\":%d,\"w\":%d,\"batch\":%d,"
+             "\"ms\":%.3f,\"gflops\":%.1f}\n",
+             names[k], s->cin, s->cout, s->k, s->stride, s->h, s->w, s->batch, ms, flops / ms * 1e-6);
+      fflush(stdout);
+    }
+  }
+  return 0;
+}
