@@ -304,7 +304,7 @@ end
 
 -- ---- second stage ----
 
-local function cond_input(model, batch)
+function M.cond_input(model, batch)
   local key = model.cond_stage_key
   if key == model.first_stage_key or key == "image" then return batch.image end
   if key == "class_label" or key == "class" then
@@ -388,7 +388,7 @@ function M.transformer(o)
     for _ = 1, N do
       local batch = loader:next()
       local x = batch.image:to(device)
-      local c = cond_input(model, batch):to(device)
+      local c = M.cond_input(model, batch):to(device)
       local logits, target = model:forward(x, c, rng)   -- [B, L, V], [B, L]
       local B, Lz = target:size(0), target:size(1)
       local loss = tt.cross_entropy(logits:reshape(B * Lz, V), target:reshape(B * Lz))
