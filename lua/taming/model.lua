@@ -104,6 +104,14 @@ function Model:load_state(src, opts)
       local full = pp .. n
       local t = avail[full]
       if t then
+        local info = p:param_info(n)
+        local want, have = shape_str(info.shape), shape_str(t:shape())
+        if want ~= have then
+          error(("%s: '%s': expected shape %s, found %s"):format(source, full, want, have), 0)
+        end
+        if info.dtype ~= t:dtype() then
+          error(("%s: '%s': expected dtype %s, found %s"):format(source, full, info.dtype, t:dtype()), 0)
+        end
         p:set_param(n, t, source)
         used[full] = true
       elseif not p:param_info(n).optional then

@@ -48,4 +48,29 @@ test("image_io_matches_reference_png", function()
   T.close("input.png", tt.image.load(D .. "input.png"), tt.npy.load(D .. "input.npy"), 1e-6)
 end)
 
+test("missing_unexpected_and_misshaped_keys", function()
+  local tmp = T.tmpdir("vqgan_keys")
+  local sd = tt.ckpt.open(D .. "vqgan.safetensors"):tensors()
+  local function variant(name, edit)
+    local copy = {}
+    for k, t in pairs(sd) do copy[k] = t end
+    edit(copy)
+    local p = tmp .. "/" .. name .. ".safetensors"
+    tt.safetensors.save(p, copy)
+    return p
+  end
+  local p = variant("missing", function(c) c["decoder.conv_out.bias"] = nil end)
+  T.raises("missing key", function() tt.load(p, {config = D .. "vqgan.yaml"}) end, "missing.safetensors",
+    "missing key 'decoder.conv_out.bias' [3]")
+  p = variant("unexpected", function(c) c["encoder.extra.weight"] = tt.zeros({2, 2}) end)
+  T.raises("unexpected key", function() tt.load(p, {config = D .. "vqgan.yaml"}) end,
+    "unexpected key 'encoder.extra.weight' [2, 2]")
+  p = variant("misshaped", function(c) c["quant_conv.weight"] = tt.zeros({16, 16, 3, 3}) end)
+  T.raises("mis-shaped key", function() tt.load(p, {config = D .. "vqgan.yaml"}) end, "misshaped.safetensors",
+    "'quant_conv.weight'", "[16, 16, 1, 1]", "[16, 16, 3, 3]")
+  -- training-only keys are ignored for inference: vqgan.ckpt carries loss.* and loads
+  local m = tt.load(D .. "vqgan.ckpt", {config = D .. "vqgan.yaml"})
+  T.ok("no loss.* bound for inference", m:state_dict()["loss.discriminator.main.0.weight"] == nil)
+end)
+
 return T.run("vqgan_parity", tests)
