@@ -27,7 +27,8 @@ END_TEST
 START_TEST(test_retain_graph_accumulates) {
   tt_tensor *x = th_randn(2, TT_DIMS(3), 1.0f);
   tt_tensor_set_requires_grad(x, true);
-  tt_tensor *y = tt_sum(tt_mul_scalar(x, 3.0));
+  tt_tensor *x3 = tt_mul_scalar(x, 3.0), *y = tt_sum(x3);
+  tt_tensor_unref(x3);
   TH_OK(tt_backward(y, NULL, true));
   TH_OK(tt_backward(y, NULL, false));
   for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(tt_tensor_get(x->grad, i), 6.0, 1e-6);
@@ -42,7 +43,9 @@ START_TEST(test_grad_of_prunes_and_leaves_grad) {
   tt_tensor *w = th_randn(3, TT_DIMS(2, 2), 1.0f), *v = th_randn(4, TT_DIMS(2, 2), 1.0f);
   tt_tensor_set_requires_grad(w, true);
   tt_tensor_set_requires_grad(v, true);
-  tt_tensor *a = tt_mul(w, v), *l1 = tt_sum(a), *l2 = tt_sum(tt_square(v));
+  tt_tensor *v2 = tt_square(v);
+  tt_tensor *a = tt_mul(w, v), *l1 = tt_sum(a), *l2 = tt_sum(v2);
+  tt_tensor_unref(v2);
   tt_tensor *g[1];
   TH_OK(tt_autograd_grad(1, &l1, 1, &w, g, true));
   for (int i = 0; i < 4; i++) ck_assert_double_eq_tol(tt_tensor_get(g[0], i), tt_f32(v)[i], 1e-6);
@@ -72,7 +75,9 @@ START_TEST(test_no_grad_and_detach) {
   tt_tensor *z = tt_mul_scalar(x, 2.0), *d = tt_detach(z);
   ck_assert_ptr_nonnull(z->grad_fn);
   ck_assert_ptr_null(d->grad_fn);
-  ck_assert_int_ne(tt_backward(d, tt_tensor_new_like(d), false), TT_OK);
+  tt_tensor *g = tt_tensor_new_like(d);
+  ck_assert_int_ne(tt_backward(d, g, false), TT_OK);
+  tt_tensor_unref(g);
   tt_tensor_unref(y); tt_tensor_unref(z); tt_tensor_unref(d); tt_tensor_unref(x);
 }
 END_TEST
@@ -81,7 +86,8 @@ START_TEST(test_broadcast_grads_sum_back) {
   tt_tensor *a = th_randn(6, TT_DIMS(2, 3), 1.0f), *b = th_randn(7, TT_DIMS(3), 1.0f);
   tt_tensor_set_requires_grad(a, true);
   tt_tensor_set_requires_grad(b, true);
-  tt_tensor *y = tt_sum(tt_add(a, b));
+  tt_tensor *ab = tt_add(a, b), *y = tt_sum(ab);
+  tt_tensor_unref(ab);
   TH_OK(tt_backward(y, NULL, false));
   ck_assert_int_eq(b->grad->ndim, 1);
   for (int i = 0; i < 3; i++) ck_assert_double_eq_tol(tt_tensor_get(b->grad, i), 2.0, 1e-6);

@@ -108,6 +108,7 @@ static tt_status g_forward(void *self, const tt_value *args, int nargs, tt_value
     NN(tmp2 = tt_log(tmp));
     NN(gn = tt_neg(tmp2));
     NN(noisy = tt_add(lf, gn));
+    tt_tensor_release(&tmp);
     NN(tmp = tt_mul_scalar(noisy, 1.0 / g->temperature));
     NN(ysoft = tt_softmax(tmp, -1));
     NN(idx = tt_argmax(ysoft, -1, false));                            // [N]
