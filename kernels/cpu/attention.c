@@ -27,9 +27,6 @@
 #include <omp.h>
 #endif
 
-/* OpenBLAS's thread control, when the BLAS linked in is OpenBLAS. */
-extern void openblas_set_num_threads(int n) __attribute__((weak));
-extern int openblas_get_num_threads(void) __attribute__((weak));
 
 /* Scratch budget of one thread's score block, in floats (16 MiB). Blocks are
  * not made smaller: every block re-packs all of K and V inside the GEMMs, which
@@ -66,36 +63,9 @@ static int64_t block_rows(const attn_dims *a, bool scratch_bound) {
   return r > 0 ? r : 1;
 }
 
-static int max_threads(void) {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 /* Heads in parallel when they split evenly enough over the threads. */
 static bool heads_parallel(int64_t BH, int nt) {
   return nt > 1 && BH >= nt && (BH % nt == 0 || BH >= 3 * (int64_t)nt);
-}
-
-static int blas_single_begin(void) {
-  if (!openblas_get_num_threads || !openblas_set_num_threads) return 0;
-  int prev = openblas_get_num_threads();
-  openblas_set_num_threads(1);
-  return prev;
-}
-
-static void blas_single_end(int prev) {
-  if (prev > 0 && openblas_set_num_threads) openblas_set_num_threads(prev);
 }
 
 static inline void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -140,7 +110,7 @@ static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor
   attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0};
   if (a.BH == 0 || a.Tq == 0) return TT_OK;
   a.rows = block_rows(&a, probs == NULL);
-  int nt = max_threads();
+  int nt = tt_cpu_max_threads();
   bool par = heads_parallel(a.BH, nt);
   int nwork = probs ? 0 : (par ? nt : 1);
   float *work = NULL;
@@ -154,12 +124,12 @@ static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor
   float *os = tt_f32(out), *ps = probs ? tt_f32(probs) : NULL;
   int64_t wsize = a.rows * a.Tk;
   if (par) {
-    int prev = blas_single_begin();
+    int prev = tt_cpu_blas_serial_begin();
 #pragma omp parallel for schedule(static)
     for (int64_t h = 0; h < a.BH; h++)
       head_fwd(&a, qs + h * a.Tq * a.d, ks + h * a.Tk * a.d, vs + h * a.Tk * a.dv, os + h * a.Tq * a.dv,
-               ps ? ps + h * a.Tq * a.Tk : NULL, work ? work + thread_id() * wsize : NULL);
-    blas_single_end(prev);
+               ps ? ps + h * a.Tq * a.Tk : NULL, work ? work + tt_cpu_thread_id() * wsize : NULL);
+    tt_cpu_blas_serial_end(prev);
   } else {
     for (int64_t h = 0; h < a.BH; h++)
       head_fwd(&a, qs + h * a.Tq * a.d, ks + h * a.Tk * a.d, vs + h * a.Tk * a.dv, os + h * a.Tq * a.dv,
@@ -213,7 +183,7 @@ static tt_status cpu_attention_bwd(const tt_attention_params *p, const tt_tensor
   attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0};
   if (a.BH == 0) return TT_OK;
   a.rows = block_rows(&a, true);
-  int nt = max_threads();
+  int nt = tt_cpu_max_threads();
   bool par = heads_parallel(a.BH, nt);
   int nwork = (gq || gk) ? (par ? nt : 1) : 0;
   float *work = NULL;
@@ -231,10 +201,10 @@ static tt_status cpu_attention_bwd(const tt_attention_params *p, const tt_tensor
            gos + (h) * a.Tq * a.dv, gqs ? gqs + (h) * a.Tq * a.d : NULL, gks ? gks + (h) * a.Tk * a.d : NULL,   \
            gvs ? gvs + (h) * a.Tk * a.dv : NULL, (w))
   if (par) {
-    int prev = blas_single_begin();
+    int prev = tt_cpu_blas_serial_begin();
 #pragma omp parallel for schedule(static)
-    for (int64_t h = 0; h < a.BH; h++) HEAD_BWD(h, work ? work + thread_id() * wsize : NULL);
-    blas_single_end(prev);
+    for (int64_t h = 0; h < a.BH; h++) HEAD_BWD(h, work ? work + tt_cpu_thread_id() * wsize : NULL);
+    tt_cpu_blas_serial_end(prev);
   } else {
     for (int64_t h = 0; h < a.BH; h++) HEAD_BWD(h, work);
   }

@@ -74,43 +74,6 @@ static tt_status geom_check(const char *k, const geom *g) {
 
 /* ---- threads and BLAS ---- */
 
-/* OpenBLAS's thread count is process-wide: while a conv kernel runs, a BLAS call from
- * another host thread also runs on one thread (slower, still correct). The count is
- * read once, so two kernels running at the same time cannot restore a stale value. */
-static int blas_threads_saved;
-
-static void blas_serial_begin(void) {
-#ifdef OPENBLAS_VERSION
-  int n = __atomic_load_n(&blas_threads_saved, __ATOMIC_RELAXED);
-  if (!n) {
-    n = openblas_get_num_threads();
-    __atomic_store_n(&blas_threads_saved, n, __ATOMIC_RELAXED);
-  }
-  if (n > 1) openblas_set_num_threads(1);
-#endif
-}
-
-static void blas_serial_end(void) {
-#ifdef OPENBLAS_VERSION
-  int n = __atomic_load_n(&blas_threads_saved, __ATOMIC_RELAXED);
-  if (n > 1) openblas_set_num_threads(n);
-#endif
-}
-
-static int max_threads(void) {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 static int team_size(void) {
 #ifdef _OPENMP
   return omp_get_num_threads();
@@ -327,7 +290,7 @@ static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool
     for (int64_t co = 0; co < Co; co++)
       for (int64_t ci = 0; ci < Ci; ci++)
         for (int64_t t = 0; t < taps; t++) wt[(t * Co + co) * Ci + ci] = w[w_index(g, flip, co, ci, t)];
-    float *xp = xps + thread_id() * Ci * cs, *yt = yts + thread_id() * p.cob * ldy;
+    float *xp = xps + tt_cpu_thread_id() * Ci * cs, *yt = yts + tt_cpu_thread_id() * p.cob * ldy;
     int64_t built = -1; /* the (image, tile) whose padded rows xp holds */
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < p.items; i++) {
@@ -384,7 +347,7 @@ static tt_status fwd_im2col(const geom *g, const float *x, const float *w, const
   }
 #pragma omp parallel num_threads(nt)
   {
-    float *col = cols + thread_id() * K * p.R * g->Wo;
+    float *col = cols + tt_cpu_thread_id() * K * p.R * g->Wo;
     int64_t built = -1;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t i = 0; i < p.items; i++) {
@@ -407,13 +370,13 @@ static tt_status fwd_im2col(const geom *g, const float *x, const float *w, const
 
 static tt_status fwd_raw(const geom *g, const float *x, const float *w, bool flip, const float *bias, float *y) {
   tt_status s = TT_OK;
-  int nt = max_threads();
-  blas_serial_begin();
+  int nt = tt_cpu_max_threads();
+  int blas_prev = tt_cpu_blas_serial_begin();
   if (flip) s = fwd_shifted(g, x, w, true, bias, y, nt);   /* only chosen where the shifted plan applies */
   else if (is_pointwise(g)) fwd_pointwise(g, x, w, bias, y, nt);
   else if (g->sh == 1 && g->sw == 1 && g->Wo >= SHIFT_MIN_WO) s = fwd_shifted(g, x, w, false, bias, y, nt);
   else s = fwd_im2col(g, x, w, bias, y, nt);
-  blas_serial_end();
+  tt_cpu_blas_serial_end(blas_prev);
   return s;
 }
 
@@ -429,7 +392,7 @@ static tt_status cpu_conv2d_fwd(const tt_conv2d_params *p, const tt_tensor *x, c
 // gy [B, Co, Ho, Wo], w [Co, Ci, kh, kw] -> gx [B, Ci, H, W] via w^T @ gy and col2im
 static tt_status bwd_data_col2im(const geom *g, const float *gy, const float *w, float *gx) {
   int64_t kk = g->kh * g->kw, K = g->Ci * kk, HoWo = g->Ho * g->Wo, HW = g->H * g->W;
-  int nt = max_threads();
+  int nt = tt_cpu_max_threads();
   int64_t own = (g->Ci + nt - 1) / nt; /* channels per thread, at most */
   int64_t R = tile_rows(g->Ho, own * kk * g->Wo * 4, 0, COL_TILE_BYTES);
   int64_t tiles = (g->Ho + R - 1) / R;
@@ -442,9 +405,9 @@ static tt_status bwd_data_col2im(const geom *g, const float *gy, const float *w,
     tt_arena_reset(a, mark);
     return s;
   }
-  blas_serial_begin();
+  int blas_prev = tt_cpu_blas_serial_begin();
 #pragma omp parallel num_threads(nt)
-  for (int part = thread_id(); part < nt; part += team_size()) {
+  for (int part = tt_cpu_thread_id(); part < nt; part += team_size()) {
     int64_t c0, c1;
     split_range(g->Ci, part, nt, 1, &c0, &c1);
     float *col = pw ? NULL : cols + part * own * kk * R * g->Wo;
@@ -465,7 +428,7 @@ static tt_status bwd_data_col2im(const geom *g, const float *gy, const float *w,
       }
     }
   }
-  blas_serial_end();
+  tt_cpu_blas_serial_end(blas_prev);
   tt_arena_reset(a, mark);
   return TT_OK;
 }
@@ -493,7 +456,7 @@ static tt_status cpu_conv2d_bwd_data(const tt_conv2d_params *p, const tt_tensor 
 // x [B, Ci, H, W], gy [B, Co, Ho, Wo] -> gw [Co, Ci*kh*kw] = sum over tiles gy_tile @ col_tile^T
 static tt_status bwd_weight_gemm(const geom *g, const float *x, const float *gy, float *gw) {
   int64_t kk = g->kh * g->kw, K = g->Ci * kk, HoWo = g->Ho * g->Wo, HW = g->H * g->W;
-  int nt = max_threads();
+  int nt = tt_cpu_max_threads();
   int64_t own = (g->Ci + nt - 1) / nt;
   int64_t R = tile_rows(g->Ho, own * kk * g->Wo * 4, 0, COL_TILE_BYTES);
   int64_t tiles = (g->Ho + R - 1) / R;
@@ -506,9 +469,9 @@ static tt_status bwd_weight_gemm(const geom *g, const float *x, const float *gy,
     tt_arena_reset(a, mark);
     return s;
   }
-  blas_serial_begin();
+  int blas_prev = tt_cpu_blas_serial_begin();
 #pragma omp parallel num_threads(nt)
-  for (int part = thread_id(); part < nt; part += team_size()) {
+  for (int part = tt_cpu_thread_id(); part < nt; part += team_size()) {
     int64_t c0, c1;
     split_range(g->Ci, part, nt, 1, &c0, &c1);
     float *col = pw ? NULL : cols + part * own * kk * R * g->Wo;
@@ -526,7 +489,7 @@ static tt_status bwd_weight_gemm(const geom *g, const float *x, const float *gy,
       sgemm(false, true, g->Co, nk, N, gy + b * g->Co * HoWo + r0 * g->Wo, HoWo, col, N, beta, gw + c0 * kk, K);
     }
   }
-  blas_serial_end();
+  tt_cpu_blas_serial_end(blas_prev);
   tt_arena_reset(a, mark);
   return TT_OK;
 }

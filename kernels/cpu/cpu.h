@@ -22,8 +22,16 @@ tt_status tt_cpu_register_quantize(tt_backend *b);
 tt_status tt_cpu_register_optim(tt_backend *b);
 tt_status tt_cpu_register_random(tt_backend *b);
 
-/* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c). */
+/* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c).
+ * A kernel that calls BLAS from OpenMP threads brackets the region with
+ * serial_begin/end, which hold OpenBLAS at one thread even if a caller raised it. */
 void tt_cpu_blas_single_threaded(void);
+int tt_cpu_blas_serial_begin(void);
+void tt_cpu_blas_serial_end(int prev);
+
+/* OpenMP's thread count and this thread's number (1 and 0 without OpenMP). */
+int tt_cpu_max_threads(void);
+int tt_cpu_thread_id(void);
 
 /* Work below this many elements is not worth waking threads for. */
 #define TT_CPU_PAR_MIN 32768

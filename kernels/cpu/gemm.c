@@ -15,9 +15,37 @@
 #include "cpu.h"
 
 extern void openblas_set_num_threads(int n) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
 
 void tt_cpu_blas_single_threaded(void) {
   if (openblas_set_num_threads) openblas_set_num_threads(1);
+}
+
+int tt_cpu_blas_serial_begin(void) {
+  if (!openblas_get_num_threads || !openblas_set_num_threads) return 0;
+  int prev = openblas_get_num_threads();
+  if (prev > 1) openblas_set_num_threads(1);
+  return prev;
+}
+
+void tt_cpu_blas_serial_end(int prev) {
+  if (prev > 1 && openblas_set_num_threads) openblas_set_num_threads(prev);
+}
+
+int tt_cpu_max_threads(void) {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+int tt_cpu_thread_id(void) {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
 }
 
 static int max_threads(void) {

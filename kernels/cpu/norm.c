@@ -14,22 +14,6 @@
 #include <omp.h>
 #endif
 
-static int max_threads(void) {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-static int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
 /* Running sums of (x - shift) and (x - shift)^2 over a set visited in pieces. */
 typedef struct {
   double shift, s1, s2;
@@ -228,7 +212,7 @@ static tt_status cpu_layer_norm_bwd(const tt_tensor *x, const tt_tensor *w, cons
   TT_TRY(check_2d("layer_norm_bwd", x));
   int64_t N = x->shape[0], E = x->shape[1];
   bool par = N * E > TT_CPU_PAR_MIN;
-  int nt = par ? max_threads() : 1;
+  int nt = par ? tt_cpu_max_threads() : 1;
   bool want_wb = gw || gb;
   double *acc = NULL;
   if (want_wb) {
@@ -240,7 +224,7 @@ static tt_status cpu_layer_norm_bwd(const tt_tensor *x, const tt_tensor *w, cons
   float *gxs = gx ? tt_f32(gx) : NULL;
 #pragma omp parallel num_threads(nt) if (par)
   {
-    double *aw = want_wb ? acc + (size_t)thread_id() * 2 * (size_t)E : NULL, *ab = aw ? aw + E : NULL;
+    double *aw = want_wb ? acc + (size_t)tt_cpu_thread_id() * 2 * (size_t)E : NULL, *ab = aw ? aw + E : NULL;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; n++) {
       const float *xr = xs + n * E, *gr = gys + n * E;
