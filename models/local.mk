@@ -2,3 +2,5 @@
 fmnistdir = $(pkgdatadir)/models/fashion_mnist
 dist_fmnist_DATA = models/fashion_mnist/vqgan.yaml
 dist_fmnist_DATA += models/fashion_mnist/transformer.yaml
+dist_fmnist_DATA += models/fashion_mnist/transformer.safetensors
+dist_fmnist_DATA += models/fashion_mnist/README.md

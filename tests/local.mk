@@ -171,6 +171,8 @@ EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
 # (stand_in_loss.lua is a helper those tests load, not a test)
 LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
+# the shipped Fashion-MNIST model: held-out metrics and the README sample command
+LUA_TESTS += tests/lua/test_shipped_model.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv
