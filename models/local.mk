@@ -4,3 +4,4 @@ dist_fmnist_DATA = models/fashion_mnist/vqgan.yaml
 dist_fmnist_DATA += models/fashion_mnist/transformer.yaml
 dist_fmnist_DATA += models/fashion_mnist/transformer.safetensors
 dist_fmnist_DATA += models/fashion_mnist/README.md
+dist_fmnist_DATA += models/fashion_mnist/samples.png
