@@ -163,13 +163,6 @@ static void parity(const char *label, op_fn f, void *ud, int n, tt_tensor *const
   }
 }
 
-static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
-  tt_tensor *t = th_randn(seed, nd, sh, scale);
-  TH_NN(t);
-  tt_tensor_set_requires_grad(t, true);
-  return t;
-}
-
 static tt_tensor *index_tensor(int nd, const int64_t *sh, const int64_t *v) {
   tt_tensor *t = tt_tensor_from_data(TT_I64, nd, sh, v, TT_CPU);
   TH_NN(t);
@@ -253,7 +246,7 @@ static tt_tensor *f_broadcast_copy(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_copy_and_fill) {
-  tt_tensor *x = leaf(1, TT_DIMS(3, 4, 5), 1.0f);
+  tt_tensor *x = th_leaf(1, TT_DIMS(3, 4, 5), 1.0f);
   parity("copy_strided permute [3,4,5]->(2,0,1)", f_permute_contig, NULL, 1, &x, 0, 0);
   tt_tensor_set_requires_grad(x, false);
   tt_dtype dts[] = {TT_I64, TT_I32, TT_BF16, TT_F64, TT_U8};
@@ -338,9 +331,9 @@ START_TEST(test_binary_and_axpy) {
   const char *names[] = {"add", "sub", "mul", "div", "max", "min"};
   for (int op = 0; op < TT_BINARY_COUNT; op++) {
     tt_binary_op o = (tt_binary_op)op;
-    tt_tensor *a = leaf(100 + op, TT_DIMS(2, 3, 5, 7), 1.0f), *b = leaf(200 + op, TT_DIMS(3, 1, 7), 1.0f);
-    tt_tensor *c = leaf(300 + op, TT_DIMS(9, 4), 1.0f), *d = leaf(400 + op, TT_DIMS(9), 1.0f);
-    tt_tensor *e = leaf(500 + op, TT_DIMS(2, 3, 5, 7), 1.0f);
+    tt_tensor *a = th_leaf(100 + op, TT_DIMS(2, 3, 5, 7), 1.0f), *b = th_leaf(200 + op, TT_DIMS(3, 1, 7), 1.0f);
+    tt_tensor *c = th_leaf(300 + op, TT_DIMS(9, 4), 1.0f), *d = th_leaf(400 + op, TT_DIMS(9), 1.0f);
+    tt_tensor *e = th_leaf(500 + op, TT_DIMS(2, 3, 5, 7), 1.0f);
     if (o == TT_BINARY_DIV) { /* keep divisors away from 0 */
       for (int i = 0; i < 21; i++) tt_f32(b)[i] = 1.0f + fabsf(tt_f32(b)[i]);
       for (int i = 0; i < 9; i++) tt_f32(d)[i] = 1.0f + fabsf(tt_f32(d)[i]);
@@ -393,7 +386,7 @@ static tt_tensor *f_reduce(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_reduce) {
-  tt_tensor *x = leaf(7, TT_DIMS(4, 5, 6), 1.0f);
+  tt_tensor *x = th_leaf(7, TT_DIMS(4, 5, 6), 1.0f);
   red_case cases[] = {{0, 1, {1}, false}, {0, 1, {2}, true}, {1, 2, {0, 2}, false}, {2, 1, {1}, false},
                       {3, 1, {2}, false}, {4, 1, {0}, true}, {5, 0, {0}, false},   {6, 0, {0}, false}};
   const char *labels[] = {"reduce sum dim 1 [4,5,6]", "reduce sum dim 2 keepdim", "reduce mean dims 0,2",
@@ -414,7 +407,7 @@ START_TEST(test_reduce) {
     parity(label, f_reduce, &c, 1, &t, 0, 0);
   }
   /* long axes: split rows (set reduce) and split columns (column reduce) */
-  tt_tensor *rows = leaf(9, TT_DIMS(3, 100003), 1.0f), *cols = leaf(10, TT_DIMS(100003, 3), 1.0f);
+  tt_tensor *rows = th_leaf(9, TT_DIMS(3, 100003), 1.0f), *cols = th_leaf(10, TT_DIMS(100003, 3), 1.0f);
   red_case s1 = {0, 1, {1}, false}, s0 = {0, 1, {0}, false}, a1 = {3, 1, {1}, false}, a0 = {4, 1, {0}, false};
   parity("reduce sum dim 1 [3,100003]", f_reduce, &s1, 1, &rows, 1e-6, 1e-6);
   parity("reduce sum dim 0 [100003,3]", f_reduce, &s0, 1, &cols, 1e-6, 1e-6);
@@ -437,19 +430,19 @@ static tt_tensor *f_matmul_bt(tt_tensor *const *in, void *ud) {
 static tt_tensor *f_linear(tt_tensor *const *in, void *ud) { return tt_linear(in[0], in[1], in[2]); }
 
 START_TEST(test_gemm) {
-  tt_tensor *a = leaf(20, TT_DIMS(5, 7), 1.0f), *b = leaf(21, TT_DIMS(7, 3), 1.0f);
+  tt_tensor *a = th_leaf(20, TT_DIMS(5, 7), 1.0f), *b = th_leaf(21, TT_DIMS(7, 3), 1.0f);
   tt_tensor *in1[2] = {a, b};
   parity("gemm matmul [5,7]@[7,3]", f_matmul, NULL, 2, in1, 1e-5, 1e-5);
-  tt_tensor *c = leaf(22, TT_DIMS(2, 3, 5, 7), 1.0f), *d = leaf(23, TT_DIMS(7, 4), 1.0f);
+  tt_tensor *c = th_leaf(22, TT_DIMS(2, 3, 5, 7), 1.0f), *d = th_leaf(23, TT_DIMS(7, 4), 1.0f);
   tt_tensor *in2[2] = {c, d};
   parity("gemm matmul [2,3,5,7]@[7,4]", f_matmul, NULL, 2, in2, 1e-5, 1e-5);
-  tt_tensor *e = leaf(24, TT_DIMS(2, 1, 5, 7), 1.0f), *f = leaf(25, TT_DIMS(3, 7, 4), 1.0f);
+  tt_tensor *e = th_leaf(24, TT_DIMS(2, 1, 5, 7), 1.0f), *f = th_leaf(25, TT_DIMS(3, 7, 4), 1.0f);
   tt_tensor *in3[2] = {e, f};
   parity("gemm_batched matmul [2,1,5,7]@[3,7,4]", f_matmul, NULL, 2, in3, 1e-5, 1e-5);
-  tt_tensor *g = leaf(26, TT_DIMS(4, 33, 65), 1.0f), *h = leaf(27, TT_DIMS(4, 17, 65), 1.0f);
+  tt_tensor *g = th_leaf(26, TT_DIMS(4, 33, 65), 1.0f), *h = th_leaf(27, TT_DIMS(4, 17, 65), 1.0f);
   tt_tensor *in4[2] = {g, h};
   parity("gemm_batched matmul [4,33,65]@[4,17,65]^T", f_matmul_bt, NULL, 2, in4, 1e-5, 1e-5);
-  tt_tensor *x = leaf(28, TT_DIMS(6, 10), 1.0f), *w = leaf(29, TT_DIMS(4, 10), 1.0f), *bias = leaf(30, TT_DIMS(4), 1.0f);
+  tt_tensor *x = th_leaf(28, TT_DIMS(6, 10), 1.0f), *w = th_leaf(29, TT_DIMS(4, 10), 1.0f), *bias = th_leaf(30, TT_DIMS(4), 1.0f);
   tt_tensor *in5[3] = {x, w, bias};
   parity("gemm linear [6,10]x[4,10]+[4]", f_linear, NULL, 3, in5, 1e-5, 1e-5);
   tt_tensor *ts[] = {a, b, c, d, e, f, g, h, x, w, bias};
@@ -505,9 +498,9 @@ START_TEST(test_conv) {
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     conv_case *c = &cases[k];
     float ws = 1.0f / sqrtf((float)(c->Ci * c->kh * c->kw));
-    tt_tensor *x = leaf(40 + k, TT_DIMS(c->B, c->Ci, c->H, c->W), 1.0f);
-    tt_tensor *w = leaf(50 + k, TT_DIMS(c->Co, c->Ci, c->kh, c->kw), ws);
-    tt_tensor *b = c->bias ? leaf(60 + k, TT_DIMS(c->Co), 0.5f) : NULL;
+    tt_tensor *x = th_leaf(40 + k, TT_DIMS(c->B, c->Ci, c->H, c->W), 1.0f);
+    tt_tensor *w = th_leaf(50 + k, TT_DIMS(c->Co, c->Ci, c->kh, c->kw), ws);
+    tt_tensor *b = c->bias ? th_leaf(60 + k, TT_DIMS(c->Co), 0.5f) : NULL;
     tt_tensor *in[3] = {x, w, b};
     char label[96];
     snprintf(label, sizeof label, "conv2d [%lld,%lld,%lld,%lld] k%lldx%lld s%d,%d p%d%d%d%d%s", (long long)c->B,
@@ -546,7 +539,7 @@ static tt_tensor *f_resample(tt_tensor *const *in, void *ud) {
 
 START_TEST(test_resample) {
   if (!have_op("upsample_nearest", tt_upsample_nearest != NULL, "upsample_nearest_fwd")) return;
-  tt_tensor *x = leaf(70, TT_DIMS(2, 3, 9, 8), 1.0f);
+  tt_tensor *x = th_leaf(70, TT_DIMS(2, 3, 9, 8), 1.0f);
   rs_case cs[] = {{0, 2, 0, 0, 0, 0}, {0, 3, 0, 0, 0, 0}, {1, 3, 2, 0, 0, 0}, {1, 2, 2, 0, 0, 0},
                   {2, 3, 2, 0, 0, 0}, {2, 2, 1, 0, 0, 0}};
   const char *labels[] = {"upsample_nearest x2 [2,3,9,8]", "upsample_nearest x3", "pool2d max k3 s2 (overlap)",
@@ -587,23 +580,23 @@ static tt_tensor *f_norm(tt_tensor *const *in, void *ud) {
 START_TEST(test_norm) {
   if (!have_op("group_norm", tt_group_norm != NULL, "group_norm_fwd")) return;
   norm_case gn = {0, 4, 1e-6f}, gn32 = {0, 32, 1e-6f}, ln = {1, 0, 1e-5f}, bnt = {2, 0, 1e-5f}, bne = {3, 0, 1e-5f};
-  tt_tensor *x = leaf(80, TT_DIMS(2, 8, 5, 7), 2.0f), *w = leaf(81, TT_DIMS(8), 1.0f), *b = leaf(82, TT_DIMS(8), 1.0f);
+  tt_tensor *x = th_leaf(80, TT_DIMS(2, 8, 5, 7), 2.0f), *w = th_leaf(81, TT_DIMS(8), 1.0f), *b = th_leaf(82, TT_DIMS(8), 1.0f);
   for (int i = 0; i < 2 * 8 * 35; i++) tt_f32(x)[i] += 3.0f; /* a mean far from 0 */
   tt_tensor *in[3] = {x, w, b}, *in_nowb[3] = {x, NULL, NULL};
   parity("group_norm G4 [2,8,5,7] +w,b", f_norm, &gn, 3, in, 1e-5, 1e-4);
   parity("group_norm G4 no affine", f_norm, &gn, 3, in_nowb, 1e-5, 1e-4);
-  tt_tensor *xb = leaf(83, TT_DIMS(1, 64, 33, 17), 1.0f), *wb = leaf(84, TT_DIMS(64), 1.0f), *bb = leaf(85, TT_DIMS(64), 1.0f);
+  tt_tensor *xb = th_leaf(83, TT_DIMS(1, 64, 33, 17), 1.0f), *wb = th_leaf(84, TT_DIMS(64), 1.0f), *bb = th_leaf(85, TT_DIMS(64), 1.0f);
   tt_tensor *inb[3] = {xb, wb, bb};
   parity("group_norm G32 [1,64,33,17]", f_norm, &gn32, 3, inb, 1e-5, 1e-4);
-  tt_tensor *xl = leaf(86, TT_DIMS(2, 3, 37), 1.0f), *wl = leaf(87, TT_DIMS(37), 1.0f), *bl = leaf(88, TT_DIMS(37), 1.0f);
+  tt_tensor *xl = th_leaf(86, TT_DIMS(2, 3, 37), 1.0f), *wl = th_leaf(87, TT_DIMS(37), 1.0f), *bl = th_leaf(88, TT_DIMS(37), 1.0f);
   tt_tensor *inl[3] = {xl, wl, bl}, *inl2[3] = {xl, NULL, bl};
   parity("layer_norm [2,3,37] +w,b", f_norm, &ln, 3, inl, 1e-5, 1e-4);
   parity("layer_norm [2,3,37] bias only", f_norm, &ln, 3, inl2, 1e-5, 1e-4);
-  tt_tensor *xr = leaf(89, TT_DIMS(4096, 96), 1.0f), *wr = leaf(90, TT_DIMS(96), 1.0f), *br = leaf(91, TT_DIMS(96), 1.0f);
+  tt_tensor *xr = th_leaf(89, TT_DIMS(4096, 96), 1.0f), *wr = th_leaf(90, TT_DIMS(96), 1.0f), *br = th_leaf(91, TT_DIMS(96), 1.0f);
   tt_tensor *inr[3] = {xr, wr, br};
   parity("layer_norm [4096,96] (column sums split)", f_norm, &ln, 3, inr, 1e-5, 1e-4);
   /* batch norm: running stats updated in place on each device */
-  tt_tensor *xn = leaf(92, TT_DIMS(4, 6, 5, 3), 1.0f), *wn = leaf(93, TT_DIMS(6), 1.0f), *bn = leaf(94, TT_DIMS(6), 1.0f);
+  tt_tensor *xn = th_leaf(92, TT_DIMS(4, 6, 5, 3), 1.0f), *wn = th_leaf(93, TT_DIMS(6), 1.0f), *bn = th_leaf(94, TT_DIMS(6), 1.0f);
   tt_tensor *rm = th_randn(95, TT_DIMS(6), 0.1f), *rv = th_uniform(96, TT_DIMS(6), 0.5f, 1.5f);
   if (tt_batch_norm) {
     tt_tensor *inn[5] = {xn, wn, bn, rm, rv};
@@ -631,7 +624,7 @@ static tt_tensor *f_softmax(tt_tensor *const *in, void *ud) {
 
 START_TEST(test_softmax) {
   if (!have_op("softmax", tt_softmax != NULL, "softmax_fwd")) return;
-  tt_tensor *x = leaf(100, TT_DIMS(5, 9), 3.0f), *big = leaf(101, TT_DIMS(3, 20000), 3.0f);
+  tt_tensor *x = th_leaf(100, TT_DIMS(5, 9), 3.0f), *big = th_leaf(101, TT_DIMS(3, 20000), 3.0f);
   tt_tensor *m = th_randn(102, TT_DIMS(4, 6), 2.0f);
   for (int j = 0; j < 6; j++) tt_f32(m)[1 * 6 + j] = -INFINITY; /* a fully masked row */
   tt_f32(m)[2 * 6 + 3] = -INFINITY;
@@ -714,7 +707,7 @@ static tt_tensor *f_cross_entropy(tt_tensor *const *in, void *ud) { return tt_cr
 
 START_TEST(test_embedding_and_loss) {
   if (have_op("embedding", tt_embedding != NULL, "embedding_fwd")) {
-    tt_tensor *w = leaf(150, TT_DIMS(11, 6), 1.0f);
+    tt_tensor *w = th_leaf(150, TT_DIMS(11, 6), 1.0f);
     int64_t iv[12] = {3, 0, 10, 3, 3, 7, 1, 0, 9, 10, 2, 3};
     tt_tensor *idx = index_tensor(TT_DIMS(3, 4), iv);
     tt_tensor *in[2] = {w, idx};
@@ -736,7 +729,7 @@ START_TEST(test_embedding_and_loss) {
     release(6, ts);
   }
   if (have_op("cross_entropy", tt_cross_entropy != NULL, "cross_entropy_fwd")) {
-    tt_tensor *logits = leaf(160, TT_DIMS(6, 13), 3.0f), *big = leaf(161, TT_DIMS(37, 16384), 4.0f);
+    tt_tensor *logits = th_leaf(160, TT_DIMS(6, 13), 3.0f), *big = th_leaf(161, TT_DIMS(37, 16384), 4.0f);
     int64_t tv[6] = {0, 12, 5, 5, 7, 1};
     int64_t tb[37];
     for (int i = 0; i < 37; i++) tb[i] = (i * 7919) % 16384;
@@ -859,12 +852,12 @@ START_TEST(test_model_sized_workload) {
       !have_op("group_norm", tt_group_norm != NULL, "group_norm_fwd"))
     return;
   tt_tensor *in[1 + 4 * LAYERS];
-  in[0] = leaf(300, TT_DIMS(1, 128, 256, 256), 1.0f);
+  in[0] = th_leaf(300, TT_DIMS(1, 128, 256, 256), 1.0f);
   for (int l = 0; l < LAYERS; l++) {
-    in[1 + 4 * l] = leaf(310 + l, TT_DIMS(128, 128, 3, 3), 1.0f / sqrtf(128 * 9));
-    in[2 + 4 * l] = leaf(320 + l, TT_DIMS(128), 0.1f);
-    in[3 + 4 * l] = leaf(330 + l, TT_DIMS(128), 0.1f);
-    in[4 + 4 * l] = leaf(340 + l, TT_DIMS(128), 0.1f);
+    in[1 + 4 * l] = th_leaf(310 + l, TT_DIMS(128, 128, 3, 3), 1.0f / sqrtf(128 * 9));
+    in[2 + 4 * l] = th_leaf(320 + l, TT_DIMS(128), 0.1f);
+    in[3 + 4 * l] = th_leaf(330 + l, TT_DIMS(128), 0.1f);
+    in[4 + 4 * l] = th_leaf(340 + l, TT_DIMS(128), 0.1f);
     for (int c = 0; c < 128; c++) tt_f32(in[3 + 4 * l])[c] += 1.0f;
   }
   /* time the device alone once (warm-up included in the parity run below) */

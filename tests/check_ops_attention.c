@@ -11,37 +11,6 @@
 #include "testhelp.h"
 #include "torch_ref.h"
 
-static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
-  tt_tensor *t = th_randn(seed, nd, sh, scale);
-  tt_tensor_set_requires_grad(t, true);
-  return t;
-}
-
-/* Asserts |t - ref| <= atol + rtol*|ref| everywhere (t read in row-major
- * order through its strides), printing the worst element. */
-static void assert_ref(const char *what, const tt_tensor *t, const double *ref, double atol, double rtol) {
-  int64_t n = tt_tensor_numel(t), at = -1;
-  double worst = 0, wd = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double v = tt_tensor_get(t, i), d = fabs(v - ref[i]);
-    if (v == ref[i]) continue; /* also equal infinities */
-    double excess = isnan(v) || isnan(d) ? INFINITY : d - (atol + rtol * fabs(ref[i]));
-    if (excess > worst || (at < 0 && excess > 0)) {
-      worst = excess;
-      wd = d;
-      at = i;
-    }
-  }
-  ck_assert_msg(at < 0, "%s: element %lld is %.8g, reference %.8g (|diff| %.3g > %.3g + %.3g*|ref|)", what,
-                (long long)at, at >= 0 ? tt_tensor_get(t, at) : 0.0, at >= 0 ? ref[at] : 0.0, wd, atol, rtol);
-}
-
-static double *ref_alloc(int64_t n) {
-  double *r = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-  ck_assert_ptr_nonnull(r);
-  return r;
-}
-
 /* ======================= softmax ======================= */
 
 /* softmax / log_softmax of x (any layout) along dim, in double, row-major over x's shape. */
@@ -51,7 +20,7 @@ static double *ref_softmax(const tt_tensor *x, int dim, bool log_) {
   int64_t outer = 1, D = x->shape[d], inner = 1;
   for (int i = 0; i < d; i++) outer *= x->shape[i];
   for (int i = d + 1; i < nd; i++) inner *= x->shape[i];
-  double *y = ref_alloc(outer * D * inner);
+  double *y = th_ref_alloc(outer * D * inner);
   for (int64_t o = 0; o < outer; o++)
     for (int64_t in = 0; in < inner; in++) {
       double m = -INFINITY, s = 0;
@@ -76,7 +45,7 @@ START_TEST(test_softmax_values_any_dim) {
       double *ref = ref_softmax(x, dim, log_);
       char name[64];
       snprintf(name, sizeof name, "%s dim %d", log_ ? "log_softmax" : "softmax", dim);
-      assert_ref(name, y, ref, 1e-6, 1e-6);
+      th_assert_ref(name, y, ref, 1e-6, 1e-6);
       free(ref);
       tt_tensor_unref(y);
     }
@@ -84,14 +53,14 @@ START_TEST(test_softmax_values_any_dim) {
   tt_tensor *xt = tt_transpose(x, 0, 2);   /* [5, 4, 3] */
   tt_tensor *yt = tt_softmax(xt, -1);
   double *ref = ref_softmax(xt, -1, false);
-  assert_ref("softmax of a transposed view", yt, ref, 1e-6, 1e-6);
+  th_assert_ref("softmax of a transposed view", yt, ref, 1e-6, 1e-6);
   free(ref);
   /* many rows: the parallel path; every row sums to 1 */
   tt_tensor *big = th_randn(2, TT_DIMS(64, 1000), 4.0f);
   tt_tensor *yb = tt_softmax(big, 1), *lb = tt_log_softmax(big, 1);
   double *rb = ref_softmax(big, 1, false), *rl = ref_softmax(big, 1, true);
-  assert_ref("softmax [64, 1000]", yb, rb, 1e-7, 2e-6);
-  assert_ref("log_softmax [64, 1000]", lb, rl, 2e-6, 1e-6);
+  th_assert_ref("softmax [64, 1000]", yb, rb, 1e-7, 2e-6);
+  th_assert_ref("log_softmax [64, 1000]", lb, rl, 2e-6, 1e-6);
   for (int r = 0; r < 64; r++) {
     double s = 0;
     for (int j = 0; j < 1000; j++) s += tt_f32(yb)[r * 1000 + j];
@@ -117,7 +86,7 @@ static tt_tensor *f_softmax(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_softmax_grads) {
-  tt_tensor *x = leaf(10, TT_DIMS(3, 4, 5), 1.5f);
+  tt_tensor *x = th_leaf(10, TT_DIMS(3, 4, 5), 1.5f);
   for (int log_ = 0; log_ < 2; log_++)
     for (int dim = 0; dim < 3; dim++) {
       sm_case c = {dim, log_};
@@ -125,7 +94,7 @@ START_TEST(test_softmax_grads) {
       snprintf(name, sizeof name, "%s grad dim %d", log_ ? "log_softmax" : "softmax", dim);
       th_gradcheck(name, f_softmax, 1, &x, &c, 1e-2, 1e-3, 1e-2, 60);
     }
-  tt_tensor *big = leaf(11, TT_DIMS(40, 999), 2.0f);
+  tt_tensor *big = th_leaf(11, TT_DIMS(40, 999), 2.0f);
   for (int log_ = 0; log_ < 2; log_++) {
     sm_case c = {-1, log_};
     th_gradcheck("softmax grad, parallel rows", f_softmax, 1, &big, &c, 1e-2, 1e-3, 1e-2, 24);
@@ -154,8 +123,8 @@ START_TEST(test_softmax_neg_inf) {
   TH_NN(p);
   TH_NN(lp);
   double *rp = ref_softmax(x, 1, false), *rl = ref_softmax(x, 1, true);
-  assert_ref("softmax with -inf", p, rp, 1e-7, 1e-6);
-  assert_ref("log_softmax with -inf", lp, rl, 1e-6, 1e-6);
+  th_assert_ref("softmax with -inf", p, rp, 1e-7, 1e-6);
+  th_assert_ref("log_softmax with -inf", lp, rl, 1e-6, 1e-6);
   for (int j = 0; j < 5; j++) {
     ck_assert_msg(tt_f32(p)[5 + j] == 0.0f, "fully masked softmax row gives %g, want 0", (double)tt_f32(p)[5 + j]);
     ck_assert_msg(isinf(tt_f32(lp)[5 + j]) && tt_f32(lp)[5 + j] < 0, "fully masked log_softmax row gives %g",
@@ -183,7 +152,7 @@ START_TEST(test_softmax_neg_inf) {
         want[i] = r == 1 ? 0.0 : log_ ? gv[i] - rp[i] * sum : rp[i] * (gv[i] - dot);
       }
     }
-    assert_ref(log_ ? "log_softmax grad with -inf" : "softmax grad with -inf", x->grad, want, 1e-6, 1e-5);
+    th_assert_ref(log_ ? "log_softmax grad with -inf" : "softmax grad with -inf", x->grad, want, 1e-6, 1e-5);
     tt_zero_grad(x);
   }
   /* finite differences: softmax directly, log_softmax through a clamp of its -inf outputs */
@@ -214,13 +183,13 @@ static attn_ref ref_attention(const tt_tensor *q, const tt_tensor *k, const tt_t
   int nd = q->ndim;
   int64_t Tq = q->shape[nd - 2], d = q->shape[nd - 1], Tk = k->shape[nd - 2], dv = v->shape[nd - 1];
   int64_t BH = tt_tensor_numel(q) / (Tq * d);
-  attn_ref r = {ref_alloc(BH * Tq * dv), ref_alloc(BH * Tq * Tk), NULL, NULL, NULL};
+  attn_ref r = {th_ref_alloc(BH * Tq * dv), th_ref_alloc(BH * Tq * Tk), NULL, NULL, NULL};
   if (gout) {
-    r.gq = ref_alloc(BH * Tq * d);
-    r.gk = ref_alloc(BH * Tk * d);
-    r.gv = ref_alloc(BH * Tk * dv);
+    r.gq = th_ref_alloc(BH * Tq * d);
+    r.gk = th_ref_alloc(BH * Tk * d);
+    r.gv = th_ref_alloc(BH * Tk * dv);
   }
-  double *S = ref_alloc(Tk), *gP = ref_alloc(Tk);
+  double *S = th_ref_alloc(Tk), *gP = th_ref_alloc(Tk);
   for (int64_t h = 0; h < BH; h++)
     for (int64_t t = 0; t < Tq; t++) {
       double m = -INFINITY, sum = 0;
@@ -306,8 +275,8 @@ START_TEST(test_attention_values) {
     const attn_case *c = &cases[n];
     int64_t sq[4], sk[4], sv[4];
     case_shapes(c, sq, sk, sv);
-    tt_tensor *q = leaf(100 + n, c->nd, sq, 1.0f), *k = leaf(200 + n, c->nd, sk, 1.0f),
-              *v = leaf(300 + n, c->nd, sv, 1.0f);
+    tt_tensor *q = th_leaf(100 + n, c->nd, sq, 1.0f), *k = th_leaf(200 + n, c->nd, sk, 1.0f),
+              *v = th_leaf(300 + n, c->nd, sv, 1.0f);
     tt_attention_params p = case_params(c);
     int64_t osh[4];
     memcpy(osh, sq, sizeof osh);
@@ -323,16 +292,16 @@ START_TEST(test_attention_values) {
       ck_assert_int_eq(o->ndim, c->nd);
       ck_assert_int_eq(o->shape[c->nd - 1], c->dv);
       snprintf(name, sizeof name, "attention case %zu%s", n, grad ? " (grad)" : "");
-      assert_ref(name, o, r.out, 2e-6, 2e-5);
+      th_assert_ref(name, o, r.out, 2e-6, 2e-5);
       ck_assert(grad ? o->grad_fn != NULL : o->grad_fn == NULL);
       if (grad) {
         TH_OK(tt_backward(o, g, false));
         snprintf(name, sizeof name, "attention case %zu gq", n);
-        assert_ref(name, q->grad, r.gq, 1e-5, 1e-4);
+        th_assert_ref(name, q->grad, r.gq, 1e-5, 1e-4);
         snprintf(name, sizeof name, "attention case %zu gk", n);
-        assert_ref(name, k->grad, r.gk, 1e-5, 1e-4);
+        th_assert_ref(name, k->grad, r.gk, 1e-5, 1e-4);
         snprintf(name, sizeof name, "attention case %zu gv", n);
-        assert_ref(name, v->grad, r.gv, 1e-5, 1e-4);
+        th_assert_ref(name, v->grad, r.gv, 1e-5, 1e-4);
         tt_zero_grad(q); tt_zero_grad(k); tt_zero_grad(v);
       }
       tt_tensor_unref(o);
@@ -354,8 +323,8 @@ START_TEST(test_attention_grads) {
     const attn_case *c = &cases[n];
     int64_t sq[4], sk[4], sv[4];
     case_shapes(c, sq, sk, sv);
-    tt_tensor *in[3] = {leaf(500 + n, c->nd, sq, 1.0f), leaf(600 + n, c->nd, sk, 1.0f),
-                        leaf(700 + n, c->nd, sv, 1.0f)};
+    tt_tensor *in[3] = {th_leaf(500 + n, c->nd, sq, 1.0f), th_leaf(600 + n, c->nd, sk, 1.0f),
+                        th_leaf(700 + n, c->nd, sv, 1.0f)};
     char name[64];
     snprintf(name, sizeof name, "attention grad case %zu", n);
     th_gradcheck(name, f_attention, 3, in, (void *)c, 1e-2, 1e-3, 1e-2, 48);
@@ -365,7 +334,7 @@ START_TEST(test_attention_grads) {
   const attn_case *c = &cases[2];
   int64_t sq[4], sk[4], sv[4];
   case_shapes(c, sq, sk, sv);
-  tt_tensor *in[3] = {th_randn(800, c->nd, sq, 1.0f), leaf(801, c->nd, sk, 1.0f), th_randn(802, c->nd, sv, 1.0f)};
+  tt_tensor *in[3] = {th_randn(800, c->nd, sq, 1.0f), th_leaf(801, c->nd, sk, 1.0f), th_randn(802, c->nd, sv, 1.0f)};
   th_gradcheck("attention grad, k only", f_attention, 3, in, (void *)c, 1e-2, 1e-3, 1e-2, 48);
   ck_assert_ptr_null(in[0]->grad);
   for (int i = 0; i < 3; i++) tt_tensor_unref(in[i]);
@@ -397,7 +366,7 @@ START_TEST(test_attention_probs) {
     th_assert_close(name, o1, o2, 1e-6);
     attn_ref r = ref_attention(q, k, v, &p, NULL);
     snprintf(name, sizeof name, "attention case %zu probs", n);
-    assert_ref(name, P, r.P, 1e-6, 1e-5);
+    th_assert_ref(name, P, r.P, 1e-6, 1e-5);
     for (int64_t h = 0; h < BH; h++)
       for (int64_t t = 0; t < c->Tq; t++) {
         double s = 0;
@@ -512,8 +481,8 @@ END_TEST
  * [BH, Tq, Tk] outlives the call. */
 START_TEST(test_attention_memory) {
   int64_t BH = 4, T = 256, d = 16;
-  tt_tensor *q = leaf(1400, TT_DIMS(BH, T, d), 1.0f), *k = leaf(1401, TT_DIMS(BH, T, d), 1.0f),
-            *v = leaf(1402, TT_DIMS(BH, T, d), 1.0f);
+  tt_tensor *q = th_leaf(1400, TT_DIMS(BH, T, d), 1.0f), *k = th_leaf(1401, TT_DIMS(BH, T, d), 1.0f),
+            *v = th_leaf(1402, TT_DIMS(BH, T, d), 1.0f);
   tt_attention_params p = {.scale = 0.25f, .causal = true};
   size_t probs = sizeof(float) * (size_t)(BH * T * T), outb = sizeof(float) * (size_t)(BH * T * d);
   size_t before = tt_memory_in_use(TT_CPU);
@@ -582,10 +551,10 @@ START_TEST(test_softmax_vs_pytorch) {
     snprintf(name, sizeof name, "sm.%s.y", tag);
     /* element-wise, so the -inf log-probabilities compare equal */
     const tt_tensor *want = torchref_get(r, name);
-    double *ref = ref_alloc(tt_tensor_numel(want));
+    double *ref = th_ref_alloc(tt_tensor_numel(want));
     for (int64_t i = 0; i < tt_tensor_numel(want); i++) ref[i] = tt_f32(want)[i];
     ck_assert_int_eq(isinf(ref[7]) && ref[7] < 0, log_);   /* x[0, 1, 2] = -inf */
-    assert_ref(log_ ? "log_softmax vs PyTorch" : "softmax vs PyTorch", y, ref, 2e-6, 0);
+    th_assert_ref(log_ ? "log_softmax vs PyTorch" : "softmax vs PyTorch", y, ref, 2e-6, 0);
     free(ref);
     TH_OK(tt_backward(y, torchref_get(r, "sm.gy"), false));
     snprintf(name, sizeof name, "sm.%s.gx", tag);

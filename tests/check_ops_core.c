@@ -5,12 +5,6 @@
 #include <string.h>
 #include "testhelp.h"
 
-static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
-  tt_tensor *t = th_randn(seed, nd, sh, scale);
-  tt_tensor_set_requires_grad(t, true);
-  return t;
-}
-
 typedef struct { tt_unary_op op; float a, b; } unary_case;
 static tt_tensor *f_unary(tt_tensor *const *in, void *ud) {
   unary_case *c = ud;
@@ -24,7 +18,7 @@ START_TEST(test_unary_grads) {
       {TT_UNARY_TANH, 0, 0}, {TT_UNARY_SOFTPLUS, 0, 0}, {TT_UNARY_LEAKY_RELU, 0.2f, 0},
       {TT_UNARY_CLAMP, -0.5f, 0.5f}, {TT_UNARY_AFFINE, 1.5f, -0.3f}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-    tt_tensor *x = leaf(10 + k, TT_DIMS(3, 7), 1.0f);
+    tt_tensor *x = th_leaf(10 + k, TT_DIMS(3, 7), 1.0f);
     /* keep samples away from kinks */
     for (int i = 0; i < 21; i++) {
       float *p = &tt_f32(x)[i];
@@ -64,8 +58,8 @@ static tt_tensor *f_binary(tt_tensor *const *in, void *ud) { return tt_binary(*(
 
 START_TEST(test_binary_broadcast_grads) {
   for (int op = 0; op < TT_BINARY_COUNT; op++) {
-    tt_tensor *a = leaf(100 + op, TT_DIMS(2, 3, 4), 1.0f);
-    tt_tensor *b = leaf(200 + op, TT_DIMS(3, 1), 1.0f);
+    tt_tensor *a = th_leaf(100 + op, TT_DIMS(2, 3, 4), 1.0f);
+    tt_tensor *b = th_leaf(200 + op, TT_DIMS(3, 1), 1.0f);
     if (op == TT_BINARY_DIV)
       for (int i = 0; i < 3; i++) tt_f32(b)[i] = 1.0f + fabsf(tt_f32(b)[i]);
     if (op == TT_BINARY_MAX || op == TT_BINARY_MIN) /* keep away from the kink a == b */
@@ -101,7 +95,7 @@ static tt_tensor *f_shape_mix(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_shape_grads) {
-  tt_tensor *a = leaf(300, TT_DIMS(2, 3, 4), 1.0f), *b = leaf(301, TT_DIMS(1, 3), 1.0f);
+  tt_tensor *a = th_leaf(300, TT_DIMS(2, 3, 4), 1.0f), *b = th_leaf(301, TT_DIMS(1, 3), 1.0f);
   tt_tensor *in[2] = {a, b};
   th_gradcheck("shape ops", f_shape_mix, 2, in, NULL, 1e-2, 1e-3, 1e-2, 64);
   tt_tensor_unref(a);
@@ -121,7 +115,7 @@ static tt_tensor *f_reduce(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_reduce_values_and_grads) {
-  tt_tensor *x = leaf(400, TT_DIMS(2, 3, 4), 1.0f);
+  tt_tensor *x = th_leaf(400, TT_DIMS(2, 3, 4), 1.0f);
   double total = 0;
   for (int i = 0; i < 24; i++) total += tt_f32(x)[i];
   tt_tensor *s = tt_sum(x), *m = tt_mean(x);
@@ -153,7 +147,7 @@ static tt_tensor *f_matmul_t(tt_tensor *const *in, void *ud) {
 static tt_tensor *f_linear(tt_tensor *const *in, void *ud) { return tt_linear(in[0], in[1], in[2]); }
 
 START_TEST(test_matmul_values_and_grads) {
-  tt_tensor *a = leaf(500, TT_DIMS(2, 3, 4), 1.0f), *b = leaf(501, TT_DIMS(4, 5), 1.0f);
+  tt_tensor *a = th_leaf(500, TT_DIMS(2, 3, 4), 1.0f), *b = th_leaf(501, TT_DIMS(4, 5), 1.0f);
   tt_tensor *y = tt_matmul(a, b);
   ck_assert_int_eq(y->shape[2], 5);
   double want = 0;
@@ -161,13 +155,13 @@ START_TEST(test_matmul_values_and_grads) {
   ck_assert_double_eq_tol(tt_tensor_get(y, 15 + 2 * 5 + 3), want, 1e-5);
   tt_tensor *in[2] = {a, b};
   th_gradcheck("matmul broadcast B", f_matmul, 2, in, NULL, 1e-2, 1e-3, 1e-2, 64);
-  tt_tensor *c = leaf(502, TT_DIMS(2, 5, 4), 1.0f);
+  tt_tensor *c = th_leaf(502, TT_DIMS(2, 5, 4), 1.0f);
   tt_tensor *in2[2] = {a, c};
   th_gradcheck("matmul transposed batched", f_matmul_t, 2, in2, NULL, 1e-2, 1e-3, 1e-2, 64);
-  tt_tensor *v = leaf(503, TT_DIMS(4), 1.0f);
+  tt_tensor *v = th_leaf(503, TT_DIMS(4), 1.0f);
   tt_tensor *in3[2] = {a, v};
   th_gradcheck("matmul 1-D", f_matmul, 2, in3, NULL, 1e-2, 1e-3, 1e-2, 64);
-  tt_tensor *w = leaf(504, TT_DIMS(6, 4), 0.5f), *bias = leaf(505, TT_DIMS(6), 1.0f);
+  tt_tensor *w = th_leaf(504, TT_DIMS(6, 4), 0.5f), *bias = th_leaf(505, TT_DIMS(6), 1.0f);
   tt_tensor *in4[3] = {a, w, bias};
   th_gradcheck("linear", f_linear, 3, in4, NULL, 1e-2, 1e-3, 1e-2, 64);
   ck_assert_ptr_null(tt_matmul(a, a));
@@ -183,7 +177,7 @@ static tt_tensor *f_dropout(tt_tensor *const *in, void *ud) {
 }
 
 START_TEST(test_dropout) {
-  tt_tensor *x = leaf(600, TT_DIMS(1000), 1.0f);
+  tt_tensor *x = th_leaf(600, TT_DIMS(1000), 1.0f);
   tt_rng r = tt_rng_make(5);
   tt_tensor *y = tt_dropout(x, 0.3f, true, &r);
   int zeros = 0;

@@ -8,12 +8,6 @@
 #include <string.h>
 #include "testhelp.h"
 
-static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
-  tt_tensor *t = th_randn(seed, nd, sh, scale);
-  tt_tensor_set_requires_grad(t, true);
-  return t;
-}
-
 /* i64 tensor with entries uniform in [0, n) from a seed. */
 static tt_tensor *rand_index(uint64_t seed, int nd, const int64_t *sh, int64_t n) {
   tt_tensor *t = tt_tensor_new(TT_I64, nd, sh, TT_CPU);
@@ -86,7 +80,7 @@ static tt_tensor *f_embedding(tt_tensor *const *in, void *ud) { return tt_embedd
 
 /* Checks w->grad after backward of sum(embedding(w, idx) * G) against a double scatter-add. */
 static void check_embedding_backward(int64_t V, int64_t E, int nd, const int64_t *ish, uint64_t seed, double tol) {
-  tt_tensor *w = leaf(seed, TT_DIMS(V, E), 1.0f);
+  tt_tensor *w = th_leaf(seed, TT_DIMS(V, E), 1.0f);
   tt_tensor *idx = rand_index(seed + 1, nd, ish, V);
   tt_tensor *y = tt_embedding(w, idx);
   TH_NN(y);
@@ -107,13 +101,13 @@ static void check_embedding_backward(int64_t V, int64_t E, int nd, const int64_t
 
 START_TEST(test_embedding_grads) {
   /* odd, non-square table; repeated indices must add up */
-  tt_tensor *w = leaf(10, TT_DIMS(11, 6), 1.0f);
+  tt_tensor *w = th_leaf(10, TT_DIMS(11, 6), 1.0f);
   int64_t iv[12] = {2, 5, 2, 10, 0, 2, 7, 5, 9, 1, 10, 2};
   tt_tensor *idx = tt_tensor_from_data(TT_I64, TT_DIMS(3, 4), iv, TT_CPU);
   th_gradcheck("embedding [11, 6] idx [3, 4]", f_embedding, 1, &w, idx, 1e-2, 1e-4, 1e-3, 66);
   tt_tensor_unref(w);
   tt_tensor_unref(idx);
-  tt_tensor *w2 = leaf(11, TT_DIMS(3, 17), 1.0f);
+  tt_tensor *w2 = th_leaf(11, TT_DIMS(3, 17), 1.0f);
   tt_tensor *idx2 = rand_index(12, TT_DIMS(5), 3);
   th_gradcheck("embedding [3, 17] idx [5]", f_embedding, 1, &w2, idx2, 1e-2, 1e-4, 1e-3, 51);
   tt_tensor_unref(w2);
@@ -149,7 +143,7 @@ static tt_tensor *f_l1(tt_tensor *const *in, void *ud) { return tt_l1_loss(in[0]
 static tt_tensor *f_mse(tt_tensor *const *in, void *ud) { return tt_mse_loss(in[0], in[1]); }
 
 START_TEST(test_l1_mse) {
-  tt_tensor *a = leaf(30, TT_DIMS(3, 5, 7), 1.0f), *b = leaf(31, TT_DIMS(3, 5, 7), 1.0f);
+  tt_tensor *a = th_leaf(30, TT_DIMS(3, 5, 7), 1.0f), *b = th_leaf(31, TT_DIMS(3, 5, 7), 1.0f);
   /* keep |a - b| away from the kink of |.| for the finite differences */
   for (int i = 0; i < 105; i++)
     if (fabsf(tt_f32(a)[i] - tt_f32(b)[i]) < 0.05f) tt_f32(a)[i] = tt_f32(b)[i] + 0.1f;
@@ -200,7 +194,7 @@ static tt_tensor *f_ce(tt_tensor *const *in, void *ud) { return tt_cross_entropy
 
 static void check_ce_case(int64_t N, int64_t V, uint64_t seed, float scale, float offset, double tol_loss,
                           double tol_grad) {
-  tt_tensor *x = leaf(seed, TT_DIMS(N, V), scale);
+  tt_tensor *x = th_leaf(seed, TT_DIMS(N, V), scale);
   for (int64_t i = 0; i < N * V; i++) tt_f32(x)[i] += offset;
   tt_tensor *t = rand_index(seed + 1, TT_DIMS(N), V);
   double *g = malloc(sizeof *g * (size_t)(N * V));
@@ -235,16 +229,16 @@ START_TEST(test_cross_entropy_values) {
 END_TEST
 
 START_TEST(test_cross_entropy_grads) {
-  tt_tensor *x = leaf(50, TT_DIMS(5, 9), 1.0f);
+  tt_tensor *x = th_leaf(50, TT_DIMS(5, 9), 1.0f);
   tt_tensor *t = rand_index(51, TT_DIMS(5), 9);
   th_gradcheck("cross_entropy [5, 9]", f_ce, 1, &x, t, 1e-2, 2e-5, 1e-3, 45);
   tt_tensor_unref(x);
   tt_tensor_unref(t);
-  tt_tensor *x2 = leaf(52, TT_DIMS(1, 4), 2.0f);
+  tt_tensor *x2 = th_leaf(52, TT_DIMS(1, 4), 2.0f);
   tt_tensor *t2 = rand_index(53, TT_DIMS(1), 4);
   th_gradcheck("cross_entropy [1, 4]", f_ce, 1, &x2, t2, 1e-2, 2e-5, 1e-3, 4);
   /* a non-contiguous logits view gets a gradient of its own shape */
-  tt_tensor *x3 = leaf(54, TT_DIMS(11, 3), 1.0f);
+  tt_tensor *x3 = th_leaf(54, TT_DIMS(11, 3), 1.0f);
   tt_tensor *xt = tt_transpose(x3, 0, 1);   // [3, 11]
   tt_tensor *t3 = rand_index(55, TT_DIMS(3), 11);
   tt_tensor *y = tt_cross_entropy(xt, t3);
@@ -284,7 +278,7 @@ END_TEST
 static tt_tensor *f_bce(tt_tensor *const *in, void *ud) { return tt_bce_with_logits(in[0], in[1]); }
 
 START_TEST(test_bce_with_logits) {
-  tt_tensor *x = leaf(70, TT_DIMS(2, 3, 5), 2.0f);
+  tt_tensor *x = th_leaf(70, TT_DIMS(2, 3, 5), 2.0f);
   tt_tensor *t = th_uniform(71, TT_DIMS(2, 3, 5), 0.0f, 1.0f);
   /* extremes and the point where the max/abs spelling has its kinks */
   tt_f32(x)[0] = 50.0f;

@@ -9,35 +9,6 @@
 #include "testhelp.h"
 #include "torch_ref.h"
 
-static tt_tensor *leaf(uint64_t seed, int nd, const int64_t *sh, float scale) {
-  tt_tensor *t = th_randn(seed, nd, sh, scale);
-  tt_tensor_set_requires_grad(t, true);
-  return t;
-}
-
-/* Asserts |t - ref| <= atol + rtol*|ref| everywhere, printing the worst element. */
-static void assert_ref(const char *what, const tt_tensor *t, const double *ref, double atol, double rtol) {
-  int64_t n = tt_tensor_numel(t), at = -1;
-  double worst = 0, wd = 0;
-  for (int64_t i = 0; i < n; i++) {
-    double v = tt_tensor_get(t, i), d = fabs(v - ref[i]);
-    double excess = isnan(v) ? INFINITY : d - (atol + rtol * fabs(ref[i]));
-    if (excess > worst || (at < 0 && excess > 0)) {
-      worst = excess;
-      wd = d;
-      at = i;
-    }
-  }
-  ck_assert_msg(at < 0, "%s: element %lld is %.8g, reference %.8g (|diff| %.3g > %.3g + %.3g*|ref|)", what,
-                (long long)at, at >= 0 ? tt_tensor_get(t, at) : 0.0, at >= 0 ? ref[at] : 0.0, wd, atol, rtol);
-}
-
-static double *ref_alloc(int64_t n) {
-  double *r = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
-  ck_assert_ptr_nonnull(r);
-  return r;
-}
-
 /* Mean and biased variance, two-pass in double. */
 static void ref_moments(const float *x, int64_t n, int64_t stride_blocks, int64_t block, int64_t nblocks,
                         double *mean, double *var) {
@@ -59,7 +30,7 @@ static void ref_moments(const float *x, int64_t n, int64_t stride_blocks, int64_
 static double *ref_group_norm(const tt_tensor *x, int G, const tt_tensor *w, const tt_tensor *b, double eps) {
   int64_t B = x->shape[0], C = x->shape[1], S = tt_tensor_numel(x) / (B * C), cpg = C / G;
   const float *xs = tt_f32(x);
-  double *y = ref_alloc(B * C * S);
+  double *y = th_ref_alloc(B * C * S);
   for (int64_t bi = 0; bi < B; bi++)
     for (int64_t g = 0; g < G; g++) {
       const float *xg = xs + (bi * C + g * cpg) * S;
@@ -104,7 +75,7 @@ START_TEST(test_group_norm_values) {
     char name[64];
     snprintf(name, sizeof name, "group_norm case %zu", k);
     /* the |mean| >> std case loses float digits in x itself, not in the op */
-    assert_ref(name, y, ref, cases[k].offset > 0 ? 2e-4 : 2e-6, 2e-6);
+    th_assert_ref(name, y, ref, cases[k].offset > 0 ? 2e-4 : 2e-6, 2e-6);
     free(ref);
     tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y);
   }
@@ -121,9 +92,9 @@ START_TEST(test_group_norm_grads) {
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     int64_t C = cases[k].sh[1];
-    tt_tensor *x = leaf(100 + k, cases[k].nd, cases[k].sh, 1.0f);
-    tt_tensor *w = cases[k].w ? leaf(110 + k, TT_DIMS(C), 1.0f) : NULL;
-    tt_tensor *b = cases[k].b ? leaf(120 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *x = th_leaf(100 + k, cases[k].nd, cases[k].sh, 1.0f);
+    tt_tensor *w = cases[k].w ? th_leaf(110 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_leaf(120 + k, TT_DIMS(C), 1.0f) : NULL;
     tt_tensor *in[3] = {x, w, b};
     gn_case gc = {cases[k].G, 1e-6f};
     char name[64];
@@ -132,8 +103,8 @@ START_TEST(test_group_norm_grads) {
     tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b);
   }
   /* the parallel path, sampled */
-  tt_tensor *x = leaf(130, TT_DIMS(2, 64, 16, 20), 1.0f), *w = leaf(131, TT_DIMS(64), 1.0f),
-            *b = leaf(132, TT_DIMS(64), 1.0f);
+  tt_tensor *x = th_leaf(130, TT_DIMS(2, 64, 16, 20), 1.0f), *w = th_leaf(131, TT_DIMS(64), 1.0f),
+            *b = th_leaf(132, TT_DIMS(64), 1.0f);
   tt_tensor *in[3] = {x, w, b};
   gn_case gc = {32, 1e-6f};
   th_gradcheck("group_norm grad, large", f_group_norm, 3, in, &gc, 1e-2, 5e-3, 1e-2, 24);
@@ -164,7 +135,7 @@ END_TEST
 static double *ref_layer_norm(const tt_tensor *x, const tt_tensor *w, const tt_tensor *b, double eps) {
   int64_t E = x->shape[x->ndim - 1], N = tt_tensor_numel(x) / E;
   const float *xs = tt_f32(x);
-  double *y = ref_alloc(N * E);
+  double *y = th_ref_alloc(N * E);
   for (int64_t n = 0; n < N; n++) {
     double mu, var;
     ref_moments(xs + n * E, E, 0, E, 1, &mu, &var);
@@ -184,16 +155,16 @@ START_TEST(test_layer_norm_values_and_grads) {
   };
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     int64_t E = cases[k].sh[cases[k].nd - 1];
-    tt_tensor *x = leaf(200 + k, cases[k].nd, cases[k].sh, 2.0f);
+    tt_tensor *x = th_leaf(200 + k, cases[k].nd, cases[k].sh, 2.0f);
     for (int64_t i = 0; i < tt_tensor_numel(x); i++) tt_f32(x)[i] -= 0.7f;
-    tt_tensor *w = cases[k].w ? leaf(210 + k, TT_DIMS(E), 1.0f) : NULL;
-    tt_tensor *b = cases[k].b ? leaf(220 + k, TT_DIMS(E), 1.0f) : NULL;
+    tt_tensor *w = cases[k].w ? th_leaf(210 + k, TT_DIMS(E), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_leaf(220 + k, TT_DIMS(E), 1.0f) : NULL;
     tt_tensor *y = tt_layer_norm(x, w, b, 1e-5f);
     TH_NN(y);
     double *ref = ref_layer_norm(x, w, b, 1e-5);
     char name[64];
     snprintf(name, sizeof name, "layer_norm case %zu", k);
-    assert_ref(name, y, ref, 2e-6, 2e-6);
+    th_assert_ref(name, y, ref, 2e-6, 2e-6);
     free(ref);
     tt_tensor *in[3] = {x, w, b};
     snprintf(name, sizeof name, "layer_norm grad case %zu", k);
@@ -226,7 +197,7 @@ static void ref_bn_stats(const tt_tensor *x, double *mean, double *var) {
 static double *ref_bn_apply(const tt_tensor *x, const double *mean, const double *var, const tt_tensor *w,
                             const tt_tensor *b, double eps) {
   int64_t B = x->shape[0], C = x->shape[1], S = tt_tensor_numel(x) / (B * C);
-  double *y = ref_alloc(B * C * S);
+  double *y = th_ref_alloc(B * C * S);
   for (int64_t i = 0; i < B * C * S; i++) {
     int64_t c = (i / S) % C;
     y[i] = (tt_f32(x)[i] - mean[c]) / sqrt(var[c] + eps) * (w ? tt_f32(w)[c] : 1.0) + (b ? tt_f32(b)[c] : 0.0);
@@ -243,7 +214,7 @@ START_TEST(test_batch_norm_training_and_running_stats) {
     for (int64_t i = 0; i < tt_tensor_numel(x); i++) tt_f32(x)[i] += 0.5f;
     tt_tensor *w = th_randn(310 + k, TT_DIMS(C), 1.0f), *b = th_randn(320 + k, TT_DIMS(C), 1.0f);
     tt_tensor *rm = th_randn(330 + k, TT_DIMS(C), 1.0f), *rv = th_uniform(340 + k, TT_DIMS(C), 0.5f, 2.0f);
-    double *rm0 = ref_alloc(C), *rv0 = ref_alloc(C), *mean = ref_alloc(C), *var = ref_alloc(C);
+    double *rm0 = th_ref_alloc(C), *rv0 = th_ref_alloc(C), *mean = th_ref_alloc(C), *var = th_ref_alloc(C);
     for (int64_t c = 0; c < C; c++) {
       rm0[c] = tt_f32(rm)[c];
       rv0[c] = tt_f32(rv)[c];
@@ -254,17 +225,17 @@ START_TEST(test_batch_norm_training_and_running_stats) {
     double *ref = ref_bn_apply(x, mean, var, w, b, 1e-5);
     char name[80];
     snprintf(name, sizeof name, "batch_norm training case %zu", k);
-    assert_ref(name, y, ref, 3e-6, 3e-6);
+    th_assert_ref(name, y, ref, 3e-6, 3e-6);
     /* running stats: momentum 0.1, running_var takes the unbiased variance */
-    double *want_m = ref_alloc(C), *want_v = ref_alloc(C);
+    double *want_m = th_ref_alloc(C), *want_v = th_ref_alloc(C);
     for (int64_t c = 0; c < C; c++) {
       want_m[c] = 0.9 * rm0[c] + 0.1 * mean[c];
       want_v[c] = 0.9 * rv0[c] + 0.1 * var[c] * (double)count / (double)(count - 1);
     }
     snprintf(name, sizeof name, "batch_norm running_mean case %zu", k);
-    assert_ref(name, rm, want_m, 1e-6, 1e-6);
+    th_assert_ref(name, rm, want_m, 1e-6, 1e-6);
     snprintf(name, sizeof name, "batch_norm running_var case %zu", k);
-    assert_ref(name, rv, want_v, 1e-6, 1e-6);
+    th_assert_ref(name, rv, want_v, 1e-6, 1e-6);
     /* and it is not the biased one: the difference is visible for small N */
     if (count < 20) {
       double biased = 0.9 * rv0[0] + 0.1 * var[0];
@@ -279,7 +250,7 @@ START_TEST(test_batch_norm_training_and_running_stats) {
     }
     double *refe = ref_bn_apply(x, mean, var, w, b, 1e-5);
     snprintf(name, sizeof name, "batch_norm eval case %zu", k);
-    assert_ref(name, ye, refe, 3e-6, 3e-6);
+    th_assert_ref(name, ye, refe, 3e-6, 3e-6);
     for (int64_t c = 0; c < C; c++)   /* eval leaves the running statistics alone */
       ck_assert_double_eq(tt_f32(rm)[c], mean[c]);
     free(ref); free(refe); free(rm0); free(rv0); free(mean); free(var); free(want_m); free(want_v);
@@ -301,9 +272,9 @@ START_TEST(test_batch_norm_grads) {
       {4, {4, 8, 10, 11}, true, true}};
   for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
     int64_t C = cases[k].sh[1];
-    tt_tensor *x = leaf(400 + k, cases[k].nd, cases[k].sh, 1.0f);
-    tt_tensor *w = cases[k].w ? leaf(410 + k, TT_DIMS(C), 1.0f) : NULL;
-    tt_tensor *b = cases[k].b ? leaf(420 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *x = th_leaf(400 + k, cases[k].nd, cases[k].sh, 1.0f);
+    tt_tensor *w = cases[k].w ? th_leaf(410 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_leaf(420 + k, TT_DIMS(C), 1.0f) : NULL;
     tt_tensor *rm = th_randn(430 + k, TT_DIMS(C), 0.5f), *rv = th_uniform(440 + k, TT_DIMS(C), 0.5f, 2.0f);
     tt_tensor *in[3] = {x, w, b};
     int samples = k == 3 ? 24 : 64;
@@ -343,7 +314,7 @@ END_TEST
 /* The saved statistics must be what the backward reads even after the inputs'
  * running stats change (eval snapshots them) and after the graph is freed. */
 START_TEST(test_batch_norm_eval_snapshot) {
-  tt_tensor *x = leaf(500, TT_DIMS(3, 2, 4), 1.0f);
+  tt_tensor *x = th_leaf(500, TT_DIMS(3, 2, 4), 1.0f);
   tt_tensor *rm = th_randn(501, TT_DIMS(2), 0.5f), *rv = th_uniform(502, TT_DIMS(2), 0.5f, 2.0f);
   tt_tensor *y = tt_batch_norm(x, NULL, NULL, rm, rv, false, 0.1f, 1e-5f);
   TH_NN(y);

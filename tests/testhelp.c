@@ -138,3 +138,33 @@ int th_run(Suite *s) {
   srunner_free(sr);
   return failed ? 1 : 0;
 }
+
+tt_tensor *th_leaf(uint64_t seed, int ndim, const int64_t *shape, float scale) {
+  tt_tensor *t = th_randn(seed, ndim, shape, scale);
+  TH_NN(t);
+  tt_tensor_set_requires_grad(t, true);
+  return t;
+}
+
+void th_assert_ref(const char *what, const tt_tensor *t, const double *ref, double atol, double rtol) {
+  int64_t n = tt_tensor_numel(t), at = -1;
+  double worst = 0, wd = 0;
+  for (int64_t i = 0; i < n; i++) {
+    double v = tt_tensor_get(t, i), d = fabs(v - ref[i]);
+    if (v == ref[i]) continue; /* also equal infinities */
+    double excess = isnan(v) || isnan(d) ? INFINITY : d - (atol + rtol * fabs(ref[i]));
+    if (excess > worst || (at < 0 && excess > 0)) {
+      worst = excess;
+      wd = d;
+      at = i;
+    }
+  }
+  ck_assert_msg(at < 0, "%s: element %lld is %.8g, reference %.8g (|diff| %.3g > %.3g + %.3g*|ref|)", what,
+                (long long)at, at >= 0 ? tt_tensor_get(t, at) : 0.0, at >= 0 ? ref[at] : 0.0, wd, atol, rtol);
+}
+
+double *th_ref_alloc(int64_t n) {
+  double *r = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
+  ck_assert_ptr_nonnull(r);
+  return r;
+}

@@ -20,10 +20,18 @@
 /* N(0, scale^2) tensor (f32, contiguous, CPU) from a seed. */
 tt_tensor *th_randn(uint64_t seed, int ndim, const int64_t *shape, float scale);
 tt_tensor *th_uniform(uint64_t seed, int ndim, const int64_t *shape, float lo, float hi);
+/* th_randn(seed, ...) that requires grad: a leaf of a gradient check. */
+tt_tensor *th_leaf(uint64_t seed, int ndim, const int64_t *shape, float scale);
 /* max |a - b| over all elements (shapes must match; else +inf). */
 double th_max_abs_diff(const tt_tensor *a, const tt_tensor *b);
 /* Asserts max |a - b| <= tol, printing the difference and where it is. */
 void th_assert_close(const char *what, const tt_tensor *a, const tt_tensor *b, double tol);
+/* Asserts |t - ref| <= atol + rtol*|ref| everywhere (t read in row-major order
+ * through its strides; equal values, infinities included, always pass), printing
+ * the worst element. */
+void th_assert_ref(const char *what, const tt_tensor *t, const double *ref, double atol, double rtol);
+/* A zeroed array of n (at least one) doubles for a reference computed in the test. */
+double *th_ref_alloc(int64_t n);
 
 /* A function of the inputs whose gradient is checked; returns a tensor of any shape. */
 typedef tt_tensor *(*th_fn)(tt_tensor *const *inputs, void *ud);
