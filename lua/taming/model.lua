@@ -98,7 +98,7 @@ function Model:load_state(src, opts)
   for _, k in ipairs(opts.keep or {}) do
     if avail[k] then kept[k] = avail[k]; used[k] = true end
   end
-  local missing = {}
+  local missing, first_missing = {}, nil
   self:each_plugin(function(pp, p)
     for _, n in ipairs(p:param_names()) do
       local full = pp .. n
@@ -116,13 +116,24 @@ function Model:load_state(src, opts)
         used[full] = true
       elseif not p:param_info(n).optional then
         missing[#missing + 1] = ("'%s' %s"):format(full, shape_str(p:param_info(n).shape))
+        first_missing = first_missing or full
       end
     end
   end)
   if #missing > 0 then
     local more = #missing > 3 and (" and %d more"):format(#missing - 3) or ""
-    error(("%s: missing key%s %s%s"):format(source, #missing > 1 and "s" or "",
-      table.concat({missing[1], missing[2], missing[3]}, ", "), more), 0)
+    -- the same name under another prefix: most often a checkpoint of another model
+    -- (a Net2NetTransformer's first_stage_model.*) given with the wrong config
+    local hint, found = "", nil
+    for k in pairs(tensors) do
+      if #k > #first_missing and k:sub(-#first_missing - 1) == "." .. first_missing and
+         (not found or #k < #found) then found = k end
+    end
+    if found then
+      hint = ("; the file has '%s': a checkpoint of another model kind, or another config?"):format(found)
+    end
+    error(("%s: missing key%s %s%s%s"):format(source, #missing > 1 and "s" or "",
+      table.concat({missing[1], missing[2], missing[3]}, ", "), more, hint), 0)
   end
   if opts.strict ~= false then
     local unexpected = {}

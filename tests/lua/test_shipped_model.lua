@@ -28,6 +28,11 @@ test("weights_match_config", function()
   for _, k in ipairs(ck:names()) do
     T.ok("inference-only key " .. k, not k:find("discriminator", 1, true) and not k:find("^loss%."))
   end
+  -- the transformer's file given with the first stage's config: the error points at the prefix
+  T.raises("first-stage config, Net2Net weights", function()
+    tt.load(M .. "/transformer.safetensors", {config = M .. "/vqgan.yaml"})
+  end, "transformer.safetensors: missing keys 'encoder.conv_in.weight' [32, 1, 3, 3]",
+    "the file has 'first_stage_model.encoder.conv_in.weight'")
 end)
 
 test("held_out_metrics", function()
