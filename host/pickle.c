@@ -627,7 +627,7 @@ static tt_status run(vm *v) {
         TT_TRY(pop_mark(v, &k));
         if (k >= v->sp) return err(v, "OBJ without a class");
         a = v->stack[k];
-        v->sp = k + 1;   /* keep cls as a placeholder; args are dropped */
+        v->sp = k + 1;   /* slot k (cls) receives the result below; the args are not needed */
         TT_TRY(call(v, a, NULL, 0, &n));
         v->stack[k] = n;
         break;

@@ -231,6 +231,7 @@ local TARGETS = {
   ["taming.modules.losses.VQLPIPSWithDiscriminator"] = M.VQLPIPSWithDiscriminator,
   ["taming.modules.losses.segmentation.BCELossWithQuant"] = M.BCELossWithQuant,
 }
+-- the official no-op loss of inference-only configs: nothing to build
 local DUMMY = {
   ["taming.modules.losses.vqperceptual.DummyLoss"] = true,
   ["taming.modules.losses.DummyLoss"] = true,
