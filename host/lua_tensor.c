@@ -410,29 +410,17 @@ static int t_contiguous(lua_State *L) { tt_lua_push_tensor(L, tt_contiguous(tt_l
 static int t_clone(lua_State *L) { tt_lua_push_tensor(L, tt_clone(tt_lua_check_tensor(L, 1))); return 1; }
 static int t_detach(lua_State *L) { tt_lua_push_tensor(L, tt_detach(tt_lua_check_tensor(L, 1))); return 1; }
 
-static int t_reshape(lua_State *L) {
+/* t:reshape / expand / repeat(shape...): one shape argument, one op */
+static int with_shape(lua_State *L, tt_tensor *(*op)(tt_tensor *, int, const int64_t *)) {
   tt_tensor *t = tt_lua_check_tensor(L, 1);
   int64_t sh[TT_MAX_DIMS];
   int n = tt_lua_shape(L, 2, sh);
-  tt_lua_push_tensor(L, tt_reshape(t, n, sh));
+  tt_lua_push_tensor(L, op(t, n, sh));
   return 1;
 }
-
-static int t_expand(lua_State *L) {
-  tt_tensor *t = tt_lua_check_tensor(L, 1);
-  int64_t sh[TT_MAX_DIMS];
-  int n = tt_lua_shape(L, 2, sh);
-  tt_lua_push_tensor(L, tt_expand(t, n, sh));
-  return 1;
-}
-
-static int t_repeat(lua_State *L) {
-  tt_tensor *t = tt_lua_check_tensor(L, 1);
-  int64_t sh[TT_MAX_DIMS];
-  int n = tt_lua_shape(L, 2, sh);
-  tt_lua_push_tensor(L, tt_repeat(t, n, sh));
-  return 1;
-}
+static int t_reshape(lua_State *L) { return with_shape(L, tt_reshape); }
+static int t_expand(lua_State *L) { return with_shape(L, tt_expand); }
+static int t_repeat(lua_State *L) { return with_shape(L, tt_repeat); }
 
 static int t_permute(lua_State *L) {
   tt_tensor *t = tt_lua_check_tensor(L, 1);
