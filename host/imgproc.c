@@ -1158,17 +1158,22 @@ tt_tensor *tt_depth_normalize(const tt_tensor *depth) {
   return out;
 }
 
+/* An 8-bit image file that must have `channels` channels; `what` says what it must be. */
+static tt_status load_u8_channels(const char *path, int64_t channels, const char *what, tt_tensor **im) {
+  TT_TRY(tt_image_load_u8(path, im));
+  if ((*im)->shape[2] == channels) return TT_OK;
+  tt_status s = tt_error(TT_ERR_FORMAT, "%s: %s; this image has %lld channels", path, what,
+                         (long long)(*im)->shape[2]);
+  tt_tensor_unref(*im);
+  *im = NULL;
+  return s;
+}
+
 tt_status tt_depth_load(const char *path, tt_tensor **out) {
   if (!path || !out) return tt_error(TT_ERR_INVALID, "depth_load: NULL argument");
   *out = NULL;
   tt_tensor *rgba;
-  TT_TRY(tt_image_load_u8(path, &rgba));
-  if (rgba->shape[2] != 4) {
-    tt_status s = tt_error(TT_ERR_FORMAT, "%s: a depth map must be an 8-bit RGBA PNG holding float32 bytes; this "
-                           "image has %lld channels", path, (long long)rgba->shape[2]);
-    tt_tensor_unref(rgba);
-    return s;
-  }
+  TT_TRY(load_u8_channels(path, 4, "a depth map must be an 8-bit RGBA PNG holding float32 bytes", &rgba));
   tt_tensor *raw = tt_depth_from_rgba(rgba);
   tt_tensor_unref(rgba);
   if (!raw) return tt_error_prefix(tt_last_status(), "%s: ", path);
@@ -1184,13 +1189,8 @@ tt_status tt_labels_load(const char *path, tt_tensor **out) {
   if (!path || !out) return tt_error(TT_ERR_INVALID, "labels_load: NULL argument");
   *out = NULL;
   tt_tensor *im;
-  TT_TRY(tt_image_load_u8(path, &im));
-  if (im->shape[2] != 1) {
-    tt_status s = tt_error(TT_ERR_FORMAT, "%s: a label map must be a single-channel 8-bit image (PIL mode L); this one "
-                           "has %lld channels", path, (long long)im->shape[2]);
-    tt_tensor_unref(im);
-    return s;
-  }
+  TT_TRY(load_u8_channels(path, 1, "a label map must be a single-channel 8-bit image (PIL mode L)",
+                          &im));
   *out = tt_tensor_view_of(im, TT_DIMS(im->shape[0], im->shape[1]), NULL, 0);
   tt_tensor_unref(im);
   return *out ? TT_OK : tt_last_status();
