@@ -10,12 +10,14 @@
  * triangle), the softmax of row t runs over its first L(t) scores, and the
  * rest of the row is set to 0.
  *
- * Threads: with at least as many heads as threads, heads run in parallel and
- * each GEMM single-threaded (the pthreads OpenBLAS otherwise spins its own
- * pool against OpenMP's — measured 2-3x slower on 2 cores); with fewer heads
- * (the VQGAN's single-head block) heads run in turn and OpenBLAS threads each
- * GEMM. Without saved probabilities the scores live in a per-thread scratch of
- * one row block, never [BH, Tq, Tk]. */
+ * Threads: every GEMM runs single-threaded inside an OpenMP team (the pthreads
+ * OpenBLAS otherwise spins its own pool against OpenMP's — measured 2-3x
+ * slower on 2 cores). With at least as many heads as threads, heads run in
+ * parallel; with fewer heads (the VQGAN's single-head block) the forward
+ * splits each head's query rows over the threads, and the backward, which
+ * accumulates gK and gV over those rows, runs the heads in turn. Without saved
+ * probabilities the scores live in a per-thread scratch of one row block,
+ * never [BH, Tq, Tk]. */
 #include "config.h"
 #include <cblas.h>
 #include <math.h>
@@ -68,29 +70,18 @@ static bool heads_parallel(int64_t BH, int nt) {
   return nt > 1 && BH >= nt && (BH % nt == 0 || BH >= 3 * (int64_t)nt);
 }
 
-static inline void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                         int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) { /* BLAS would leave C untouched; the product is 0 */
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
-    return;
-  }
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
-              (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
-}
-
-/* One head. q [Tq, d], k [Tk, d], v [Tk, dv] -> o [Tq, dv]; P [Tq, Tk] when
- * probs are kept, else work is one block of rows x Tk. */
+/* Query rows [lo, hi) of one head, block by block. q [Tq, d], k [Tk, d],
+ * v [Tk, dv] -> o [Tq, dv]; P [Tq, Tk] when probs are kept, else work is one
+ * block of rows x Tk. */
 static void head_fwd(const attn_dims *a, const float *q, const float *k, const float *v, float *o, float *P,
-                     float *work) {
+                     float *work, int64_t lo, int64_t hi) {
   int64_t Tk = a->Tk;
-  for (int64_t r0 = 0; r0 < a->Tq; r0 += a->rows) {
-    int64_t r1 = r0 + a->rows < a->Tq ? r0 + a->rows : a->Tq, rows = r1 - r0;
+  for (int64_t r0 = lo; r0 < hi; r0 += a->rows) {
+    int64_t r1 = r0 + a->rows < hi ? r0 + a->rows : hi, rows = r1 - r0;
     int64_t Lmax = visible(a, r1 - 1);
     float *S = P ? P + r0 * Tk : work;   /* [rows, Tk], only [rows, Lmax) used */
     /* S = scale * Q_blk K[0:Lmax]^T */
-    sgemm(false, true, rows, Lmax, a->d, a->p->scale, q + r0 * a->d, a->d, k, a->d, 0.0f, S, Tk);
+    tt_cpu_sgemm(false, true, rows, Lmax, a->d, a->p->scale, q + r0 * a->d, a->d, k, a->d, 0.0f, S, Tk);
     for (int64_t t = r0; t < r1; t++) {
       float *row = S + (t - r0) * Tk;
       int64_t L = visible(a, t), end = P ? Tk : Lmax;
@@ -98,7 +89,7 @@ static void head_fwd(const attn_dims *a, const float *q, const float *k, const f
       if (end > L) memset(row + L, 0, sizeof(float) * (size_t)(end - L));
     }
     /* O_blk = P_blk[:, 0:Lmax] V[0:Lmax] */
-    sgemm(false, false, rows, a->dv, Lmax, 1.0f, S, Tk, v, a->dv, 0.0f, o + r0 * a->dv, a->dv);
+    tt_cpu_sgemm(false, false, rows, a->dv, Lmax, 1.0f, S, Tk, v, a->dv, 0.0f, o + r0 * a->dv, a->dv);
   }
 }
 
@@ -112,7 +103,9 @@ static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor
   a.rows = block_rows(&a, probs == NULL);
   int nt = tt_cpu_max_threads();
   bool par = heads_parallel(a.BH, nt);
-  int nwork = probs ? 0 : (par ? nt : 1);
+  /* few heads: the threads share each head's query rows, a block or more each */
+  if (!par && nt > 1 && a.rows > (a.Tq + nt - 1) / nt) a.rows = (a.Tq + nt - 1) / nt;
+  int nwork = probs ? 0 : nt;
   float *work = NULL;
   if (nwork) {
     work = malloc(sizeof(float) * (size_t)nwork * (size_t)a.rows * (size_t)(a.Tk > 0 ? a.Tk : 1));
@@ -123,18 +116,25 @@ static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor
   const float *qs = tt_f32(q), *ks = tt_f32(k), *vs = tt_f32(v);
   float *os = tt_f32(out), *ps = probs ? tt_f32(probs) : NULL;
   int64_t wsize = a.rows * a.Tk;
+#define HEAD_FWD(h, lo, hi)                                                                                 \
+  head_fwd(&a, qs + (h) * a.Tq * a.d, ks + (h) * a.Tk * a.d, vs + (h) * a.Tk * a.dv, os + (h) * a.Tq * a.dv, \
+           ps ? ps + (h) * a.Tq * a.Tk : NULL, work ? work + tt_cpu_thread_id() * wsize : NULL, (lo), (hi))
+  int prev = tt_cpu_blas_serial_begin();
   if (par) {
-    int prev = tt_cpu_blas_serial_begin();
 #pragma omp parallel for schedule(static)
-    for (int64_t h = 0; h < a.BH; h++)
-      head_fwd(&a, qs + h * a.Tq * a.d, ks + h * a.Tk * a.d, vs + h * a.Tk * a.dv, os + h * a.Tq * a.dv,
-               ps ? ps + h * a.Tq * a.Tk : NULL, work ? work + tt_cpu_thread_id() * wsize : NULL);
-    tt_cpu_blas_serial_end(prev);
+    for (int64_t h = 0; h < a.BH; h++) HEAD_FWD(h, 0, a.Tq);
   } else {
-    for (int64_t h = 0; h < a.BH; h++)
-      head_fwd(&a, qs + h * a.Tq * a.d, ks + h * a.Tk * a.d, vs + h * a.Tk * a.dv, os + h * a.Tq * a.dv,
-               ps ? ps + h * a.Tq * a.Tk : NULL, work);
+    int64_t nblocks = (a.Tq + a.rows - 1) / a.rows;
+    for (int64_t h = 0; h < a.BH; h++) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t blk = 0; blk < nblocks; blk++) {
+        int64_t r0 = blk * a.rows;
+        HEAD_FWD(h, r0, r0 + a.rows < a.Tq ? r0 + a.rows : a.Tq);
+      }
+    }
   }
+  tt_cpu_blas_serial_end(prev);
+#undef HEAD_FWD
   free(work);
   return TT_OK;
 }
@@ -155,10 +155,10 @@ static void head_bwd(const attn_dims *a, const float *q, const float *k, const f
     int64_t Lmax = visible(a, r1 - 1);
     const float *Pb = P + r0 * Tk;
     /* gV[0:Lmax] += P_blk^T gO_blk */
-    if (gv) sgemm(true, false, Lmax, dv, rows, 1.0f, Pb, Tk, go + r0 * dv, dv, 1.0f, gv, dv);
+    if (gv) tt_cpu_sgemm(true, false, Lmax, dv, rows, 1.0f, Pb, Tk, go + r0 * dv, dv, 1.0f, gv, dv);
     if (!gq && !gk) continue;
     /* G = gO_blk V[0:Lmax]^T, then G <- P * (G - rowsum(G * P)) */
-    sgemm(false, true, rows, Lmax, dv, 1.0f, go + r0 * dv, dv, v, dv, 0.0f, work, Tk);
+    tt_cpu_sgemm(false, true, rows, Lmax, dv, 1.0f, go + r0 * dv, dv, v, dv, 0.0f, work, Tk);
     for (int64_t t = 0; t < rows; t++) {
       float *g = work + t * Tk;
       const float *pr = Pb + t * Tk;
@@ -170,8 +170,8 @@ static void head_bwd(const attn_dims *a, const float *q, const float *k, const f
       for (int64_t s = 0; s < Lmax; s++) g[s] = pr[s] * (g[s] - dot);
     }
     /* gQ_blk = scale G K[0:Lmax];  gK[0:Lmax] += scale G^T Q_blk */
-    if (gq) sgemm(false, false, rows, d, Lmax, scale, work, Tk, k, d, 0.0f, gq + r0 * d, d);
-    if (gk) sgemm(true, false, Lmax, d, rows, scale, work, Tk, q + r0 * d, d, 1.0f, gk, d);
+    if (gq) tt_cpu_sgemm(false, false, rows, d, Lmax, scale, work, Tk, k, d, 0.0f, gq + r0 * d, d);
+    if (gk) tt_cpu_sgemm(true, false, Lmax, d, rows, scale, work, Tk, q + r0 * d, d, 1.0f, gk, d);
   }
 }
 

@@ -82,14 +82,6 @@ static int team_size(void) {
 #endif
 }
 
-/* Row-major C = op(A) op(B) + beta C, on the calling thread only. */
-static inline void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
-                         const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-              (int)K, 1.0f, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-}
-
 static void split_range(int64_t n, int part, int parts, int64_t align, int64_t *lo, int64_t *hi) {
   int64_t chunks = (n + align - 1) / align;
   int64_t a = chunks * part / parts * align, b = chunks * (part + 1) / parts * align;
@@ -261,7 +253,7 @@ static void fwd_pointwise(const geom *g, const float *x, const float *w, const f
     item it = item_at(g, &p, i);
     int64_t n0 = it.r0 * g->W, N = it.rr * g->W;
     float *yb = y + it.b * g->Co * HW;
-    sgemm(false, false, it.c1 - it.c0, N, g->Ci, w + it.c0 * g->Ci, g->Ci, x + it.b * g->Ci * HW + n0, HW, 0.0f,
+    tt_cpu_sgemm(false, false, it.c1 - it.c0, N, g->Ci, 1.0f, w + it.c0 * g->Ci, g->Ci, x + it.b * g->Ci * HW + n0, HW, 0.0f,
           yb + it.c0 * HW + n0, HW);
     add_bias(bias, yb, HW, it.c0, it.c1, n0, n0 + N);
   }
@@ -317,7 +309,7 @@ static tt_status fwd_shifted(const geom *g, const float *x, const float *w, bool
       }
       int64_t M = it.c1 - it.c0;
       for (int64_t t = 0; t < taps; t++)
-        sgemm(false, false, M, N, Ci, wt + (t * Co + it.c0) * Ci, Ci, xp + t / g->kw * Wp + t % g->kw, cs,
+        tt_cpu_sgemm(false, false, M, N, Ci, 1.0f, wt + (t * Co + it.c0) * Ci, Ci, xp + t / g->kw * Wp + t % g->kw, cs,
               t ? 1.0f : 0.0f, yt, ldy);
       for (int64_t co = it.c0; co < it.c1; co++) {
         float bv = bias ? bias[co] : 0.0f;
@@ -360,7 +352,7 @@ static tt_status fwd_im2col(const geom *g, const float *x, const float *w, const
                      col + k * N);
       }
       float *yt = y + it.b * g->Co * HoWo + it.r0 * g->Wo;
-      sgemm(false, false, it.c1 - it.c0, N, K, w + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
+      tt_cpu_sgemm(false, false, it.c1 - it.c0, N, K, 1.0f, w + it.c0 * K, K, col, N, 0.0f, yt + it.c0 * HoWo, HoWo);
       add_bias(bias, yt, HoWo, it.c0, it.c1, 0, N);
     }
   }
@@ -415,14 +407,14 @@ static tt_status bwd_data_col2im(const geom *g, const float *gy, const float *w,
       const float *gyb = gy + b * g->Co * HoWo;
       float *gxb = gx + b * g->Ci * HW;
       if (pw) {   // gx[b][c0:c1] [c, HW] = w[:, c0:c1]^T @ gy[b]
-        sgemm(true, false, c1 - c0, HW, g->Co, w + c0, K, gyb, HW, 0.0f, gxb + c0 * HW, HW);
+        tt_cpu_sgemm(true, false, c1 - c0, HW, g->Co, 1.0f, w + c0, K, gyb, HW, 0.0f, gxb + c0 * HW, HW);
         continue;
       }
       memset(gxb + c0 * HW, 0, sizeof(float) * (size_t)((c1 - c0) * HW));
       for (int64_t t = 0; t < tiles; t++) {
         int64_t r0 = t * R, rr = g->Ho - r0 < R ? g->Ho - r0 : R, N = rr * g->Wo;
         // col [(c1-c0)*kk, N] = w[:, c0*kk : c1*kk]^T @ gy[b][:, tile]
-        sgemm(true, false, (c1 - c0) * kk, N, g->Co, w + c0 * kk, K, gyb + r0 * g->Wo, HoWo, 0.0f, col, N);
+        tt_cpu_sgemm(true, false, (c1 - c0) * kk, N, g->Co, 1.0f, w + c0 * kk, K, gyb + r0 * g->Wo, HoWo, 0.0f, col, N);
         for (int64_t k = 0; k < (c1 - c0) * kk; k++)
           col2im_row(g, gxb + (c0 + k / kk) * HW, k % kk / g->kw, k % g->kw, r0, rr, col + k * N);
       }
@@ -479,14 +471,14 @@ static tt_status bwd_weight_gemm(const geom *g, const float *x, const float *gy,
     float beta = 0.0f;
     if (pw && nk > 0) {   // gw[:, c0:c1] = sum_b gy[b] [Co, HW] @ x[b][c0:c1]^T
       for (int64_t b = 0; b < g->B; b++, beta = 1.0f)
-        sgemm(false, true, g->Co, nk, HW, gy + b * g->Co * HoWo, HoWo, x + (b * g->Ci + c0) * HW, HW, beta,
+        tt_cpu_sgemm(false, true, g->Co, nk, HW, 1.0f, gy + b * g->Co * HoWo, HoWo, x + (b * g->Ci + c0) * HW, HW, beta,
               gw + c0, K);
     }
     for (int64_t bt = 0; !pw && nk > 0 && bt < g->B * tiles; bt++, beta = 1.0f) {
       int64_t b = bt / tiles, r0 = bt % tiles * R, rr = g->Ho - r0 < R ? g->Ho - r0 : R, N = rr * g->Wo;
       for (int64_t k = 0; k < nk; k++)
         im2col_row(g, x + (b * g->Ci + c0 + k / kk) * HW, k % kk / g->kw, k % g->kw, r0, rr, col + k * N);
-      sgemm(false, true, g->Co, nk, N, gy + b * g->Co * HoWo + r0 * g->Wo, HoWo, col, N, beta, gw + c0 * kk, K);
+      tt_cpu_sgemm(false, true, g->Co, nk, N, 1.0f, gy + b * g->Co * HoWo + r0 * g->Wo, HoWo, col, N, beta, gw + c0 * kk, K);
     }
   }
   tt_cpu_blas_serial_end(blas_prev);

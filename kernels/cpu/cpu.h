@@ -31,6 +31,10 @@ void tt_cpu_blas_serial_end(int prev);
 
 /* OpenMP's thread count and this thread's number (1 and 0 without OpenMP). */
 int tt_cpu_max_threads(void);
+/* Row-major C = alpha op(A) op(B) + beta C by one OpenBLAS call on the calling
+ * thread (callers hold tt_cpu_blas_serial_begin); K = 0 scales C by beta. */
+void tt_cpu_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 int tt_cpu_thread_id(void);
 
 /* Work below this many elements is not worth waking threads for. */

@@ -68,12 +68,28 @@ static void sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alph
               (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
+/* C = beta C where a product has K = 0 (BLAS would leave C untouched; the product is 0). */
+static void scale_only(int64_t M, int64_t N, float beta, float *C, int64_t ldc) {
+  for (int64_t i = 0; i < M; i++)
+    for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+}
+
+void tt_cpu_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_only(M, N, beta, C, ldc);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (blasint)M,
+              (blasint)N, (blasint)K, alpha, A, (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
+}
+
 static tt_status cpu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                           int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
   if (M == 0 || N == 0) return TT_OK;
   if (K == 0) {
-    for (int64_t i = 0; i < M; i++)
-      for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    scale_only(M, N, beta, C, ldc);
     return TT_OK;
   }
   int nt = max_threads();
@@ -116,9 +132,7 @@ static tt_status cpu_gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_
     for (int64_t i = 0; i < batch; i++)
       if (M && N) {
         if (K) sgemm1(ta, tb, M, N, K, alpha, A + i * sa, lda, B + i * sb, ldb, beta, C + i * sc, ldc);
-        else
-          for (int64_t r = 0; r < M; r++)
-            for (int64_t j = 0; j < N; j++) C[i * sc + r * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * sc + r * ldc + j];
+        else scale_only(M, N, beta, C + i * sc, ldc);
       }
     return TT_OK;
   }
