@@ -20,13 +20,8 @@ local a = tt.args.parse(..., {
 
 local model = tt.load(a.ckpt, {config = a.config, device = a.device})
 
-local x = tt.image.load(a.input)                        -- [1, C, H, W] in [-1, 1]
-if a.size then x = tt.image.resize_crop(x, a.size) end
-local c = x:size(1)
-if c ~= model.in_channels then
-  error(("%s: the image has %d channel%s but the model takes %d"):format(a.input, c, c == 1 and "" or "s",
-    model.in_channels), 0)
-end
+-- [1, C, H, W] in [-1, 1]; the channel count checked against the model's
+local x = require("taming.conditions").image(a.input, a.size, model.in_channels)
 x = x:to(a.device)
 
 local h, quant, indices, rec = tt.no_grad(function()

@@ -73,4 +73,29 @@ test("missing_unexpected_and_misshaped_keys", function()
   T.ok("no loss.* bound for inference", m:state_dict()["loss.discriminator.main.0.weight"] == nil)
 end)
 
+test("reconstruct_pipeline_resizes_and_crops", function()
+  -- a real non-square photo, resized (shorter side 32) and centre-cropped by size=
+  local EX = T.srcdir() .. "/../shared/data/examples/sflckr_images"
+  local p = io.popen("find '" .. EX .. "' -type f -name '*.jpg' | sort | head -1")
+  local img = p:read("l")
+  p:close()
+  if not img then print("  (skipped: no S-FLCKR example image)") return end
+  local tmp = T.tmpdir("vqgan_parity_reconstruct")
+  tt.fs.mkdir(tmp)
+  local status, out = T.sh(("%s run reconstruct config=%svqgan.yaml ckpt=%svqgan.ckpt input='%s' size=32 output=%s/r.png dump=%s")
+    :format(T.taming(), D, D, img, tmp, tmp))
+  T.eq("reconstruct exit status: " .. out, status, 0)
+  local rec = tt.npy.load(tmp .. "/rec.npy")
+  T.eq("rec shape", table.concat(rec:shape(), "x"), "1x3x32x32")
+  T.eq("png shape", table.concat(tt.image.load(tmp .. "/r.png"):shape(), "x"), "1x3x32x32")
+  -- the same as the library path: conditions.image + encode + decode
+  local m = tt.load(D .. "vqgan.ckpt", {config = D .. "vqgan.yaml"})
+  local x = require("taming.conditions").image(img, 32, 3)
+  T.ok("the input is not square", tt.image.load(img):size(2) ~= tt.image.load(img):size(3))
+  tt.no_grad(function()
+    local zq = m:encode(x)
+    T.close("rec.npy", rec, m:decode(zq), 1e-5)
+  end)
+end)
+
 return T.run("vqgan_parity", tests)
