@@ -25,7 +25,7 @@ if a.threads then tt.set_threads(a.threads) end
 local model = tt.load(a.ckpt, {config = a.config, device = a.device})
 local n2n = model.kind == "Net2NetTransformer"
 local vq = n2n and model.first_stage or model
-local ds, batch = train.dataset(a, model.config, vq.in_channels)
+local ds, batch = train.dataset(a, model.config, vq)
 local loader = data.loader(ds, {batch = batch, shuffle = false, drop_last = false, workers = a.workers})
 local steps = loader:steps_per_epoch()
 

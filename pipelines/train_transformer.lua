@@ -55,7 +55,7 @@ end
 model:init(a.seed, "cpu")
 if a.device ~= "cpu" then model:to(a.device) end
 
-local ds, batch = train.dataset(a, cfg, model.first_stage.in_channels)
+local ds, batch = train.dataset(a, cfg, model.first_stage)
 local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
 local o = train.options(a, cfg, info)
 o.model, o.loader, o.lr, o.dist, o.weight_decay = model, loader, lr, dist, a.weight_decay

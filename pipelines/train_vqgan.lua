@@ -46,7 +46,7 @@ model:add("loss", build_loss())
 model:init(a.seed, "cpu")
 if a.device ~= "cpu" then model:to(a.device) end
 
-local ds, batch = train.dataset(a, cfg, model.in_channels)
+local ds, batch = train.dataset(a, cfg, model)
 local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
 local o = train.options(a, cfg, info)
 o.model, o.loader, o.lr, o.dist = model, loader, lr, dist

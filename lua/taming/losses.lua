@@ -224,6 +224,11 @@ function BCE:forward(qloss, x, xrec, split)
   }
 end
 
+-- The training loop's generator step (VQSegmentationModel has no discriminator).
+function BCE:generator(qloss, x, xrec, _, _, _, split)
+  return self:forward(qloss, x, xrec, split)
+end
+
 ---------------------------------------------------------------- configs, second stage
 
 local TARGETS = {

@@ -274,7 +274,10 @@ function M.vqgan(o)
     step = step + 1
     add_logs(acc, logs, 1)
     acc_n = acc_n + 1
-    shown = {{"aeloss", logs["train/aeloss"]}, {"rec", logs["train/rec_loss"]}, {"quant", logs["train/quant_loss"]}}
+    shown = {{"aeloss", logs["train/aeloss"]},
+             -- the segmentation loss (BCELossWithQuant) reports BCE in place of the L1 + LPIPS term
+             logs["train/bce_loss"] and {"bce", logs["train/bce_loss"]} or {"rec", logs["train/rec_loss"]},
+             {"quant", logs["train/quant_loss"]}}
     if opt_disc then shown[#shown + 1] = {"discloss", logs["train/discloss"]} end
     run:progress(step, shown)
     if run:due(step, o.log_every or 50) or step == o.steps then
@@ -495,7 +498,10 @@ function M.start(a, default_logdir)
 end
 
 -- The dataset the arguments (or the config's data section) describe, and the batch size.
-function M.dataset(a, cfg, channels)
+-- vq: the first stage the images feed; its in_channels are the images' channels unless
+-- it encodes another key (a VQSegmentationModel encodes the segmentation maps).
+function M.dataset(a, cfg, vq)
+  local channels = vq and (vq.image_key or "image") == "image" and vq.in_channels or nil
   local kind = a.data or "config"
   local batch = a.batch or (cfg.data and cfg.data.params and cfg.data.params.batch_size)
   local common = {size = a.size, random_crop = a.random_crop, hflip = a.hflip, channels = a.channels or channels,
@@ -504,7 +510,8 @@ function M.dataset(a, cfg, channels)
   if kind == "config" then
     if not cfg.data then error("the config has no data section: choose data=folder|list|paired|fashion_mnist", 0) end
     local cb
-    ds, cb = data.from_config(cfg.data, "train", {root = a.data_root, limit = a.limit})
+    -- the official data section names its held-out set "validation"
+    ds, cb = data.from_config(cfg.data, a.split == "test" and "validation" or "train", {root = a.data_root, limit = a.limit})
     batch = a.batch or cb
     ds.channels = a.channels or channels or ds.channels
     if a.size then ds.size = a.size end

@@ -14,6 +14,7 @@ if not tt.fs.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
   return T.skip("train", "the runs train on Fashion-MNIST (Debian's dataset-fashion-mnist), which is absent")
 end
 local data = require "taming.data"
+local train = require "taming.train"
 local progress = require "taming.progress"
 local ckpt = require "taming.checkpoint"
 
@@ -308,6 +309,62 @@ return {model = {target = "taming.models.vqgan.VQModel", base_learning_rate = 4.
   local m = tt.load(logdir .. "/checkpoints/step-00000002.safetensors", {config = logdir .. "/project.yaml"})
   T.eq("kind", m.kind, "VQModel")
   T.eq("in_channels", m.in_channels, 1)
+end)
+
+test("segmentation_model_learns_ade20k_maps", function()
+  -- VQSegmentationModel with BCELossWithQuant on the real ADE20K examples (151 labels)
+  local EX = SRC .. "/../shared/data/examples"
+  if not tt.fs.isdir(EX .. "/ade20k_segmentations") then print("  (skipped: " .. EX .. " absent)") return end
+  write(tmp .. "/seg.yaml", [[
+model:
+  base_learning_rate: 4.5e-06
+  target: taming.models.vqgan.VQSegmentationModel
+  params:
+    embed_dim: 8
+    n_embed: 32
+    image_key: segmentation
+    n_labels: 151
+    ddconfig: {double_z: false, z_channels: 8, resolution: 16, in_channels: 151, out_ch: 151, ch: 32,
+               ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
+    lossconfig:
+      target: taming.modules.losses.segmentation.BCELossWithQuant
+      params: {codebook_weight: 1.0}
+]])
+  local logdir = tmp .. "/seg"
+  local args = ("config=%s/seg.yaml data=paired data_root=%s/ade20k_images cond_root=%s/ade20k_segmentations "
+    .. "cond=segmentation seg_dataset=ade20k size=16 limit=2 batch=2 lr=2e-3 image_every=20 progress=off logdir=%s")
+    :format(tmp, EX, EX, logdir)
+  run("train_vqgan.lua", args .. " steps=1")
+  run("train_vqgan.lua", args .. " steps=30 resume=auto")
+  T.ok("colorized reconstructions", tt.fs.exists(logdir .. "/images/train/reconstructions_gs-000020.png"))
+  -- BCE of the two training maps after 1 and after 30 steps
+  local ds = data.paired{images = EX .. "/ade20k_images", conditions = EX .. "/ade20k_segmentations",
+                         kind = "segmentation", dataset = "ade20k", size = 16, limit = 2}
+  local maps = data.loader(ds, {batch = 2, shuffle = false, workers = 0}):next().cond
+  T.eq("one-hot maps", table.concat(maps:shape(), "x"), "2x151x16x16")
+  local function bce(step)
+    local m = tt.load(("%s/checkpoints/step-%08d.safetensors"):format(logdir, step), {config = logdir .. "/project.yaml"})
+    T.eq("kind", m.kind, "VQSegmentationModel")
+    return tt.no_grad(function() return tt.bce_with_logits(m:forward(maps), maps):item() end)
+  end
+  local before, after = bce(1), bce(30)
+  print(("  segmentation: BCE on the training maps %.4f -> %.4f"):format(before, after))
+  T.ok(("BCE falls: %.4f -> %.4f"):format(before, after), after < 0.5 * before)
+end)
+
+test("config_data_section_splits", function()
+  -- data=config: split=train reads data.params.train, split=test data.params.validation
+  local lists = {train = {"a.png", "b.png", "c.png"}, validation = {"d.png", "e.png"}}
+  for name, files in pairs(lists) do write(("%s/%s.txt"):format(tmp, name), table.concat(files, "\n") .. "\n") end
+  local cfg = {data = {params = {batch_size = 2,
+    train = {target = "taming.data.custom.CustomTrain", params = {training_images_list_file = tmp .. "/train.txt", size = 8}},
+    validation = {target = "taming.data.custom.CustomTest", params = {test_images_list_file = tmp .. "/validation.txt", size = 8}}}}}
+  local tr, b = train.dataset({data = "config", split = "train"}, cfg)
+  local te = train.dataset({data = "config", split = "test"}, cfg)
+  T.eq("batch", b, 2)
+  T.eq("train images", tr.n, 3)
+  T.eq("test images", te.n, 2)
+  T.eq("test list", te.paths[1], "d.png")
 end)
 
 test("progress_bar_and_lines", function()
