@@ -77,7 +77,7 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
   if (prefix->dtype != TT_I64 || prefix->ndim != 2 || prefix->shape[1] < 1)
     return tt_error(TT_ERR_INVALID, "sample: the prefix must be i64 [B, L0] with L0 >= 1");
   if (steps < 1) return tt_error(TT_ERR_INVALID, "sample: steps must be positive");
-  int64_t B = prefix->shape[0], L0 = prefix->shape[1];
+  int64_t B = prefix->shape[0];
   tt_tensor *seq = NULL;
   if (o.uncond) {
     if (!tt_tensor_same_shape(o.uncond, prefix))
@@ -106,7 +106,12 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
     tt_tensor_unref(logits);
     if (s != TT_OK) break;
     tt_tensor *tc = tt_to_device(tok, TT_CPU);
-    for (int64_t b = 0; tc && b < B; b++) tt_i64(result)[b * steps + n] = (int64_t)tt_tensor_get(tc, b);
+    if (!tc) {
+      tt_tensor_unref(tok);
+      s = tt_last_status();
+      break;
+    }
+    for (int64_t b = 0; b < B; b++) tt_i64(result)[b * steps + n] = (int64_t)tt_tensor_get(tc, b);
     tt_tensor_unref(tc);
     /* the new token column, duplicated for the unconditional half */
     tt_tensor *col = tt_reshape(tok, TT_DIMS(B, 1));
@@ -133,7 +138,6 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
       feed = tt_tensor_ref(seq);
     }
   }
-  (void)L0;
   tt_tensor_unref(feed);
   tt_tensor_unref(seq);
   if (s != TT_OK) {
@@ -152,17 +156,16 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
 
 static int64_t clamp64(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* tokens of a [B, H, W] grid inside the window (i0, j0, wh, ww), raster order, first n -> [B, n] */
-static tt_tensor *window_tokens(const tt_tensor *grid, int64_t i0, int64_t j0, int64_t wh, int64_t ww, int64_t n) {
+/* tokens of a [B, H, W] grid in a window ww wide at (i0, j0), raster order, positions [k0, k0 + n) -> [B, n] */
+static tt_tensor *window_tokens(const tt_tensor *grid, int64_t i0, int64_t j0, int64_t ww, int64_t k0, int64_t n) {
   int64_t B = grid->shape[0], W = grid->shape[2];
   tt_tensor *t = tt_tensor_new(TT_I64, TT_DIMS(B, n), TT_CPU);
   if (!t) return NULL;
   for (int64_t b = 0; b < B; b++)
     for (int64_t k = 0; k < n; k++) {
-      int64_t i = i0 + k / ww, j = j0 + k % ww;
+      int64_t i = i0 + (k0 + k) / ww, j = j0 + (k0 + k) % ww;
       tt_i64(t)[b * n + k] = tt_i64(grid)[(b * grid->shape[1] + i) * W + j];
     }
-  (void)wh;
   return t;
 }
 
@@ -190,7 +193,6 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     ct = tt_host_contiguous(cond_tokens);
     if (!ct) { tt_tensor_unref(cg); return tt_last_status(); }
   }
-  int64_t Lfix = ct ? ct->shape[1] : 0, Lc = Lfix + (cg ? wh * ww : 0);
   tt_status s = TT_OK;
   if (o->use_cache) s = reset_cache(gpt, B);
   int64_t cur_i0 = -1, cur_j0 = -1, cached_pos = -1;   /* window and image tokens already in the cache */
@@ -203,16 +205,11 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     bool cached = o->use_cache && i0 == cur_i0 && j0 == cur_j0 && cached_pos == pos - 1;
     if (cached) {
       /* the window did not move: only the last sampled token is new */
-      feed = window_tokens(grid, i0, j0, wh, ww, pos);
-      tt_tensor *last = feed ? tt_slice(feed, 1, pos - 1, pos, 1) : NULL;
-      tt_tensor *lc = last ? tt_contiguous(last) : NULL;
-      tt_tensor_unref(last);
-      tt_tensor_unref(feed);
-      feed = lc;
+      feed = window_tokens(grid, i0, j0, ww, pos - 1, 1);
     } else {
       /* a new window: condition crop (and fixed prefix), then the image tokens before pos */
-      tt_tensor *img = pos > 0 ? window_tokens(grid, i0, j0, wh, ww, pos) : NULL;
-      tt_tensor *cw = cg ? window_tokens(cg, i0, j0, wh, ww, wh * ww) : NULL;
+      tt_tensor *img = pos > 0 ? window_tokens(grid, i0, j0, ww, 0, pos) : NULL;
+      tt_tensor *cw = cg ? window_tokens(cg, i0, j0, ww, 0, wh * ww) : NULL;
       tt_tensor *parts[3];
       int np = 0;
       if (ct) parts[np++] = ct;
@@ -237,7 +234,6 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     cur_i0 = i0;
     cur_j0 = j0;
     cached_pos = pos;   /* tokens up to pos-1 are in the cache; pos is sampled but not fed yet */
-    (void)Lc;
   }
   tt_tensor_unref(cg);
   tt_tensor_unref(ct);
