@@ -42,13 +42,16 @@ tt.no_grad(function()
     l1 = l1 + (x - rec):abs():mean():item() * B
     -- PSNR on [0, 1] images, the reconstruction clipped as the 8-bit export clips it
     local mse = ((x - rec:clamp(-1, 1)) * 0.5):square():mean({1, 2, 3})      -- [B]
+    mse = mse:to("cpu")
     for i = 0, B - 1 do psnr = psnr + 10 * math.log(1 / math.max(mse:get(i), 1e-12), 10) end
     codes[#codes + 1] = idx:reshape(-1):to("cpu")
     if n2n then
-      local logits, target = model:forward(x, train.cond_input(model, b):to(a.device))
-      local V = logits:size(2)
+      -- the codes just computed, in the transformer's order (what encode_to_z gives)
+      local z = idx:reshape(B, -1)
+      if model.permuter then z = model.permuter:forward(z) end
+      local logits, target = model:forward_codes(z, train.cond_input(model, b):to(a.device))
       local L = target:numel()
-      ce = ce + tt.cross_entropy(logits:reshape(-1, V), target:reshape(-1)):item() * L
+      ce = ce + tt.losses.gpt_loss(logits, target):item() * L
       ce_tokens = ce_tokens + L
     end
     n = n + B

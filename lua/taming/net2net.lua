@@ -121,6 +121,11 @@ end
 -- rng is used for pkeep token corruption.
 function N2N:forward(x, c, rng)
   local _, z = self:encode_to_z(x)
+  return self:forward_codes(z, c, rng)
+end
+
+-- The same from the image codes z [B, L] (sequence order) that encode_to_z gives.
+function N2N:forward_codes(z, c, rng)
   local _, ci = self:encode_to_c(c)
   local a = z
   if self.training and self.pkeep < 1.0 then

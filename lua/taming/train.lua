@@ -383,7 +383,6 @@ function M.transformer(o)
   if model.cond_stage ~= model.first_stage then frozen_stage(model, model.cond_stage) end
   local run = M.new_run(setmetatable({start = step}, {__index = o}), dist)
   run:write_config(o.config, o.config_path)
-  local V = model.gpt_info.vocab_size
   local acc, acc_n = 0, 0
   local last_x, last_c
   while step < o.steps do
@@ -393,8 +392,7 @@ function M.transformer(o)
       local x = batch.image:to(device)
       local c = M.cond_input(model, batch):to(device)
       local logits, target = model:forward(x, c, rng)   -- [B, L, V], [B, L]
-      local B, Lz = target:size(0), target:size(1)
-      local loss = tt.cross_entropy(logits:reshape(B * Lz, V), target:reshape(B * Lz))
+      local loss = tt.losses.gpt_loss(logits, target)
       if opt:backward(loss) then opt:step() end
       loss_sum = loss_sum + loss:item() / N
       last_x, last_c = x, c
