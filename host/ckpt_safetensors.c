@@ -243,12 +243,10 @@ static tt_status build_header(const char *path, st_out *outs, int n, const tt_va
 static tt_status write_tensor(tt_atomic_file *af, const tt_tensor *t) {
   size_t nb = tt_tensor_nbytes(t);
   if (nb == 0) return TT_OK;
-  if (t->device == TT_CPU && tt_tensor_is_contiguous(t)) return tt_atomic_write(af, tt_tensor_data(t), nb);
-  void *buf = malloc(nb);
-  if (!buf) return tt_error(TT_ERR_NOMEM, "%s: out of memory copying a tensor of %zu bytes", af->path, nb);
-  tt_status s = tt_tensor_read(t, buf);
-  if (s == TT_OK) s = tt_atomic_write(af, buf, nb);
-  free(buf);
+  tt_tensor *h = tt_host_contiguous(t);
+  if (!h) return tt_error_prefix(tt_last_status(), "%s: ", af->path);
+  tt_status s = tt_atomic_write(af, tt_tensor_data(h), nb);
+  tt_tensor_unref(h);
   return s;
 }
 

@@ -385,7 +385,7 @@ static void push_nested(lua_State *L, tt_tensor *t, int d, int64_t *flat) {
 
 static int t_totable(lua_State *L) {
   tt_tensor *t = tt_lua_check_tensor(L, 1);
-  tt_tensor *c = t->device == TT_CPU ? tt_tensor_ref(t) : tt_to_device(t, TT_CPU);
+  tt_tensor *c = tt_host_contiguous(t);
   if (!c) return tt_lua_fail(L);
   int64_t flat = 0;
   push_nested(L, c, 0, &flat);

@@ -257,9 +257,7 @@ static int l_codebook_usage(lua_State *L) {
   lua_Integer K = luaL_checkinteger(L, 2);
   if (K < 1 || K > (1 << 26)) return luaL_error(L, "codebook_usage: K must be in 1..2^26, found %d", (int)K);
   if (t->dtype != TT_I64) return luaL_error(L, "codebook_usage: indices must be i64, found %s", tt_dtype_name(t->dtype));
-  tt_tensor *h = t->device == TT_CPU ? tt_tensor_ref(t) : tt_to_device(t, TT_CPU);
-  tt_tensor *c = h ? tt_contiguous(h) : NULL;
-  tt_tensor_unref(h);
+  tt_tensor *c = tt_host_contiguous(t);
   if (!c) return tt_lua_fail(L);
   int64_t n = tt_tensor_numel(c);
   int64_t *counts = calloc((size_t)K, sizeof *counts);

@@ -237,26 +237,16 @@ tt_status tt_npy_save(const char *path, const tt_tensor *t) {
   memset(pre + 10 + n, ' ', hlen - (size_t)n - 1);
   pre[10 + hlen - 1] = '\n';
   size_t nb = tt_tensor_nbytes(t);
-  void *buf = NULL;
-  const void *data = tt_tensor_data(t);
-  if (t->device != TT_CPU || !tt_tensor_is_contiguous(t)) {
-    buf = malloc(nb ? nb : 1);
-    if (!buf) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
-    tt_status s = tt_tensor_read(t, buf);
-    if (s != TT_OK) {
-      free(buf);
-      return s;
-    }
-    data = buf;
-  }
+  tt_tensor *h = tt_host_contiguous(t);
+  if (!h) return tt_error_prefix(tt_last_status(), "%s: ", path);
   tt_atomic_file af;
   tt_status s = tt_atomic_open(&af, path);
   if (s == TT_OK) {
     s = tt_atomic_write(&af, pre, 10 + hlen);
-    if (s == TT_OK) s = tt_atomic_write(&af, data, nb);
+    if (s == TT_OK) s = tt_atomic_write(&af, tt_tensor_data(h), nb);
     if (s == TT_OK) s = tt_atomic_commit(&af);
     else tt_atomic_abort(&af);
   }
-  free(buf);
+  tt_tensor_unref(h);
   return s;
 }
