@@ -8,20 +8,27 @@
 #include <string.h>
 #include "taming/module.h"
 
+static const char *join(char *buf, size_t n, const char *prefix, const char *leaf) {
+  if (prefix && *prefix) snprintf(buf, n, "%s.%s", prefix, leaf);
+  else snprintf(buf, n, "%s", leaf);
+  return buf;
+}
+
 /* nn.Linear: weight and bias uniform in +-1/sqrt(in) (kaiming_uniform with a = sqrt(5)). */
 tt_status tt_linear_layer_declare(tt_linear_layer *l, tt_paramset *ps, const char *prefix, int in, int out,
                                   bool bias) {
   l->weight = l->bias = NULL;
   if (in <= 0 || out <= 0)
-    return tt_error(TT_ERR_INVALID, "%s: a linear layer needs positive sizes, found in %d, out %d", prefix, in,
-                    out);
+    return tt_error(TT_ERR_INVALID, "%s: a linear layer needs positive sizes, found in %d, out %d",
+                    prefix ? prefix : "linear", in, out);
+  char name[512];
   double bound = 1.0 / sqrt((double)in);
   l->weight = tt_param_declare(ps, TT_F32, TT_DIMS(out, in), TT_PARAM_TRAINABLE, tt_init_uniform(-bound, bound),
-                               "%s%sweight", prefix, *prefix ? "." : "");   // [out, in]
+                               "%s", join(name, sizeof name, prefix, "weight"));   // [out, in]
   if (!l->weight) return tt_last_status();
   if (bias) {
     l->bias = tt_param_declare(ps, TT_F32, TT_DIMS(out), TT_PARAM_TRAINABLE, tt_init_uniform(-bound, bound),
-                               "%s%sbias", prefix, *prefix ? "." : "");     // [out]
+                               "%s", join(name, sizeof name, prefix, "bias"));     // [out]
     if (!l->bias) return tt_last_status();
   }
   return TT_OK;
@@ -37,12 +44,6 @@ tt_tensor *tt_linear_layer_forward(const tt_linear_layer *l, tt_tensor *x) {
 }
 
 /* "prefix.leaf", or just "leaf" for a plugin whose parameters sit at its root */
-static const char *join(char *buf, size_t n, const char *prefix, const char *leaf) {
-  if (prefix && *prefix) snprintf(buf, n, "%s.%s", prefix, leaf);
-  else snprintf(buf, n, "%s", leaf);
-  return buf;
-}
-
 /* nn.Conv2d: weight and bias uniform in +-1/sqrt(cin * k * k). */
 tt_status tt_conv2d_layer_declare(tt_conv2d_layer *l, tt_paramset *ps, const char *prefix, int cin, int cout, int k,
                                   int stride, int pad, bool bias) {

@@ -401,7 +401,7 @@ static tt_status sequence(yl *y, int depth, tt_value *out) {
 static tt_status node(yl *y, yaml_event_t *ev, int depth, tt_value *out) {
   *out = TT_VALUE_NIL;
   if (depth > YAML_MAX_DEPTH) return at(y, &ev->start_mark, TT_ERR_FORMAT, "nested too deeply");
-  if (--y->budget < 0) return at(y, &ev->start_mark, TT_ERR_FORMAT, "more than 4194304 values");
+  if (--y->budget < 0) return at(y, &ev->start_mark, TT_ERR_FORMAT, "more than %d values", YAML_MAX_VALUES);
   const yaml_char_t *anchor_name = NULL;
   tt_status s;
   switch (ev->type) {
