@@ -258,7 +258,6 @@ static int l_isdir(lua_State *L) {
   return 1;
 }
 
-static int cmp_cstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* tt.fs.listdir(path) -> sorted names (without . and ..) */
 static int l_listdir(lua_State *L) {
@@ -280,7 +279,7 @@ static int l_listdir(lua_State *L) {
   }
   closedir(d);
   if (!names) return luaL_error(L, "out of memory");
-  qsort(names, (size_t)n, sizeof *names, cmp_cstr);
+  qsort(names, (size_t)n, sizeof *names, cmp_names);
   lua_createtable(L, n, 0);
   for (int i = 0; i < n; i++) {
     lua_pushstring(L, names[i]);

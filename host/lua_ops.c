@@ -180,7 +180,7 @@ static int rand_common(lua_State *L, tt_random_kind k) {
   int n = tt_lua_shape(L, 1, sh);
   tt_rng local, *r = rng_arg(L, 2, &local);
   tt_tensor *t = tt_tensor_new(TT_F32, n, sh, opt_device(L, lua_istable(L, 3) ? 3 : 0));
-  if (t && tt_random_fill_(t, r, k, k == TT_RANDOM_UNIFORM ? 0.0 : 0.0, 1.0) != TT_OK) { tt_tensor_unref(t); t = NULL; }
+  if (t && tt_random_fill_(t, r, k, 0.0, 1.0) != TT_OK) { tt_tensor_unref(t); t = NULL; }
   tt_lua_push_tensor(L, t);
   return 1;
 }

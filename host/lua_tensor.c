@@ -277,7 +277,6 @@ static int t_div(lua_State *L) { return binop(L, tt_div); }
 static int t_maximum(lua_State *L) { return binop(L, tt_maximum); }
 static int t_minimum(lua_State *L) { return binop(L, tt_minimum); }
 static int t_matmul(lua_State *L) { return binop(L, tt_matmul); }
-static int t_unm(lua_State *L) { tt_lua_push_tensor(L, tt_neg(tt_lua_check_tensor(L, 1))); return 1; }
 
 /* ---- introspection ---- */
 
@@ -637,7 +636,7 @@ static const luaL_Reg tensor_methods[] = {
 
 static const luaL_Reg tensor_meta[] = {
     {"__gc", t_gc}, {"__close", t_gc}, {"__tostring", t_tostring}, {"__add", t_add}, {"__sub", t_sub},
-    {"__mul", t_mul}, {"__div", t_div}, {"__unm", t_unm}, {NULL, NULL}};
+    {"__mul", t_mul}, {"__div", t_div}, {"__unm", t_neg}, {NULL, NULL}};
 
 void tt_lua_open_tensor(lua_State *L, int module) {
   luaL_newmetatable(L, TT_LUA_TENSOR);

@@ -150,10 +150,7 @@ function Model:load_state(src, opts)
     end
   end
   -- optional parameters absent from the file keep their initialisation
-  self:each_plugin(function(_, p)
-    p:materialize(opts.seed or 0, opts.device or "cpu")
-    p:params_ready()
-  end)
+  self:init(opts.seed, opts.device)
   return kept
 end
 

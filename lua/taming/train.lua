@@ -216,9 +216,7 @@ function M.vqgan(o)
   for _, p in ipairs(model:parameters()) do
     if p.name:sub(1, 19) == "loss.discriminator." then disc[#disc + 1] = p
     elseif p.name:sub(1, 5) == "loss." then others[#others + 1] = p
-    -- EMAVQ's codebook follows moving averages, not gradients
-    elseif model.kind == "EMAVQ" and p.name:sub(1, 9) == "quantize." then others[#others + 1] = p
-    else ae[#ae + 1] = p end
+    else ae[#ae + 1] = p end   -- (EMAVQ's codebook is a buffer: moving averages, not gradients)
   end
   local adam = {lr = o.lr, betas = {0.5, 0.9}, eps = 1e-8, accumulate = N, dist = dist.active and dist or nil}
   adam.name = "opt_ae"
