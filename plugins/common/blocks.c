@@ -86,8 +86,7 @@ tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefi
   return TT_OK;
 }
 
-/* swish(norm(x)) */
-static tt_tensor *norm_swish(const tt_norm_layer *n, tt_tensor *x) {
+tt_tensor *tt_norm_swish(const tt_norm_layer *n, tt_tensor *x) {
   tt_tensor *h = tt_group_norm_layer_forward(n, x);
   if (!h) return NULL;
   tt_tensor *y = tt_silu(h);
@@ -96,9 +95,9 @@ static tt_tensor *norm_swish(const tt_norm_layer *n, tt_tensor *x) {
 }
 
 tt_tensor *tt_resblock_forward(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
-  tt_tensor *h = norm_swish(&b->norm1, x);                      // [B, Cin, H, W]
+  tt_tensor *h = tt_norm_swish(&b->norm1, x);                      // [B, Cin, H, W]
   if (!h || !tt_step(&h, tt_conv2d_layer_forward(&b->conv1, h))) return NULL;   // -> [B, Cout, H, W]
-  if (!tt_step(&h, norm_swish(&b->norm2, h))) return NULL;
+  if (!tt_step(&h, tt_norm_swish(&b->norm2, h))) return NULL;
   if (b->dropout > 0 && training && !tt_step(&h, tt_dropout(h, b->dropout, true, rng))) return NULL;
   if (!tt_step(&h, tt_conv2d_layer_forward(&b->conv2, h))) return NULL;
   tt_tensor *sc = b->has_nin ? tt_conv2d_layer_forward(&b->nin_shortcut, x) : tt_tensor_ref(x);

@@ -31,6 +31,9 @@ typedef struct {
   float dropout;
 } tt_resblock;
 
+/* swish(group_norm(x)): the norm + nonlinearity every block and both ends use */
+tt_tensor *tt_norm_swish(const tt_norm_layer *n, tt_tensor *x);
+
 tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefix, int cin, int cout, float dropout);
 /* x [B, Cin, H, W] -> [B, Cout, H, W]; consumes nothing (x stays owned by the caller). */
 tt_tensor *tt_resblock_forward(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng);

@@ -123,8 +123,7 @@ static tt_tensor *dec_run(decoder *d, tt_tensor *z) {
     if (h && lv->has_up) tt_step(&h, tt_upsample_forward(&lv->up, h));
   }
   if (!h || dd->give_pre_end) return h;
-  tt_step(&h, tt_group_norm_layer_forward(&d->norm_out, h));
-  if (h) tt_step(&h, tt_silu(h));
+  tt_step(&h, tt_norm_swish(&d->norm_out, h));
   if (h) tt_step(&h, tt_conv2d_layer_forward(&d->conv_out, h));
   return h;
 }

@@ -125,8 +125,7 @@ static tt_tensor *enc_run(encoder *e, tt_tensor *x) {
   if (h) tt_step(&h, tt_resblock_forward(&e->mid1, h, e->training, &e->rng));
   if (h) tt_step(&h, tt_attnblock_forward(&e->mid_attn, h));
   if (h) tt_step(&h, tt_resblock_forward(&e->mid2, h, e->training, &e->rng));
-  if (h) tt_step(&h, tt_group_norm_layer_forward(&e->norm_out, h));
-  if (h) tt_step(&h, tt_silu(h));
+  if (h) tt_step(&h, tt_norm_swish(&e->norm_out, h));
   if (h) tt_step(&h, tt_conv2d_layer_forward(&e->conv_out, h));
   return h;
 }

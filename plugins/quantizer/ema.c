@@ -4,6 +4,7 @@
  * Parameters relative to `quantize.`: embedding.weight [K, D],
  * embedding.cluster_size [K], embedding.embed_avg [K, D] (all buffers). */
 #include "config.h"
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "taming/plugin.h"
@@ -61,15 +62,26 @@ static tt_status e_set_training(void *self, bool training) {
   return TT_OK;
 }
 
+/* sum of an f32 vector in double, in index order, from one host copy; NAN when the copy fails */
+static double host_sum(const tt_tensor *t) {
+  tt_tensor *h = tt_host_contiguous(t);
+  if (!h) return NAN;
+  const float *v = tt_tensor_data(h);
+  double total = 0;
+  for (int64_t k = 0, n = tt_tensor_numel(h); k < n; k++) total += v[k];
+  tt_tensor_unref(h);
+  return total;
+}
+
 /* cluster_size <- d cs + (1-d) counts; embed_avg <- d ea + (1-d) onehot^T z;
  * weight <- embed_avg / ((cs + eps) / (n + K eps) * n) */
 static tt_status ema_update(ema *q, tt_tensor *idx, tt_tensor *zf) {
   tt_status s = TT_OK;
   bool prev = tt_grad_set_enabled(false);
   tt_tensor *cs = q->cluster_size->t, *ea = q->embed_avg->t, *w = q->weight->t;
-  double total = 0;
-  for (int64_t k = 0; k < q->K; k++) total += tt_tensor_get(cs, k);
-  if (total == 0) s = tt_copy_(ea, w);   /* fresh state: embed_avg starts as the codebook */
+  double total = host_sum(cs);
+  if (isnan(total)) s = tt_last_status();
+  else if (total == 0) s = tt_copy_(ea, w);   /* fresh state: embed_avg starts as the codebook */
   tt_tensor *oh = s == TT_OK ? tt_one_hot(idx, q->K) : NULL;                   // [N, K]
   tt_tensor *counts = oh ? tt_sum_dim(oh, 0, false) : NULL;                   // [K]
   tt_tensor *oht = oh ? tt_transpose(oh, 0, 1) : NULL;
@@ -82,8 +94,7 @@ static tt_status ema_update(ema *q, tt_tensor *idx, tt_tensor *zf) {
   if (s == TT_OK) s = tt_copy_(cs, ncs);
   if (s == TT_OK) s = tt_copy_(ea, nea);
   if (s == TT_OK) {
-    double n = 0;
-    for (int64_t k = 0; k < q->K; k++) n += tt_tensor_get(cs, k);
+    double n = host_sum(cs);
     tt_tensor *sm = tt_affine(cs, n / (n + (double)q->K * q->eps), q->eps * n / (n + (double)q->K * q->eps));
     tt_tensor *sm2 = sm ? tt_unsqueeze(sm, 1) : NULL;                          // [K, 1]
     tt_tensor *nw = sm2 ? tt_div(ea, sm2) : NULL;
