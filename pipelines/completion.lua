@@ -12,7 +12,7 @@ local C = require "taming.conditions"
 local a = tt.args.parse(..., P.sampling_schema({
   input = {"string", required = true, help = "the image to complete"},
   class = {"int", help = "class id for a class-conditional model"},
-  cond = {"string", choices = {"depth", "segmentation", "edge", "lowres", "pose"}},
+  cond = {"string", choices = C.KINDS},
   cond_input = {"string"},
   dataset = {"string"},
   factor = {"int", default = 8},
@@ -22,23 +22,12 @@ local model = P.load(a)
 local size = a.size or model.first_stage.ddconfig.resolution
 local x = C.image(a.input, size, model.first_stage.in_channels):to(a.device)
 local geo = P.geometry(model, x:size(2))
-local cond, cond_grid
-if model.unconditional then
-  cond = tt.full({a.n, 1}, model.sos_token, {dtype = "i64", device = a.device})
-elseif a.class then
-  local _, c = model:encode_to_c(tt.full({a.n}, a.class, {dtype = "i64", device = a.device}))
-  cond = c
-elseif a.cond then
+local cond, cond_grid = P.prefix_cond(model, a, a.n), nil
+if not cond and a.cond then
   if not a.cond_input then error("cond= needs cond_input=FILE", 0) end
-  local cin = model.cond_channels
-  local c
-  if a.cond == "depth" then c = C.depth(a.cond_input, x:size(2))
-  elseif a.cond == "segmentation" then c = C.segmentation(a.cond_input, a.dataset, x:size(2), cin)
-  elseif a.cond == "edge" then c = C.edge(a.cond_input, x:size(2))
-  elseif a.cond == "lowres" then c = C.lowres(a.cond_input, x:size(2), a.factor)
-  else c = C.pose(a.cond_input, x:size(2), cin) end
+  local c = C.build(a.cond, a.cond_input, x:size(2), {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
   cond, cond_grid = P.encode_cond(model, P.repeat_batch(c:to(a.device), a.n))
-else
+elseif not cond then
   error(("%s: give class= or cond=/cond_input= for this model's condition"):format(a.config), 0)
 end
 local _, _, idx = tt.no_grad(function() return model.first_stage:encode(x) end)

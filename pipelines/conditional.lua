@@ -12,23 +12,15 @@ local P = require "taming.pipeline"
 local C = require "taming.conditions"
 
 local a = tt.args.parse(..., P.sampling_schema({
-  cond = {"string", required = true, choices = {"depth", "segmentation", "edge", "lowres", "pose"}},
+  cond = {"string", required = true, choices = C.KINDS},
   input = {"string", required = true, help = "the condition's file"},
   dataset = {"string", help = "segmentation encoding: sflckr, coco or ade20k"},
   factor = {"int", default = 8, help = "lowres: downscaling factor"},
 }), "taming run pipelines/conditional.lua config=M.yaml ckpt=M.ckpt cond=KIND input=FILE")
-if not tt.fs.exists(a.input) then error(("%s: no such file (the condition input)"):format(a.input), 0) end
 local model = P.load(a)
 local size = a.size
 local cin = model.cond_channels
-local c
-if a.cond == "depth" then c = C.depth(a.input, size)
-elseif a.cond == "segmentation" then
-  if not a.dataset then error("cond=segmentation needs dataset=sflckr|coco|ade20k", 0) end
-  c = C.segmentation(a.input, a.dataset, size, cin)
-elseif a.cond == "edge" then c = C.edge(a.input, size)
-elseif a.cond == "lowres" then c = C.lowres(a.input, size, a.factor)
-else c = C.pose(a.input, size, cin) end
+local c = C.build(a.cond, a.input, size, {dataset = a.dataset, factor = a.factor, channels = cin})
 if cin and c:size(1) ~= cin then
   error(("%s: the %s condition has %d channels, the model's condition stage takes %d"):format(a.input, a.cond,
     c:size(1), cin), 0)

@@ -12,7 +12,7 @@ local P = require "taming.pipeline"
 local C = require "taming.conditions"
 
 local a = tt.args.parse(..., P.sampling_schema({
-  cond = {"string", default = "none", choices = {"none", "depth", "segmentation", "edge", "lowres", "pose"}},
+  cond = {"string", default = "none", choices = {"none", table.unpack(C.KINDS)}},
   input = {"string"},
   dataset = {"string"},
   class = {"int"},
@@ -28,24 +28,10 @@ if geo.h < geo.train or geo.w < geo.train then
 end
 local cond, cond_grid
 if a.cond == "none" then
-  if model.unconditional then
-    cond = tt.full({a.n, 1}, model.sos_token, {dtype = "i64"})
-  elseif a.class then
-    local _, c = model:encode_to_c(tt.full({a.n}, a.class, {dtype = "i64"}))
-    cond = c
-  else
-    error(("%s: this model needs a condition (cond=... input=... or class=)"):format(a.config), 0)
-  end
+  cond = P.prefix_cond(model, a, a.n)
+  if not cond then error(("%s: this model needs a condition (cond=... input=... or class=)"):format(a.config), 0) end
 else
-  if not a.input then error(("cond=%s needs input=FILE"):format(a.cond), 0) end
-  if not tt.fs.exists(a.input) then error(("%s: no such file (the condition input)"):format(a.input), 0) end
-  local cin = model.cond_channels
-  local c
-  if a.cond == "depth" then c = C.depth(a.input, size)
-  elseif a.cond == "segmentation" then c = C.segmentation(a.input, a.dataset, size, cin)
-  elseif a.cond == "edge" then c = C.edge(a.input, size)
-  elseif a.cond == "lowres" then c = C.lowres(a.input, size, a.factor)
-  else c = C.pose(a.input, size, cin) end
+  local c = C.build(a.cond, a.input, size, {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
   cond, cond_grid = P.encode_cond(model, P.repeat_batch(c:to(a.device), a.n))
 end
 local codes = P.sample_grid(model, a, geo, cond, cond_grid)

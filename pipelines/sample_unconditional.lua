@@ -14,6 +14,6 @@ if not model.unconditional then
   error(("%s: not an unconditional model (its condition stage is %s)"):format(a.config, tostring(model.cond_stage_key)), 0)
 end
 local geo = P.geometry(model, a.size)
-local cond = tt.full({a.n, 1}, model.sos_token, {dtype = "i64", device = a.device})
+local cond = P.prefix_cond(model, a, a.n)
 local codes = P.sample_grid(model, a, geo, cond, nil)
 P.save(a, P.decode(model, codes), codes)

@@ -105,4 +105,25 @@ function M.pose(path, size, K, radius)
   return map:unsqueeze(0)
 end
 
+-- The condition kinds the pipelines take (cond=...).
+M.KINDS = {"depth", "segmentation", "edge", "lowres", "pose"}
+
+-- The condition tensor [1, C, H, W] of a file, as the official data code builds it.
+-- o: dataset (segmentation: sflckr | coco | ade20k), factor (lowres), channels (the
+-- model's condition channels: segmentation labels, pose keypoints).
+function M.build(kind, path, size, o)
+  o = o or {}
+  if not path then error(("cond=%s needs an input file"):format(kind), 0) end
+  if not tt.fs.exists(path) then error(("%s: no such file (the condition input)"):format(path), 0) end
+  if kind == "depth" then return M.depth(path, size)
+  elseif kind == "segmentation" then
+    if not o.dataset then error("cond=segmentation needs dataset=sflckr|coco|ade20k", 0) end
+    return M.segmentation(path, o.dataset, size, o.channels)
+  elseif kind == "edge" then return M.edge(path, size)
+  elseif kind == "lowres" then return M.lowres(path, size, o.factor)
+  elseif kind == "pose" then return M.pose(path, size, o.channels)
+  end
+  error(("cond=%s: expected one of %s"):format(tostring(kind), table.concat(M.KINDS, ", ")), 0)
+end
+
 return M

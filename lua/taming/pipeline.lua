@@ -54,6 +54,18 @@ function P.geometry(model, size)
   return {f = f, train = train, h = pixels // f, w = pixels // f, embed_dim = model.first_stage.embed_dim}
 end
 
+-- The fixed-prefix condition of n samples on a.device: the SOS token of an
+-- unconditional model, or the class token(s) of a.class; nil when the model needs
+-- another condition.
+function P.prefix_cond(model, a, n)
+  if model.unconditional then
+    return tt.full({n, 1}, model.sos_token, {dtype = "i64", device = a.device})
+  elseif a.class then
+    local _, c = model:encode_to_c(tt.full({n}, a.class, {dtype = "i64", device = a.device}))
+    return c
+  end
+end
+
 -- the condition tokens of a batch of conditions; returns indices [B, Lc] and the cond grid
 -- [B, hc, wc] when the condition is spatial
 function P.encode_cond(model, c)
