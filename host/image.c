@@ -31,6 +31,7 @@
 #include "taming/imgproc.h"
 #include "taming/io.h"
 #include "taming/ops/copy.h"
+#include "io_internal.h"
 
 /* ---- small helpers ---- */
 
@@ -212,6 +213,22 @@ static tt_status encode_png(const char *path, const unsigned char *px, int64_t h
   for (int64_t y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(px + (size_t)y * (size_t)w * (size_t)ch));
   png_write_end(png, NULL);
   png_destroy_write_struct(&png, &info);
+  return TT_OK;
+}
+
+tt_status tt_png_encode_mem(const char *what, const unsigned char *px, int64_t h, int64_t w, int ch,
+                            unsigned char **out, size_t *len) {
+  membuf mb = {0};
+  *out = NULL;
+  *len = 0;
+  tt_status s = encode_png(what, px, h, w, ch, &mb);
+  if (s == TT_OK && mb.oom) s = tt_error(TT_ERR_NOMEM, "%s: out of memory encoding a PNG", what);
+  if (s != TT_OK) {
+    free(mb.data);
+    return s;
+  }
+  *out = mb.data;
+  *len = mb.size;
   return TT_OK;
 }
 

@@ -125,4 +125,10 @@ tt_status tt_json_parse(const char *text, size_t len, const char *name, tt_value
 /* Writes s as a JSON string literal (with quotes). */
 void tt_json_write_string(FILE *f, const char *s);
 
+/* ---- PNG into memory (image.c) ----
+ * u8 pixels [h, w, ch] (ch 1..4, contiguous) -> malloc'd PNG bytes; `what` names
+ * the image in messages. */
+tt_status tt_png_encode_mem(const char *what, const unsigned char *px, int64_t h, int64_t w, int ch,
+                            unsigned char **out, size_t *len);
+
 #endif

@@ -7,9 +7,7 @@
  * point leaves at most a truncated last record, which TensorBoard skips. */
 #include "config.h"
 #include <errno.h>
-#include <png.h>
 #include <pthread.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +16,7 @@
 #include <unistd.h>
 #include "taming/io.h"
 #include "taming/tensorboard.h"
+#include "io_internal.h"
 
 /* ---- CRC-32C ---- */
 
@@ -240,57 +239,6 @@ tt_status tt_tb_scalar(tt_tb_writer *w, const char *tag, int64_t step, double va
   return s;
 }
 
-/* ---- PNG into memory ---- */
-
-typedef struct png_out {
-  buf b;
-  char msg[200];
-  jmp_buf jmp;
-} png_out;
-
-static void png_on_error(png_structp png, png_const_charp msg) {
-  png_out *o = png_get_error_ptr(png);
-  snprintf(o->msg, sizeof o->msg, "%s", msg);
-  longjmp(o->jmp, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
-
-static void png_write_mem(png_structp png, png_bytep data, size_t n) {
-  png_out *o = png_get_io_ptr(png);
-  buf_put(&o->b, data, n);
-  if (o->b.failed) png_error(png, "out of memory");
-}
-
-static void png_flush_mem(png_structp png) { (void)png; }
-
-/* u8 [H, W, C] contiguous -> PNG bytes in o->b */
-static tt_status encode_png(const unsigned char *px, int H, int W, int C, png_out *o) {
-  static const int types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
-                               PNG_COLOR_TYPE_RGB_ALPHA};
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, o, png_on_error, png_on_warning);
-  if (!png) return tt_error(TT_ERR_NOMEM, "tensorboard image: cannot create a PNG encoder");
-  png_infop info = png_create_info_struct(png);
-  png_bytep *volatile rows = NULL;
-  if (!info || setjmp(o->jmp)) {
-    png_destroy_write_struct(&png, info ? &info : NULL);
-    free(rows);
-    return tt_error(TT_ERR_IO, "tensorboard image: PNG encoding failed: %s", o->msg[0] ? o->msg : "out of memory");
-  }
-  png_set_write_fn(png, o, png_write_mem, png_flush_mem);
-  png_set_IHDR(png, info, (png_uint_32)W, (png_uint_32)H, 8, types[C], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_write_info(png, info);
-  rows = malloc(sizeof(png_bytep) * (size_t)H);
-  if (!rows) png_error(png, "out of memory");
-  for (int y = 0; y < H; y++) rows[y] = (png_bytep)(px + (size_t)y * (size_t)W * (size_t)C);
-  png_write_image(png, rows);
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  free(rows);
-  return TT_OK;
-}
-
 tt_status tt_tb_image(tt_tb_writer *w, const char *tag, int64_t step, tt_tensor *img) {
   char sh[128];
   if (!w || !tag || !img) return tt_error(TT_ERR_INVALID, "tensorboard image: missing writer, tag or image");
@@ -313,12 +261,11 @@ tt_status tt_tb_image(tt_tb_writer *w, const char *tag, int64_t step, tt_tensor 
     tt_tensor_unref(u8);
     return tt_error(TT_ERR_INVALID, "tensorboard image '%s': bad size %lldx%lld", tag, (long long)H, (long long)W);
   }
-  png_out *o = calloc(1, sizeof *o);
-  if (!o) {
-    tt_tensor_unref(u8);
-    return tt_error(TT_ERR_NOMEM, "out of memory");
-  }
-  tt_status s = encode_png(tt_tensor_data(u8), (int)H, (int)W, (int)C, o);
+  char what[160];
+  snprintf(what, sizeof what, "tensorboard image '%s'", tag);
+  unsigned char *png = NULL;
+  size_t png_len = 0;
+  tt_status s = tt_png_encode_mem(what, tt_tensor_data(u8), H, W, (int)C, &png, &png_len);
   tt_tensor_unref(u8);
   if (s == TT_OK) {
     buf im = {0}, v = {0};
@@ -328,7 +275,7 @@ tt_status tt_tb_image(tt_tb_writer *w, const char *tag, int64_t step, tt_tensor 
     pb_varint(&im, (uint64_t)W);
     pb_key(&im, 3, WT_VARINT);
     pb_varint(&im, (uint64_t)C);   /* colorspace: 1 gray, 3 RGB, 4 RGBA */
-    pb_bytes(&im, 4, o->b.d, o->b.n);
+    pb_bytes(&im, 4, png, png_len);
     pb_bytes(&v, 1, tag, strlen(tag));
     if (im.failed) v.failed = true;
     else pb_bytes(&v, 4, im.d, im.n);
@@ -336,8 +283,7 @@ tt_status tt_tb_image(tt_tb_writer *w, const char *tag, int64_t step, tt_tensor 
     free(im.d);
     free(v.d);
   }
-  free(o->b.d);
-  free(o);
+  free(png);
   return s;
 }
 
