@@ -16,6 +16,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#include "io_internal.h"
 #include "taming/dataloader.h"
 #include "taming/io.h"
 #include "taming/ops/random.h"
@@ -204,9 +205,6 @@ static tt_status build_batch(tt_loader *l, int64_t k, const int64_t *items, int 
     int64_t *dst = tt_tensor_data(out->label);
     for (int i = 0; i < B; i++) dst[i] = lab[items[i]];
   }
-  /* x / 127.5 - 1 in double, cast to float (as tt_image_from_u8) */
-  float lut[256];
-  for (int v = 0; v < 256; v++) lut[v] = (float)(v / 127.5 - 1.0);
   int64_t H = 0, W = 0, C = sp->channels;
   for (int i = 0; i < B; i++) {
     tt_tensor *img, *cond;
@@ -234,10 +232,7 @@ static tt_status build_batch(tt_loader *l, int64_t k, const int64_t *items, int 
       goto fail;
     }
     // u8 [H, W, C] -> f32 [C, H, W] at batch row i
-    const unsigned char *s = tt_tensor_data(img);
-    float *d = (float *)tt_tensor_data(out->image) + (int64_t)i * C * H * W;
-    for (int64_t p = 0; p < H * W; p++)
-      for (int64_t c = 0; c < C; c++) d[c * H * W + p] = lut[s[p * C + c]];
+    tt_u8_hwc_to_chw(tt_tensor_data(img), H * W, C, (float *)tt_tensor_data(out->image) + (int64_t)i * C * H * W);
     tt_tensor_unref(img);
     if (cond) {
       tt_tensor *plane = NULL;

@@ -530,17 +530,17 @@ tt_tensor *tt_image_from_u8(tt_tensor *img) {
     tt_tensor_unref(c);
     return NULL;
   }
+  tt_u8_hwc_to_chw(tt_tensor_data(c), H * W, C, tt_f32(out));
+  tt_tensor_unref(c);
+  return out;
+}
+
+void tt_u8_hwc_to_chw(const unsigned char *src, int64_t HW, int64_t C, float *dst) {
   /* x / 127.5 - 1 in float64, then cast, as (image / 127.5 - 1.0).astype(np.float32) */
   float lut[256];
   for (int v = 0; v < 256; v++) lut[v] = (float)(v / 127.5 - 1.0);
-  const unsigned char *src = tt_tensor_data(c);
-  float *dst = tt_f32(out);
-  int64_t HW = H * W;
-#pragma omp parallel for if (HW * C > 32768)
-  for (int64_t i = 0; i < HW; i++)
+  for (int64_t i = 0; i < HW; i++)   /* serial: the loader calls it from its worker threads */
     for (int64_t k = 0; k < C; k++) dst[k * HW + i] = lut[src[i * C + k]];
-  tt_tensor_unref(c);
-  return out;
 }
 
 /* ---- public: grids ---- */

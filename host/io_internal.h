@@ -125,9 +125,11 @@ tt_status tt_json_parse(const char *text, size_t len, const char *name, tt_value
 /* Writes s as a JSON string literal (with quotes). */
 void tt_json_write_string(FILE *f, const char *s);
 
-/* ---- PNG into memory (image.c) ----
+/* ---- image.c pieces the loader and the TensorBoard writer share ----
  * u8 pixels [h, w, ch] (ch 1..4, contiguous) -> malloc'd PNG bytes; `what` names
  * the image in messages. */
+/* u8 pixels [HW, C] -> f32 planes [C, HW] in [-1, 1], as tt_image_from_u8 converts them. */
+void tt_u8_hwc_to_chw(const unsigned char *src, int64_t HW, int64_t C, float *dst);
 tt_status tt_png_encode_mem(const char *what, const unsigned char *px, int64_t h, int64_t w, int ch,
                             unsigned char **out, size_t *len);
 
