@@ -114,20 +114,13 @@ tt_status tt_paramset_materialize(tt_paramset *ps, uint64_t seed, tt_device dev)
 }
 
 tt_status tt_param_bind(tt_param *p, tt_tensor *t, const char *source) {
-  if (!t)
-    return tt_error(TT_ERR_INVALID, "%s%s'%s': no tensor to bind", source ? source : "", source ? ": " : "",
-                    p->name);
-  bool ok = t->ndim == p->ndim;
-  for (int i = 0; ok && i < p->ndim; i++) ok = t->shape[i] == p->shape[i];
-  if (!ok) {
-    char a[160], b[160];
-    return tt_error(TT_ERR_INVALID, "%s%s'%s': expected shape %s, found %s", source ? source : "",
-                    source ? ": " : "", p->name, tt_shape_str(p->ndim, p->shape, a, sizeof a),
-                    tt_shape_str(t->ndim, t->shape, b, sizeof b));
-  }
+  char what[512];
+  snprintf(what, sizeof what, "%s%s'%s'", source ? source : "", source ? ": " : "", p->name);
+  if (!t) return tt_error(TT_ERR_INVALID, "%s: no tensor to bind", what);
+  TT_TRY(tt_tensor_check_shape(t, what, p->ndim, p->shape));
   if (t->dtype != p->dtype)
-    return tt_error(TT_ERR_INVALID, "%s%s'%s': expected dtype %s, found %s", source ? source : "",
-                    source ? ": " : "", p->name, tt_dtype_name(p->dtype), tt_dtype_name(t->dtype));
+    return tt_error(TT_ERR_INVALID, "%s: expected dtype %s, found %s", what, tt_dtype_name(p->dtype),
+                    tt_dtype_name(t->dtype));
   /* Our own header on the same storage: requires_grad, ->grad and the name
    * belong to this model, so two models may share one checkpoint's bytes. */
   tt_tensor *nt = tt_detach(t);
