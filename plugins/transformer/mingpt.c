@@ -172,23 +172,23 @@ static tt_tensor *attention_dropout(gpt *g, tt_tensor *q, tt_tensor *k, tt_tenso
   tt_tensor *kt = tt_transpose(k, -1, -2);
   tt_tensor *s = kt ? tt_matmul(q, kt) : NULL;                   // [B, H, T, T]
   tt_tensor *ss = s ? tt_mul_scalar(s, ap->scale) : NULL;
-  tt_tensor *mask = ss ? tt_zeros(TT_F32, TT_DIMS(T, T), q->device) : NULL;
+  /* the additive mask, 0 where visible and -inf elsewhere, filled on the host */
+  tt_tensor *mc = ss ? tt_tensor_new(TT_F32, TT_DIMS(T, T), TT_CPU) : NULL;
   tt_tensor *y = NULL;
-  if (mask) {
-    tt_tensor *mc = tt_to_device(mask, TT_CPU);
-    for (int64_t i = 0; mc && i < T; i++)
+  if (mc) {
+    for (int64_t i = 0; i < T; i++)
       for (int64_t j = 0; j < T; j++) {
         bool ok = j <= i || (i < ap->n_unmasked && j < ap->n_unmasked);
         tt_f32(mc)[i * T + j] = ok ? 0.0f : -INFINITY;
       }
-    tt_tensor *md = mc ? tt_to_device(mc, q->device) : NULL;
+    tt_tensor *md = tt_to_device(mc, q->device);
     tt_tensor *sm = md ? tt_add(ss, md) : NULL;
     tt_tensor *p = sm ? tt_softmax(sm, -1) : NULL;
     tt_tensor *pd = p ? tt_dropout(p, g->attn_pdrop, true, &g->rng) : NULL;
     y = pd ? tt_matmul(pd, v) : NULL;
     tt_tensor_unref(mc); tt_tensor_unref(md); tt_tensor_unref(sm); tt_tensor_unref(p); tt_tensor_unref(pd);
   }
-  tt_tensor_unref(kt); tt_tensor_unref(s); tt_tensor_unref(ss); tt_tensor_unref(mask);
+  tt_tensor_unref(kt); tt_tensor_unref(s); tt_tensor_unref(ss);
   return y;
 }
 

@@ -221,4 +221,35 @@ test("completion", function()
   T.eq("sheet: reconstruction + 2 samples", table.concat({png_shape(tmp .. "/k.png")}, "x"), "36x104x3")
 end)
 
+test("gpt_dropout_paths", function()
+  -- training with dropout runs attention through the explicit masked softmax; with a
+  -- vanishing rate it must equal the fused kernel (eval), causality and n_unmasked included
+  local cfg = {vocab_size = 20, block_size = 12, n_layer = 2, n_head = 2, n_embd = 16, n_unmasked = 3}
+  local x = (tt.rand({2, 10}, 7) * 19.99):long()
+  local ref = tt.no_grad(function() return tt.plugin("transformer", "mingpt", cfg, {seed = 3}):forward(x) end)
+  for _, k in ipairs({"attn_pdrop", "resid_pdrop", "embd_pdrop"}) do
+    local c = {}
+    for kk, v in pairs(cfg) do c[kk] = v end
+    c[k] = 1e-9
+    local g = tt.plugin("transformer", "mingpt", c, {seed = 3})
+    g:train(true)
+    T.close(k .. " -> 0 equals eval", tt.no_grad(function() return g:forward(x) end), ref, 1e-5)
+    -- a real rate changes the logits, and the future still cannot reach the past
+    c[k] = 0.5
+    local d = tt.plugin("transformer", "mingpt", c, {seed = 3})
+    d:train(true)
+    local y = tt.no_grad(function() return d:forward(x) end)
+    T.ok(k .. " = 0.5 changes the logits", T.max_diff(y, ref) > 1e-3)
+  end
+  local c = {}
+  for kk, v in pairs(cfg) do c[kk] = v end
+  c.attn_pdrop = 1e-9
+  local g = tt.plugin("transformer", "mingpt", c, {seed = 3})
+  g:train(true)
+  local x2 = x:clone()
+  x2:set((x:get(0, 9) + 1) % 20, 0, 9)      -- change the last token of row 0
+  local a, b = tt.no_grad(function() return g:forward(x), g:forward(x2) end)
+  T.close("causal: positions before the change", a:slice(1, 0, 9), b:slice(1, 0, 9), 1e-6)
+end)
+
 return T.run("second_stage", tests)
