@@ -31,7 +31,7 @@ static void count_nested(lua_State *L, int idx, int d, int *nd, int64_t *shape) 
   if (d >= TT_MAX_DIMS) luaL_error(L, "tensor(): nesting deeper than %d", TT_MAX_DIMS);
   int64_t n = (int64_t)luaL_len(L, idx);
   if (*nd <= d) shape[d] = n;
-  else if (shape[d] != n) luaL_error(L, "tensor(): ragged nested table (dim %d has sizes %lld and %lld)", d, (long long)shape[d], (long long)n);
+  else if (shape[d] != n) luaL_error(L, "tensor(): ragged nested table (dim %d has sizes %I and %I)", d, (lua_Integer)shape[d], (lua_Integer)n);
   if (n == 0) { if (*nd < d + 1) *nd = d + 1; return; }
   lua_geti(L, idx, 1);
   count_nested(L, lua_gettop(L), d + 1, nd, shape);

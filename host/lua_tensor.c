@@ -334,7 +334,7 @@ static int64_t flat_index(lua_State *L, tt_tensor *t, int first) {
   for (int d = 0; d < t->ndim; d++) {
     int64_t i = (int64_t)luaL_checkinteger(L, first + d);
     if (i < 0) i += t->shape[d];
-    if (i < 0 || i >= t->shape[d]) luaL_error(L, "index %lld out of range for dim %d of size %lld", (long long)lua_tointeger(L, first + d), d, (long long)t->shape[d]);
+    if (i < 0 || i >= t->shape[d]) luaL_error(L, "index %I out of range for dim %d of size %I", (lua_Integer)lua_tointeger(L, first + d), d, (lua_Integer)t->shape[d]);
     flat = flat * t->shape[d] + i;
   }
   return flat;

@@ -272,7 +272,7 @@ static int l_codebook_usage(lua_State *L) {
   tt_tensor_unref(c);
   if (out_of_range) {
     free(counts);
-    return luaL_error(L, "codebook_usage: index %lld is outside 0..%d", (long long)bad, (int)K - 1);
+    return luaL_error(L, "codebook_usage: index %I is outside 0..%d", (lua_Integer)bad, (int)K - 1);
   }
   int64_t used = 0;
   double ent = 0.0;

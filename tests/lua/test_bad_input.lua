@@ -160,4 +160,14 @@ test("truncated_safetensors_and_missing_file", function()
   fails("missing", "info " .. tmp .. "/absent.ckpt", "absent.ckpt")
 end)
 
+test("tensor_binding_messages", function()
+  -- messages with 64-bit numbers in them (Lua's formatter takes %I, not %lld)
+  local x = tt.zeros({2, 3})
+  T.raises("index out of range", function() x:set(1, 0, 7) end, "index 7 out of range for dim 1 of size 3")
+  T.raises("get out of range", function() return x:get(2, 0) end, "index 2 out of range for dim 0 of size 2")
+  T.raises("ragged table", function() return tt.tensor({{1, 2}, {3, 4, 5}}) end, "ragged nested table at dim 1")
+  T.raises("codes outside the codebook", function() return tt.codebook_usage(tt.tensor({0, 9}, {dtype = "i64"}), 4) end,
+    "codebook_usage: index 9 is outside 0..3")
+end)
+
 return T.run("bad_input", tests)
