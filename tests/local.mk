@@ -27,6 +27,13 @@ tests_check_ops_misc_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_misc_LDADD = $(TEST_LDADD) $(BLAS_LIBS)
 TESTS += tests/check_ops_misc
 
+# comparisons, where, masked_fill, sort/topk, cumsum, multinomial (sampler building blocks)
+check_PROGRAMS += tests/check_ops_select
+tests_check_ops_select_SOURCES = tests/check_ops_select.c
+tests_check_ops_select_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_select_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_select
+
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
 tests_check_module_CFLAGS = $(TEST_CFLAGS)
