@@ -46,6 +46,10 @@ START_TEST(test_compare_scalar_i64_and_errors) {
   TH_NN(m);
   const uint8_t want[5] = {0, 0, 1, 1, 1};
   ck_assert_mem_eq(tt_tensor_data(m), want, 5);
+  tt_tensor *inv = tt_compare_scalar(TT_CMP_EQ, m, 0);   /* masks compare too: the complement */
+  TH_NN(inv);
+  for (int i = 0; i < 5; i++) ck_assert_int_eq(((uint8_t *)tt_tensor_data(inv))[i], !want[i]);
+  tt_tensor_unref(inv);
   tt_tensor *f = th_randn(3, TT_DIMS(5), 1.0f);
   ck_assert_ptr_null(tt_lt(t, f));
   assert_error_mentions("dtype mismatch", "one dtype");

@@ -180,6 +180,8 @@ LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
+# samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
+LUA_TESTS += tests/lua/test_samplers.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv

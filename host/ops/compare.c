@@ -53,7 +53,8 @@ tt_tensor *tt_compare(tt_compare_op op, tt_tensor *a, tt_tensor *b) {
   }
   const char *name = cmp_names[op];
   tt_tensor *ab[2] = {a, b};
-  if (check_value_dtype(name, "the left operand", a) || tt_check_same_device(name, 2, ab)) return NULL;
+  if ((a->dtype != TT_U8 && check_value_dtype(name, "the left operand", a)) || tt_check_same_device(name, 2, ab))
+    return NULL;
   if (a->dtype != b->dtype) {
     tt_error(TT_ERR_INVALID, "%s: operands must have one dtype, found %s and %s", name, tt_dtype_name(a->dtype),
              tt_dtype_name(b->dtype));
@@ -78,7 +79,8 @@ tt_tensor *tt_compare(tt_compare_op op, tt_tensor *a, tt_tensor *b) {
 }
 
 tt_tensor *tt_compare_scalar(tt_compare_op op, tt_tensor *a, double s) {
-  if (check_value_dtype(op < TT_CMP_COUNT ? cmp_names[op] : "compare", "the left operand", a)) return NULL;
+  if (a->dtype != TT_U8 && check_value_dtype(op < TT_CMP_COUNT ? cmp_names[op] : "compare", "the left operand", a))
+    return NULL;
   tt_tensor *b = tt_full(a->dtype, 0, NULL, s, a->device);
   tt_tensor *r = b ? tt_compare(op, a, b) : NULL;
   tt_tensor_unref(b);

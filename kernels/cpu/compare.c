@@ -28,6 +28,8 @@ static tt_status cpu_compare(tt_compare_op op, const tt_tensor *a, const tt_tens
     CMP_DTYPE(float)
   } else if (a->dtype == TT_I64) {
     CMP_DTYPE(int64_t)
+  } else if (a->dtype == TT_U8) {
+    CMP_DTYPE(uint8_t)
   } else {
     return tt_error(TT_ERR_INVALID, "compare: unsupported dtype %s", tt_dtype_name(a->dtype));
   }

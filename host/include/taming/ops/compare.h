@@ -2,7 +2,7 @@
  * vectorised sampler needs to build and apply masks over logits.
  *
  * Masks are u8 tensors holding 0 or 1 (PyTorch's bool). Comparisons take two
- * f32 or two i64 tensors that broadcast (numpy rules), or a tensor and a
+ * f32, two i64 or two u8 tensors that broadcast (numpy rules), or a tensor and a
  * scalar. where and masked_fill are differentiable in their f32 value inputs
  * (not in the mask); comparisons have no gradient. */
 #ifndef TAMING_OPS_COMPARE_H
@@ -20,7 +20,7 @@ typedef enum tt_compare_op {
 } tt_compare_op;
 
 /* Kernels (all operands contiguous with the same numel):
- *   compare: out[i] = a[i] (op) b[i]; a, b both f32 or both i64; out u8 0/1.
+ *   compare: out[i] = a[i] (op) b[i]; a, b both f32, i64 or u8 (masks); out u8 0/1.
  *            NaN compares false except under NE, as in IEEE.
  *   where:   out[i] = cond[i] ? a[i] : b[i]; cond u8; a, b, out one dtype (f32 or i64). */
 typedef tt_status (*tt_compare_fn)(tt_compare_op op, const tt_tensor *a, const tt_tensor *b, tt_tensor *out);
