@@ -182,6 +182,7 @@ EXTRA_DIST += tests/lua/stand_in_loss.lua
 LUA_TESTS += tests/lua/test_shipped_model.lua
 # samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
 LUA_TESTS += tests/lua/test_samplers.lua
+EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv

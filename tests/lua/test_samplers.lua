@@ -151,4 +151,45 @@ test("window_mask_keeps_cells_and_matches_start", function()
   T.ok("cells inside the box were resampled", g1:ne(base):float():sum():item() > 0)
 end)
 
+-- the pipelines: sampler=NAME with sampler.KEY=VALUE settings, or FILE.lua
+local tmp = T.tmpdir("samplers")
+local run = ("%s run %s/pipelines/sample_class.lua config=%s/transformer.yaml ckpt=%s/transformer.safetensors "
+  .. "class=3 n=2 output=%s/s.png"):format(T.taming(), T.srcdir(), M, M, tmp)
+
+local function codes(args, name)
+  local path = tmp .. "/" .. name .. ".npy"
+  local status, out = T.sh(run .. " " .. args .. " codes=" .. path)
+  T.eq(args .. ": exit status (" .. out .. ")", status, 0)
+  return tt.npy.load(path)
+end
+
+test("pipeline_sampler_option", function()
+  local knobs = codes("seed=4 top_k=10 temperature=0.8", "knobs")
+  T.equal("sampler=categorical with settings",
+    codes("seed=4 sampler=categorical sampler.top_k=10 sampler.temperature=0.8", "plugin"), knobs)
+  T.equal("sampler=FILE.lua", codes("seed=4 sampler=" .. T.srcdir() .. "/tests/lua/lua_categorical_sampler.lua"
+    .. " sampler.top_k=10 sampler.temperature=0.8", "file"), knobs)
+  T.equal("sampler.seed overrides seed=", codes("seed=9 sampler=categorical sampler.seed=4 sampler.top_k=10"
+    .. " sampler.temperature=0.8", "seeded"), knobs)
+  T.equal("sampler=greedy is greedy=true", codes("sampler=greedy", "g1"), codes("greedy=true", "g2"))
+end)
+
+test("pipeline_conflicting_options", function()
+  for _, case in ipairs({
+    {"greedy=true top_k=5", "greedy=true and top_k=... conflict"},
+    {"sampler=greedy temperature=0.5", "sampler=greedy and temperature=... conflict", "sampler.temperature"},
+    {"sampler=categorical greedy=false", "sampler=categorical and greedy=false conflict"},
+    {"sampler.top_k=5", "sampler.top_k=... needs sampler=NAME"},
+    {"sampler=no_such_sampler", "no_such_sampler"},
+    {"sampler=" .. tmp .. "/absent.lua", "absent.lua"},
+  }) do
+    local status, out = T.sh(run .. " " .. case[1])
+    T.ok(case[1] .. ": expected a failure, got status 0", status ~= 0)
+    for i = 2, #case do
+      T.ok(("%s: message lacks '%s': %s"):format(case[1], case[i], out), out:find(case[i], 1, true))
+    end
+    T.ok(case[1] .. ": one-line error: " .. out, select(2, out:gsub("\n", "")) <= 1)
+  end
+end)
+
 os.exit(T.run("samplers", tests))
