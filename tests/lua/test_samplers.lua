@@ -192,4 +192,52 @@ test("pipeline_conflicting_options", function()
   end
 end)
 
+-- inpainting: every code outside the region is the input's own code
+test("inpaint_keeps_every_unmasked_code", function()
+  local P, C = require "taming.pipeline", require "taming.conditions"
+  local img = tmp .. "/garment.png"
+  tt.image.save(img, P.decode(model, known:narrow(0, 0, 1):reshape(1, 8, 8)))       -- a 32x32 garment
+  local ref = select(3, tt.no_grad(function() return model.first_stage:encode(C.image(img, 32, 1)) end)):reshape(1, 8, 8)
+  local inpaint = ("%s run %s/pipelines/inpaint.lua config=%s/transformer.yaml ckpt=%s/transformer.safetensors "
+    .. "input=%s class=3 n=3 output=%s/inpaint.png"):format(T.taming(), T.srcdir(), M, M, img, tmp)
+  local function check(args, region, name)
+    local path = tmp .. "/" .. name .. ".npy"
+    local status, out = T.sh(inpaint .. " " .. args .. " codes=" .. path)
+    T.eq(args .. ": exit status (" .. out .. ")", status, 0)
+    local got = tt.npy.load(path)                                                  -- [3, 8, 8]
+    local keep = region:eq(0):expand(3, 8, 8)
+    local changed_kept = got:ne(ref:expand(3, 8, 8)):long():masked_fill(region, 0):float():sum():item()
+    T.eq(args .. ": unmasked codes changed", changed_kept, 0)
+    T.ok(args .. ": kept cells " .. keep:float():sum():item(), keep:float():sum():item() > 0)
+    T.ok(args .. ": some masked code resampled", got:ne(ref:expand(3, 8, 8)):float():sum():item() > 0)
+  end
+  -- box 9,5,20,16 in pixels covers cells rows 1..3, columns 2..4 (f = 4)
+  local box = tt.zeros({1, 8, 8}, {dtype = "u8"})
+  box:narrow(1, 1, 3):narrow(2, 2, 3):fill_(1)
+  check("box=9,5,20,16 seed=2", box, "box")
+  check("box=9,5,20,16 seed=2 cache=false sampler=greedy", box, "box_greedy")
+  -- a mask PNG: a bright L shape, marked pixels anywhere in a cell mark the cell
+  local m = tt.zeros({32, 32, 1}, {dtype = "u8"})
+  m:narrow(0, 20, 12):narrow(1, 0, 4):fill_(255)
+  m:narrow(0, 28, 1):narrow(1, 4, 27):fill_(200)
+  tt.image.save(tmp .. "/mask.png", m)
+  local cells = tt.zeros({1, 8, 8}, {dtype = "u8"})
+  cells:narrow(1, 5, 3):narrow(2, 0, 1):fill_(1)
+  cells:narrow(1, 7, 1):narrow(2, 0, 8):fill_(1)
+  check("mask=" .. tmp .. "/mask.png seed=3", cells, "mask")
+  -- bad regions are one-line errors
+  tt.image.save(tmp .. "/small_mask.png", tt.zeros({16, 32, 1}, {dtype = "u8"}))
+  for _, case in ipairs({
+    {"box=0,0,40,8", "box=0,0,40,8: expected x0,y0,x1,y1 with 0 <= x0 < x1 <= 32"},
+    {"box=8,8,8,12", "expected x0,y0,x1,y1"},
+    {"", "give the region to repaint as box=x0,y0,x1,y1 or as mask=FILE.png"},
+    {"box=0,0,8,8 mask=" .. tmp .. "/mask.png", "(one of them)"},
+    {"mask=" .. tmp .. "/small_mask.png", "the mask is 32x16, the input", "is 32x32"},
+  }) do
+    local status, out = T.sh(inpaint .. " " .. case[1])
+    T.ok(case[1] .. ": expected a failure", status ~= 0)
+    for i = 2, #case do T.ok(("%s: message lacks '%s': %s"):format(case[1], case[i], out), out:find(case[i], 1, true)) end
+  end
+end)
+
 os.exit(T.run("samplers", tests))
