@@ -8,7 +8,7 @@
 -- sheet is the input's reconstruction.
 --
 --   taming run pipelines/inpaint.lua config=M.yaml ckpt=M.ckpt input=IMG box=x0,y0,x1,y1 | mask=M.png
---       [class=K | cond=KIND cond_input=FILE] [n=4] [size=N] [seed=0] [sampler=...] [output=samples.png]
+--       [class=K | cond=KIND cond_input=FILE] [n=4] [size=N|WxH] [seed=0] [sampler=...] [output=samples.png]
 local tt = require "taming"
 local P = require "taming.pipeline"
 local C = require "taming.conditions"
@@ -25,19 +25,19 @@ local a = tt.args.parse(..., P.sampling_schema({
 }), "taming run pipelines/inpaint.lua config=M.yaml ckpt=M.ckpt input=IMG box=x0,y0,x1,y1|mask=M.png")
 if (a.box == nil) == (a.mask == nil) then error("give the region to repaint as box=x0,y0,x1,y1 or as mask=FILE.png (one of them)", 0) end
 local model = P.load(a)
-local size = a.size or model.first_stage.ddconfig.resolution
-local x = C.image(a.input, size, model.first_stage.in_channels):to(a.device)     -- [1, C, S, S]
-local S = x:size(2)
-local geo = P.geometry(model, S)
+local size = P.parse_size(a.size) or model.first_stage.ddconfig.resolution
+local x = C.image(a.input, size, model.first_stage.in_channels):to(a.device)     -- [1, C, H, W]
+local H, W = x:size(2), x:size(3)
+local geo = P.geometry(model, {w = W, h = H})
 local f = geo.f
 
 -- the latent mask [1, h, w] u8: 1 where a cell is resampled
 local cells
 if a.box then
   local b = a.box
-  if #b ~= 4 or not (0 <= b[1] and b[1] < b[3] and b[3] <= S and 0 <= b[2] and b[2] < b[4] and b[4] <= S) then
+  if #b ~= 4 or not (0 <= b[1] and b[1] < b[3] and b[3] <= W and 0 <= b[2] and b[2] < b[4] and b[4] <= H) then
     error(("box=%s: expected x0,y0,x1,y1 with 0 <= x0 < x1 <= %d and 0 <= y0 < y1 <= %d (pixels of the %dx%d input)"):format(
-      table.concat(b, ","), S, S, S, S), 0)
+      table.concat(b, ","), W, H, W, H), 0)
   end
   local j0, i0, j1, i1 = b[1] // f, b[2] // f, (b[3] + f - 1) // f, (b[4] + f - 1) // f
   cells = tt.zeros({1, geo.h, geo.w}, {dtype = "u8"})
@@ -48,7 +48,7 @@ else
     error(("%s: the mask is %dx%d, the input %s is %dx%d (width x height): they must match"):format(a.mask, m:size(1),
       m:size(0), a.input, img:size(1), img:size(0)), 0)
   end
-  local px = C.to_nchw(C.resize_crop(m, size, "nearest"):float())                 -- [1, Cm, S, S] in [0, 255]
+  local px = C.to_nchw(C.resize_crop(m, size, "nearest"):float())                 -- [1, Cm, H, W] in [0, 255]
   local any = tt.max_pool2d(px, f, f):max(1, true)                                 -- [1, 1, h, w]
   cells = any:gt(127):reshape(1, geo.h, geo.w)
   if cells:float():sum():item() == 0 then error(("%s: no pixel is marked (> 127): nothing to repaint"):format(a.mask), 0) end
@@ -57,7 +57,7 @@ end
 local cond, cond_grid = P.prefix_cond(model, a, a.n), nil
 if not cond and a.cond then
   if not a.cond_input then error("cond= needs cond_input=FILE", 0) end
-  local c = C.build(a.cond, a.cond_input, S, {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
+  local c = C.build(a.cond, a.cond_input, {w = W, h = H}, {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
   cond, cond_grid = P.encode_cond(model, P.repeat_batch(c:to(a.device), a.n))
 elseif not cond then
   error(("%s: give class= or cond=/cond_input= for this model's condition"):format(a.config), 0)

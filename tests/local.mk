@@ -183,6 +183,8 @@ LUA_TESTS += tests/lua/test_shipped_model.lua
 # samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
 LUA_TESTS += tests/lua/test_samplers.lua
 EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
+# size=WxH: a 2:3 high-resolution run against the official window loop
+LUA_TESTS += tests/lua/test_nonsquare.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv

@@ -25,7 +25,7 @@ function P.sampling_schema(extra)
       .. "make(settings) -> f(logits [B, V]) -> tokens [B]"},
     ["sampler.*"] = {"settings", help = "sampler.KEY=VALUE: settings passed to sampler= (e.g. sampler.top_k=5)"},
     cache = {"bool", default = true, help = "KV cache"},
-    size = {"int", help = "output size in pixels (larger than the training size: sliding window)"},
+    size = {"string", help = "output size in pixels, N or WxH (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
     threads = {"int"},
   }
@@ -100,14 +100,29 @@ function P.sampler(a, salt)
                          seed = seed}
 end
 
--- first-stage geometry: downsampling factor, training latent size, latent for `size`
+-- size=N or size=WxH -> {w =, h =} (nil stays nil)
+function P.parse_size(s)
+  if s == nil or type(s) == "table" then return s end
+  local str = tostring(s)
+  local n = str:match("^%d+$") and math.tointeger(tonumber(str))
+  if n then return {w = n, h = n} end
+  local w, h = str:match("^(%d+)[xX](%d+)$")
+  if not w then error(("argument size=%s: expected N or WxH in pixels (e.g. 256 or 1280x832)"):format(str), 0) end
+  return {w = math.tointeger(tonumber(w)), h = math.tointeger(tonumber(h))}
+end
+
+-- first-stage geometry: downsampling factor, training latent size, latent h x w for
+-- `size` (N, "WxH" or {w =, h =}; nil: the training size)
 function P.geometry(model, size)
   local dd = model.first_stage.ddconfig
   local f = 1 << (#dd.ch_mult - 1)   -- an integer: shapes built from it must be integers
   local train = dd.resolution // f
-  local pixels = size or dd.resolution
-  if pixels % f ~= 0 then error(("size=%d must be a multiple of the downsampling factor %d"):format(pixels, f), 0) end
-  return {f = f, train = train, h = pixels // f, w = pixels // f, embed_dim = model.first_stage.embed_dim}
+  local s = P.parse_size(size) or {w = dd.resolution, h = dd.resolution}
+  if s.w < 1 or s.h < 1 or s.w % f ~= 0 or s.h % f ~= 0 then
+    error(("size=%dx%d: width and height must be positive multiples of the downsampling factor %d"):format(s.w, s.h,
+      f), 0)
+  end
+  return {f = f, train = train, h = s.h // f, w = s.w // f, pixels = s, embed_dim = model.first_stage.embed_dim}
 end
 
 -- The fixed-prefix condition of n samples on a.device: the SOS token of an
