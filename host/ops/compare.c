@@ -63,7 +63,7 @@ tt_tensor *tt_compare(tt_compare_op op, tt_tensor *a, tt_tensor *b) {
   int nd;
   int64_t shape[TT_MAX_DIMS];
   if (broadcast_n(name, 2, ab, &nd, shape)) return NULL;
-  tt_compare_fn f = TT_KERNEL(a->device, compare);
+  tt_compare_fn f = (tt_compare_fn)tt_kernel_cpu_only(name, a->device, "compare");
   if (!f) return NULL;
   bool prev = tt_grad_set_enabled(false);
   tt_tensor *da = dense(a, nd, shape), *db = da ? dense(b, nd, shape) : NULL;
@@ -108,7 +108,7 @@ static void where_release(tt_node *n) {
 }
 
 static tt_tensor *where_dense(tt_tensor *cond, tt_tensor *a, tt_tensor *b) {
-  tt_where_fn f = TT_KERNEL(a->device, where);
+  tt_where_fn f = (tt_where_fn)tt_kernel_cpu_only("where", a->device, "where");
   if (!f) return NULL;
   tt_tensor *out = tt_tensor_new(a->dtype, cond->ndim, cond->shape, a->device);
   if (out && f(cond, a, b, out) != TT_OK) {

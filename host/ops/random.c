@@ -79,7 +79,7 @@ tt_tensor *tt_multinomial(tt_tensor *probs, int64_t n, tt_rng *r) {
     tt_error(TT_ERR_INVALID, "multinomial: the number of draws n = %lld must be positive", (long long)n);
     return NULL;
   }
-  tt_multinomial_fn f = TT_KERNEL(probs->device, multinomial);
+  tt_multinomial_fn f = (tt_multinomial_fn)tt_kernel_cpu_only("multinomial", probs->device, "multinomial");
   if (!f) return NULL;
   int64_t B = probs->ndim == 2 ? probs->shape[0] : 1, V = probs->shape[probs->ndim - 1];
   int64_t draws;
