@@ -3,9 +3,11 @@
  * x:masked_fill, x:sort, x:topk, x:cumsum and tt.multinomial / x:multinomial
  * (seeded from a tt.rng, so a seed reproduces a draw). */
 #include "config.h"
+#include <math.h>
 #include "lua_internal.h"
 
-/* A tensor from a tensor or a number (a 0-dim tensor of like's dtype and device); new reference. */
+/* A tensor from a tensor or a number (a 0-dim tensor of like's dtype and device); new reference.
+ * operand(L, 3, ...) after operand(L, 2, ...) must not raise: the caller checks the numbers first. */
 static tt_tensor *operand(lua_State *L, int idx, const tt_tensor *like) {
   if (lua_isnumber(L, idx)) {
     tt_tensor *s = tt_full(like->dtype, 0, NULL, lua_tonumber(L, idx), like->device);
@@ -17,11 +19,11 @@ static tt_tensor *operand(lua_State *L, int idx, const tt_tensor *like) {
 
 static int compare(lua_State *L, tt_compare_op op) {
   tt_tensor *a = tt_lua_check_tensor(L, 1);
-  if (!lua_isnumber(L, 2)) tt_lua_check_tensor(L, 2);
-  tt_tensor *b = operand(L, 2, a);
-  tt_tensor *r = tt_compare(op, a, b);
-  tt_tensor_unref(b);
-  tt_lua_push_tensor(L, r);
+  if (lua_isnumber(L, 2)) {
+    tt_lua_push_tensor(L, tt_compare_scalar(op, a, lua_tonumber(L, 2)));
+    return 1;
+  }
+  tt_lua_push_tensor(L, tt_compare(op, a, tt_lua_check_tensor(L, 2)));
   return 1;
 }
 
@@ -42,10 +44,14 @@ static int l_where(lua_State *L) {
     if (!like) like = b;
   }
   if (!like) return luaL_error(L, "where: a or b must be a tensor (both are numbers)");
+  /* both numbers are checked before any tensor is made, so an error leaks nothing */
+  for (int i = 2; i <= 3; i++)
+    if (lua_isnumber(L, i) && like->dtype != TT_F32 && lua_tonumber(L, i) != floor(lua_tonumber(L, i)))
+      return luaL_error(L, "where: the number %f is not a value of the tensors' dtype %s", lua_tonumber(L, i),
+                        tt_dtype_name(like->dtype));
   tt_tensor *a = operand(L, 2, like);
-  tt_tensor *b = lua_isnumber(L, 3) ? tt_full(like->dtype, 0, NULL, lua_tonumber(L, 3), like->device)
-                                    : tt_tensor_ref(tt_lua_check_tensor(L, 3));
-  tt_tensor *r = b ? tt_where(cond, a, b) : NULL;
+  tt_tensor *b = operand(L, 3, like);
+  tt_tensor *r = tt_where(cond, a, b);
   tt_tensor_unref(a);
   tt_tensor_unref(b);
   tt_lua_push_tensor(L, r);

@@ -50,6 +50,10 @@ START_TEST(test_compare_scalar_i64_and_errors) {
   TH_NN(inv);
   for (int i = 0; i < 5; i++) ck_assert_int_eq(((uint8_t *)tt_tensor_data(inv))[i], !want[i]);
   tt_tensor_unref(inv);
+  ck_assert_ptr_null(tt_compare_scalar(TT_CMP_LT, t, 2.5));   /* would silently compare with 2 */
+  assert_error_mentions("fractional scalar", "not a value of the tensor's dtype i64");
+  ck_assert_ptr_null(tt_masked_fill(t, m, -INFINITY));
+  assert_error_mentions("-inf into i64", "masked_fill: the scalar -inf");
   tt_tensor *f = th_randn(3, TT_DIMS(5), 1.0f);
   ck_assert_ptr_null(tt_lt(t, f));
   assert_error_mentions("dtype mismatch", "one dtype");

@@ -3,6 +3,7 @@
  * kernels stay flat loops; where records a node whose backward routes the
  * incoming gradient through the same mask. */
 #include "config.h"
+#include <math.h>
 #include <string.h>
 #include "common.h"
 
@@ -78,8 +79,17 @@ tt_tensor *tt_compare(tt_compare_op op, tt_tensor *a, tt_tensor *b) {
   return out;
 }
 
+/* A scalar must be exact in an integer tensor's dtype (2.5 against i64 would
+ * silently become 2). */
+static tt_status check_scalar(const char *op, tt_dtype dt, double s) {
+  bool ok = dt == TT_F32 || (s == floor(s) && (dt == TT_U8 ? s >= 0 && s <= 255 : fabs(s) < 9.2e18));
+  if (ok) return TT_OK;
+  return tt_error(TT_ERR_INVALID, "%s: the scalar %g is not a value of the tensor's dtype %s", op, s, tt_dtype_name(dt));
+}
+
 tt_tensor *tt_compare_scalar(tt_compare_op op, tt_tensor *a, double s) {
-  if (a->dtype != TT_U8 && check_value_dtype(op < TT_CMP_COUNT ? cmp_names[op] : "compare", "the left operand", a))
+  const char *name = op < TT_CMP_COUNT ? cmp_names[op] : "compare";
+  if ((a->dtype != TT_U8 && check_value_dtype(name, "the left operand", a)) || check_scalar(name, a->dtype, s))
     return NULL;
   tt_tensor *b = tt_full(a->dtype, 0, NULL, s, a->device);
   tt_tensor *r = b ? tt_compare(op, a, b) : NULL;
@@ -183,7 +193,7 @@ tt_tensor *tt_where(tt_tensor *cond, tt_tensor *a, tt_tensor *b) {
 }
 
 tt_tensor *tt_masked_fill(tt_tensor *x, tt_tensor *mask, double value) {
-  if (check_value_dtype("masked_fill", "the input", x)) return NULL;
+  if (check_value_dtype("masked_fill", "the input", x) || check_scalar("masked_fill", x->dtype, value)) return NULL;
   int nd;
   int64_t shape[TT_MAX_DIMS];
   tt_tensor *xm[2] = {x, mask};

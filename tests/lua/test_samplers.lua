@@ -37,6 +37,37 @@ local function lua_greedy(logits) return logits:argmax(-1) end
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
+test("tensor_ops_from_lua", function()
+  local x = tt.tensor({{3, 1, 2, 2}, {0, -1, 5, 4}})
+  local v, i = x:sort(-1, true)
+  T.equal("sort values", v, tt.tensor({{3, 2, 2, 1}, {5, 4, 0, -1}}))
+  T.equal("sort indices (stable)", i, tt.tensor({{0, 2, 3, 1}, {2, 3, 0, 1}}, {dtype = "i64"}))
+  local tv, ti = x:topk(2, 1, false)
+  T.equal("topk smallest", ti, tt.tensor({{1, 2}, {1, 0}}, {dtype = "i64"}))
+  T.close("cumsum", x:cumsum(1), tt.tensor({{3, 4, 6, 8}, {0, -1, 4, 8}}), 0)
+  T.close("cumsum dim 0", x:cumsum(0), tt.tensor({{3, 1, 2, 2}, {3, 0, 7, 6}}), 0)
+  local m = x:ge(2)
+  T.eq("mask dtype", m:dtype(), "u8")
+  T.close("where", tt.where(m, x, 0), tt.tensor({{3, 0, 2, 2}, {0, 0, 5, 4}}), 0)
+  T.close("masked_fill", x:masked_fill(m:eq(0), 9), tt.tensor({{3, 9, 2, 2}, {9, 9, 5, 4}}), 0)
+  T.equal("argmax", x:argmax(1), tt.tensor({0, 2}, {dtype = "i64"}))
+  -- a seed reproduces a draw; an rng continues its stream
+  local p = x:softmax(1)
+  T.equal("multinomial seed", tt.multinomial(p, 5, 42), p:multinomial(5, tt.rng(42)))
+  local r = tt.rng(42)
+  local first = tt.multinomial(p, 5, r)
+  T.eq("rng advanced by 2 rows x 5", select(2, r:state()), 10)
+  T.ok("the stream moves on", tt.multinomial(p, 5, r):ne(first):float():sum():item() > 0)
+  T.raises("fractional scalar on i64", function() return i:lt(1.5) end, "not a value of the tensor's dtype i64")
+  T.raises("where on numbers only", function() return tt.where(m, 1, 2) end, "a or b must be a tensor")
+  T.raises("multinomial without rng", function() return tt.multinomial(p, 1) end, "pass a tt.rng or an integer seed")
+  -- gradients flow through where, masked_fill and cumsum
+  local w = tt.tensor({1, 2, 3, 4}):requires_grad(true)
+  local y = tt.where(tt.tensor({1, 0, 1, 0}):gt(0), w:cumsum(0), w:masked_fill(tt.tensor({0, 0, 1, 1}):gt(0), 0)):sum()
+  y:backward()
+  T.close("grad", w:grad(), tt.tensor({2, 2, 1, 0}), 0)
+end)
+
 test("lua_function_equals_categorical_plugin", function()
   for _, case in ipairs({{seed = 3, temperature = 1.0}, {seed = 11, temperature = 0.7, top_k = 20}}) do
     local c = tt.sample{gpt = gpt, sampler = categorical(case), prefix = cond, steps = L, vocab_limit = V}
