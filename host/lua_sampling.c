@@ -2,7 +2,15 @@
  * (taming/sampling.h) from Lua. The sampler is a plugin or a Lua function
  * f(logits [B, V]) -> i64 [B]; the C loop calls the function once per sampled
  * step through a protected call, so a Lua error in it ends the loop cleanly
- * with the function's message. */
+ * with the function's message.
+ *
+ * Cost: one Lua call and one tensor wrapped per step, plus whatever the
+ * function computes. Written with the tensor ops (tests/lua/
+ * lua_categorical_sampler.lua) it costs about what the C plugin does
+ * (bench/lua_sampler.lua, 80 rows x 128 codes: ~0.1 ms vs ~0.3 ms per step for
+ * temperature sampling, ~2.2-3.3 ms vs ~1.8-2.6 ms with top-k), a few percent of
+ * a step of the shipped model; a function that loops over totable() rows in
+ * Lua costs far more. */
 #include "config.h"
 #include "lua_internal.h"
 #include "taming/sampling.h"
