@@ -2,7 +2,8 @@
 -- shipped Fashion-MNIST model (always in the tree): a Lua function built from
 -- the tensor ops draws the same tokens as the equivalent C sampler plugin for
 -- the same seed, in one pass and under the sliding window; known/mask keep
--- every unmasked token and feed it to the model exactly as a prefix would.
+-- every unmasked token and feed it to the model exactly as a prefix would (and,
+-- with ../shared/fixtures, reproduce the official greedy continuation).
 package.path = os.getenv("TT_SRCDIR") .. "/tests/lua/?.lua;" .. package.path
 local tt = require "taming"
 local T = require "testlib"
@@ -180,6 +181,25 @@ test("window_mask_keeps_cells_and_matches_start", function()
   T.equal("box: cached vs uncached", g1, g2)
   T.eq("cells outside the box changed", g1:ne(base):long():masked_fill(box, 0):float():sum():item(), 0)
   T.ok("cells inside the box were resampled", g1:ne(base):float():sum():item() > 0)
+end)
+
+-- The official greedy continuation (../shared/fixtures, made by the PyTorch
+-- reference) is a fixed point of forced greedy sampling: keep any subset of it,
+-- greedy-sample the rest, and the official tokens come back.
+test("forced_tokens_reproduce_official_greedy", function()
+  local F = T.fixtures()
+  if not F then print("  (skipped: ../shared/fixtures is absent)") return end
+  local D = F .. "/tiny/"
+  local g = tt.load(D .. "gpt.safetensors", {config = D .. "gpt.yaml"})
+  local want = tt.npy.load(D .. "gpt_greedy.npy")                -- [1, 80]: 16 given + 64 greedy
+  local prefix, tail = want:narrow(1, 0, 16):contiguous(), want:narrow(1, 16, 64):contiguous()
+  local gpt2 = g.gpt
+  for seed, cache in pairs({[5] = true, [6] = false}) do
+    local mask = tt.rand({1, 64}, seed):lt(0.5)
+    local out = tt.sample{gpt = gpt2, sampler = tt.plugin("sampler", "greedy"), prefix = prefix, steps = 64,
+                          known = tail, mask = mask, cache = cache}
+    T.equal("official greedy with forced tokens, cache " .. tostring(cache), out, tail)
+  end
 end)
 
 -- the pipelines: sampler=NAME with sampler.KEY=VALUE settings, or FILE.lua
