@@ -215,8 +215,8 @@ function P.save(a, images, codes)
   local grid = tt.image.grid(images:to("cpu"), a.nrow or math.ceil(math.sqrt(B)), 2, -1.0)
   tt.image.save(a.output, grid)
   if a.codes then tt.npy.save(a.codes, codes:to("cpu")) end
-  print(("wrote %s (%d sample%s, latent %dx%d)%s"):format(a.output, B, B == 1 and "" or "s", codes:size(1),
-    codes:size(2), a.codes and (" and " .. a.codes) or ""))
+  print(("wrote %s (%d sample%s, latent %dx%d codes, w x h)%s"):format(a.output, B, B == 1 and "" or "s", codes:size(2),
+    codes:size(1), a.codes and (" and " .. a.codes) or ""))
 end
 
 -- repeats a [1, ...] tensor n times along dim 0
