@@ -9,3 +9,4 @@ noinst_PROGRAMS += bench/bench_conv
 bench_bench_conv_SOURCES = bench/conv.c
 bench_bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(BLAS_CFLAGS)
 bench_bench_conv_LDADD = host/libtaming.la $(BLAS_LIBS) -lm
+EXTRA_DIST += bench/lua_sampler.lua

@@ -184,29 +184,46 @@ static int cmp_layout(const void *a, const void *b) {
   return strcmp(x->name, y->name);
 }
 
+typedef struct { const char *key; const tt_value *v; } meta_item;
+
+static int cmp_meta(const void *a, const void *b) {
+  return strcmp(((const meta_item *)a)->key, ((const meta_item *)b)->key);
+}
+
+/* Keys are written sorted: a map built from a Lua table comes in hash order,
+ * and identical runs must write identical bytes. */
 static tt_status write_metadata(FILE *h, const char *path, const tt_value *meta) {
   if (!meta || meta->type == TT_V_NIL) return TT_OK;
   if (meta->type != TT_V_MAP) return tt_error(TT_ERR_INVALID, "%s: metadata must be a map of strings", path);
-  if (meta->u.c.len == 0) return TT_OK;
+  int n = meta->u.c.len;
+  if (n == 0) return TT_OK;
+  meta_item *items = malloc(sizeof *items * (size_t)n);
+  if (!items) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
+  for (int i = 0; i < n; i++) items[i] = (meta_item){meta->u.c.keys[i], &meta->u.c.items[i]};
+  qsort(items, (size_t)n, sizeof *items, cmp_meta);
+  tt_status s = TT_OK;
   fputs("\"__metadata__\":{", h);
-  for (int i = 0; i < meta->u.c.len; i++) {
-    const tt_value *v = &meta->u.c.items[i];
+  for (int i = 0; i < n; i++) {
+    const tt_value *v = items[i].v;
     char num[64];
     const char *str = num;
     if (v->type == TT_V_STR) str = v->u.s;
     else if (v->type == TT_V_INT) snprintf(num, sizeof num, "%" PRId64, v->u.i);
     else if (v->type == TT_V_NUM) snprintf(num, sizeof num, "%.17g", v->u.n);
     else if (v->type == TT_V_BOOL) str = v->u.b ? "true" : "false";
-    else
-      return tt_error(TT_ERR_INVALID, "%s: metadata '%s' is a %s; safetensors metadata values are strings", path,
-                      meta->u.c.keys[i], tt_vtype_name(v->type));
+    else {
+      s = tt_error(TT_ERR_INVALID, "%s: metadata '%s' is a %s; safetensors metadata values are strings", path,
+                   items[i].key, tt_vtype_name(v->type));
+      break;
+    }
     if (i) fputc(',', h);
-    tt_json_write_string(h, meta->u.c.keys[i]);
+    tt_json_write_string(h, items[i].key);
     fputc(':', h);
     tt_json_write_string(h, str);
   }
+  free(items);
   fputc('}', h);
-  return TT_OK;
+  return s;
 }
 
 /* The JSON header, padded with spaces so the data starts 8-byte aligned. */

@@ -27,6 +27,13 @@ tests_check_ops_misc_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_misc_LDADD = $(TEST_LDADD) $(BLAS_LIBS)
 TESTS += tests/check_ops_misc
 
+# comparisons, where, masked_fill, sort/topk, cumsum, multinomial (sampler building blocks)
+check_PROGRAMS += tests/check_ops_select
+tests_check_ops_select_SOURCES = tests/check_ops_select.c
+tests_check_ops_select_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_select_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_select
+
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
 tests_check_module_CFLAGS = $(TEST_CFLAGS)
@@ -173,6 +180,11 @@ LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
+# samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
+LUA_TESTS += tests/lua/test_samplers.lua
+EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
+# size=WxH: a 2:3 high-resolution run against the official window loop
+LUA_TESTS += tests/lua/test_nonsquare.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv

@@ -8,6 +8,8 @@
 --   }, "taming run pipelines/x.lua config=M.yaml ...")
 --
 -- Unknown keys and bad values are errors that name the key and what was expected.
+-- A schema entry ["NAME.*"] = {"settings"} collects every NAME.KEY=VALUE argument
+-- into a table {KEY = VALUE} (raw strings) under that same key.
 local M = {}
 
 local function convert(key, kind, raw)
@@ -47,7 +49,12 @@ function M.parse(raw, schema, usage)
   raw = raw or {}
   local out = {}
   for key, value in pairs(raw) do
-    if type(key) == "string" and key:sub(1, 1) ~= "_" then
+    local group = type(key) == "string" and key:match("^([%w_]+)%.[%w_.]+$")
+    if group and schema[group .. ".*"] then
+      local t = out[group .. ".*"] or {}
+      t[key:sub(#group + 2)] = value
+      out[group .. ".*"] = t
+    elseif type(key) == "string" and key:sub(1, 1) ~= "_" then
       local spec = schema[key]
       if not spec then
         local known = {}

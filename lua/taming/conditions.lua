@@ -1,6 +1,7 @@
 -- taming.conditions — condition tensors built from files exactly as the official
 -- data code builds them (REFERENCE §6). Every builder returns a float tensor
--- [1, C, H, W] ready for a condition stage's encode.
+-- [1, C, H, W] ready for a condition stage's encode. A size is N (square) or
+-- {w =, h =} (non-square: scaled to cover it, centre-cropped).
 --
 --   image(path, size)           RGB in [-1, 1]: SmallestMaxSize(size) bilinear + CenterCrop
 --   depth(path, size)           D-RIN: RGBA float bytes -> min-max to [-1, 1] at full
@@ -23,9 +24,19 @@ M.DATASETS = {
   ade20k = {K = 151, shift = false},
 }
 
--- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size
+-- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size.
+-- size is N (square, the official SmallestMaxSize + CenterCrop) or {w =, h =}: the image is
+-- scaled to cover w x h (aspect kept) and centre-cropped to it.
 local function resize_crop(img, size, interp)
   if not size then return img end
+  if type(size) == "table" then
+    if size.w == size.h then return resize_crop(img, size.w, interp) end
+    local h0, w0 = img:size(0), img:size(1)
+    local k = math.max(size.w / w0, size.h / h0)
+    local nh, nw = math.max(size.h, math.ceil(h0 * k - 1e-9)), math.max(size.w, math.ceil(w0 * k - 1e-9))
+    img = tt.image.resize(img, nh, nw, interp or "linear")
+    return tt.image.center_crop(img, size.h, size.w)
+  end
   img = tt.image.smallest_max_size(img, size, interp or "linear")
   return tt.image.center_crop(img, size, size)
 end
@@ -100,8 +111,10 @@ function M.pose(path, size, K, radius)
   K = K or #pts
   if #pts ~= K then error(("%s: %d keypoints, the model takes %d"):format(path, #pts, K), 0) end
   size = size or 256
-  radius = radius or math.max(1, size // 64)
-  local map = tt.image.render_keypoints(pts, size, size, radius)     -- [K, size, size]
+  local H, W = size, size
+  if type(size) == "table" then H, W = size.h, size.w end
+  radius = radius or math.max(1, math.min(H, W) // 64)
+  local map = tt.image.render_keypoints(pts, H, W, radius)          -- [K, H, W]
   return map:unsqueeze(0)
 end
 
