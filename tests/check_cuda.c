@@ -8,8 +8,9 @@
  * tt_backward computes on each device. Each case prints one line
  *   op  max_abs_diff_fwd  max_abs_diff_bwd
  * and fails when a difference exceeds tol * (1 + max |cpu value|).
- * A last case runs a model-sized workload (conv + group norm + swish at
- * 128 x 256 x 256) forward and backward on both devices. Convolutions go
+ * A last case (test case "large") runs a model-sized workload (conv + group
+ * norm + swish at 128 x 256 x 256) forward and backward on both devices;
+ * CK_RUN_CASE=parity leaves it out (compute-sanitizer runs). Convolutions go
  * through cuDNN; with TAMING_CUDA_CONV=gemm the same suite checks their
  * im2col + cuBLAS path, and TAMING_CUDA_SYNC=1 makes a device error name the
  * kernel that caused it.
@@ -926,8 +927,12 @@ int main(void) {
   tcase_add_test(tc, test_embedding_and_loss);
   tcase_add_test(tc, test_quantize);
   tcase_add_test(tc, test_adam);
-  tcase_add_test(tc, test_model_sized_workload);
   suite_add_tcase(s, tc);
+  /* apart, so that a slow run (compute-sanitizer) can leave it out: CK_RUN_CASE=parity */
+  TCase *large = tcase_create("large");
+  tcase_set_timeout(large, 600);
+  tcase_add_test(large, test_model_sized_workload);
+  suite_add_tcase(s, large);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
   srunner_run_all(sr, CK_NORMAL);

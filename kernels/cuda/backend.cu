@@ -19,7 +19,10 @@
  * than a small kernel, and a forward pass allocates the same sizes over and
  * over. Freed blocks are kept by size and handed out again for requests up to
  * 1/8 smaller (best fit). When cudaMalloc fails, the cached blocks are returned
- * to the driver and the allocation is tried once more. Never managed memory. */
+ * to the driver and the allocation is tried once more. Never managed memory.
+ * TAMING_CUDA_POOL=0 turns the pool off: each block is cudaMalloc'd at its
+ * exact size and freed at once, so compute-sanitizer sees every overrun that a
+ * rounded-up or reused block would hide. */
 #include "config.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -33,12 +36,13 @@
 #define ENV_DEVICE "TAMING_CUDA_DEVICE" /* ordinal of the GPU to use (default 0) */
 #define ENV_SYNC "TAMING_CUDA_SYNC"     /* 1: synchronise after every kernel (error attribution) */
 #define ENV_TF32 "TAMING_CUDA_TF32"     /* 1: allow TF32 tensor-core math in GEMM and conv */
+#define ENV_POOL "TAMING_CUDA_POOL"     /* 0: no pool, every block exactly sized (for compute-sanitizer) */
 /* (TAMING_CUDA_CONV=gemm, read in conv.cu, runs convolutions without cuDNN) */
 
 static struct {
   int device;
   int sms;
-  bool sync_each, tf32;
+  bool sync_each, tf32, no_pool;
   cudaStream_t stream;
   cublasHandle_t blas;
   cudnnHandle_t dnn;
@@ -188,7 +192,7 @@ static void pool_release_cached_locked(void) {
 
 void *tt_cuda_pool_alloc(size_t nbytes) {
   bind_device();
-  size_t want = pool_round(nbytes ? nbytes : 1);
+  size_t want = ctx.no_pool ? (nbytes ? nbytes : 1) : pool_round(nbytes ? nbytes : 1);
   pthread_mutex_lock(&pool_lock);
   auto it = pool_cached->lower_bound(want);
   if (it != pool_cached->end() && it->first - want <= want / 8) {
@@ -229,6 +233,11 @@ void tt_cuda_pool_free(void *p) {
   }
   size_t size = it->second;
   pool_live->erase(it);
+  if (ctx.no_pool) {
+    pthread_mutex_unlock(&pool_lock);
+    cudaFree(p);
+    return;
+  }
   pool_cached->emplace(size, p);
   pthread_mutex_unlock(&pool_lock);
 }
@@ -321,6 +330,8 @@ static tt_status create_context(void) {
   ctx.sms = prop.multiProcessorCount;
   ctx.sync_each = env_on(ENV_SYNC);
   ctx.tf32 = env_on(ENV_TF32);
+  const char *pool = getenv(ENV_POOL);
+  ctx.no_pool = pool && strcmp(pool, "0") == 0;
   snprintf(ctx.describe, sizeof ctx.describe, "%.200s, %zu GiB, sm_%d%d", prop.name,
            (size_t)(prop.totalGlobalMem >> 30), prop.major, prop.minor);
 
