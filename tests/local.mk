@@ -132,6 +132,10 @@ tests_check_cuda_LDADD = $(TEST_LDADD)
 TESTS += tests/check_cuda
 endif
 
+# bench/gpu_check.sh against a stand-in bundle: fails loudly without a GPU, on a skip, etc.
+TESTS += tests/gpu_check_test.sh
+EXTRA_DIST += tests/gpu_check_test.sh
+
 # NCCL all-reduce on the backend's memory, one rank, no MPI; skips (77) without a GPU.
 if HAVE_CHECK
 if HAVE_NCCL
