@@ -179,16 +179,16 @@ static tt_status plan_get(const geom *g, int64_t nb, plan **out) {
   if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnCreateConvolutionDescriptor(&p->conv);
   if (e == CUDNN_STATUS_SUCCESS)
     e = tt_dnn.cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Ci, (int)g->He,
-                                   (int)g->We);
+                                          (int)g->We);
   if (e == CUDNN_STATUS_SUCCESS)
     e = tt_dnn.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Co, (int)g->Ho,
-                                   (int)g->Wo);
+                                          (int)g->Wo);
   if (e == CUDNN_STATUS_SUCCESS)
     e = tt_dnn.cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->Co, (int)g->Ci, (int)g->kh,
-                                   (int)g->kw);
+                                          (int)g->kw);
   if (e == CUDNN_STATUS_SUCCESS)
     e = tt_dnn.cudnnSetConvolution2dDescriptor(p->conv, g->ph, g->pw, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
-                                        CUDNN_DATA_FLOAT);
+                                               CUDNN_DATA_FLOAT);
   int n = 0, c = 0, h = 0, w = 0;
   if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
   if (e != CUDNN_STATUS_SUCCESS) {
@@ -233,13 +233,14 @@ static bool workspace_of(plan *p, int dir, int algo, cudnnMathType_t math, size_
   cudnnHandle_t h = tt_cuda_dnn();
   cudnnStatus_t e;
   if (dir == DIR_FWD)
-    e = tt_dnn.cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, (cudnnConvolutionFwdAlgo_t)algo, ws);
+    e = tt_dnn.cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, ws);
   else if (dir == DIR_DATA)
-    e = tt_dnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, (cudnnConvolutionBwdDataAlgo_t)algo,
-                                                     ws);
+    e = tt_dnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x,
+                                                            (cudnnConvolutionBwdDataAlgo_t)algo, ws);
   else
     e = tt_dnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w,
-                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
+                                                              (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
   return e == CUDNN_STATUS_SUCCESS && *ws <= CONV_WORKSPACE_MAX;
 }
 
@@ -309,14 +310,15 @@ static tt_status run_dir(plan *p, int dir, const float *a, const float *b, float
     cudnnStatus_t e = tt_dnn.cudnnSetConvolutionMathType(p->conv, c.math);
     if (e == CUDNN_STATUS_SUCCESS) {
       if (dir == DIR_FWD)
-        e = tt_dnn.cudnnConvolutionForward(h, &one, p->x, a, p->w, b, p->conv, (cudnnConvolutionFwdAlgo_t)c.algo, ws.p,
-                                    c.ws, &beta, p->y, out);
+        e = tt_dnn.cudnnConvolutionForward(h, &one, p->x, a, p->w, b, p->conv, (cudnnConvolutionFwdAlgo_t)c.algo,
+                                           ws.p, c.ws, &beta, p->y, out);
       else if (dir == DIR_DATA)
-        e = tt_dnn.cudnnConvolutionBackwardData(h, &one, p->w, a, p->y, b, p->conv, (cudnnConvolutionBwdDataAlgo_t)c.algo,
-                                         ws.p, c.ws, &beta, p->x, out);
+        e = tt_dnn.cudnnConvolutionBackwardData(h, &one, p->w, a, p->y, b, p->conv,
+                                                (cudnnConvolutionBwdDataAlgo_t)c.algo, ws.p, c.ws, &beta, p->x, out);
       else
         e = tt_dnn.cudnnConvolutionBackwardFilter(h, &one, p->x, a, p->y, b, p->conv,
-                                           (cudnnConvolutionBwdFilterAlgo_t)c.algo, ws.p, c.ws, &beta, p->w, out);
+                                                  (cudnnConvolutionBwdFilterAlgo_t)c.algo, ws.p, c.ws, &beta, p->w,
+                                                  out);
     }
     if (e == CUDNN_STATUS_SUCCESS) {
       p->next[dir] = at;

@@ -68,7 +68,8 @@ static tt_status cu_cross_entropy_fwd(const tt_tensor *logits, const tt_tensor *
   const int64_t *t = tt_cuda_ptr<int64_t>(target);
   int64_t cap = (int64_t)tt_cuda_sm_count() * 32;
   k_ce_fwd<<<(unsigned)(N < cap ? N : cap), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(
-      tt_cuda_ptr<float>(logits), t, tt_cuda_ptr<float>(loss_rows), tt_cuda_ptr<float>(lse), N, V, tt_cuda_index_check());
+      tt_cuda_ptr<float>(logits), t, tt_cuda_ptr<float>(loss_rows), tt_cuda_ptr<float>(lse), N, V,
+      tt_cuda_index_check());
   return tt_cuda_check_launch("cross_entropy_fwd");
 }
 
