@@ -154,6 +154,7 @@ while read -r soname; do
   dir=${found%/*}
   case ":$LIBPATH:" in *":$dir:"*) ;; *) LIBPATH=${LIBPATH:+$LIBPATH:}$dir ;; esac
 done <"$HERE/lib/taming/cuda-libs.txt"
+ORIG_LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
 export LD_LIBRARY_PATH=$LIBPATH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 echo "CUDA libraries used (LD_LIBRARY_PATH=$LIBPATH):"
 sed 's/^/  /' "$RES/libraries.txt"
@@ -217,8 +218,9 @@ if [ "$phase" = 2 ]; then
   run gpt_b8 45 $T "$HERE/bench/gpt.lua" tokens=256 batch=8 device=cuda
   run highres 45 $T "$HERE/bench/highres.lua" device=cuda cells=64
   run train_step 60 $T "$HERE/bench/train_step.lua" size=256 tokens=256 device=cuda
-  run torch 120 env PYTHONUNBUFFERED=1 python3 "$HERE/bench/torch_bench.py" --device cuda --what vqgan,gpt,highres,train_step \
-    --size 256 --tokens 256 --reps 5 --cells 64
+  # PyTorch loads its own cuBLAS and cuDNN: the library path found for ours stays out of its way
+  run torch 120 env PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 "$HERE/bench/torch_bench.py" \
+    --device cuda --what vqgan,gpt,highres,train_step --size 256 --tokens 256 --reps 5 --cells 64
   grep -h '^{' "$RES"/*.log >"$RES/bench.jsonl"
   echo "benchmark lines (ours, then PyTorch's):"
   sed 's/^/  /' "$RES/bench.jsonl"

@@ -122,7 +122,7 @@ class VQGAN(nn.Module):
              + self.codebook.pow(2).sum(1)[None, :])
         idx = d.argmin(1)
         q = self.codebook[idx].reshape(b, hh, ww, zc).permute(0, 3, 1, 2)
-        qloss = 1.25 * F.mse_loss(q, h.detach())
+        qloss = F.mse_loss(q, h.detach()) + 0.25 * F.mse_loss(q.detach(), h)   # codebook + commitment (beta 0.25)
         return h + (q - h).detach(), qloss
 
     def decode(self, q):
@@ -166,6 +166,14 @@ class GPT(nn.Module):
         return self.head(self.ln(x))                                 # [B, T, V]
 
 
+def build(cls, dev):
+    """A module with its parameters made on dev (on the CPU first where torch cannot)."""
+    if hasattr(torch, "get_default_device"):
+        with dev:
+            return cls()
+    return cls().to(dev)
+
+
 def top_k_sample(logits, k, gen):
     v, ix = torch.topk(logits, k, dim=-1)
     p = torch.softmax(v, dim=-1)
@@ -188,7 +196,7 @@ def emit(d):
 
 
 def bench_vqgan(a, dev):
-    m = VQGAN().to(dev).eval()
+    m = build(VQGAN, dev).eval()
     x = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
     enc, dec = [], []
     with torch.no_grad():
@@ -208,7 +216,7 @@ def bench_vqgan(a, dev):
 
 
 def bench_gpt(a, dev):
-    m = GPT().to(dev).eval()
+    m = build(GPT, dev).eval()
     gen = torch.Generator(device=dev).manual_seed(0)
 
     def sample(steps):
@@ -231,7 +239,7 @@ def bench_gpt(a, dev):
 
 
 def bench_highres(a, dev, G=32, W=16):
-    m = GPT().to(dev).eval()
+    m = build(GPT, dev).eval()
     gen = torch.Generator(device=dev).manual_seed(0)
     cond = torch.randint(0, 1024, (1, G, G), device=dev, generator=gen)
     grid = torch.zeros(1, G, G, dtype=torch.long, device=dev)
@@ -265,7 +273,7 @@ def bench_train_step(a, dev):
             ts.append(time.perf_counter() - t0)
         return median(ts)
 
-    m = VQGAN().to(dev).train()
+    m = build(VQGAN, dev).train()
     opt = torch.optim.Adam(m.parameters(), lr=4.5e-6, betas=(0.5, 0.9))
     x = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
     out = {}
@@ -282,7 +290,7 @@ def bench_train_step(a, dev):
     emit({"impl": "torch", "bench": "train_step", "what": "vqgan", "size": a.size, "batch": a.batch,
           "device": dev.type, "s": s, "loss": out["loss"]})
     del m, opt
-    g = GPT().to(dev).train()
+    g = build(GPT, dev).train()
     opt = torch.optim.AdamW(g.parameters(), lr=4.5e-6, betas=(0.9, 0.95))
     toks = torch.randint(0, 1024, (a.batch, a.tokens + 1), device=dev)
 
