@@ -75,7 +75,7 @@ run() {
   shift 2
   t0=$(date +%s)
   echo "== $name (limit ${limit} s): $*" | sed "s|$HERE|<bundle>|g"
-  timeout -k 10 "$limit" "$@" >"$RES/$name.log" 2>&1
+  timeout -k "$GRACE" "$limit" "$@" >"$RES/$name.log" 2>&1
   rc=$?
   case $rc in
     0) verdict=PASS ;;
@@ -100,9 +100,22 @@ fail() {
 }
 
 # ---- the machine, the GPU and the libraries
-if [ "$phase" = 1 ]; then budget="preflight 20 + check_cuda 100 + check_cuda_gemm 100 + memcheck 190 + nccl 40 = 450 s"
-else budget="preflight 20 + vqgan 60 + vqgan_b8 60 + gpt 60 + gpt_b8 45 + highres 45 + train_step 60 + torch 120 = 470 s"; fi
-echo "gpu_check phase=$phase from $HERE; step limits: $budget (at most 480 s)"
+# ---- time: every step's limit, and the worst case of the phase (limits + the kill grace of each)
+GRACE=5 PREFLIGHT=40 # nvidia-smi twice, python, cuobjdump: 10 s each at most
+if [ "$phase" = 1 ]; then
+  declare -A LIMIT=([check_cuda]=100 [check_cuda_gemm]=100 [memcheck]=170 [nccl]=40)
+  STEPS=(check_cuda check_cuda_gemm memcheck nccl)
+else
+  declare -A LIMIT=([vqgan]=50 [vqgan_b8]=50 [gpt]=50 [gpt_b8]=40 [highres]=40 [train_step]=50 [torch]=110)
+  STEPS=(vqgan vqgan_b8 gpt gpt_b8 highres train_step torch)
+fi
+worst=$PREFLIGHT budget="preflight $PREFLIGHT"
+for k in "${STEPS[@]}"; do
+  worst=$((worst + LIMIT[$k] + GRACE))
+  budget="$budget, $k ${LIMIT[$k]}"
+done
+echo "gpu_check phase=$phase from $HERE; step limits (s): $budget; worst case ${worst} s (limit 480 s)"
+if [ $worst -gt 480 ]; then echo "gpu_check: the step limits add up to ${worst} s, over 8 minutes" >&2; exit 2; fi
 {
   cat "$HERE/BUNDLE.txt" 2>/dev/null
   echo "--- machine"
@@ -114,10 +127,10 @@ echo "gpu_check phase=$phase from $HERE; step limits: $budget (at most 480 s)"
 gpu_ok=1
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   gpu_ok=0 why="nvidia-smi is not installed (no NVIDIA driver)"
-elif ! timeout 20 nvidia-smi -L >"$RES/gpu.txt" 2>&1 || ! grep -q '^GPU ' "$RES/gpu.txt"; then
+elif ! timeout 10 nvidia-smi -L >"$RES/gpu.txt" 2>&1 || ! grep -q '^GPU ' "$RES/gpu.txt"; then
   gpu_ok=0 why="nvidia-smi found no GPU: $(head -n 1 "$RES/gpu.txt")"
 else
-  timeout 20 nvidia-smi >>"$RES/gpu.txt" 2>&1
+  timeout 10 nvidia-smi >>"$RES/gpu.txt" 2>&1
 fi
 
 # Where a soname is: $TAMING_CUDA_LIBS, the CUDA toolkit, PyTorch's nvidia/* wheels, the system cache.
@@ -129,7 +142,7 @@ lib_dirs() {
   done
   for py in python3 python; do
     command -v $py >/dev/null 2>&1 || continue
-    for sp in $($py -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null); do
+    for sp in $(timeout 10 $py -c 'import site; print("\n".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null); do
       for d in "$sp"/nvidia/*/lib; do [ -d "$d" ] && echo "$d python-wheel"; done
     done
     break
@@ -166,7 +179,7 @@ sed 's/^/  /' "$RES/libraries.txt"
   done
   if command -v cuobjdump >/dev/null 2>&1; then
     echo "--- cuobjdump: machine code and PTX in the CUDA module"
-    cuobjdump --list-elf --list-ptx "$HERE/lib/taming/libtaming_cuda.so" 2>&1 | sed 's/.*\.\(sm_[0-9a-z]*\)\..*/\1/' | sort | uniq -c
+    timeout 10 cuobjdump --list-elf --list-ptx "$HERE/lib/taming/libtaming_cuda.so" 2>&1 | sed 's/.*\.\(sm_[0-9a-z]*\)\..*/\1/' | sort | uniq -c
   fi
   command -v nvcc >/dev/null 2>&1 && nvcc --version
 } >"$RES/preflight.txt" 2>&1
@@ -187,12 +200,12 @@ head -n 1 "$RES/gpu.txt"
 
 # ---- phase 1: correctness
 if [ "$phase" = 1 ]; then
-  run check_cuda 100 "$BIN/check_cuda"
+  run check_cuda "${LIMIT[check_cuda]}" "$BIN/check_cuda"
   # the cuDNN run must have used cuDNN: the device line names the library it loaded
   if ! grep -q '^cuda device: .*cuDNN [0-9]' "$RES/check_cuda.log"; then
     fail cudnn_loaded "check_cuda did not run its convolutions through cuDNN: $(grep -m1 '^cuda device' "$RES/check_cuda.log")"
   fi
-  run check_cuda_gemm 100 env TAMING_CUDA_CONV=gemm "$BIN/check_cuda"
+  run check_cuda_gemm "${LIMIT[check_cuda_gemm]}" env TAMING_CUDA_CONV=gemm "$BIN/check_cuda"
   for path in cudnn gemm; do
     log=$RES/check_cuda.log
     [ $path = gemm ] && log=$RES/check_cuda_gemm.log
@@ -200,26 +213,26 @@ if [ "$phase" = 1 ]; then
   done >"$RES/parity.txt"
   echo "PARITY lines: $(grep -c '^cudnn' "$RES/parity.txt") (cuDNN), $(grep -c '^gemm' "$RES/parity.txt") (GEMM)"
   if command -v compute-sanitizer >/dev/null 2>&1; then
-    run memcheck 190 env TAMING_CUDA_POOL=0 CK_RUN_CASE=parity \
+    run memcheck "${LIMIT[memcheck]}" env TAMING_CUDA_POOL=0 CK_RUN_CASE=parity \
       compute-sanitizer --tool memcheck --error-exitcode 99 --leak-check no "$BIN/check_cuda"
     grep -h 'ERROR SUMMARY' "$RES/memcheck.log"
   else
     fail memcheck "compute-sanitizer is not on the PATH"
   fi
-  run nccl 40 "$BIN/check_nccl"
+  run nccl "${LIMIT[nccl]}" "$BIN/check_nccl"
 fi
 
 # ---- phase 2: speed, ours then PyTorch's, same shapes
 if [ "$phase" = 2 ]; then
   T="$BIN/taming run"
-  run vqgan 60 $T "$HERE/bench/vqgan.lua" size=256 device=cuda reps=5
-  run vqgan_b8 60 $T "$HERE/bench/vqgan.lua" size=256 batch=8 device=cuda reps=3
-  run gpt 60 $T "$HERE/bench/gpt.lua" tokens=256 device=cuda
-  run gpt_b8 45 $T "$HERE/bench/gpt.lua" tokens=256 batch=8 device=cuda
-  run highres 45 $T "$HERE/bench/highres.lua" device=cuda cells=64
-  run train_step 60 $T "$HERE/bench/train_step.lua" size=256 tokens=256 device=cuda
+  run vqgan "${LIMIT[vqgan]}" $T "$HERE/bench/vqgan.lua" size=256 device=cuda reps=5
+  run vqgan_b8 "${LIMIT[vqgan_b8]}" $T "$HERE/bench/vqgan.lua" size=256 batch=8 device=cuda reps=3
+  run gpt "${LIMIT[gpt]}" $T "$HERE/bench/gpt.lua" tokens=256 device=cuda
+  run gpt_b8 "${LIMIT[gpt_b8]}" $T "$HERE/bench/gpt.lua" tokens=256 batch=8 device=cuda
+  run highres "${LIMIT[highres]}" $T "$HERE/bench/highres.lua" device=cuda cells=64
+  run train_step "${LIMIT[train_step]}" $T "$HERE/bench/train_step.lua" size=256 tokens=256 device=cuda
   # PyTorch loads its own cuBLAS and cuDNN: the library path found for ours stays out of its way
-  run torch 120 env PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 "$HERE/bench/torch_bench.py" \
+  run torch "${LIMIT[torch]}" env PYTHONUNBUFFERED=1 LD_LIBRARY_PATH="$ORIG_LD_LIBRARY_PATH" python3 "$HERE/bench/torch_bench.py" \
     --device cuda --what vqgan,gpt,highres,train_step --size 256 --tokens 256 --reps 5 --cells 64
   grep -h '^{' "$RES"/*.log >"$RES/bench.jsonl"
   echo "benchmark lines (ours, then PyTorch's):"

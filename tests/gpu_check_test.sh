@@ -60,6 +60,8 @@ for p in 1 2; do
   ok "phase $p ends with a FAIL summary" last_line_fail $p
   ok "phase $p leaves one tar and nothing else" only_tar "$O" $p
   ok "phase $p's tar holds the summary" in_tar "$O/gpu-check-phase$p.tar.gz" "gpu-check-phase$p/summary.txt" FAIL
+  worst=$(sed -n 's/.*worst case \([0-9]*\) s.*/\1/p' "$T/out.txt")
+  ok "phase $p states its worst case, under 8 minutes ($worst s)" test "${worst:-999}" -le 480
 done
 
 # ---- a "GPU" where the cuDNN run of check_cuda skips
