@@ -139,6 +139,22 @@ tests_check_cuda_LDADD = $(TEST_LDADD)
 TESTS += tests/check_cuda
 endif
 
+# bench/gpu_check.sh against a stand-in bundle: fails loudly without a GPU, on a skip, etc.
+TESTS += tests/gpu_check_test.sh
+EXTRA_DIST += tests/gpu_check_test.sh
+
+# NCCL all-reduce on the backend's memory, one rank, no MPI; skips (77) without a GPU.
+if HAVE_CHECK
+if HAVE_NCCL
+check_PROGRAMS += tests/check_nccl
+tests_check_nccl_SOURCES = tests/check_nccl.c
+tests_check_nccl_CFLAGS = $(TEST_CFLAGS) $(CUDA_CPPFLAGS)
+tests_check_nccl_LDFLAGS = $(CUDA_LDFLAGS)
+tests_check_nccl_LDADD = $(TEST_LDADD) -lnccl -lcudart
+TESTS += tests/check_nccl
+endif
+endif
+
 # first-stage loss plugins (LPIPS, PatchGAN) through the plugin interface
 if HAVE_CHECK
 check_PROGRAMS += tests/check_losses

@@ -177,6 +177,11 @@ local function resume(o, parts, loader, batch, dist)
       .. "will not be bitwise identical to an uninterrupted one (set OMP_NUM_THREADS=%d)\n"):format(st.threads,
       tt.threads(), st.threads))
   end
+  -- atomics in some CUDA backward kernels sum in a varying order
+  if tostring(parts.device or "cpu"):match("^cuda") then
+    io.stderr:write("warning: resuming on the GPU: CUDA training steps are not bitwise reproducible (some backward "
+      .. "kernels add with atomics), so the resumed run matches an uninterrupted one to rounding, not bit for bit\n")
+  end
   return st
 end
 
