@@ -1,7 +1,7 @@
 # tests/ — check suites (one per area) and script tests. Run with `make check`.
 if HAVE_CHECK
 check_LTLIBRARIES += tests/libtesthelp.la
-tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h
+tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h tests/ckptbuild.c tests/ckptbuild.h
 tests_libtesthelp_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_libtesthelp_la_LIBADD = host/libtaming.la $(CHECK_LIBS)
 
