@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 
 /* ---- the mapping ---- */
 
@@ -307,13 +308,18 @@ static void print_scalar(FILE *out, const tt_value *v) {
 }
 
 tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out) {
+  /* expanded (stride 0) views can each claim up to 2^63 bytes: sum without wrapping */
   int64_t params = 0;
   size_t bytes = 0;
-  for (int i = 0; i < c->n; i++) {
-    params += tt_tensor_numel(c->tensors[i]);
-    bytes += tt_tensor_nbytes(c->tensors[i]);
-  }
-  fprintf(out, "%s: %s, %d tensors, %" PRId64 " elements, %zu bytes\n", c->path, c->format, c->n, params, bytes);
+  bool over = false;
+  for (int i = 0; i < c->n; i++)
+    if (!tt_i64_add(params, tt_tensor_numel(c->tensors[i]), &params) ||
+        !tt_size_add(bytes, tt_tensor_nbytes(c->tensors[i]), &bytes))
+      over = true;
+  if (over)
+    fprintf(out, "%s: %s, %d tensors, over 2^63 elements or bytes (expanded views)\n", c->path, c->format, c->n);
+  else
+    fprintf(out, "%s: %s, %d tensors, %" PRId64 " elements, %zu bytes\n", c->path, c->format, c->n, params, bytes);
   for (int i = 0; i < c->n; i++) {
     char buf[160];
     fprintf(out, "%s %s %s\n", c->names[i], tt_dtype_name(c->tensors[i]->dtype),

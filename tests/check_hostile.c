@@ -192,6 +192,42 @@ START_TEST(test_reused_storage_must_keep_its_size) {
 }
 END_TEST
 
+START_TEST(test_info_sums_expanded_views_without_wrapping) {
+  /* two u8 views of 2^62 + 2^61 elements with stride 0 over one byte: legal, but their sum overflows */
+  int64_t n = (INT64_C(1) << 62) + (INT64_C(1) << 61);
+  pb p = {.n = 0};
+  pb_op(&p, 0x80); pb_op(&p, 2);
+  pb_op(&p, '}');
+  pb_str(&p, "state_dict");
+  pb_op(&p, '}');
+  pb_str(&p, "x");
+  pb_tensor(&p, "ByteStorage", "0", 1, 0, TT_DIMS(n), (int64_t[]){0});
+  pb_op(&p, 's');
+  pb_str(&p, "y");
+  pb_tensor(&p, "ByteStorage", "0", 1, 0, TT_DIMS(n), (int64_t[]){0});
+  pb_op(&p, 's');
+  pb_op(&p, 's');
+  pb_op(&p, '.');
+  zb z = {0};
+  zb_add(&z, "arch/data.pkl", p.b, p.n, 0);
+  zb_add(&z, "arch/data/0", "\x07", 1, 0);
+  zb_finish(&z, false, 0, 0);
+  spit(tmp("expanded.ckpt"), z.b, z.n);
+  free(z.b);
+  tt_ckpt *c;
+  TH_OK(tt_ckpt_open(tmp("expanded.ckpt"), &c));
+  ck_assert(tt_tensor_get(tt_ckpt_get(c, "y"), n - 1) == 7);
+  char *text = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&text, &len);
+  TH_OK(tt_ckpt_print_info(c, f));
+  fclose(f);
+  ck_assert_msg(strstr(text, "2 tensors, over 2^63 elements or bytes") != NULL, "listing: %s", text);
+  free(text);
+  tt_ckpt_close(c);
+}
+END_TEST
+
 START_TEST(test_zero_dim_hides_overflow_in_every_reader) {
   /* torch: shape (2^40, 2^40, 0) over a 4-element storage */
   tensor_spec t = {.numel = 4, .entry_floats = 4, .ndim = 3, .size = {TWO40, TWO40, 0}, .stride = {1, 1, 1}};
@@ -427,6 +463,7 @@ int main(void) {
   tcase_add_test(tc, test_tensor_core_refuses_overflowing_shapes);
   tcase_add_test(tc, test_reused_storage_must_keep_its_size);
   tcase_add_test(tc, test_zero_dim_hides_overflow_in_every_reader);
+  tcase_add_test(tc, test_info_sums_expanded_views_without_wrapping);
   tcase_add_test(tc, test_safetensors_header_length_messages);
   tcase_add_test(tc, test_npy_directory);
   suite_add_tcase(s, tc);
