@@ -290,7 +290,10 @@ tt_status tt_ckpt_open_torch(tt_ckpt *c) {
                  c->path, c->unsafe[0], c->n_unsafe > 1 ? " and other globals outside the allowlist" : "");
     goto done;
   }
+  /* memo references can share one structure many times over: bound the values
+   * built from it by the pickle's size, and absolutely (about 4M values) */
   cv.budget = (int64_t)4 * (int64_t)e->size + (1 << 20);
+  if (cv.budget > ((int64_t)4 << 20)) cv.budget = (int64_t)4 << 20;
   s = convert(&cv, pr.root);
 done:
   for (int i = 0; i < z.n; i++) {

@@ -47,7 +47,25 @@ typedef struct vm {
   size_t nmarks, mcap;
   memo_slot *memo;   /* open addressing, val == NULL marks a free slot */
   size_t memo_cap, memo_len;
+  /* A pickle byte can make a 88-byte node or a stack, mark, memo or container
+   * slot: counts are capped so a hostile pickle cannot turn each byte into a
+   * hundred of memory. */
+  size_t limit;      /* values of each kind */
+  size_t nodes, items;
+  bool over;         /* a cap was hit: oom() reports it */
 } vm;
+
+/* Enough for checkpoints with hundreds of thousands of tensors; a file that
+ * really needs more sets TAMING_MAX_PICKLE_VALUES. Worst case about 400 MB. */
+#define PK_MAX_VALUES ((size_t)2 << 20)
+
+static size_t values_limit(void) {
+  const char *env = getenv("TAMING_MAX_PICKLE_VALUES");
+  if (!env || !*env || env[0] == '-') return PK_MAX_VALUES;
+  char *end;
+  unsigned long long x = strtoull(env, &end, 10);
+  return *end || x == 0 ? PK_MAX_VALUES : (size_t)x;
+}
 
 /* ---- nodes ---- */
 
@@ -61,9 +79,27 @@ static tt_status err(vm *v, const char *fmt, ...) {
   return tt_error(TT_ERR_FORMAT, "%s: pickle: %s at byte %zu", v->name, what, (size_t)(v->p - v->start));
 }
 
-static tt_status oom(vm *v) { return tt_error(TT_ERR_NOMEM, "%s: out of memory parsing the pickle", v->name); }
+static tt_status oom(vm *v) {
+  if (v->over)
+    return tt_error(TT_ERR_FORMAT,
+                    "%s: the pickle builds more than %zu values (a checkpoint needs far fewer: corrupt or hostile "
+                    "file? set TAMING_MAX_PICKLE_VALUES to raise the cap)",
+                    v->name, v->limit);
+  return tt_error(TT_ERR_NOMEM, "%s: out of memory parsing the pickle", v->name);
+}
+
+/* Counts one more value of a kind; false (and v->over) past the cap. */
+static bool count(vm *v, size_t *n) {
+  if (*n >= v->limit) {
+    v->over = true;
+    return false;
+  }
+  (*n)++;
+  return true;
+}
 
 static pk_node *node(vm *v, pk_type t) {
+  if (!count(v, &v->nodes)) return NULL;
   pk_chunk *c = v->res->chunks;
   if (!c || c->used == CHUNK_NODES) {
     c = calloc(1, sizeof *c);
@@ -99,6 +135,7 @@ void tt_pickle_free(pk_result *r) {
 }
 
 static tt_status add_item(vm *v, pk_node *c, pk_node *item) {
+  if (!count(v, &v->items)) return oom(v);
   if (c->n == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 4;
     pk_node **items = realloc(c->items, sizeof *items * cap);
@@ -131,6 +168,10 @@ static pk_node *opaque(vm *v, const char *what) {
 
 static tt_status push(vm *v, pk_node *n) {
   if (!n) return oom(v);
+  if (v->sp >= v->limit) {
+    v->over = true;
+    return oom(v);
+  }
   if (v->sp == v->scap) {
     size_t cap = v->scap ? v->scap * 2 : 64;
     pk_node **s = realloc(v->stack, sizeof *s * cap);
@@ -170,6 +211,10 @@ static size_t memo_find(const vm *v, uint64_t key) {
 }
 
 static tt_status memo_put(vm *v, uint64_t key, pk_node *val) {
+  if (v->memo_len >= v->limit) {
+    v->over = true;
+    return oom(v);
+  }
   if (2 * (v->memo_len + 1) > v->memo_cap) {
     size_t cap = v->memo_cap ? v->memo_cap * 2 : 256;
     memo_slot *old = v->memo;
@@ -534,6 +579,10 @@ static tt_status run(vm *v) {
         TT_TRY(pop(v, &v->res->root));
         return TT_OK;
       case '(': /* MARK */
+        if (v->nmarks >= v->limit) {
+          v->over = true;
+          return oom(v);
+        }
         if (v->nmarks == v->mcap) {
           size_t cap = v->mcap ? v->mcap * 2 : 32;
           size_t *m = realloc(v->marks, sizeof *m * cap);
@@ -759,7 +808,7 @@ static tt_status run(vm *v) {
 
 tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out) {
   memset(out, 0, sizeof *out);
-  vm v = {.start = data, .p = data, .end = data + len, .name = name, .res = out};
+  vm v = {.start = data, .p = data, .end = data + len, .name = name, .res = out, .limit = values_limit()};
   tt_status s = run(&v);
   free(v.stack);
   free(v.marks);

@@ -30,9 +30,20 @@ static const char *tmp(const char *name) {
   return buf[k];
 }
 
+/* Peak resident memory of this process in kB (-1 when unknown). */
+static long peak_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
 /* Opening fails with a message holding the path and every `want`, and memory stays bounded. */
 static void expect_refusal(const char *path, const tt_ckpt_options *opts, const char *want1, const char *want2) {
-  long before = rss_kb();
+  long before = peak_kb();
   tt_ckpt *c = NULL;
   tt_status s = tt_ckpt_open_with(path, opts, &c);
   const char *m = tt_error_message();
@@ -42,8 +53,8 @@ static void expect_refusal(const char *path, const tt_ckpt_options *opts, const 
   ck_assert_msg(strstr(m, want1) != NULL, "message '%s' lacks '%s'", m, want1);
   ck_assert_msg(!want2 || strstr(m, want2) != NULL, "message '%s' lacks '%s'", m, want2);
   ck_assert_msg(strchr(m, '\n') == NULL, "message '%s' is not one line", m);
-  long grew = rss_kb() - before;
-  ck_assert_msg(grew < RSS_LIMIT_KB, "%s: resident memory grew by %ld kB", path, grew);
+  long grew = peak_kb() - before;
+  ck_assert_msg(grew < RSS_LIMIT_KB, "%s: peak resident memory grew by %ld kB", path, grew);
 }
 
 /* ---- the helpers and the tensor core ---- */
@@ -436,6 +447,48 @@ START_TEST(test_scanner_passes_lightning_checkpoints) {
 }
 END_TEST
 
+/* A pickle whose bytes each make a value: 12 MB of None used to take 1 GB. */
+START_TEST(test_pickle_value_bomb) {
+  size_t n = 12u << 20;
+  uint8_t *pkl = malloc(n + 3);
+  pkl[0] = 0x80;
+  pkl[1] = 2;
+  memset(pkl + 2, 'N', n);
+  pkl[n + 2] = '.';
+  zb z = {0};
+  zb_add(&z, "arch/data.pkl", pkl, n + 3, 0);
+  zb_finish(&z, false, 0, 0);
+  spit(tmp("nones.ckpt"), z.b, z.n);
+  free(z.b);
+  free(pkl);
+  long before = peak_kb();
+  expect_refusal(tmp("nones.ckpt"), NULL, "the pickle builds more than 2097152 values", "TAMING_MAX_PICKLE_VALUES");
+  printf("12 MB of None: peak RSS +%ld kB: %s\n", peak_kb() - before, tt_error_message());
+  unlink(tmp("nones.ckpt"));
+
+  /* the cap can be moved: {'l': [None] * 300} */
+  pb p = {.n = 0};
+  pb_op(&p, 0x80); pb_op(&p, 2);
+  pb_op(&p, '}');
+  pb_str(&p, "l");
+  pb_op(&p, ']');
+  pb_op(&p, '(');
+  for (int i = 0; i < 300; i++) pb_op(&p, 'N');
+  pb_op(&p, 'e');
+  pb_op(&p, 's');
+  pb_op(&p, '.');
+  write_zip_with_pickle(tmp("list.ckpt"), &p, NULL, 0, 0, 0, false);
+  setenv("TAMING_MAX_PICKLE_VALUES", "200", 1);
+  expect_refusal(tmp("list.ckpt"), NULL, "more than 200 values", NULL);
+  setenv("TAMING_MAX_PICKLE_VALUES", "1000", 1);
+  tt_ckpt *c;
+  TH_OK(tt_ckpt_open(tmp("list.ckpt"), &c));
+  ck_assert_int_eq(tt_value_len(tt_value_get(tt_ckpt_meta(c), "l")), 300);
+  tt_ckpt_close(c);
+  unsetenv("TAMING_MAX_PICKLE_VALUES");
+}
+END_TEST
+
 /* The temporary folder holds files only. */
 static void remove_tmpdir(void) {
   DIR *d = opendir(tmpdir);
@@ -472,6 +525,7 @@ int main(void) {
   tcase_add_test(sc, test_scanner_refuses_unknown_globals_unless_allowed);
   tcase_add_test(sc, test_scanner_lists_each_global_once_and_bounds_the_list);
   tcase_add_test(sc, test_scanner_passes_lightning_checkpoints);
+  tcase_add_test(sc, test_pickle_value_bomb);
   suite_add_tcase(s, sc);
   int rc = th_run(s);
   remove_tmpdir();
