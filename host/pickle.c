@@ -403,7 +403,11 @@ static tt_status make_global(vm *v, const char *module, size_t mlen, const char 
   m[mlen] = 0;
   memcpy(n, name, nlen);
   n[nlen] = 0;
-  if (memchr(m, 0, mlen) || memchr(n, 0, nlen)) return err(v, "bad global name");
+  /* no NUL, newline or escape: names end up in one-line messages on a terminal */
+  for (size_t i = 0; i < mlen + nlen; i++) {
+    unsigned char ch = (unsigned char)(i < mlen ? m[i] : n[i - mlen]);
+    if (ch < 0x20 || ch == 0x7f) return err(v, "bad global name (control character)");
+  }
   /* Python 2 spellings, as the Python 3 unpickler maps them */
   if (!strcmp(m, "__builtin__")) strcpy(m, "builtins");
   if (!strcmp(m, "copy_reg")) strcpy(m, "copyreg");

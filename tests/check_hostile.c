@@ -389,6 +389,9 @@ START_TEST(test_scanner_refuses_unknown_globals_unless_allowed) {
   /* an attribute path through an allowed class is not allowed itself */
   write_global_ckpt(tmp("dotted_ok.ckpt"), "collections", "OrderedDict.fromkeys", false);
   expect_refusal(tmp("dotted_ok.ckpt"), NULL, "references collections.OrderedDict.fromkeys", NULL);
+  /* names with control characters (a terminal escape in the warning) are corrupt */
+  write_global_ckpt(tmp("escape.ckpt"), "pydoc", "x\x1b[2J\ny", true);
+  expect_refusal(tmp("escape.ckpt"), &allow, "bad global name (control character)", NULL);
   ck_assert_msg(access(tmp("pwned"), F_OK) != 0, "the payload ran");
 }
 END_TEST
