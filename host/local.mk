@@ -26,6 +26,7 @@ taming_HEADERS = \
 	host/include/taming/autograd.h host/include/taming/ops.h host/include/taming/value.h \
 	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
 	host/include/taming/sampling.h
+taming_HEADERS += host/include/taming/checked.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \

@@ -1,7 +1,7 @@
 # tests/ — check suites (one per area) and script tests. Run with `make check`.
 if HAVE_CHECK
 check_LTLIBRARIES += tests/libtesthelp.la
-tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h
+tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h tests/ckptbuild.c tests/ckptbuild.h
 tests_libtesthelp_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_libtesthelp_la_LIBADD = host/libtaming.la $(CHECK_LIBS)
 
@@ -44,6 +44,11 @@ tests_check_io_SOURCES = tests/check_io.c
 tests_check_io_CFLAGS = $(TEST_CFLAGS)
 tests_check_io_LDADD = $(TEST_LDADD)
 TESTS += tests/check_io
+check_PROGRAMS += tests/check_hostile
+tests_check_hostile_SOURCES = tests/check_hostile.c
+tests_check_hostile_CFLAGS = $(TEST_CFLAGS)
+tests_check_hostile_LDADD = $(TEST_LDADD)
+TESTS += tests/check_hostile
 check_PROGRAMS += tests/check_ops_norm tests/check_ops_attention
 tests_check_ops_norm_SOURCES = tests/check_ops_norm.c tests/torch_ref.h
 tests_check_ops_norm_CFLAGS = $(TEST_CFLAGS)
@@ -119,6 +124,7 @@ AM_LUA_LOG_FLAGS = run
 LUA_TESTS = tests/lua/test_vqgan_parity.lua
 LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
+LUA_TESTS += tests/lua/test_hostile_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua

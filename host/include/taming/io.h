@@ -24,6 +24,19 @@ typedef struct tt_ckpt tt_ckpt;
  * executed) or a .safetensors file, by content. Legacy (pre-1.6) torch files are
  * refused with a message saying how to convert them. */
 TT_API tt_status tt_ckpt_open(const char *path, tt_ckpt **out);
+/* Options of tt_ckpt_open_with (zero-initialise; NULL means all defaults). */
+typedef struct tt_ckpt_options {
+  /* The pickle of a torch file is also scanned: a global outside the allowlist
+   * of tensor-rebuild functions, storages, plain containers and data types (say
+   * pydoc.pipepager) is never called here, but torch.load without weights_only
+   * would call it. Such a file is refused unless this is set. */
+  bool allow_unsafe_globals;
+} tt_ckpt_options;
+TT_API tt_status tt_ckpt_open_with(const char *path, const tt_ckpt_options *opts, tt_ckpt **out);
+/* The globals outside the allowlist that the pickle references ("module.name",
+ * in order of appearance; the count may exceed the names kept, which end in NULL). */
+TT_API int tt_ckpt_unsafe_count(const tt_ckpt *c);
+TT_API const char *tt_ckpt_unsafe_global(const tt_ckpt *c, int i);
 /* Tensors stay valid after close (each holds a reference on the mapping). */
 TT_API void tt_ckpt_close(tt_ckpt *c);
 TT_API const char *tt_ckpt_path(const tt_ckpt *c);
@@ -46,6 +59,7 @@ TT_API tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out);
  * `out`, with metadata {format: "pt", source: basename(in), global_step}; with
  * `inference`, the training-only `loss.*` tensors (LPIPS, discriminator) are dropped. */
 TT_API tt_status tt_ckpt_convert(const char *in, const char *out, bool inference);
+TT_API tt_status tt_ckpt_convert_with(const char *in, const char *out, bool inference, const tt_ckpt_options *opts);
 
 /* Writes name -> tensor pairs (any device; contiguous copies are made as needed)
  * with optional string metadata (a map of strings, may be NULL). Atomic. */
