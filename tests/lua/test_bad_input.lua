@@ -23,9 +23,10 @@ local function read(path)
   return s
 end
 
--- runs taming with args; asserts a failure with exactly one line mentioning every needle
-local function fails(what, args, ...)
-  local status, out = T.sh(T.taming() .. " " .. args)
+-- runs taming with args (after the environment settings env, e.g. "X=1 ");
+-- asserts a failure with exactly one line mentioning every needle
+local function fails_env(env, what, args, ...)
+  local status, out = T.sh(env .. T.taming() .. " " .. args)
   T.ok(what .. ": expected a non-zero exit, got 0; output: " .. out, status ~= 0)
   T.ok(what .. ": crashed (status " .. status .. "): " .. out, status < 128)
   local lines = {}
@@ -36,6 +37,8 @@ local function fails(what, args, ...)
   end
   return out
 end
+
+local function fails(what, args, ...) return fails_env("", what, args, ...) end
 
 -- a minimal stored (uncompressed) zip writer: entries = {{name, data}, ...}
 local function zip(entries, method)
@@ -168,6 +171,82 @@ test("tensor_binding_messages", function()
   T.raises("ragged table", function() return tt.tensor({{1, 2}, {3, 4, 5}}) end, "ragged nested table at dim 1")
   T.raises("codes outside the codebook", function() return tt.codebook_usage(tt.tensor({0, 9}, {dtype = "i64"}), 4) end,
     "codebook_usage: index 9 is outside 0..3")
+end)
+
+-- ---- hostile sizes: decompression bombs, resize amplification, IDX, configs ----
+
+-- the process's peak resident memory in MB (nil where /proc is absent)
+local function peak_rss_mb()
+  local f = io.open("/proc/self/status", "r")
+  if not f then return nil end
+  local kb = f:read("a"):match("VmHWM:%s*(%d+)")
+  f:close()
+  return kb and tonumber(kb) / 1024
+end
+
+local function below_1gb(what)
+  local mb = peak_rss_mb()
+  print(("  %s: peak RSS %s MB"):format(what, mb and ("%.0f"):format(mb) or "?"))
+  T.ok(("%s: peak RSS %.0f MB, over 1 GB"):format(what, mb or 0), not mb or mb < 1024)
+end
+
+local function crc32(s)
+  local c = 0xFFFFFFFF
+  for i = 1, #s do
+    c = c ~ s:byte(i)
+    for _ = 1, 8 do c = (c >> 1) ~ (0xEDB88320 & -(c & 1)) end
+  end
+  return c ~ 0xFFFFFFFF
+end
+
+-- a PNG written by tt.image.save whose IHDR then declares w x h (CRC fixed)
+local function png_declaring(path, w, h)
+  local p = tmp .. "/small.png"
+  tt.image.save(p, tt.zeros({4, 4, 3}, {dtype = "u8"}))
+  local png = read(p)
+  local head = png:sub(1, 16) .. string.pack(">I4I4", w, h) .. png:sub(25, 29)
+  write(path, head .. string.pack(">I4", crc32(head:sub(13, 29))) .. png:sub(34))
+end
+
+-- a JPEG of 61 x 83 pixels whose frame header then declares w x h
+local function jpeg_declaring(path, w, h)
+  local p = tmp .. "/small.jpg"
+  tt.image.save(p, tt.full({61, 83, 3}, 90, {dtype = "u8"}))
+  local jpg = read(p)
+  local sof = assert(jpg:find("\xFF[\xC0\xC2]"), "no SOF marker")
+  write(path, jpg:sub(1, sof + 4) .. string.pack(">I2I2", h, w) .. jpg:sub(sof + 9))
+end
+
+local function script(name, body)
+  local s = tmp .. "/" .. name .. ".lua"
+  write(s, 'local tt = require "taming"\n' .. body .. "\n")
+  return s
+end
+
+test("image_decompression_bombs", function()
+  local png, jpg, eoi = tmp .. "/bomb.png", tmp .. "/bomb.jpg", tmp .. "/eoi.jpg"
+  png_declaring(png, 100000, 100000)
+  jpeg_declaring(jpg, 65500, 65500)
+  jpeg_declaring(eoi, 2000, 2000)     -- under the limit; the data ends after 61 x 83
+  for _, c in ipairs({{png, "100000 x 100000"}, {jpg, "65500 x 65500"}}) do
+    T.raises(c[1], function() return tt.image.load(c[1]) end, c[1], c[2], "over the limit of 178956970")
+    fails(c[1], "run " .. script("load", ('tt.image.load("%s")'):format(c[1])), c[1], "over the limit")
+  end
+  T.raises("early end of the JPEG data", function() return tt.image.load(eoi) end, "eoi.jpg",
+    "premature end of data segment")
+  below_1gb("after the bombs")
+  -- the limit's overrides: an option of tt.image.load and the environment
+  local ok = tmp .. "/ok.png"
+  tt.image.save(ok, tt.zeros({10, 20, 3}, {dtype = "u8"}))
+  T.raises("max_pixels", function() return tt.image.load(ok, {max_pixels = 199}) end, "ok.png", "limit of 199")
+  T.eq("max_pixels = 200", tt.image.load(ok, {raw = true, max_pixels = 200}):size(1), 20)
+  T.eq("max_pixels = 0", tt.image.load(ok, {raw = true, max_pixels = 0}):size(0), 10)
+  T.raises("negative max_pixels", function() return tt.image.load(ok, {max_pixels = -5}) end, "max_pixels")
+  local load_ok = script("load_ok", ('tt.image.load("%s")'):format(ok))
+  fails_env("TAMING_MAX_IMAGE_PIXELS=100 ", "limit from the environment", "run " .. load_ok, "ok.png", "limit of 100")
+  fails_env("TAMING_MAX_IMAGE_PIXELS=many ", "unreadable limit", "run " .. load_ok, "TAMING_MAX_IMAGE_PIXELS=many")
+  local status, out = T.sh("TAMING_MAX_IMAGE_PIXELS=none " .. T.taming() .. " run " .. load_ok)
+  T.ok("TAMING_MAX_IMAGE_PIXELS=none: " .. out, status == 0)
 end)
 
 return T.run("bad_input", tests)
