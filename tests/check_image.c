@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <dirent.h>
@@ -651,6 +652,92 @@ END_TEST
 
 /* ---------------- albumentations ---------------- */
 
+/* A window of a resize holds the same values as the crop of the whole resize,
+ * on every path (nearest, linear, cubic with its SIMD block boundary, area
+ * growing, area shrinking by integer and fractional factors), u8 and f32. */
+START_TEST(test_cv_resize_window) {
+  tt_tensor *rgb = it_image("rgb.png"), *c1 = channels(rgb, 0, 1), *c1c = tt_host_contiguous(c1);
+  tt_tensor *f3 = th_uniform(7, TT_DIMS(61, 83, 3), -1, 1), *f4 = th_uniform(8, TT_DIMS(61, 83, 4), -1, 1);
+  tt_tensor *srcs[4] = {rgb, c1c, f3, f4};
+  /* output sizes: enlarge, shrink, exact 2x and 3x shrink of a crop, anisotropic */
+  static const int64_t outs[][4] = {{79, 101, 61, 83}, {29, 40, 61, 83}, {30, 41, 60, 82}, {20, 27, 60, 81},
+                                    {45, 120, 61, 83}, {61, 83, 61, 83}};
+  int cases = 0;
+  for (int si = 0; si < 4; si++)
+    for (size_t oi = 0; oi < sizeof outs / sizeof *outs; oi++)
+      for (int m = 0; m < 4; m++) {
+        tt_tensor *src = tt_crop(srcs[si], 0, 0, outs[oi][2], outs[oi][3]);
+        int64_t oh = outs[oi][0], ow = outs[oi][1];
+        tt_tensor *whole = tt_cv_resize(src, oh, ow, (tt_interp)m);
+        TH_NN(whole);
+        /* windows touching each border, the middle, single rows and columns */
+        const int64_t wins[][4] = {{0, 0, oh, ow}, {0, 0, 5, 7}, {oh - 6, ow - 9, 6, 9}, {oh / 3, ow / 4, oh / 2, ow / 2},
+                                   {oh - 1, 0, 1, ow}, {0, ow - 1, oh, 1}, {1, 3, oh - 2, ow - 5}};
+        for (size_t wi = 0; wi < sizeof wins / sizeof *wins; wi++) {
+          const int64_t *w = wins[wi];
+          char what[160];
+          snprintf(what, sizeof what, "source %d, %lldx%lld %s, window %zu", si, (long long)oh, (long long)ow,
+                   mode_names[m], wi);
+          tt_tensor *got = tt_cv_resize_window(src, oh, ow, w[0], w[1], w[2], w[3], (tt_interp)m);
+          TH_NN(got);
+          tt_tensor *want = tt_crop(whole, w[0], w[1], w[2], w[3]);
+          ck_assert_msg(th_max_abs_diff(got, want) == 0, "%s: differs from the crop of the whole resize", what);
+          tt_tensor_unref(got);
+          tt_tensor_unref(want);
+          cases++;
+        }
+        tt_tensor_unref(whole);
+        tt_tensor_unref(src);
+      }
+  printf("cv_resize_window: %d windows equal to the crop of the whole resize\n", cases);
+  ck_assert_ptr_null(tt_cv_resize_window(rgb, 10, 10, 5, 0, 6, 10, TT_INTER_LINEAR));
+  expect_error("window outside the output", tt_last_status(), "rows [5, 11)", "10 x 10 output");
+
+  /* SmallestMaxSize + Center/RandomCrop in one step = the two steps */
+  static const int64_t sizes[] = {16, 32, 61, 64, 100};
+  for (int si = 0; si < 4; si++)
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+      for (int m = 0; m < 4; m++)
+        for (int r = 0; r < 3; r++) {
+          int64_t n = sizes[k];
+          double u = r == 0 ? -1 : r == 1 ? 0.37 : 0.999, v = r == 0 ? -1 : r == 1 ? 0.81 : 0.0;
+          tt_tensor *big = tt_smallest_max_size(srcs[si], n, (tt_interp)m);
+          tt_tensor *want = r == 0 ? tt_center_crop(big, n, n) : tt_random_crop(big, n, n, u, v);
+          tt_tensor *got = tt_smallest_max_size_crop(srcs[si], n, n, n, u, v, (tt_interp)m);
+          TH_NN(want);
+          TH_NN(got);
+          ck_assert_msg(th_max_abs_diff(got, want) == 0, "smallest_max_size_crop(%lld, %s, draw %d) of source %d differs",
+                        (long long)n, mode_names[m], r, si);
+          tt_tensor_unref(big);
+          tt_tensor_unref(want);
+          tt_tensor_unref(got);
+        }
+  ck_assert_ptr_null(tt_smallest_max_size_crop(rgb, 32, 33, 33, -1, -1, TT_INTER_LINEAR));
+  expect_error("crop larger than the resized image", tt_last_status(), "center_crop", "(33, 33)");
+  ck_assert_ptr_null(tt_smallest_max_size_crop(rgb, 32, 32, 32, 1.0, 0, TT_INTER_LINEAR));
+  expect_error("random draw out of range", tt_last_status(), "random_crop", "[0, 1)");
+
+  /* a 1 x 1,000,000 strip to 32 x 32: the whole resize would be 32 x 32,000,000 x 3
+   * (3 GB); the window is 3 KB. The peak RSS must stay far below the whole. */
+  tt_tensor *strip = tt_full(TT_U8, TT_DIMS(1, 1000000, 3), 77, TT_CPU);
+  struct rusage ru0, ru1;
+  getrusage(RUSAGE_SELF, &ru0);
+  tt_tensor *sq = tt_smallest_max_size_crop(strip, 32, 32, 32, -1, -1, TT_INTER_LINEAR);
+  getrusage(RUSAGE_SELF, &ru1);
+  TH_NN(sq);
+  printf("1 x 1e6 strip -> %lld x %lld: peak RSS %ld MB -> %ld MB\n", (long long)sq->shape[0], (long long)sq->shape[1],
+         ru0.ru_maxrss / 1024, ru1.ru_maxrss / 1024);
+  ck_assert_int_eq(sq->shape[0], 32);
+  ck_assert_int_eq(sq->shape[1], 32);
+  ck_assert_int_eq(((uint8_t *)tt_tensor_data(sq))[32 * 32 * 3 - 1], 77);
+  ck_assert_msg(ru1.ru_maxrss - ru0.ru_maxrss < 256 * 1024, "the peak RSS grew by %ld MB", (ru1.ru_maxrss - ru0.ru_maxrss) / 1024);
+  tt_tensor_unref(sq);
+  tt_tensor_unref(strip);
+  for (int i = 0; i < 4; i++) tt_tensor_unref(srcs[i]);
+  tt_tensor_unref(c1);
+}
+END_TEST
+
 START_TEST(test_smallest_max_size_rounding) {
   int64_t h, w;
   tt_smallest_max_size_dims(50, 73, 25, &h, &w); /* 36.5 -> 36 (half to even) */
@@ -892,6 +979,7 @@ static Suite *image_suite(void) {
   tcase_set_timeout(pp, 60);
   tcase_add_test(pp, test_cv_resize_u8);
   tcase_add_test(pp, test_cv_resize_f32);
+  tcase_add_test(pp, test_cv_resize_window);
   tcase_add_test(pp, test_smallest_max_size_rounding);
   tcase_add_test(pp, test_albumentations_pipelines);
   tcase_add_test(pp, test_pil_resize);

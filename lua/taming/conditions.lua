@@ -23,11 +23,11 @@ M.DATASETS = {
   ade20k = {K = 151, shift = false},
 }
 
--- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size
+-- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without
+-- size; only the kept window is resized, so a long thin strip does not grow first
 local function resize_crop(img, size, interp)
   if not size then return img end
-  img = tt.image.smallest_max_size(img, size, interp or "linear")
-  return tt.image.center_crop(img, size, size)
+  return tt.image.smallest_max_size_crop(img, size, interp or "linear", size, size)
 end
 M.resize_crop = resize_crop
 

@@ -249,4 +249,21 @@ test("image_decompression_bombs", function()
   T.ok("TAMING_MAX_IMAGE_PIXELS=none: " .. out, status == 0)
 end)
 
+test("resize_crops_before_it_enlarges", function()
+  -- 1 x 1,000,000 RGB (3 KB as PNG): a short side of 32 makes it 32 x 32,000,000 whole
+  local strip = tmp .. "/strip.png"
+  tt.image.save(strip, tt.full({1, 1000000, 3}, 200, {dtype = "u8"}))
+  local x = require("taming.conditions").image(strip, 32, 3)
+  T.eq("strip -> [1, 3, 32, 32]", table.concat(x:shape(), ","), "1,3,32,32")
+  T.close("strip values", x, tt.full({1, 3, 32, 32}, 200 / 127.5 - 1), 1e-6)
+  below_1gb("after the strip")
+  if F then
+    local out = tmp .. "/strip_rec.png"
+    local status, o = T.sh(("%s run reconstruct config=%s/tiny/vqgan.yaml ckpt=%s/tiny/vqgan.ckpt input=%s output=%s size=16")
+      :format(T.taming(), F, F, strip, out))
+    T.ok("reconstruct of the strip failed: " .. o, status == 0)
+    T.eq("reconstruct of the strip", table.concat(tt.image.load(out, {raw = true}):shape(), ","), "16,16,3")
+  end
+end)
+
 return T.run("bad_input", tests)
