@@ -266,4 +266,13 @@ test("resize_crops_before_it_enlarges", function()
   end
 end)
 
+test("idx_header_larger_than_the_file", function()
+  local p = tmp .. "/bomb.idx"
+  write(p, "\0\0\8\2" .. string.pack(">I4I4", 65536, 32768) .. "\0")   -- 13 bytes declaring 2 GB
+  T.raises("13-byte IDX", function() return tt.datasets.idx_load(p) end, "bomb.idx",
+    "declares 2147483648 bytes of data")
+  T.raises("IDX directory", function() return tt.datasets.idx_load(tmp) end, "is a directory")
+  below_1gb("after the IDX header")
+end)
+
 return T.run("bad_input", tests)
