@@ -275,4 +275,27 @@ test("idx_header_larger_than_the_file", function()
   below_1gb("after the IDX header")
 end)
 
+test("config_files", function()
+  local st = tmp .. "/weights.safetensors"
+  tt.safetensors.save(st, {x = tt.zeros({1})})
+  local function run(cfg) return ("run reconstruct config=%s ckpt=%s input=x.png output=%s/x.png"):format(cfg, st, tmp) end
+  local empty, scalar, comments = tmp .. "/empty.yaml", tmp .. "/scalar.yaml", tmp .. "/comments.yaml"
+  write(empty, "")
+  write(scalar, "just a string\n")
+  write(comments, "# nothing but a comment\n\n")
+  fails("empty config", run(empty), "empty.yaml: empty config")
+  fails("comments only", run(comments), "comments.yaml: empty config")
+  fails("scalar config", run(scalar), "scalar.yaml", "expected a mapping")
+  fails("directory as config", run(tmp), tmp, "is a directory")
+  fails("device as config", run("/dev/zero"), "/dev/zero", "not a regular file")
+  fails("missing config", run(tmp .. "/absent.yaml"), "absent.yaml", "No such file")
+  local big = tmp .. "/big.yaml"
+  write(big, "model:\n  target: x\n" .. ("# padding\n"):rep(100))
+  fails_env("TAMING_MAX_CONFIG_BYTES=500 ", "config over the size limit", run(big), "big.yaml: larger than 500 bytes")
+  fails_env("TAMING_MAX_CONFIG_BYTES=lots ", "unreadable size limit", run(big), "TAMING_MAX_CONFIG_BYTES=lots")
+  -- under the limit, the same file is read (and fails later, on its unknown target)
+  fails_env("TAMING_MAX_CONFIG_BYTES=5000 ", "config under the size limit", run(big), "big.yaml", "unknown model.target")
+  below_1gb("after the configs")
+end)
+
 return T.run("bad_input", tests)
