@@ -298,4 +298,17 @@ test("config_files", function()
   below_1gb("after the configs")
 end)
 
+test("arguments", function()
+  local su = "run sample_unconditional config=a.yaml ckpt=b.ckpt "
+  fails("seed beyond 64 bits", su .. "seed=99999999999999999999", "seed=99999999999999999999", "64-bit integer")
+  fails("n = 1e300", su .. "n=1e300", "argument n=1e300", "64-bit integer")
+  fails("n = 0", su .. "n=0", "argument n=0", ">= 1")
+  fails("infinite temperature", su .. "temperature=1e999", "temperature=1e999", "finite")
+  fails("fractional seed", su .. "seed=1.5", "seed=1.5", "integer")
+  fails("not key=value", su .. "--verbose", "'--verbose' is not key=value")
+  local status, out = T.sh(T.taming() .. " run reconstruct --help")
+  T.ok("--help exits 0: " .. out, status == 0)
+  T.ok("--help lists the arguments: " .. out, out:find("config=STRING", 1, true) and out:find("official YAML config", 1, true))
+end)
+
 return T.run("bad_input", tests)
