@@ -298,6 +298,20 @@ test("config_files", function()
   below_1gb("after the configs")
 end)
 
+test("text_inputs", function()
+  local cond, data = require "taming.conditions", require "taming.data"
+  T.raises("keypoints from /dev/zero", function() return cond.pose("/dev/zero", 32) end, "/dev/zero",
+    "larger than 1048576 bytes, too large for a keypoints file")
+  T.raises("keypoints from a directory", function() return cond.pose(tmp, 32) end, tmp, "is a directory")
+  T.raises("image list from a directory", function() return data.image_list{file = tmp} end, tmp, "is a directory")
+  local kp = tmp .. "/kp.txt"
+  write(kp, "# x y\n1 2\n\n3 4 0\nfive six\n")
+  T.raises("bad keypoint line", function() return cond.pose(kp, 32) end, "kp.txt:5: expected 'x y [visible]'")
+  write(kp, "1 2\r\n3 4 0")
+  T.eq("keypoints with CRLF and no final newline", cond.pose(kp, 32):size(1), 2)
+  below_1gb("after the text inputs")
+end)
+
 test("arguments", function()
   local su = "run sample_unconditional config=a.yaml ckpt=b.ckpt "
   fails("seed beyond 64 bits", su .. "seed=99999999999999999999", "seed=99999999999999999999", "64-bit integer")
