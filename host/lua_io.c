@@ -24,10 +24,16 @@ static int l_npy_save(lua_State *L) {
 
 /* ---- images ---- */
 
-/* tt.image.load(path [, {raw=true}]) -> f32 [1, C, H, W] in [-1, 1] (or u8 [H, W, C] with raw) */
+/* tt.image.load(path [, {raw=true, max_pixels=N}]) -> f32 [1, C, H, W] in [-1, 1] (or u8
+ * [H, W, C] with raw); max_pixels: the decompression-bomb limit (0: none; default
+ * TAMING_MAX_IMAGE_PIXELS or Pillow's) */
 static int l_image_load(lua_State *L) {
   tt_tensor *u8 = NULL;
-  if (tt_image_load_u8(luaL_checkstring(L, 1), &u8) != TT_OK) return tt_lua_fail(L);
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer max_pixels = tt_lua_opt_field_int(L, 2, "max_pixels", -1);
+  if (lua_istable(L, 2) && max_pixels < 0 && lua_getfield(L, 2, "max_pixels") != LUA_TNIL)
+    return luaL_error(L, "image.load: max_pixels must be a pixel count >= 0 (0: no limit)");
+  if (tt_image_load_u8_limit(path, max_pixels, &u8) != TT_OK) return tt_lua_fail(L);
   if (tt_lua_opt_field_bool(L, 2, "raw", 0)) {
     tt_lua_push_tensor(L, u8);
     return 1;

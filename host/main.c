@@ -73,6 +73,10 @@ static int cmd_run(int argc, char **argv) {
     die_line("run: ", "missing SCRIPT (usage: taming run SCRIPT.lua [key=value ...])");
     return 2;
   }
+  if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+    puts("usage: taming run SCRIPT.lua [key=value ...]   (taming run SCRIPT.lua --help: the script's arguments)");
+    return 0;
+  }
   char sbuf[4096];
   const char *script = resolve_script(argv[0], sbuf, sizeof sbuf);
   if (!script) {
@@ -106,7 +110,9 @@ static int cmd_run(int argc, char **argv) {
     lua_close(L);
     return 1;
   }
-  /* the arguments: key=value pairs as fields, anything else positional */
+  /* the arguments: key=value pairs as fields (a key given again overrides it,
+   * as in make), anything else positional: the script's argument parser refuses
+   * what it does not take */
   lua_newtable(L);
   int pos = 1;
   for (int i = 1; i < argc; i++) {

@@ -37,10 +37,25 @@ local function resize_crop(img, size, interp)
     img = tt.image.resize(img, nh, nw, interp or "linear")
     return tt.image.center_crop(img, size.h, size.w)
   end
-  img = tt.image.smallest_max_size(img, size, interp or "linear")
-  return tt.image.center_crop(img, size, size)
+  -- only the kept window is resized, so a long thin strip does not grow first
+  return tt.image.smallest_max_size_crop(img, size, interp or "linear", size, size)
 end
 M.resize_crop = resize_crop
+
+-- The text of a small input file (keypoints, image lists), read whole up to
+-- `limit` bytes: a directory or a device such as /dev/zero is refused instead of
+-- being read line by line until memory runs out.
+function M.read_text(path, what, limit)
+  if tt.fs.isdir(path) then error(("%s: is a directory, not %s"):format(path, what), 0) end
+  local f, err = io.open(path, "rb")
+  if not f then error(("%s: cannot open %s: %s"):format(path, what, err), 0) end
+  local text, rerr = f:read(limit + 1)
+  f:close()
+  if not text and rerr then error(("%s: cannot read %s: %s"):format(path, what, rerr), 0) end
+  text = text or ""
+  if #text > limit then error(("%s: larger than %d bytes, too large for %s"):format(path, limit, what), 0) end
+  return text
+end
 
 -- u8/f32 [H, W, C] -> f32 [1, C, H, W]
 local function to_nchw(x)
@@ -94,20 +109,18 @@ end
 
 -- keypoints: "x y [visible]" per line (# comments allowed); K keypoints in file order
 function M.pose(path, size, K, radius)
-  local f, err = io.open(path, "r")
-  if not f then error(("%s: cannot open keypoints: %s"):format(path, err), 0) end
+  local text = M.read_text(path, "a keypoints file", 1 << 20)
   local pts = {}
   local n = 0
-  for line in f:lines() do
+  for line in (text .. "\n"):gmatch("(.-)\n") do
     n = n + 1
     local s = line:gsub("#.*", "")
     if s:match("%S") then
       local x, y, v = s:match("^%s*(%-?[%d%.]+)%s+(%-?[%d%.]+)%s*(%-?[%d%.]*)%s*$")
-      if not x then f:close(); error(("%s:%d: expected 'x y [visible]'"):format(path, n), 0) end
+      if not x then error(("%s:%d: expected 'x y [visible]'"):format(path, n), 0) end
       pts[#pts + 1] = {tonumber(x), tonumber(y), v == "" and 1 or tonumber(v)}
     end
   end
-  f:close()
   K = K or #pts
   if #pts ~= K then error(("%s: %d keypoints, the model takes %d"):format(path, #pts, K), 0) end
   size = size or 256

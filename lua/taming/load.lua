@@ -19,7 +19,11 @@ end
 local function read_config(cfg)
   if type(cfg) == "table" then return cfg, "config" end
   if type(cfg) ~= "string" then error("load: pass {config = 'file.yaml'} (or a config table)", 0) end
-  return tt.yaml.load(cfg), cfg
+  local t = tt.yaml.load(cfg)
+  if type(t) ~= "table" then
+    error(("%s: expected a mapping of config keys (model: ...), found a %s"):format(cfg, type(t)), 0)
+  end
+  return t, cfg
 end
 
 -- Builds the model a config describes. Returns model, config table, config name.

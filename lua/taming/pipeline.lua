@@ -14,11 +14,11 @@ function P.sampling_schema(extra)
     ckpt = {"string", required = true, help = ".ckpt or .safetensors"},
     output = {"string", default = "samples.png", help = "PNG grid"},
     codes = {"string", help = "also write the sampled codes as .npy"},
-    n = {"int", default = 4, help = "samples"},
-    nrow = {"int", help = "images per grid row"},
+    n = {"int", default = 4, min = 1, help = "samples"},
+    nrow = {"int", min = 1, help = "images per grid row"},
     seed = {"int", default = 0},
     temperature = {"number", help = "softmax temperature (1.0)"},
-    top_k = {"int", help = "keep the k most likely tokens"},
+    top_k = {"int", min = 1, help = "keep the k most likely tokens"},
     top_p = {"number", help = "nucleus filter"},
     greedy = {"bool", help = "arg-max decoding"},
     sampler = {"string", help = "a sampler plugin by name (greedy, categorical, ...) or FILE.lua returning "
@@ -27,7 +27,7 @@ function P.sampling_schema(extra)
     cache = {"bool", default = true, help = "KV cache"},
     size = {"string", help = "output size in pixels, N or WxH (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
-    threads = {"int"},
+    threads = {"int", min = 1},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s

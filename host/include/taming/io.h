@@ -79,6 +79,16 @@ TT_API tt_status tt_yaml_parse(const char *text, size_t len, const char *name, t
 /* PNG (8/16-bit, gray, gray+alpha, RGB, RGBA, palette) or JPEG, by content ->
  * u8 [H, W, C] with the file's channels (16-bit PNGs are reduced to 8 bits). */
 TT_API tt_status tt_image_load_u8(const char *path, tt_tensor **out);
+/* Decoding refuses, from the header and before allocating, an image of more
+ * than max_pixels pixels (H x W), as Pillow raises DecompressionBombError:
+ * max_pixels < 0 takes tt_image_max_pixels(), 0 means no limit.
+ * tt_image_load_u8 is tt_image_load_u8_limit(path, -1, out). */
+TT_API tt_status tt_image_load_u8_limit(const char *path, int64_t max_pixels, tt_tensor **out);
+/* Pillow's limit: 2 x Image.MAX_IMAGE_PIXELS. */
+#define TT_IMAGE_MAX_PIXELS_DEFAULT (2 * 89478485LL)
+/* The limit in force: TAMING_MAX_IMAGE_PIXELS (a count; 0 or "none": no limit),
+ * else TT_IMAGE_MAX_PIXELS_DEFAULT. An unreadable value is an error. */
+TT_API tt_status tt_image_max_pixels(int64_t *out);
 /* u8 [H, W, C] (C = 1, 2, 3, 4) -> PNG, or JPEG when the path ends in .jpg/.jpeg. Atomic. */
 TT_API tt_status tt_image_save_u8(const char *path, const tt_tensor *img, int jpeg_quality);
 /* Float [C, H, W] or [1, C, H, W] in [-1, 1] -> u8 [H, W, C] the official way:
