@@ -24,7 +24,7 @@ taming_HEADERS = \
 	host/include/taming/tensor.h host/include/taming/arena.h host/include/taming/backend.h \
 	host/include/taming/autograd.h host/include/taming/ops.h host/include/taming/value.h \
 	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
-	host/include/taming/sampling.h
+	host/include/taming/sampling.h host/include/taming/dtype.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \

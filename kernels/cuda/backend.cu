@@ -74,40 +74,6 @@ tt_status tt_cuda_read_back(void *dst, const void *src, size_t nbytes, const cha
   return TT_OK;
 }
 
-/* ---- shapes ---- */
-
-int tt_cuda_collapse_dims(int ndim, int64_t *shape, int nops, int64_t (*strides)[TT_MAX_DIMS]) {
-  int nd = 0;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] == 1) continue;
-    shape[nd] = shape[i];
-    for (int k = 0; k < nops; k++) strides[k][nd] = strides[k][i];
-    nd++;
-  }
-  if (nd == 0) {
-    shape[0] = 1;
-    for (int k = 0; k < nops; k++) strides[k][0] = 0;
-    return 1;
-  }
-  /* dim i folds into the previous kept dim when, in every operand, stepping the
-   * previous dim once equals stepping dim i through its whole extent */
-  int out = 0;
-  for (int i = 1; i < nd; i++) {
-    bool merge = true;
-    for (int k = 0; k < nops; k++)
-      if (strides[k][out] != strides[k][i] * shape[i]) merge = false;
-    if (merge) {
-      shape[out] *= shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    } else {
-      out++;
-      shape[out] = shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    }
-  }
-  return out + 1;
-}
-
 /* ---- the memory pool ---- */
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
