@@ -116,6 +116,8 @@ LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
+# f16 / bf16 / f64 checkpoints convert to the model's f32 on bind
+LUA_TESTS += tests/lua/test_half_checkpoint.lua
 TESTS += $(LUA_TESTS)
 EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests

@@ -114,6 +114,9 @@ TT_DTYPE_FN int32_t tt_i32_from_f64(double v) {
 /* ---- one element of any dtype ---- */
 
 TT_DTYPE_FN bool tt_dtype_is_integer(tt_dtype dt) { return dt == TT_I64 || dt == TT_I32 || dt == TT_U8; }
+TT_DTYPE_FN bool tt_dtype_is_float(tt_dtype dt) {
+  return dt == TT_F32 || dt == TT_F16 || dt == TT_BF16 || dt == TT_F64;
+}
 
 TT_DTYPE_FN double tt_dtype_load_f64(const void *p, tt_dtype dt) {
   switch (dt) {
