@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "taming/plugin.h"
+#include "dl.h"
 #include "internal.h"
 
 struct tt_plugin {
@@ -34,36 +35,8 @@ static tt_plugin *registry;
 /* The ABI 1.0 descriptor ends after `methods`. */
 #define DESC_MIN_SIZE (offsetof(tt_plugin_desc, methods) + sizeof(const tt_method *))
 
-static int search_dirs(char dirs[][4096], int max) {
-  int n = 0;
-  const char *env = getenv("TAMING_PLUGIN_PATH");
-  if (env && *env) {
-    const char *p = env;
-    while (*p && n < max) {
-      const char *e = strchr(p, ':');
-      size_t len = e ? (size_t)(e - p) : strlen(p);
-      if (len > 0 && len < 4096) {
-        memcpy(dirs[n], p, len);
-        dirs[n++][len] = 0;
-      }
-      if (!e) break;
-      p = e + 1;
-    }
-  }
-  if (tt_running_uninstalled() && n < max) snprintf(dirs[n++], 4096, "%s/plugins/.libs", TT_ABS_BUILDDIR);
-  if (n < max) snprintf(dirs[n++], 4096, "%s", tt_install_dir(TT_DIR_PLUGINS));
-  return n;
-}
-
-const char *tt_plugin_search_path(void) {
-  static _Thread_local char buf[16384];
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
-  size_t k = 0;
-  buf[0] = 0;
-  for (int i = 0; i < n; i++) k += (size_t)snprintf(buf + k, k < sizeof buf ? sizeof buf - k : 0, "%s%s", i ? ":" : "", dirs[i]);
-  return buf;
-}
+/* Plugins follow the one search rule of dl.h. */
+const char *tt_plugin_search_path(void) { return tt_dl_search_path(TT_DL_PLUGIN); }
 
 static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin_desc *out) {
   if (d->abi_major != TT_PLUGIN_ABI_MAJOR)
@@ -101,11 +74,8 @@ tt_status tt_plugin_open_file(const char *path, tt_plugin **out) {
   pthread_mutex_unlock(&registry_lock);
   struct stat st;
   if (stat(path, &st) != 0) return tt_error(TT_ERR_NOT_FOUND, "%s: no such plugin file", path);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char *e = dlerror();
-    return tt_error(TT_ERR_PLUGIN, "%s: cannot load: %s", path, e ? e : "unknown dlopen error");
-  }
+  void *h = NULL;
+  TT_TRY(tt_dl_open_file(path, RTLD_NOW | RTLD_LOCAL, &h));
   const tt_plugin_desc *d = dlsym(h, TT_PLUGIN_SYMBOL);
   if (!d) {
     dlclose(h);
@@ -144,23 +114,17 @@ tt_status tt_plugin_find(const char *kind, const char *name, tt_plugin **out) {
   if (!valid_part(kind) || !valid_part(name))
     return tt_error(TT_ERR_INVALID, "plugin kind and name must be letters, digits, '_' or '-' (got '%s', '%s')",
                     kind ? kind : "", name ? name : "");
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
-  for (int i = 0; i < n; i++) {
-    char path[8192];
-    int len = snprintf(path, sizeof path, "%s/%s_%s.so", dirs[i], kind, name);
-    if (len < 0 || (size_t)len >= sizeof path) continue;
-    struct stat st;
-    if (stat(path, &st) != 0) continue;
-    TT_TRY(tt_plugin_open_file(path, out));
-    const tt_plugin_desc *d = &(*out)->desc;
-    if (strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
-      return tt_error(TT_ERR_PLUGIN, "%s: file name says %s/%s but the descriptor says %s/%s", path, kind, name,
-                      d->kind, d->name);
-    return TT_OK;
-  }
-  return tt_error(TT_ERR_NOT_FOUND, "no plugin %s/%s (looked for %s_%s.so in %s)", kind, name, kind, name,
-                  tt_plugin_search_path());
+  char file[512], path[TT_DL_PATH_MAX * 2];
+  snprintf(file, sizeof file, "%s_%s.so", kind, name);
+  if (tt_dl_locate(TT_DL_PLUGIN, file, path, sizeof path) != TT_OK)
+    return tt_error(TT_ERR_NOT_FOUND, "no plugin %s/%s (looked for %s in %s)", kind, name, file,
+                    tt_plugin_search_path());
+  TT_TRY(tt_plugin_open_file(path, out));
+  const tt_plugin_desc *d = &(*out)->desc;
+  if (strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
+    return tt_error(TT_ERR_PLUGIN, "%s: file name says %s/%s but the descriptor says %s/%s", path, kind, name,
+                    d->kind, d->name);
+  return TT_OK;
 }
 
 const tt_plugin_desc *tt_plugin_descriptor_of(const tt_plugin *p) { return &p->desc; }
@@ -169,8 +133,8 @@ const char *tt_plugin_path(const tt_plugin *p) { return p->path; }
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void tt_plugin_scan(tt_plugin_visit_fn fn, void *ud) {
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
+  char dirs[TT_DL_MAX_DIRS][TT_DL_PATH_MAX];
+  int n = tt_dl_search_dirs(TT_DL_PLUGIN, dirs, TT_DL_MAX_DIRS);
   char **seen = NULL;
   int nseen = 0, cap = 0;
   for (int i = 0; i < n; i++) {

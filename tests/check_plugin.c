@@ -1,9 +1,12 @@
 /* check_plugin.c — the plugin loader: search path, a good plugin and its calls,
  * and the refusals (wrong ABI major, larger descriptor, missing callback, a
- * non-plugin .so, a name that disagrees with the file). */
+ * non-plugin .so, a name that disagrees with the file); the one search rule
+ * that plugins, the CUDA backend and the MPI module share. */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "testhelp.h"
 
 static void use_test_plugins(void) {
@@ -98,12 +101,85 @@ START_TEST(test_scan) {
 }
 END_TEST
 
+/* ---- the search rule shared by plugins, the CUDA backend and the MPI module ---- */
+
+static void link_test_so(const char *so, const char *dir, const char *as) {
+  char target[4096], link[8192];
+  snprintf(target, sizeof target, "%s/tests/plugins/.libs/%s", TT_ABS_BUILDDIR, so);
+  snprintf(link, sizeof link, "%s/%s", dir, as);
+  ck_assert_msg(symlink(target, link) == 0, "symlink %s -> %s", link, target);
+}
+
+/* An installed copy moved elsewhere: with TAMING_HOME set and the program
+ * taken as installed, all three kinds of file are looked for under it, and
+ * only there. (Each check test runs in its own process, so the environment
+ * and the cached uninstalled flag do not leak into other tests.) */
+START_TEST(test_taming_home_for_every_kind) {
+  char home[] = "/tmp/taming-home-XXXXXX", lib[4096], plugins[4096], cmd[4200];
+  ck_assert_ptr_nonnull(mkdtemp(home));
+  snprintf(lib, sizeof lib, "%s/lib/taming", home);
+  snprintf(plugins, sizeof plugins, "%s/lib/taming/plugins", home);
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", plugins);
+  ck_assert_int_eq(system(cmd), 0);
+  setenv("TAMING_HOME", home, 1);
+  setenv("TAMING_UNINSTALLED", "0", 1);
+  unsetenv("TAMING_PLUGIN_PATH");
+  unsetenv("TAMING_CUDA_BACKEND");
+  unsetenv("TAMING_MPI_MODULE");
+  /* plugins */
+  ck_assert_str_eq(tt_plugin_search_path(), plugins);
+  tt_plugin *p;
+  ck_assert_int_eq(tt_plugin_find("test", "good", &p), TT_ERR_NOT_FOUND);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), plugins));
+  link_test_so("test_good.so", plugins, "test_good.so");
+  TH_OK(tt_plugin_find("test", "good", &p));
+  ck_assert_msg(strncmp(tt_plugin_path(p), plugins, strlen(plugins)) == 0, "loaded %s", tt_plugin_path(p));
+  /* the CUDA backend: a file that is not the module, found under TAMING_HOME */
+  link_test_so("test_notplugin.so", lib, "libtaming_cuda.so");
+  ck_assert(!tt_device_available(TT_CUDA));
+  ck_assert_ptr_null(tt_backend_get(TT_CUDA));
+  ck_assert_msg(strstr(tt_error_message(), lib) && strstr(tt_error_message(), "not the CUDA backend module"),
+                "%s", tt_error_message());
+  /* the MPI module, the same way */
+  link_test_so("test_notplugin.so", lib, "libtaming_mpi.so");
+  setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+  ck_assert_int_ne(tt_dist_init(), TT_OK);
+  ck_assert_msg(strstr(tt_error_message(), lib) && strstr(tt_error_message(), "not the MPI module"), "%s",
+                tt_error_message());
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", home);
+  ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Order: TAMING_PLUGIN_PATH's folders, then the build tree when uninstalled,
+ * then the install folder; a variable naming the module file is tried alone. */
+START_TEST(test_search_order_and_file_overrides) {
+  setenv("TAMING_UNINSTALLED", "1", 1);
+  setenv("TAMING_HOME", "/opt/elsewhere", 1);
+  setenv("TAMING_PLUGIN_PATH", "/first:/second", 1);
+  char want[8192];
+  snprintf(want, sizeof want, "/first:/second:%s/plugins/.libs:/opt/elsewhere/lib/taming/plugins", TT_ABS_BUILDDIR);
+  ck_assert_str_eq(tt_plugin_search_path(), want);
+  setenv("TAMING_CUDA_BACKEND", "/nonexistent/libtaming_cuda.so", 1);
+  ck_assert_ptr_null(tt_backend_get(TT_CUDA));
+  ck_assert_msg(strstr(tt_error_message(), "TAMING_CUDA_BACKEND=/nonexistent/libtaming_cuda.so: no such file"), "%s",
+                tt_error_message());
+  setenv("TAMING_MPI_MODULE", "/nonexistent/libtaming_mpi.so", 1);
+  setenv("OMPI_COMM_WORLD_SIZE", "2", 1);
+  ck_assert_int_ne(tt_dist_init(), TT_OK);
+  ck_assert_msg(strstr(tt_error_message(), "TAMING_MPI_MODULE=/nonexistent/libtaming_mpi.so"), "%s",
+                tt_error_message());
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("plugin");
   TCase *tc = tcase_create("loader");
   tcase_add_test(tc, test_good_plugin);
   tcase_add_test(tc, test_refusals);
   tcase_add_test(tc, test_scan);
+  tcase_add_test(tc, test_taming_home_for_every_kind);
+  tcase_add_test(tc, test_search_order_and_file_overrides);
   suite_add_tcase(s, tc);
   return th_run(s);
 }
