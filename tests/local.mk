@@ -9,6 +9,12 @@ TEST_LDADD = tests/libtesthelp.la host/libtaming.la $(CHECK_LIBS) -lm
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 check_PROGRAMS += tests/check_tensor tests/check_autograd tests/check_ops_core
+# the public headers from C++: every function has C linkage
+check_PROGRAMS += tests/check_headers_cxx
+tests_check_headers_cxx_SOURCES = tests/check_headers_cxx.cc
+tests_check_headers_cxx_CXXFLAGS = -std=c++17 -Wall
+tests_check_headers_cxx_LDADD = host/libtaming.la
+TESTS += tests/check_headers_cxx
 tests_check_tensor_SOURCES = tests/check_tensor.c
 tests_check_tensor_CFLAGS = $(TEST_CFLAGS)
 tests_check_tensor_LDADD = $(TEST_LDADD)

@@ -15,6 +15,10 @@
 
 #include "taming/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tt_sample_opts {
   bool use_cache;          /* KV cache (true) or the full forward every step */
   int64_t vocab_limit;     /* > 0: only logits[:, :vocab_limit] are sampled from */
@@ -40,4 +44,7 @@ typedef struct tt_window_opts {
 TT_API tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *grid, tt_tensor *cond_grid,
                                   tt_tensor *cond_tokens, const tt_window_opts *opts);
 
+#ifdef __cplusplus
+}
+#endif
 #endif
