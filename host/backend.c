@@ -2,8 +2,9 @@
  *
  * The CPU backend is built in (kernels/cpu/cpu_backend.c). The CUDA backend is a
  * separate shared object loaded with dlopen the first time TT_CUDA is asked for;
- * it exports tt_backend_module_init. Kernel tables are small open-addressing
- * hash maps from kernel name to function. */
+ * it exports a tt_backend_module descriptor (backend_impl.h), checked against
+ * this host's ABI and tt_backend layout before anything in it runs. Kernel
+ * tables are small open-addressing hash maps from kernel name to function. */
 #include "config.h"
 #include <dlfcn.h>
 #include <pthread.h>
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "taming/backend.h"
+#include "taming/version.h"
+#include "backend_impl.h"
 #include "dl.h"
 #include "internal.h"
 
@@ -91,15 +93,32 @@ static void cuda_init_locked(void) {
                                    : "");
     return;
   }
-  tt_backend_module_init_fn init = (tt_backend_module_init_fn)dlsym(h, TT_BACKEND_MODULE_SYMBOL);
-  if (!init) {
+  const tt_backend_module *m = dlsym(h, TT_BACKEND_MODULE_SYMBOL);
+  if (!m) {
     dlclose(h);
     snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA],
              "cuda unavailable: %.900s: not the CUDA backend module (no %s symbol)", path, TT_BACKEND_MODULE_SYMBOL);
     return;
   }
+  /* The module fills a tt_backend the host reads: the same ABI major and the
+   * same layout, or nothing of it is called. */
+  if (m->abi_major != TT_PLUGIN_ABI_MAJOR)
+    s = tt_dl_refuse_abi(path, "CUDA backend module", m->abi_major, m->abi_minor);
+  else if (m->backend_size != sizeof(tt_backend))
+    s = tt_error(TT_ERR_PLUGIN,
+                 "%s: CUDA backend module (ABI %u.%u) fills a %u-byte backend, this host's is %zu bytes (ABI %u.%u): "
+                 "rebuild the module with this libtaming",
+                 path, m->abi_major, m->abi_minor, m->backend_size, sizeof(tt_backend), TT_PLUGIN_ABI_MAJOR,
+                 TT_PLUGIN_ABI_MINOR);
+  else if (!m->init)
+    s = tt_error(TT_ERR_PLUGIN, "%s: CUDA backend module lacks the required 'init'", path);
+  if (s != TT_OK) {
+    dlclose(h);
+    snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s", tt_error_message());
+    return;
+  }
   tt_backend *b = NULL;
-  if (init(&b) != TT_OK || !b) {
+  if (m->init(&b) != TT_OK || !b) {
     snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s",
              tt_error_message());
     return;
@@ -158,6 +177,12 @@ const char *tt_backend_kernel_name(tt_device dev, int i) {
   for (int k = 0; k < b->cap_kernels; k++)
     if (b->kernels[k].name && i-- == 0) return b->kernels[k].name;
   return NULL;
+}
+
+const char *tt_device_describe(tt_device dev) {
+  if (!tt_device_available(dev)) return NULL;
+  tt_backend *b = backends[dev];
+  return b->describe ? b->describe(b) : b->name;
 }
 
 tt_status tt_device_synchronize(tt_device dev) {

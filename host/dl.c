@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "taming/version.h"
 #include "dl.h"
 
 static const struct {
@@ -105,6 +106,11 @@ tt_status tt_dl_locate(tt_dl_kind k, const char *name, char *path, size_t n) {
     if (access(path, R_OK) == 0) return TT_OK;
   }
   return tt_error(TT_ERR_NOT_FOUND, "no %s in %s", name, tt_dl_search_path(k));
+}
+
+tt_status tt_dl_refuse_abi(const char *path, const char *what, unsigned major, unsigned minor) {
+  return tt_error(TT_ERR_PLUGIN, "%s: %s ABI %u.%u, this host speaks %u.%u (rebuild the %s against this SDK)", path,
+                  what, major, minor, TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR, what);
 }
 
 tt_status tt_dl_open_file(const char *path, int flags, void **handle) {

@@ -47,6 +47,10 @@ TT_API const char *tt_dl_search_path(tt_dl_kind k);
 /* The path of file `name` of kind k by the rule above; TT_ERR_NOT_FOUND
  * naming the places searched when no folder holds it. */
 TT_API tt_status tt_dl_locate(tt_dl_kind k, const char *name, char *path, size_t n);
+/* The refusal of a shared object built for another ABI major, worded alike for
+ * plugins and modules: "PATH: WHAT ABI M.m, this host speaks M.m (rebuild the
+ * WHAT against this SDK)". Returns TT_ERR_PLUGIN. */
+TT_API tt_status tt_dl_refuse_abi(const char *path, const char *what, unsigned major, unsigned minor);
 /* dlopen(path, flags) with the failure as "PATH: cannot load: REASON". */
 TT_API tt_status tt_dl_open_file(const char *path, int flags, void **handle);
 /* tt_dl_locate + tt_dl_open_file; *path_out (may be NULL) receives the path. */

@@ -2,7 +2,7 @@
 #ifndef TAMING_INTERNAL_H
 #define TAMING_INTERNAL_H
 
-#include "taming/backend.h"
+#include "backend_impl.h"
 
 /* Defined in kernels/cpu/cpu_backend.c. */
 tt_status tt_cpu_backend_create(tt_backend **out);

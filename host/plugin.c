@@ -32,16 +32,31 @@ struct tt_instance {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tt_plugin *registry;
 
-/* The ABI 1.0 descriptor ends after `methods`. */
+/* The ABI 1.0 descriptor ends after `methods`; 1.1 appended struct_sizes. */
 #define DESC_MIN_SIZE (offsetof(tt_plugin_desc, methods) + sizeof(const tt_method *))
+#define DESC_1_1_SIZE (offsetof(tt_plugin_desc, struct_sizes) + sizeof(uint64_t))
+
+/* Each size must fit its ten bits for the fingerprint to be exact. */
+_Static_assert(sizeof(tt_tensor) < 1024 && sizeof(tt_storage) < 1024 && sizeof(tt_value) < 1024 &&
+                   sizeof(tt_method) < 1024 && sizeof(tt_param) < 1024 && sizeof(tt_paramset) < 1024,
+               "a public struct outgrew its ten bits in TT_PLUGIN_STRUCT_SIZES");
+
+/* "tt_tensor 200, tt_storage 48, ..." from a packed fingerprint. */
+static const char *sizes_str(uint64_t f, char *buf, size_t n) {
+  static const char *const names[] = {"tt_tensor", "tt_storage", "tt_value", "tt_method", "tt_param", "tt_paramset"};
+  size_t k = 0;
+  buf[0] = 0;
+  for (int i = 0; i < 6; i++)
+    k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s %u", i ? ", " : "", names[i],
+                          (unsigned)((f >> (10 * i)) & 1023u));
+  return buf;
+}
 
 /* Plugins follow the one search rule of dl.h. */
 const char *tt_plugin_search_path(void) { return tt_dl_search_path(TT_DL_PLUGIN); }
 
 static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin_desc *out) {
-  if (d->abi_major != TT_PLUGIN_ABI_MAJOR)
-    return tt_error(TT_ERR_PLUGIN, "%s: plugin ABI %u.%u, this host speaks %u.%u (rebuild the plugin against this SDK)",
-                    path, d->abi_major, d->abi_minor, TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR);
+  if (d->abi_major != TT_PLUGIN_ABI_MAJOR) return tt_dl_refuse_abi(path, "plugin", d->abi_major, d->abi_minor);
   if (d->desc_size > sizeof(tt_plugin_desc))
     return tt_error(TT_ERR_PLUGIN,
                     "%s: plugin descriptor of %u bytes (ABI %u.%u) is larger than this host's %zu (ABI %u.%u): "
@@ -56,9 +71,18 @@ static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin
   const char *missing = !out->kind ? "kind" : !out->name ? "name" : !out->version ? "version"
                         : !out->create ? "create" : !out->destroy ? "destroy" : !out->params ? "params"
                         : !out->methods ? "methods" : NULL;
+  if (!missing && d->desc_size >= DESC_1_1_SIZE && !out->struct_sizes) missing = "struct_sizes";
   if (missing)
     return tt_error(TT_ERR_PLUGIN, "%s: plugin %s/%s (ABI %u.%u) lacks the required '%s'", path,
                     out->kind ? out->kind : "?", out->name ? out->name : "?", d->abi_major, d->abi_minor, missing);
+  if (out->struct_sizes && out->struct_sizes != TT_PLUGIN_STRUCT_SIZES) {
+    char theirs[256], ours[256];
+    return tt_error(TT_ERR_PLUGIN,
+                    "%s: plugin %s/%s (ABI %u.%u) was built with public struct sizes %s; this host (ABI %u.%u) has %s "
+                    "(rebuild the plugin against this SDK)",
+                    path, out->kind, out->name, d->abi_major, d->abi_minor, sizes_str(out->struct_sizes, theirs, sizeof theirs),
+                    TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR, sizes_str(TT_PLUGIN_STRUCT_SIZES, ours, sizeof ours));
+  }
   return TT_OK;
 }
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/autograd.h"
-#include "taming/backend.h"
+#include "backend_impl.h"
 #include "taming/dtype.h"
 #include "taming/ops/copy.h"
 #include "taming/tensor.h"

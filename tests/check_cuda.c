@@ -934,8 +934,7 @@ int main(void) {
     printf("check_cuda: SKIP: %s\n", tt_error_message());
     return 77;
   }
-  tt_backend *b = tt_backend_get(TT_CUDA);
-  printf("cuda device: %s\n", b && b->describe ? b->describe(b) : "?");
+  printf("cuda device: %s\n", tt_device_describe(TT_CUDA));
   printf("PARITY %-52s %10s %10s\n", "op", "max_abs_fwd", "max_abs_bwd");
   Suite *s = suite_create("cuda");
   TCase *tc = tcase_create("parity");

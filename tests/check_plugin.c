@@ -65,12 +65,28 @@ START_TEST(test_good_plugin) {
 }
 END_TEST
 
+/* A minor version only appends: a 1.0 descriptor, without the struct sizes, loads. */
+START_TEST(test_older_minor_loads) {
+  use_test_plugins();
+  tt_plugin *p;
+  TH_OK(tt_plugin_find("test", "abi10", &p));
+  ck_assert_uint_eq(tt_plugin_descriptor_of(p)->abi_minor, 0);
+  ck_assert_uint_eq(tt_plugin_descriptor_of(p)->struct_sizes, 0);
+  /* and the descriptors this SDK makes carry this host's sizes */
+  TH_OK(tt_plugin_find("test", "good", &p));
+  ck_assert(tt_plugin_descriptor_of(p)->struct_sizes == TT_PLUGIN_STRUCT_SIZES);
+}
+END_TEST
+
 START_TEST(test_refusals) {
   use_test_plugins();
   expect_refusal("test_badabi.so", "plugin ABI 99.0, this host speaks 1.");
   expect_refusal("test_bigdesc.so", "larger than this host's");
   expect_refusal("test_nocreate.so", "lacks the required 'create'");
   expect_refusal("test_notplugin.so", "not a taming plugin");
+  /* the ABI numbers match but a public struct had another size */
+  expect_refusal("test_badsizes.so", "was built with public struct sizes");
+  expect_refusal("test_badsizes.so", "rebuild the plugin against this SDK");
   tt_plugin *p;
   ck_assert_int_eq(tt_plugin_find("test", "mismatch", &p), TT_ERR_PLUGIN);
   ck_assert_ptr_nonnull(strstr(tt_error_message(), "descriptor says test/other"));
@@ -96,7 +112,7 @@ START_TEST(test_scan) {
   scan_count c = {0, 0};
   tt_plugin_scan(count_cb, &c);
   ck_assert_int_ge(c.good, 2);      /* good, mismatch (loads; only find() checks the name) */
-  ck_assert_int_ge(c.refused, 4);   /* badabi, bigdesc, nocreate, notplugin */
+  ck_assert_int_ge(c.refused, 5);   /* badabi, bigdesc, nocreate, notplugin, badsizes */
   ck_assert_ptr_nonnull(strstr(tt_plugin_search_path(), "tests/plugins/.libs"));
 }
 END_TEST
@@ -172,11 +188,40 @@ START_TEST(test_search_order_and_file_overrides) {
 }
 END_TEST
 
+/* The CUDA backend module is versioned like a plugin: another ABI major or
+ * another tt_backend layout is refused, naming the file and both versions,
+ * before anything in it runs (the stand-ins abort if their init is called). */
+static void expect_cuda_refusal(const char *file, const char *needle) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/plugins/.libs/%s", TT_ABS_BUILDDIR, file);
+  setenv("TAMING_CUDA_BACKEND", path, 1);
+  ck_assert(!tt_device_available(TT_CUDA));
+  ck_assert_ptr_null(tt_backend_get(TT_CUDA));
+  ck_assert_msg(strstr(tt_error_message(), path) != NULL, "message does not name the file: %s", tt_error_message());
+  ck_assert_msg(strstr(tt_error_message(), needle) != NULL, "message lacks '%s': %s", needle, tt_error_message());
+}
+
+START_TEST(test_cuda_module_wrong_abi) {
+  char want[128];
+  snprintf(want, sizeof want, "CUDA backend module ABI %d.0, this host speaks %d.%d (rebuild the CUDA backend module",
+           TT_PLUGIN_ABI_MAJOR + 98, TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR);
+  expect_cuda_refusal("test_badcuda_abi.so", want);
+}
+END_TEST
+
+START_TEST(test_cuda_module_wrong_layout) {
+  expect_cuda_refusal("test_badcuda_layout.so", "rebuild the module with this libtaming");
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("plugin");
   TCase *tc = tcase_create("loader");
   tcase_add_test(tc, test_good_plugin);
   tcase_add_test(tc, test_refusals);
+  tcase_add_test(tc, test_older_minor_loads);
+  tcase_add_test(tc, test_cuda_module_wrong_abi);
+  tcase_add_test(tc, test_cuda_module_wrong_layout);
   tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_taming_home_for_every_kind);
   tcase_add_test(tc, test_search_order_and_file_overrides);

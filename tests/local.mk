@@ -62,7 +62,20 @@ AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_bui
 if HAVE_CHECK
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath $(abs_builddir)/tests/plugins
 check_LTLIBRARIES += tests/plugins/test_good.la tests/plugins/test_badabi.la tests/plugins/test_nocreate.la \
-	tests/plugins/test_bigdesc.la tests/plugins/test_notplugin.la tests/plugins/test_mismatch.la
+	tests/plugins/test_bigdesc.la tests/plugins/test_notplugin.la tests/plugins/test_mismatch.la \
+	tests/plugins/test_badsizes.la tests/plugins/test_abi10.la \
+	tests/plugins/test_badcuda_abi.la tests/plugins/test_badcuda_layout.la
+tests_plugins_test_abi10_la_SOURCES = tests/plugins/abi10.c
+tests_plugins_test_abi10_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_badsizes_la_SOURCES = tests/plugins/badsizes.c
+tests_plugins_test_badsizes_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+# stand-ins for a CUDA backend module of another ABI / another tt_backend layout
+tests_plugins_test_badcuda_abi_la_SOURCES = tests/plugins/badcuda.c
+tests_plugins_test_badcuda_abi_la_CPPFLAGS = $(AM_CPPFLAGS) -DBAD_ABI
+tests_plugins_test_badcuda_abi_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_badcuda_layout_la_SOURCES = tests/plugins/badcuda.c
+tests_plugins_test_badcuda_layout_la_CPPFLAGS = $(AM_CPPFLAGS) -DBAD_LAYOUT
+tests_plugins_test_badcuda_layout_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 tests_plugins_test_good_la_SOURCES = tests/plugins/good.c
 tests_plugins_test_good_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 tests_plugins_test_good_la_LIBADD = host/libtaming.la

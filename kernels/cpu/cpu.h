@@ -3,7 +3,7 @@
 #define TAMING_KERNELS_CPU_H
 
 #include <stdint.h>
-#include "taming/backend.h"
+#include "../../host/backend_impl.h"
 #include "taming/ops.h"
 #include "../collapse.h"
 

@@ -1,7 +1,7 @@
 /* backend.cu — the CUDA backend: its vtable (device memory pool, copies,
  * memset, synchronisation, description), the process's device context and the
- * module entry point tt_backend_module_init that libtaming looks up after
- * dlopen.
+ * module descriptor (TT_BACKEND_MODULE_DEFINE, at the end) that libtaming
+ * looks up and checks against its ABI after dlopen.
  *
  * One stream per process; cuBLAS and cuDNN are bound to it, and every copy and
  * kernel is queued on it, so work is ordered without events. Copies to the
@@ -241,7 +241,7 @@ static tt_status create_context(void) {
   return TT_OK;
 }
 
-extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
+static tt_status module_init(tt_backend **out) {
   static tt_backend b;
   /* libtaming calls this once, under its lock; a second call returns the same backend */
   static bool ready;
@@ -294,3 +294,6 @@ extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
   *out = &b;
   return TT_OK;
 }
+
+/* What libtaming looks up after dlopen: this module's ABI, its tt_backend layout, module_init. */
+TT_BACKEND_MODULE_DEFINE(module_init);
