@@ -5,9 +5,14 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <lauxlib.h>
+#include <lua.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "testhelp.h"
+
+int luaopen_taming_core(lua_State *L);
 
 static void use_test_plugins(void) {
   static char path[4096];
@@ -214,12 +219,80 @@ START_TEST(test_cuda_module_wrong_layout) {
 }
 END_TEST
 
+/* ---- tt.plugin() under memory pressure: an instance is never leaked ---- */
+
+typedef struct { long budget; } lua_budget; /* allocations left; < 0: unlimited */
+
+static void *budget_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  lua_budget *b = ud;
+  (void)osize;
+  if (nsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  if (b->budget == 0) return NULL;
+  if (b->budget > 0) b->budget--;
+  return realloc(ptr, nsize);
+}
+
+static int call_plugin(lua_State *L) {
+  lua_getglobal(L, "tt");
+  lua_getfield(L, -1, "plugin");
+  lua_pushstring(L, "test");
+  lua_pushstring(L, "good");
+  lua_createtable(L, 0, 1);
+  lua_pushnumber(L, 2.0);
+  lua_setfield(L, -2, "scale");
+  lua_call(L, 3, 1);
+  return 1;
+}
+
+/* Fails the k-th Lua allocation inside tt.plugin() for every k until the
+ * call succeeds; after lua_close no instance of test/good may be left. */
+START_TEST(test_lua_plugin_never_leaks_an_instance) {
+  use_test_plugins();
+  char path[4096];
+  snprintf(path, sizeof path, "%s/tests/plugins/.libs/test_good.so", TT_ABS_BUILDDIR);
+  tt_plugin *pl;
+  TH_OK(tt_plugin_find("test", "good", &pl)); /* loaded once, before the counting starts */
+  void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  ck_assert_ptr_nonnull(h);
+  int *live = dlsym(h, "test_good_live");
+  ck_assert_ptr_nonnull(live);
+  int failed_calls = 0, leaks = 0;
+  for (long k = 0; k < 10000; k++) {
+    lua_budget b = {-1};
+    lua_State *L = lua_newstate(budget_alloc, &b);
+    ck_assert_ptr_nonnull(L);
+    luaL_requiref(L, "taming.core", luaopen_taming_core, 0);
+    lua_setglobal(L, "tt");
+    int before = *live;
+    b.budget = k;
+    lua_pushcfunction(L, call_plugin);
+    int rc = lua_pcall(L, 0, 1, 0);
+    b.budget = -1;
+    lua_close(L);
+    if (*live != before) {
+      printf("allocation %ld failed: %d instance(s) leaked\n", k, *live - before);
+      leaks++;
+    }
+    if (rc == LUA_OK) break;
+    failed_calls++;
+  }
+  printf("tt.plugin: %d injected allocation failures, %d leaks\n", failed_calls, leaks);
+  ck_assert_int_gt(failed_calls, 0);
+  ck_assert_int_eq(leaks, 0);
+  dlclose(h);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("plugin");
   TCase *tc = tcase_create("loader");
   tcase_add_test(tc, test_good_plugin);
   tcase_add_test(tc, test_refusals);
   tcase_add_test(tc, test_older_minor_loads);
+  tcase_add_test(tc, test_lua_plugin_never_leaks_an_instance);
   tcase_add_test(tc, test_cuda_module_wrong_abi);
   tcase_add_test(tc, test_cuda_module_wrong_layout);
   tcase_add_test(tc, test_scan);

@@ -92,8 +92,8 @@ tests_plugins_test_mismatch_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 
 check_PROGRAMS += tests/check_plugin
 tests_check_plugin_SOURCES = tests/check_plugin.c
-tests_check_plugin_CFLAGS = $(TEST_CFLAGS)
-tests_check_plugin_LDADD = $(TEST_LDADD)
+tests_check_plugin_CFLAGS = $(TEST_CFLAGS) $(LUA_CFLAGS)
+tests_check_plugin_LDADD = $(TEST_LDADD) $(LUA_LIBS)
 TESTS += tests/check_plugin
 endif
 EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
