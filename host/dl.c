@@ -74,7 +74,7 @@ int tt_dl_search_dirs(tt_dl_kind k, char dirs[][TT_DL_PATH_MAX], int max) {
 }
 
 const char *tt_dl_search_path(tt_dl_kind k) {
-  static _Thread_local char buf[TT_DL_MAX_DIRS * 256];
+  static _Thread_local char buf[TT_DL_MAX_DIRS * 1024];
   const char *file = (unsigned)k < TT_DL_KIND_COUNT ? override_file(k) : NULL;
   if (file) {
     snprintf(buf, sizeof buf, "%s=%s", kinds[k].file_var, file);
