@@ -2,8 +2,9 @@
  *
  * The CPU backend is built in (kernels/cpu/cpu_backend.c). The CUDA backend is a
  * separate shared object loaded with dlopen the first time TT_CUDA is asked for;
- * it exports tt_backend_module_init. Kernel tables are small open-addressing
- * hash maps from kernel name to function. */
+ * it exports a tt_backend_module descriptor (backend_impl.h), checked against
+ * this host's ABI and tt_backend layout before anything in it runs. Kernel
+ * tables are small open-addressing hash maps from kernel name to function. */
 #include "config.h"
 #include <dlfcn.h>
 #include <pthread.h>
@@ -11,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "taming/backend.h"
+#include "taming/version.h"
+#include "backend_impl.h"
+#include "dl.h"
 #include "internal.h"
 
 struct tt_kernel_entry {
@@ -79,47 +82,43 @@ static void cpu_init(void) {
   backends[TT_CPU] = b;
 }
 
-/* Where the CUDA module may be: $TAMING_CUDA_BACKEND, the build tree (where
- * kernels/cuda/local.mk links it), the install dir. */
-static void *open_cuda_module(char *why, size_t n) {
-  const char *env = getenv("TAMING_CUDA_BACKEND");
-  char installed[4096];
-  snprintf(installed, sizeof installed, "%s/libtaming_cuda.so", tt_install_dir(TT_DIR_PKGLIB));
-  const char *cands[3] = {env, NULL, installed};
-  char build[4096];
-  if (tt_running_uninstalled()) {
-    snprintf(build, sizeof build, "%s/kernels/cuda/.libs/libtaming_cuda.so", TT_ABS_BUILDDIR);
-    cands[1] = build;
-  }
-  size_t k = 0;
-  why[0] = 0;
-  for (int i = 0; i < 3; i++) {
-    if (!cands[i]) continue;
-    if (access(cands[i], R_OK) != 0) continue;
-    void *h = dlopen(cands[i], RTLD_NOW | RTLD_LOCAL);
-    if (h) return h;
-    k += (size_t)snprintf(why + k, k < n ? n - k : 0, "%s%s", k ? "; " : "", dlerror());
-  }
-  if (!why[0])
-    snprintf(why, n, "the CUDA backend was not built (configure found no nvcc/cuBLAS/cuDNN) or is not installed");
-  return NULL;
-}
-
 static void cuda_init_locked(void) {
-  char why[1024];
-  void *h = open_cuda_module(why, sizeof why);
-  if (!h) {
-    snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s", why);
+  void *h = NULL;
+  char path[TT_DL_PATH_MAX * 2];
+  tt_status s = tt_dl_open(TT_DL_CUDA, "libtaming_cuda.so", RTLD_NOW | RTLD_LOCAL, &h, path, sizeof path);
+  if (s != TT_OK) {
+    snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s%s", tt_error_message(),
+             s == TT_ERR_NOT_FOUND && !getenv("TAMING_CUDA_BACKEND") ? " (the CUDA backend was not built: configure found no nvcc/cuBLAS/cuDNN; "
+                                     "or it is not installed)"
+                                   : "");
     return;
   }
-  tt_backend_module_init_fn init = (tt_backend_module_init_fn)dlsym(h, TT_BACKEND_MODULE_SYMBOL);
-  if (!init) {
+  const tt_backend_module *m = dlsym(h, TT_BACKEND_MODULE_SYMBOL);
+  if (!m) {
+    dlclose(h);
     snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA],
-             "cuda unavailable: the CUDA backend module has no %s", TT_BACKEND_MODULE_SYMBOL);
+             "cuda unavailable: %.900s: not the CUDA backend module (no %s symbol)", path, TT_BACKEND_MODULE_SYMBOL);
+    return;
+  }
+  /* The module fills a tt_backend the host reads: the same ABI major and the
+   * same layout, or nothing of it is called. */
+  if (m->abi_major != TT_PLUGIN_ABI_MAJOR)
+    s = tt_dl_refuse_abi(path, "CUDA backend module", m->abi_major, m->abi_minor);
+  else if (m->backend_size != sizeof(tt_backend))
+    s = tt_error(TT_ERR_PLUGIN,
+                 "%s: CUDA backend module (ABI %u.%u) fills a %u-byte backend, this host's is %zu bytes (ABI %u.%u): "
+                 "rebuild the module with this libtaming",
+                 path, m->abi_major, m->abi_minor, m->backend_size, sizeof(tt_backend), TT_PLUGIN_ABI_MAJOR,
+                 TT_PLUGIN_ABI_MINOR);
+  else if (!m->init)
+    s = tt_error(TT_ERR_PLUGIN, "%s: CUDA backend module lacks the required 'init'", path);
+  if (s != TT_OK) {
+    dlclose(h);
+    snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s", tt_error_message());
     return;
   }
   tt_backend *b = NULL;
-  if (init(&b) != TT_OK || !b) {
+  if (m->init(&b) != TT_OK || !b) {
     snprintf(backend_error[TT_CUDA], sizeof backend_error[TT_CUDA], "cuda unavailable: %s",
              tt_error_message());
     return;
@@ -180,34 +179,14 @@ const char *tt_backend_kernel_name(tt_device dev, int i) {
   return NULL;
 }
 
+const char *tt_device_describe(tt_device dev) {
+  if (!tt_device_available(dev)) return NULL;
+  tt_backend *b = backends[dev];
+  return b->describe ? b->describe(b) : b->name;
+}
+
 tt_status tt_device_synchronize(tt_device dev) {
   tt_backend *b = tt_backend_get(dev);
   if (!b) return tt_last_status();
   return b->synchronize ? b->synchronize(b) : TT_OK;
-}
-
-bool tt_running_uninstalled(void) {
-  static int cached = -1;
-  if (cached >= 0) return cached;
-  char exe[4096];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  cached = 0;
-  if (n > 0) {
-    exe[n] = 0;
-    size_t bl = strlen(TT_ABS_BUILDDIR);
-    if (strncmp(exe, TT_ABS_BUILDDIR, bl) == 0 && (exe[bl] == '/' || exe[bl] == 0)) cached = 1;
-  }
-  if (getenv("TAMING_UNINSTALLED")) cached = 1;
-  return cached;
-}
-
-const char *tt_install_dir(tt_dir_kind k) {
-  static _Thread_local char buf[4096];
-  const char *home = getenv("TAMING_HOME");
-  const char *tail = k == TT_DIR_PKGLIB ? "lib/taming" : k == TT_DIR_PLUGINS ? "lib/taming/plugins" : "share/taming";
-  if (home && *home) {
-    snprintf(buf, sizeof buf, "%s/%s", home, tail);
-    return buf;
-  }
-  return k == TT_DIR_PKGLIB ? TT_PKGLIBDIR : k == TT_DIR_PLUGINS ? TT_PLUGINDIR : TT_PKGDATADIR;
 }

@@ -20,6 +20,7 @@
 #include "taming/dist.h"
 #include "taming/ops.h"
 #include "dist_module.h"
+#include "dl.h"
 #include "internal.h"
 
 #define MODULE_FILE "libtaming_mpi.so"
@@ -81,59 +82,46 @@ static tt_status launched_size(int *size, int *rank_hint) {
   return TT_OK;
 }
 
-/* $TAMING_MPI_MODULE alone when set; else the build tree (uninstalled
- * programs), then the install dir. */
-static void *open_module(char *why, size_t n) {
-  const char *env = getenv("TAMING_MPI_MODULE");
-  const char *cands[2] = {NULL, TT_PKGLIBDIR "/" MODULE_FILE};
-  char build[4096];
-  if (env && *env) {
-    cands[0] = env;
-    cands[1] = NULL;
-  } else if (tt_running_uninstalled()) {
-    snprintf(build, sizeof build, "%s/host/.libs/" MODULE_FILE, TT_ABS_BUILDDIR);
-    cands[0] = build;
-  }
-  size_t k = 0;
-  why[0] = 0;
-  for (int i = 0; i < 2; i++) {
-    if (!cands[i] || access(cands[i], R_OK) != 0) continue;
-    /* RTLD_GLOBAL: Open MPI dlopens its own components, and in builds whose
-     * components are not linked against libmpi and libopen-pal they find
-     * those symbols only in the global scope. */
-    void *h = dlopen(cands[i], RTLD_NOW | RTLD_GLOBAL);
-    if (h) return h;
-    k += (size_t)snprintf(why + k, k < n ? n - k : 0, "%s%s", k ? "; " : "", dlerror());
-  }
-  if (!why[0]) {
+/* The module by the search rule of dl.h ($TAMING_MPI_MODULE alone when set,
+ * the build tree, $TAMING_HOME or the install dir). */
+static tt_status open_module(void **h, char *path, size_t n) {
+  tt_status s = tt_dl_open(TT_DL_MPI, MODULE_FILE, RTLD_NOW | RTLD_GLOBAL, h, path, n);
+  /* RTLD_GLOBAL: Open MPI dlopens its own components, and in builds whose
+   * components are not linked against libmpi and libopen-pal they find
+   * those symbols only in the global scope. */
+  if (s != TT_ERR_NOT_FOUND) return s;
 #ifdef HAVE_MPI
-    if (env && *env) snprintf(why, n, "TAMING_MPI_MODULE=%s: no such file", env);
-    else
-      snprintf(why, n, "%s is not installed in %s (run `make install`, or set TAMING_MPI_MODULE to its path)",
-               MODULE_FILE, TT_PKGLIBDIR);
+  if (getenv("TAMING_MPI_MODULE") && *getenv("TAMING_MPI_MODULE")) return s;
+  return tt_error_prefix(s, "%s is not installed (run `make install`, or set TAMING_MPI_MODULE to its path): ",
+                         MODULE_FILE);
 #else
-    snprintf(why, n,
-             "this build has no MPI support (%s was not built: configure found no MPI, or was given "
-             "--disable-mpi). Install the MPI "
-             "development files (Debian: apt-get install libopenmpi-dev openmpi-bin), re-run configure "
-             "(it must report 'MPI : yes'; --enable-mpi=yes makes a missing MPI an error), then make and "
-             "make install",
-             MODULE_FILE);
+  return tt_error(TT_ERR_UNSUPPORTED,
+                  "this build has no MPI support (%s was not built: configure found no MPI, or was given "
+                  "--disable-mpi). Install the MPI "
+                  "development files (Debian: apt-get install libopenmpi-dev openmpi-bin), re-run configure "
+                  "(it must report 'MPI : yes'; --enable-mpi=yes makes a missing MPI an error), then make and "
+                  "make install",
+                  MODULE_FILE);
 #endif
-  }
-  return NULL;
 }
 
 static tt_status load_module(const tt_dist_module **out) {
-  char why[1536];
-  void *h = open_module(why, sizeof why);
-  if (!h) return tt_error(TT_ERR_UNSUPPORTED, "%s", why);
+  void *h = NULL;
+  char path[TT_DL_PATH_MAX * 2];
+  if (open_module(&h, path, sizeof path) != TT_OK) {
+    char why[1536];
+    snprintf(why, sizeof why, "%s", tt_error_message());
+    return tt_error(TT_ERR_UNSUPPORTED, "%s", why);
+  }
   tt_dist_module_get_fn get = (tt_dist_module_get_fn)dlsym(h, TT_DIST_MODULE_SYMBOL);
   const tt_dist_module *m = get ? get() : NULL;
-  if (!m) return tt_error(TT_ERR_PLUGIN, "%s has no %s", MODULE_FILE, TT_DIST_MODULE_SYMBOL);
+  if (!m) {
+    dlclose(h);
+    return tt_error(TT_ERR_PLUGIN, "%s: not the MPI module (no %s symbol)", path, TT_DIST_MODULE_SYMBOL);
+  }
   if (m->abi != TT_DIST_MODULE_ABI)
     return tt_error(TT_ERR_PLUGIN, "%s speaks module ABI %d, this libtaming %d (a stale install? reinstall both)",
-                    MODULE_FILE, m->abi, TT_DIST_MODULE_ABI);
+                    path, m->abi, TT_DIST_MODULE_ABI);
   *out = m;
   return TT_OK;
 }

@@ -194,24 +194,26 @@ static int p_index(lua_State *L) {
 /* tt.plugin(kind, name [, config [, {init=true, seed=0, device="cpu"}]]) */
 static int l_plugin(lua_State *L) {
   const char *kind = luaL_checkstring(L, 1), *name = luaL_checkstring(L, 2);
-  tt_value cfg = TT_VALUE_NIL;
-  if (!lua_isnoneornil(L, 3) && tt_lua_to_value(L, 3, &cfg) != TT_OK) return tt_lua_fail(L);
+  lua_settop(L, 4); /* config and opts keep their places below the userdata */
   int init = tt_lua_opt_field_bool(L, 4, "init", 1);
   lua_Integer seed = tt_lua_opt_field_int(L, 4, "seed", 0);
   tt_device dev = tt_lua_check_device(L, tt_lua_opt_field_str(L, 4, "device", "cpu"));
+  /* The userdata first, empty (its __gc accepts that): once the instance
+   * exists, nothing may raise before the userdata owns it. */
+  lua_plugin *p = lua_newuserdatauv(L, sizeof *p, 0);
+  p->inst = NULL;
+  luaL_setmetatable(L, TT_LUA_PLUGIN);
+  tt_value cfg = TT_VALUE_NIL;
+  if (!lua_isnoneornil(L, 3) && tt_lua_to_value(L, 3, &cfg) != TT_OK) return tt_lua_fail(L);
   tt_plugin *pl;
-  tt_instance *inst = NULL;
   tt_status s = tt_plugin_find(kind, name, &pl);
-  if (s == TT_OK) s = tt_instance_create(pl, &cfg, &inst);
+  if (s == TT_OK) s = tt_instance_create(pl, &cfg, &p->inst);
   tt_value_clear(&cfg);
   if (s != TT_OK) return tt_lua_fail(L);
-  lua_plugin *p = lua_newuserdatauv(L, sizeof *p, 0);
-  p->inst = inst;
-  luaL_setmetatable(L, TT_LUA_PLUGIN);
   if (init) {
-    tt_paramset *ps = tt_instance_params(inst);
+    tt_paramset *ps = tt_instance_params(p->inst);
     if (ps && tt_paramset_materialize(ps, (uint64_t)seed, dev) != TT_OK) return tt_lua_fail(L);
-    if (tt_instance_params_ready(inst) != TT_OK) return tt_lua_fail(L);
+    if (tt_instance_params_ready(p->inst) != TT_OK) return tt_lua_fail(L);
   }
   return 1;
 }

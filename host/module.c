@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "taming/autograd.h"
+#include "taming/dtype.h"
 #include "taming/module.h"
+#include "taming/ops.h"
 
 void tt_paramset_init(tt_paramset *ps) { memset(ps, 0, sizeof *ps); }
 
@@ -118,13 +121,24 @@ tt_status tt_param_bind(tt_param *p, tt_tensor *t, const char *source) {
   snprintf(what, sizeof what, "%s%s'%s'", source ? source : "", source ? ": " : "", p->name);
   if (!t) return tt_error(TT_ERR_INVALID, "%s: no tensor to bind", what);
   TT_TRY(tt_tensor_check_shape(t, what, p->ndim, p->shape));
-  if (t->dtype != p->dtype)
+  bool convert = t->dtype != p->dtype;
+  if (convert && !(tt_dtype_is_float(t->dtype) && tt_dtype_is_float(p->dtype)))
     return tt_error(TT_ERR_INVALID, "%s: expected dtype %s, found %s", what, tt_dtype_name(p->dtype),
                     tt_dtype_name(t->dtype));
   /* Our own header on the same storage: requires_grad, ->grad and the name
-   * belong to this model, so two models may share one checkpoint's bytes. */
-  tt_tensor *nt = tt_detach(t);
-  if (!nt) return tt_last_status();
+   * belong to this model, so two models may share one checkpoint's bytes. A
+   * floating tensor of another precision (an f16, bf16 or f64 checkpoint) is
+   * converted to the parameter's dtype instead, as PyTorch's load_state_dict
+   * converts on copy. */
+  tt_tensor *nt = NULL;
+  if (convert) {
+    bool prev = tt_grad_set_enabled(false);
+    nt = tt_cast(t, p->dtype);
+    tt_grad_set_enabled(prev);
+  } else {
+    nt = tt_detach(t);
+  }
+  if (!nt) return tt_error_prefix(tt_last_status(), "%s: ", what);
   nt->requires_grad = (p->flags & TT_PARAM_TRAINABLE) != 0;
   tt_tensor_set_name(nt, p->name);
   tt_tensor_unref(p->t);

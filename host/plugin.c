@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "taming/plugin.h"
+#include "dl.h"
 #include "internal.h"
 
 struct tt_plugin {
@@ -31,44 +32,31 @@ struct tt_instance {
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static tt_plugin *registry;
 
-/* The ABI 1.0 descriptor ends after `methods`. */
+/* The ABI 1.0 descriptor ends after `methods`; 1.1 appended struct_sizes. */
 #define DESC_MIN_SIZE (offsetof(tt_plugin_desc, methods) + sizeof(const tt_method *))
+#define DESC_1_1_SIZE (offsetof(tt_plugin_desc, struct_sizes) + sizeof(uint64_t))
 
-static int search_dirs(char dirs[][4096], int max) {
-  int n = 0;
-  const char *env = getenv("TAMING_PLUGIN_PATH");
-  if (env && *env) {
-    const char *p = env;
-    while (*p && n < max) {
-      const char *e = strchr(p, ':');
-      size_t len = e ? (size_t)(e - p) : strlen(p);
-      if (len > 0 && len < 4096) {
-        memcpy(dirs[n], p, len);
-        dirs[n++][len] = 0;
-      }
-      if (!e) break;
-      p = e + 1;
-    }
-  }
-  if (tt_running_uninstalled() && n < max) snprintf(dirs[n++], 4096, "%s/plugins/.libs", TT_ABS_BUILDDIR);
-  if (n < max) snprintf(dirs[n++], 4096, "%s", tt_install_dir(TT_DIR_PLUGINS));
-  return n;
-}
+/* Each size must fit its ten bits for the fingerprint to be exact. */
+_Static_assert(sizeof(tt_tensor) < 1024 && sizeof(tt_storage) < 1024 && sizeof(tt_value) < 1024 &&
+                   sizeof(tt_method) < 1024 && sizeof(tt_param) < 1024 && sizeof(tt_paramset) < 1024,
+               "a public struct outgrew its ten bits in TT_PLUGIN_STRUCT_SIZES");
 
-const char *tt_plugin_search_path(void) {
-  static _Thread_local char buf[16384];
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
+/* "tt_tensor 200, tt_storage 48, ..." from a packed fingerprint. */
+static const char *sizes_str(uint64_t f, char *buf, size_t n) {
+  static const char *const names[] = {"tt_tensor", "tt_storage", "tt_value", "tt_method", "tt_param", "tt_paramset"};
   size_t k = 0;
   buf[0] = 0;
-  for (int i = 0; i < n; i++) k += (size_t)snprintf(buf + k, k < sizeof buf ? sizeof buf - k : 0, "%s%s", i ? ":" : "", dirs[i]);
+  for (int i = 0; i < 6; i++)
+    k += (size_t)snprintf(buf + k, k < n ? n - k : 0, "%s%s %u", i ? ", " : "", names[i],
+                          (unsigned)((f >> (10 * i)) & 1023u));
   return buf;
 }
 
+/* Plugins follow the one search rule of dl.h. */
+const char *tt_plugin_search_path(void) { return tt_dl_search_path(TT_DL_PLUGIN); }
+
 static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin_desc *out) {
-  if (d->abi_major != TT_PLUGIN_ABI_MAJOR)
-    return tt_error(TT_ERR_PLUGIN, "%s: plugin ABI %u.%u, this host speaks %u.%u (rebuild the plugin against this SDK)",
-                    path, d->abi_major, d->abi_minor, TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR);
+  if (d->abi_major != TT_PLUGIN_ABI_MAJOR) return tt_dl_refuse_abi(path, "plugin", d->abi_major, d->abi_minor);
   if (d->desc_size > sizeof(tt_plugin_desc))
     return tt_error(TT_ERR_PLUGIN,
                     "%s: plugin descriptor of %u bytes (ABI %u.%u) is larger than this host's %zu (ABI %u.%u): "
@@ -83,9 +71,18 @@ static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin
   const char *missing = !out->kind ? "kind" : !out->name ? "name" : !out->version ? "version"
                         : !out->create ? "create" : !out->destroy ? "destroy" : !out->params ? "params"
                         : !out->methods ? "methods" : NULL;
+  if (!missing && d->desc_size >= DESC_1_1_SIZE && !out->struct_sizes) missing = "struct_sizes";
   if (missing)
     return tt_error(TT_ERR_PLUGIN, "%s: plugin %s/%s (ABI %u.%u) lacks the required '%s'", path,
                     out->kind ? out->kind : "?", out->name ? out->name : "?", d->abi_major, d->abi_minor, missing);
+  if (out->struct_sizes && out->struct_sizes != TT_PLUGIN_STRUCT_SIZES) {
+    char theirs[256], ours[256];
+    return tt_error(TT_ERR_PLUGIN,
+                    "%s: plugin %s/%s (ABI %u.%u) was built with public struct sizes %s; this host (ABI %u.%u) has %s "
+                    "(rebuild the plugin against this SDK)",
+                    path, out->kind, out->name, d->abi_major, d->abi_minor, sizes_str(out->struct_sizes, theirs, sizeof theirs),
+                    TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR, sizes_str(TT_PLUGIN_STRUCT_SIZES, ours, sizeof ours));
+  }
   return TT_OK;
 }
 
@@ -101,11 +98,8 @@ tt_status tt_plugin_open_file(const char *path, tt_plugin **out) {
   pthread_mutex_unlock(&registry_lock);
   struct stat st;
   if (stat(path, &st) != 0) return tt_error(TT_ERR_NOT_FOUND, "%s: no such plugin file", path);
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char *e = dlerror();
-    return tt_error(TT_ERR_PLUGIN, "%s: cannot load: %s", path, e ? e : "unknown dlopen error");
-  }
+  void *h = NULL;
+  TT_TRY(tt_dl_open_file(path, RTLD_NOW | RTLD_LOCAL, &h));
   const tt_plugin_desc *d = dlsym(h, TT_PLUGIN_SYMBOL);
   if (!d) {
     dlclose(h);
@@ -144,23 +138,17 @@ tt_status tt_plugin_find(const char *kind, const char *name, tt_plugin **out) {
   if (!valid_part(kind) || !valid_part(name))
     return tt_error(TT_ERR_INVALID, "plugin kind and name must be letters, digits, '_' or '-' (got '%s', '%s')",
                     kind ? kind : "", name ? name : "");
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
-  for (int i = 0; i < n; i++) {
-    char path[8192];
-    int len = snprintf(path, sizeof path, "%s/%s_%s.so", dirs[i], kind, name);
-    if (len < 0 || (size_t)len >= sizeof path) continue;
-    struct stat st;
-    if (stat(path, &st) != 0) continue;
-    TT_TRY(tt_plugin_open_file(path, out));
-    const tt_plugin_desc *d = &(*out)->desc;
-    if (strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
-      return tt_error(TT_ERR_PLUGIN, "%s: file name says %s/%s but the descriptor says %s/%s", path, kind, name,
-                      d->kind, d->name);
-    return TT_OK;
-  }
-  return tt_error(TT_ERR_NOT_FOUND, "no plugin %s/%s (looked for %s_%s.so in %s)", kind, name, kind, name,
-                  tt_plugin_search_path());
+  char file[512], path[TT_DL_PATH_MAX * 2];
+  snprintf(file, sizeof file, "%s_%s.so", kind, name);
+  if (tt_dl_locate(TT_DL_PLUGIN, file, path, sizeof path) != TT_OK)
+    return tt_error(TT_ERR_NOT_FOUND, "no plugin %s/%s (looked for %s in %s)", kind, name, file,
+                    tt_plugin_search_path());
+  TT_TRY(tt_plugin_open_file(path, out));
+  const tt_plugin_desc *d = &(*out)->desc;
+  if (strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
+    return tt_error(TT_ERR_PLUGIN, "%s: file name says %s/%s but the descriptor says %s/%s", path, kind, name,
+                    d->kind, d->name);
+  return TT_OK;
 }
 
 const tt_plugin_desc *tt_plugin_descriptor_of(const tt_plugin *p) { return &p->desc; }
@@ -169,8 +157,8 @@ const char *tt_plugin_path(const tt_plugin *p) { return p->path; }
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 void tt_plugin_scan(tt_plugin_visit_fn fn, void *ud) {
-  char dirs[16][4096];
-  int n = search_dirs(dirs, 16);
+  char dirs[TT_DL_MAX_DIRS][TT_DL_PATH_MAX];
+  int n = tt_dl_search_dirs(TT_DL_PLUGIN, dirs, TT_DL_MAX_DIRS);
   char **seen = NULL;
   int nseen = 0, cap = 0;
   for (int i = 0; i < n; i++) {

@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/autograd.h"
-#include "taming/backend.h"
+#include "backend_impl.h"
 #include "taming/checked.h"
+#include "taming/dtype.h"
 #include "taming/ops/copy.h"
 #include "taming/tensor.h"
 
@@ -319,43 +320,6 @@ tt_status tt_tensor_check_shape(const tt_tensor *t, const char *what, int ndim, 
                   tt_shape_str(ndim, shape, e, sizeof e), tt_shape_str(t->ndim, t->shape, f, sizeof f));
 }
 
-static double load_elem(const void *p, tt_dtype dt) {
-  switch (dt) {
-    case TT_F32: return *(const float *)p;
-    case TT_I64: return (double)*(const int64_t *)p;
-    case TT_U8: return *(const uint8_t *)p;
-    case TT_I32: return *(const int32_t *)p;
-    case TT_F64: return *(const double *)p;
-    case TT_BF16: {
-      uint32_t u = (uint32_t)(*(const uint16_t *)p) << 16;
-      float f;
-      memcpy(&f, &u, 4);
-      return f;
-    }
-    case TT_F16: {
-      uint16_t h = *(const uint16_t *)p;
-      uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, u;
-      if (exp == 0) {
-        if (man == 0) u = sign;
-        else {
-          exp = 1;
-          while (!(man & 1024)) { man <<= 1; exp--; }
-          man &= 1023;
-          u = sign | ((exp + 112) << 23) | (man << 13);
-        }
-      } else if (exp == 31) {
-        u = sign | 0x7f800000u | (man << 13);
-      } else {
-        u = sign | ((exp + 112) << 23) | (man << 13);
-      }
-      float f;
-      memcpy(&f, &u, 4);
-      return f;
-    }
-    default: return 0;
-  }
-}
-
 double tt_tensor_get(const tt_tensor *t, int64_t i) {
   int64_t off = t->offset;
   for (int d = t->ndim - 1; d >= 0; d--) {
@@ -364,12 +328,12 @@ double tt_tensor_get(const tt_tensor *t, int64_t i) {
     i /= n;
   }
   size_t es = tt_dtype_size(t->dtype);
-  if (t->device == TT_CPU) return load_elem((const char *)t->storage->data + (size_t)off * es, t->dtype);
+  if (t->device == TT_CPU) return tt_dtype_load_f64((const char *)t->storage->data + (size_t)off * es, t->dtype);
   unsigned char buf[8];
   tt_backend *b = tt_backend_get(t->device);
   if (!b || b->copy_to_host(b, buf, (const char *)t->storage->data + (size_t)off * es, es) != TT_OK)
     return 0;
-  return load_elem(buf, t->dtype);
+  return tt_dtype_load_f64(buf, t->dtype);
 }
 
 tt_status tt_tensor_item(const tt_tensor *t, double *out) {

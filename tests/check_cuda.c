@@ -314,6 +314,50 @@ START_TEST(test_copy_and_fill) {
 }
 END_TEST
 
+/* Every (src, dst) dtype pair: the CUDA cast gives the CPU cast's bytes, over
+ * ordinary values and the edge cases of the rules in taming/dtype.h (ties,
+ * NaN, overflow, negative into u8), from a strided source. */
+START_TEST(test_every_dtype_pair) {
+  static const double vals[] = {0, 1.5, -2, 3.25, 250, 300.5, -1, 1 + 0x1p-11, 1 + 3 * 0x1p-11, 65519, 65520,
+                                0x1p-25, 3 * 0x1p-26, 1e20, -1e20, NAN, INFINITY, 4611686018427387905.0};
+  const int n = (int)(sizeof vals / sizeof vals[0]);
+  static const tt_dtype dts[] = {TT_F32, TT_I64, TT_U8, TT_I32, TT_BF16, TT_F16, TT_F64};
+  double twice[2 * (sizeof vals / sizeof vals[0])];
+  for (int i = 0; i < n; i++) twice[2 * i] = twice[2 * i + 1] = vals[i];
+  tt_tensor *f64 = tt_tensor_from_data(TT_F64, TT_DIMS(2 * n), twice, TT_CPU);
+  TH_NN(f64);
+  int bad = 0;
+  for (int a = 0; a < 7; a++) {
+    tt_tensor *src = tt_cast(f64, dts[a]); /* the CPU's conversion is the oracle */
+    TH_NN(src);
+    tt_tensor *gsrc = copy_to(src, TT_CUDA);
+    tt_tensor *col = tt_slice(src, 0, 0, 2 * n, 2), *gcol = tt_slice(gsrc, 0, 0, 2 * n, 2); /* [n], stride 2 */
+    TH_NN(col);
+    TH_NN(gcol);
+    for (int b = 0; b < 7; b++) {
+      tt_tensor *c = tt_cast(col, dts[b]), *g = tt_cast(gcol, dts[b]);
+      TH_NN(c);
+      TH_NN(g);
+      tt_tensor *gh = copy_to(g, TT_CPU);
+      size_t nb = tt_tensor_nbytes(c);
+      if (memcmp(tt_tensor_data(c), tt_tensor_data(gh), nb) != 0) {
+        printf("cast %s -> %s: cuda bytes differ from cpu\n", tt_dtype_name(dts[a]), tt_dtype_name(dts[b]));
+        bad++;
+      }
+      tt_tensor *ts[] = {c, g, gh};
+      release(3, ts);
+    }
+    char label[64];
+    snprintf(label, sizeof label, "copy_strided cast %s -> every dtype", tt_dtype_name(dts[a]));
+    print_row(label, 0, 0, false);
+    tt_tensor *ts[] = {src, gsrc, col, gcol};
+    release(4, ts);
+  }
+  tt_tensor_unref(f64);
+  ck_assert_msg(bad == 0, "%d dtype pairs differ between cuda and cpu", bad);
+}
+END_TEST
+
 /* ---- elementwise ---- */
 
 typedef struct {
@@ -939,8 +983,7 @@ int main(void) {
     printf("check_cuda: SKIP: %s\n", tt_error_message());
     return 77;
   }
-  tt_backend *b = tt_backend_get(TT_CUDA);
-  printf("cuda device: %s\n", b && b->describe ? b->describe(b) : "?");
+  printf("cuda device: %s\n", tt_device_describe(TT_CUDA));
   printf("PARITY %-52s %10s %10s\n", "op", "max_abs_fwd", "max_abs_bwd");
   Suite *s = suite_create("cuda");
   TCase *tc = tcase_create("parity");
@@ -948,6 +991,7 @@ int main(void) {
   tcase_add_test(tc, test_every_cpu_kernel_has_a_cuda_twin);
   tcase_add_test(tc, test_cpu_only_ops_refuse_cuda);
   tcase_add_test(tc, test_copy_and_fill);
+  tcase_add_test(tc, test_every_dtype_pair);
   tcase_add_test(tc, test_unary);
   tcase_add_test(tc, test_binary_and_axpy);
   tcase_add_test(tc, test_reduce);

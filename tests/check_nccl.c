@@ -93,8 +93,7 @@ int main(void) {
     printf("check_nccl: SKIP: %s\n", tt_error_message());
     return 77;
   }
-  tt_backend *b = tt_backend_get(TT_CUDA);
-  printf("cuda device: %s\n", b && b->describe ? b->describe(b) : "?");
+  printf("cuda device: %s\n", tt_device_describe(TT_CUDA));
   Suite *s = suite_create("nccl");
   TCase *tc = tcase_create("one rank");
   tcase_set_timeout(tc, 120);

@@ -3,6 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "taming/dtype.h"
 #include "testhelp.h"
 
 START_TEST(test_new_and_refcount) {
@@ -225,6 +227,198 @@ START_TEST(test_unknown_kernel_and_cuda_message) {
 }
 END_TEST
 
+/* ---- dtype conversions (taming/dtype.h through the CPU copy kernel) ---- */
+
+static const tt_dtype all_dtypes[] = {TT_F32, TT_I64, TT_U8, TT_I32, TT_BF16, TT_F16, TT_F64};
+#define N_DTYPES ((int)(sizeof all_dtypes / sizeof all_dtypes[0]))
+
+static bool dtype_holds(tt_dtype dt, double v) {
+  if (dt == TT_U8) return v >= 0 && v <= 255 && v == floor(v);
+  if (dt == TT_I32 || dt == TT_I64) return v == floor(v);
+  return true; /* the floats hold every value of the list below exactly */
+}
+
+/* v written as dtype dt, independently of the code under test: the compiler's
+ * own conversions, and bf16 as the top half of an exactly representable f32. */
+static void encode(void *p, tt_dtype dt, double v) {
+  switch (dt) {
+    case TT_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
+    case TT_F64: memcpy(p, &v, 8); break;
+    case TT_I64: { int64_t x = (int64_t)v; memcpy(p, &x, 8); break; }
+    case TT_I32: { int32_t x = (int32_t)v; memcpy(p, &x, 4); break; }
+    case TT_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TT_BF16: { float f = (float)v; uint32_t u; memcpy(&u, &f, 4); uint16_t h = (uint16_t)(u >> 16); memcpy(p, &h, 2); break; }
+    case TT_F16: { _Float16 h = (_Float16)v; memcpy(p, &h, 2); break; }
+    default: ck_abort_msg("dtype %d", (int)dt);
+  }
+}
+
+/* Every (src, dst) pair: values both dtypes hold exactly survive a cast, from a
+ * contiguous source and from a strided one (every other element). */
+START_TEST(test_cast_every_dtype_pair) {
+  static const double vals[] = {0, 1, 3, 100, 250, -2, -0.5, 1.5, 0.25, -37, 7.75};
+  int failures = 0;
+  for (int a = 0; a < N_DTYPES; a++) {
+    for (int b = 0; b < N_DTYPES; b++) {
+      tt_dtype sdt = all_dtypes[a], ddt = all_dtypes[b];
+      double keep[16];
+      int n = 0;
+      for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++)
+        if (dtype_holds(sdt, vals[i]) && dtype_holds(ddt, vals[i])) keep[n++] = vals[i];
+      size_t es = tt_dtype_size(sdt);
+      unsigned char raw[2 * 16 * 8];
+      memset(raw, 0x5a, sizeof raw); /* the skipped elements of the strided view */
+      for (int i = 0; i < n; i++) encode(raw + (size_t)(2 * i) * es, sdt, keep[i]);
+      tt_tensor *src = tt_tensor_from_data(sdt, TT_DIMS(2 * n), raw, TT_CPU);
+      TH_NN(src);
+      tt_tensor *strided = tt_tensor_view_of(src, 1, (const int64_t[]){n}, (const int64_t[]){2}, 0);
+      tt_tensor *dense = tt_contiguous(strided);
+      TH_NN(dense);
+      tt_tensor *from[2] = {strided, dense};
+      for (int k = 0; k < 2; k++) {
+        tt_tensor *out = tt_cast(from[k], ddt);
+        TH_NN(out);
+        ck_assert_int_eq(out->dtype, ddt);
+        for (int i = 0; i < n; i++) {
+          double got = tt_tensor_get(out, i);
+          if (got != keep[i]) {
+            printf("cast %s -> %s (%s source): element %d: expected %g, found %g\n", tt_dtype_name(sdt),
+                   tt_dtype_name(ddt), k ? "contiguous" : "strided", i, keep[i], got);
+            failures++;
+          }
+        }
+        tt_tensor_unref(out);
+      }
+      tt_tensor_unref(dense);
+      tt_tensor_unref(strided);
+      tt_tensor_unref(src);
+    }
+  }
+  ck_assert_msg(failures == 0, "%d conversions wrong (listed above)", failures);
+}
+END_TEST
+
+/* f16 both ways against the compiler's _Float16 (every bit pattern, and
+ * f32 values around every rounding boundary); bf16 rounding and NaN. */
+START_TEST(test_half_conversions_round_to_nearest_even) {
+  int bad = 0;
+  for (uint32_t h = 0; h < 65536; h++) {
+    _Float16 ref;
+    uint16_t hb = (uint16_t)h;
+    memcpy(&ref, &hb, 2);
+    float want = (float)ref, got = tt_f16_to_f32(hb);
+    if (!(isnan(want) ? isnan(got) : memcmp(&want, &got, 4) == 0)) {
+      if (bad++ < 5) printf("f16 0x%04x -> f32: expected %a, found %a\n", h, want, got);
+    }
+    if (isnan(want)) continue;
+    uint16_t back = tt_f32_to_f16(want);
+    if (back != hb && bad++ < 5) printf("f16 0x%04x -> f32 -> f16: found 0x%04x\n", h, back);
+  }
+  /* every f32 whose low 13 bits are near a tie, across the whole exponent range */
+  for (uint32_t hi = 0; hi < (1u << 19); hi += 7) {
+    static const uint32_t lows[] = {0, 1, 0xfff, 0x1000, 0x1001, 0x1fff};
+    for (int k = 0; k < 6; k++) {
+      uint32_t u = (hi << 13) | lows[k];
+      float f;
+      memcpy(&f, &u, 4);
+      if (isnan(f)) continue;
+      _Float16 r = (_Float16)f;
+      uint16_t want, got = tt_f32_to_f16(f);
+      memcpy(&want, &r, 2);
+      if (want != got && bad++ < 10) printf("f32 %a -> f16: expected 0x%04x, found 0x%04x\n", f, want, got);
+    }
+  }
+  ck_assert_msg(bad == 0, "%d f16 conversions differ from _Float16", bad);
+  ck_assert(isnan(tt_f16_to_f32(tt_f32_to_f16(NAN))));
+  /* bf16: ties to even, overflow to infinity, NaN stays NaN (it used to round to inf) */
+  ck_assert_int_eq(tt_f32_to_bf16(1.0f + 0x1p-8f), 0x3f80);        /* tie, even below */
+  ck_assert_int_eq(tt_f32_to_bf16(1.0f + 3 * 0x1p-8f), 0x3f82);    /* tie, even above */
+  ck_assert_int_eq(tt_f32_to_bf16(3.4028234e38f), 0x7f80);
+  uint32_t snan = 0x7f800001u;
+  float fsnan;
+  memcpy(&fsnan, &snan, 4);
+  ck_assert(isnan(tt_bf16_to_f32(tt_f32_to_bf16(fsnan))));
+}
+END_TEST
+
+/* Floating values into integers truncate, NaN gives 0, i32/i64 saturate, u8
+ * takes the low 8 bits; integers convert through i64 without a double. */
+START_TEST(test_integer_conversions) {
+  float f[] = {2.9f, -2.9f, NAN, 1e20f, -1e20f, -1.0f, 256.0f, 300.5f};
+  int32_t want_i32[] = {2, -2, 0, INT32_MAX, INT32_MIN, -1, 256, 300};
+  int64_t want_i64[] = {2, -2, 0, INT64_MAX, INT64_MIN, -1, 256, 300};
+  uint8_t want_u8[] = {2, 254, 0, 255, 0, 255, 0, 44};
+  tt_tensor *t = tt_tensor_from_data(TT_F32, TT_DIMS(8), f, TT_CPU);
+  tt_tensor *i32 = tt_cast(t, TT_I32), *i64 = tt_cast(t, TT_I64), *u8 = tt_cast(t, TT_U8);
+  TH_NN(i32);
+  TH_NN(i64);
+  TH_NN(u8);
+  for (int i = 0; i < 8; i++) {
+    ck_assert_int_eq(((int32_t *)tt_tensor_data(i32))[i], want_i32[i]);
+    ck_assert_int_eq(tt_i64(i64)[i], want_i64[i]);
+    ck_assert_int_eq(((uint8_t *)tt_tensor_data(u8))[i], want_u8[i]);
+  }
+  int64_t big[] = {((int64_t)1 << 62) + 1, -((int64_t)1 << 40) - 3};
+  tt_tensor *bt = tt_tensor_from_data(TT_I64, TT_DIMS(2), big, TT_CPU);
+  tt_tensor *b32 = tt_cast(bt, TT_I32);
+  tt_tensor *bview = tt_tensor_view_of(bt, 1, (const int64_t[]){2}, (const int64_t[]){1}, 0);
+  tt_tensor *b64 = tt_contiguous(bview);
+  TH_NN(b32);
+  TH_NN(b64);
+  ck_assert_int_eq(((int32_t *)tt_tensor_data(b32))[0], 1);   /* low 32 bits, as a C cast */
+  ck_assert_int_eq(((int32_t *)tt_tensor_data(b32))[1], (int32_t)(-((int64_t)1 << 40) - 3));
+  ck_assert_int_eq(tt_i64(b64)[0], big[0]);
+  tt_tensor *ts[] = {t, i32, i64, u8, bt, b32, bview, b64};
+  for (int i = 0; i < 8; i++) tt_tensor_unref(ts[i]);
+}
+END_TEST
+
+/* The case users met: an f16 .npy [1.5, -2, 3.25] read right with :get, but
+ * :float() gave 0, 0, 0. The file is written byte by byte here. */
+START_TEST(test_f16_npy_float_from_lua) {
+  char dir[] = "/tmp/taming-f16-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char npy[256], lua[256], cmd[1024];
+  snprintf(npy, sizeof npy, "%s/half.npy", dir);
+  snprintf(lua, sizeof lua, "%s/half.lua", dir);
+  char header[128 - 10]; /* the preamble and header fill 128 bytes, as numpy pads them */
+  memset(header, ' ', sizeof header);
+  const char *dict = "{'descr': '<f2', 'fortran_order': False, 'shape': (3,), }";
+  memcpy(header, dict, strlen(dict));
+  header[sizeof header - 1] = '\n';
+  const unsigned char halves[6] = {0x00, 0x3e, 0x00, 0xc0, 0x80, 0x42}; /* 1.5, -2, 3.25 */
+  FILE *f = fopen(npy, "wb");
+  ck_assert_ptr_nonnull(f);
+  fwrite("\x93NUMPY\x01\x00", 1, 8, f);
+  unsigned char hl[2] = {(unsigned char)sizeof header, 0};
+  fwrite(hl, 1, 2, f);
+  fwrite(header, 1, sizeof header, f);
+  fwrite(halves, 1, sizeof halves, f);
+  ck_assert_int_eq(fclose(f), 0);
+  f = fopen(lua, "w");
+  ck_assert_ptr_nonnull(f);
+  fprintf(f,
+          "local tt = require 'taming'\n"
+          "local t = tt.npy.load('%s')\n"
+          "assert(t:dtype() == 'f16', 'dtype ' .. t:dtype())\n"
+          "local want = {1.5, -2, 3.25}\n"
+          "local x = t:float()\n"
+          "for i = 1, 3 do\n"
+          "  assert(t:get(i - 1) == want[i], ('get(%%d) = %%g'):format(i - 1, t:get(i - 1)))\n"
+          "  assert(x:get(i - 1) == want[i], (':float()[%%d] = %%g, expected %%g'):format(i - 1, x:get(i - 1), want[i]))\n"
+          "end\n"
+          "print('f16 npy :float() ok')\n",
+          npy);
+  ck_assert_int_eq(fclose(f), 0);
+  snprintf(cmd, sizeof cmd, "'%s/host/taming' run '%s'", TT_ABS_BUILDDIR, lua);
+  int rc = system(cmd);
+  unlink(npy);
+  unlink(lua);
+  rmdir(dir);
+  ck_assert_msg(rc == 0, "%s: exit status %d", cmd, rc);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("tensor");
   TCase *tc = tcase_create("core");
@@ -235,6 +429,10 @@ int main(void) {
   tcase_add_test(tc, test_views_share_storage);
   tcase_add_test(tc, test_reshape_expand_cat_pad);
   tcase_add_test(tc, test_cast_and_copy);
+  tcase_add_test(tc, test_cast_every_dtype_pair);
+  tcase_add_test(tc, test_half_conversions_round_to_nearest_even);
+  tcase_add_test(tc, test_integer_conversions);
+  tcase_add_test(tc, test_f16_npy_float_from_lua);
   tcase_add_test(tc, test_arena);
   tcase_add_test(tc, test_rng_counter_based);
   tcase_add_test(tc, test_values);

@@ -9,6 +9,12 @@ TEST_LDADD = tests/libtesthelp.la host/libtaming.la $(CHECK_LIBS) -lm
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 check_PROGRAMS += tests/check_tensor tests/check_autograd tests/check_ops_core
+# the public headers from C++: every function has C linkage
+check_PROGRAMS += tests/check_headers_cxx
+tests_check_headers_cxx_SOURCES = tests/check_headers_cxx.cc
+tests_check_headers_cxx_CXXFLAGS = -std=c++17 -Wall
+tests_check_headers_cxx_LDADD = host/libtaming.la
+TESTS += tests/check_headers_cxx
 tests_check_tensor_SOURCES = tests/check_tensor.c
 tests_check_tensor_CFLAGS = $(TEST_CFLAGS)
 tests_check_tensor_LDADD = $(TEST_LDADD)
@@ -68,7 +74,20 @@ AM_TESTS_ENVIRONMENT = TT_SRCDIR='$(abs_top_srcdir)'; TT_BUILDDIR='$(abs_top_bui
 if HAVE_CHECK
 TEST_PLUGIN_FLAGS = -module -avoid-version -shared -rpath $(abs_builddir)/tests/plugins
 check_LTLIBRARIES += tests/plugins/test_good.la tests/plugins/test_badabi.la tests/plugins/test_nocreate.la \
-	tests/plugins/test_bigdesc.la tests/plugins/test_notplugin.la tests/plugins/test_mismatch.la
+	tests/plugins/test_bigdesc.la tests/plugins/test_notplugin.la tests/plugins/test_mismatch.la \
+	tests/plugins/test_badsizes.la tests/plugins/test_abi10.la \
+	tests/plugins/test_badcuda_abi.la tests/plugins/test_badcuda_layout.la
+tests_plugins_test_abi10_la_SOURCES = tests/plugins/abi10.c
+tests_plugins_test_abi10_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_badsizes_la_SOURCES = tests/plugins/badsizes.c
+tests_plugins_test_badsizes_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+# stand-ins for a CUDA backend module of another ABI / another tt_backend layout
+tests_plugins_test_badcuda_abi_la_SOURCES = tests/plugins/badcuda.c
+tests_plugins_test_badcuda_abi_la_CPPFLAGS = $(AM_CPPFLAGS) -DBAD_ABI
+tests_plugins_test_badcuda_abi_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_badcuda_layout_la_SOURCES = tests/plugins/badcuda.c
+tests_plugins_test_badcuda_layout_la_CPPFLAGS = $(AM_CPPFLAGS) -DBAD_LAYOUT
+tests_plugins_test_badcuda_layout_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 tests_plugins_test_good_la_SOURCES = tests/plugins/good.c
 tests_plugins_test_good_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 tests_plugins_test_good_la_LIBADD = host/libtaming.la
@@ -85,8 +104,8 @@ tests_plugins_test_mismatch_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 
 check_PROGRAMS += tests/check_plugin
 tests_check_plugin_SOURCES = tests/check_plugin.c
-tests_check_plugin_CFLAGS = $(TEST_CFLAGS)
-tests_check_plugin_LDADD = $(TEST_LDADD)
+tests_check_plugin_CFLAGS = $(TEST_CFLAGS) $(LUA_CFLAGS)
+tests_check_plugin_LDADD = $(TEST_LDADD) $(LUA_LIBS)
 TESTS += tests/check_plugin
 endif
 EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
@@ -129,6 +148,8 @@ LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
+# f16 / bf16 / f64 checkpoints convert to the model's f32 on bind
+LUA_TESTS += tests/lua/test_half_checkpoint.lua
 TESTS += $(LUA_TESTS)
 EXTRA_DIST += $(LUA_TESTS) tests/lua/testlib.lua
 clean-local: clean-local-tests

@@ -3,7 +3,7 @@
 #define TAMING_OPS_COMMON_H
 
 #include <stdio.h>
-#include "taming/backend.h"
+#include "../backend_impl.h"
 #include "taming/ops.h"
 
 /* Fails unless t is f32 (naming the op and the argument). */

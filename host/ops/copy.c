@@ -1,7 +1,7 @@
 /* ops/copy.c — copies, casts, fills and device transfers. */
 #include "config.h"
 #include <string.h>
-#include "taming/backend.h"
+#include "../backend_impl.h"
 #include "taming/ops.h"
 
 static tt_status broadcast_strides(const tt_tensor *src, const tt_tensor *dst, int64_t *strides) {

@@ -1,79 +1,33 @@
-/* copy.c — CPU kernels of the copy family: strided copy with dtype conversion, fill. */
+/* copy.c — CPU kernels of the copy family: strided copy with dtype conversion
+ * (every pair of dtypes, by the rules of taming/dtype.h), fill. */
 #include "config.h"
 #include <math.h>
 #include <string.h>
+#include "taming/dtype.h"
 #include "cpu.h"
 
-int tt_cpu_collapse_dims(int ndim, int64_t *shape, int nops, int64_t **strides) {
-  if (ndim == 0) {
-    shape[0] = 1;
-    for (int k = 0; k < nops; k++) strides[k][0] = 0;
-    return 1;
-  }
-  /* drop size-1 dims */
-  int nd = 0;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] == 1) continue;
-    shape[nd] = shape[i];
-    for (int k = 0; k < nops; k++) strides[k][nd] = strides[k][i];
-    nd++;
-  }
-  if (nd == 0) {
-    shape[0] = 1;
-    for (int k = 0; k < nops; k++) strides[k][0] = 0;
-    return 1;
-  }
-  /* merge i into i+1 when stride[i] == stride[i+1]*shape[i+1] for every operand */
-  int out = 0;
-  for (int i = 1; i < nd; i++) {
-    bool merge = true;
-    for (int k = 0; k < nops; k++)
-      if (strides[k][out] != strides[k][i] * shape[i]) merge = false;
-    if (merge) {
-      shape[out] *= shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    } else {
-      out++;
-      shape[out] = shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    }
-  }
-  return out + 1;
-}
-
-static inline double ld(const char *p, tt_dtype dt) {
-  switch (dt) {
-    case TT_F32: return *(const float *)p;
-    case TT_I64: return (double)*(const int64_t *)p;
-    case TT_U8: return *(const uint8_t *)p;
-    case TT_I32: return *(const int32_t *)p;
-    case TT_F64: return *(const double *)p;
-    case TT_BF16: {
-      uint32_t u = (uint32_t)(*(const uint16_t *)p) << 16;
-      float f;
-      memcpy(&f, &u, 4);
-      return f;
-    }
-    default: return 0;
-  }
-}
-
-static inline void st(char *p, tt_dtype dt, double v) {
-  switch (dt) {
-    case TT_F32: *(float *)p = (float)v; break;
-    case TT_I64: *(int64_t *)p = (int64_t)v; break;
-    case TT_U8: *(uint8_t *)p = (uint8_t)v; break;
-    case TT_I32: *(int32_t *)p = (int32_t)v; break;
-    case TT_F64: *(double *)p = v; break;
-    case TT_BF16: {
-      float f = (float)v;
-      uint32_t u;
-      memcpy(&u, &f, 4);
-      u += 0x7fff + ((u >> 16) & 1); /* round to nearest even */
-      *(uint16_t *)p = (uint16_t)(u >> 16);
-      break;
-    }
-    default: break;
+/* n elements, dst[i * sd] = src[i * ss], converting. The common conversions of
+ * weights and images have their own loops; the rest go element by element. */
+static void convert_row(char *d, tt_dtype ddt, int64_t sd, const char *s, tt_dtype sdt, int64_t ss, int64_t n) {
+  if (ddt == TT_F32 && sdt == TT_F16) {
+    float *df = (float *)d;
+    const uint16_t *sh = (const uint16_t *)s;
+    for (int64_t i = 0; i < n; i++) df[i * sd] = tt_f16_to_f32(sh[i * ss]);
+  } else if (ddt == TT_F32 && sdt == TT_BF16) {
+    float *df = (float *)d;
+    const uint16_t *sh = (const uint16_t *)s;
+    for (int64_t i = 0; i < n; i++) df[i * sd] = tt_bf16_to_f32(sh[i * ss]);
+  } else if (ddt == TT_BF16 && sdt == TT_F32) {
+    uint16_t *dh = (uint16_t *)d;
+    const float *sf = (const float *)s;
+    for (int64_t i = 0; i < n; i++) dh[i * sd] = tt_f32_to_bf16(sf[i * ss]);
+  } else if (ddt == TT_F16 && sdt == TT_F32) {
+    uint16_t *dh = (uint16_t *)d;
+    const float *sf = (const float *)s;
+    for (int64_t i = 0; i < n; i++) dh[i * sd] = tt_f32_to_f16(sf[i * ss]);
+  } else {
+    int64_t des = (int64_t)tt_dtype_size(ddt), ses = (int64_t)tt_dtype_size(sdt);
+    for (int64_t i = 0; i < n; i++) tt_dtype_convert(d + i * sd * des, ddt, s + i * ss * ses, sdt);
   }
 }
 
@@ -86,7 +40,7 @@ static tt_status cpu_copy_strided(tt_tensor *dst, const tt_tensor *src) {
     ss[i] = src->stride[i];
   }
   int64_t *strides[2] = {sd, ss};
-  nd = tt_cpu_collapse_dims(nd, shape, 2, strides);
+  nd = tt_collapse_dims(nd, shape, 2, strides);
   char *d = tt_tensor_data(dst);
   const char *s = tt_tensor_data(src);
   size_t es = tt_dtype_size(dst->dtype), esrc = tt_dtype_size(src->dtype);
@@ -122,7 +76,7 @@ static tt_status cpu_copy_strided(tt_tensor *dst, const tt_tensor *src) {
     } else if (same) {
       for (int64_t i = 0; i < inner; i++) memcpy(dp + i * isd * (int64_t)es, sp + i * iss * (int64_t)es, es);
     } else {
-      for (int64_t i = 0; i < inner; i++) st(dp + i * isd * (int64_t)es, dst->dtype, ld(sp + i * iss * (int64_t)esrc, src->dtype));
+      convert_row(dp, dst->dtype, isd, sp, src->dtype, iss, inner);
     }
   }
   return TT_OK;
@@ -142,7 +96,7 @@ static tt_status cpu_fill(tt_tensor *t, double value) {
     return TT_OK;
   }
   size_t es = tt_dtype_size(t->dtype);
-  for (int64_t i = 0; i < n; i++) st(d + i * (int64_t)es, t->dtype, value);
+  for (int64_t i = 0; i < n; i++) tt_dtype_store_f64(d + i * (int64_t)es, t->dtype, value);
   return TT_OK;
 }
 

@@ -3,8 +3,9 @@
 #define TAMING_KERNELS_CPU_H
 
 #include <stdint.h>
-#include "taming/backend.h"
+#include "../../host/backend_impl.h"
 #include "taming/ops.h"
+#include "../collapse.h"
 
 /* One registration function per op family (kernels/cpu/<family>.c). */
 tt_status tt_cpu_register_copy(tt_backend *b);
@@ -41,9 +42,5 @@ int tt_cpu_thread_id(void);
 
 /* Work below this many elements is not worth waking threads for. */
 #define TT_CPU_PAR_MIN 32768
-
-/* Merges adjacent dims that are contiguous with each other in every operand.
- * shape/strides[k] arrays are updated in place; returns the new ndim (>= 1). */
-int tt_cpu_collapse_dims(int ndim, int64_t *shape, int nops, int64_t **strides);
 
 #endif

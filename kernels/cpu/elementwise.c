@@ -120,7 +120,7 @@ static inline float binary_f(tt_binary_op op, float a, float b) {
       sb_[i_] = (B)->stride[i_];                                                            \
     }                                                                                       \
     int64_t *st_[3] = {so_, sa_, sb_};                                                      \
-    nd_ = tt_cpu_collapse_dims(nd_, shape_, 3, st_);                                        \
+    nd_ = tt_collapse_dims(nd_, shape_, 3, st_);                                        \
     int64_t inner = shape_[nd_ - 1], so = so_[nd_ - 1], sa = sa_[nd_ - 1], sb = sb_[nd_ - 1]; \
     int64_t outer_ = 1;                                                                     \
     for (int i_ = 0; i_ < nd_ - 1; i_++) outer_ *= shape_[i_];                              \

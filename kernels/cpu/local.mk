@@ -1,6 +1,6 @@
 # kernels/cpu/ — the CPU backend, one file per op family (linked into libtaming).
 host_libtaming_la_SOURCES += \
-	kernels/cpu/cpu.h kernels/cpu/cpu_backend.c \
+	kernels/collapse.h kernels/cpu/cpu.h kernels/cpu/cpu_backend.c \
 	kernels/cpu/copy.c kernels/cpu/elementwise.c kernels/cpu/reduce.c \
 	kernels/cpu/gemm.c kernels/cpu/random.c
 host_libtaming_la_SOURCES += kernels/cpu/embedding.c

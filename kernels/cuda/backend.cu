@@ -1,7 +1,7 @@
 /* backend.cu — the CUDA backend: its vtable (device memory pool, copies,
  * memset, synchronisation, description), the process's device context and the
- * module entry point tt_backend_module_init that libtaming looks up after
- * dlopen.
+ * module descriptor (TT_BACKEND_MODULE_DEFINE, at the end) that libtaming
+ * looks up and checks against its ABI after dlopen.
  *
  * One stream per process; cuBLAS and cuDNN are bound to it, and every copy and
  * kernel is queued on it, so work is ordered without events. Copies to the
@@ -136,40 +136,6 @@ static tt_status sync_stream(const char *what) {
   return tt_error(TT_ERR_INVALID, "%s: %s %lld (at %s %lld) is outside [0, %lld) (found on the GPU, reported at the "
                   "next synchronisation: %s)", index_sites[site].op, index_sites[site].noun, e.value,
                   index_sites[site].at, e.pos, e.limit, what);
-}
-
-/* ---- shapes ---- */
-
-int tt_cuda_collapse_dims(int ndim, int64_t *shape, int nops, int64_t (*strides)[TT_MAX_DIMS]) {
-  int nd = 0;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] == 1) continue;
-    shape[nd] = shape[i];
-    for (int k = 0; k < nops; k++) strides[k][nd] = strides[k][i];
-    nd++;
-  }
-  if (nd == 0) {
-    shape[0] = 1;
-    for (int k = 0; k < nops; k++) strides[k][0] = 0;
-    return 1;
-  }
-  /* dim i folds into the previous kept dim when, in every operand, stepping the
-   * previous dim once equals stepping dim i through its whole extent */
-  int out = 0;
-  for (int i = 1; i < nd; i++) {
-    bool merge = true;
-    for (int k = 0; k < nops; k++)
-      if (strides[k][out] != strides[k][i] * shape[i]) merge = false;
-    if (merge) {
-      shape[out] *= shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    } else {
-      out++;
-      shape[out] = shape[i];
-      for (int k = 0; k < nops; k++) strides[k][out] = strides[k][i];
-    }
-  }
-  return out + 1;
 }
 
 /* ---- the memory pool ---- */
@@ -369,7 +335,7 @@ static tt_status create_context(void) {
   return TT_OK;
 }
 
-extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
+static tt_status module_init(tt_backend **out) {
   static tt_backend b;
   /* libtaming calls this once, under its lock; a second call returns the same backend */
   static bool ready;
@@ -422,3 +388,6 @@ extern "C" TT_API tt_status tt_backend_module_init(tt_backend **out) {
   *out = &b;
   return TT_OK;
 }
+
+/* What libtaming looks up after dlopen: this module's ABI, its tt_backend layout, module_init. */
+TT_BACKEND_MODULE_DEFINE(module_init);

@@ -1,44 +1,12 @@
 /* copy.cu — CUDA kernels of the copy family: strided copy with broadcasting and
- * dtype conversion (f32, i64, u8, i32, bf16, f16, f64), and fill.
+ * dtype conversion between every pair of dtypes, and fill.
  *
- * Conversions go through double and round like the CPU kernels: bf16 rounds to
- * nearest even from the float's bits, integers truncate toward zero, u8 wraps
- * as the host's 32-bit conversion does. Same-dtype copies move raw bits. */
+ * Conversions are the host's own (taming/dtype.h, compiled for the device), so
+ * a CUDA copy gives the CPU kernel's bits. Same-dtype copies move raw bits. */
 #include "config.h"
-#include <cuda_fp16.h>
 #include <string.h>
+#include "taming/dtype.h"
 #include "cuda_backend.h"
-
-__device__ __forceinline__ double load_as_double(const char *p, tt_dtype dt) {
-  switch (dt) {
-    case TT_F32: return *(const float *)p;
-    case TT_I64: return (double)*(const int64_t *)p;
-    case TT_U8: return *(const uint8_t *)p;
-    case TT_I32: return *(const int32_t *)p;
-    case TT_F64: return *(const double *)p;
-    case TT_BF16: return __uint_as_float((uint32_t)(*(const uint16_t *)p) << 16);
-    case TT_F16: return __half2float(*(const __half *)p);
-    default: return 0;
-  }
-}
-
-__device__ __forceinline__ void store_from_double(char *p, tt_dtype dt, double v) {
-  switch (dt) {
-    case TT_F32: *(float *)p = (float)v; break;
-    case TT_I64: *(int64_t *)p = (int64_t)v; break;
-    case TT_U8: *(uint8_t *)p = (uint8_t)(int32_t)v; break;
-    case TT_I32: *(int32_t *)p = (int32_t)v; break;
-    case TT_F64: *(double *)p = v; break;
-    case TT_BF16: {
-      uint32_t u = __float_as_uint((float)v);
-      u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even, as the CPU kernel */
-      *(uint16_t *)p = (uint16_t)(u >> 16);
-      break;
-    }
-    case TT_F16: *(__half *)p = __float2half_rn((float)v); break;
-    default: break;
-  }
-}
 
 /* Same dtype: elements of type T (by size) moved as bits. */
 template <class T, class I>
@@ -56,7 +24,7 @@ __global__ void k_copy_convert(tt_cuda_iter<2> it, int64_t n, char *dst, tt_dtyp
   TT_CUDA_LOOP(i, n) {
     int64_t off[2];
     tt_cuda_offsets<2, I>(it, (I)i, off);
-    store_from_double(dst + off[0] * dsz, ddt, load_as_double(src + off[1] * ssz, sdt));
+    tt_dtype_convert(dst + off[0] * dsz, ddt, src + off[1] * ssz, sdt);
   }
 }
 
@@ -86,7 +54,8 @@ static tt_status cu_copy_strided(tt_tensor *dst, const tt_tensor *src) {
     st[0][i] = dst->stride[i];
     st[1][i] = src->stride[i];
   }
-  it.nd = tt_cuda_collapse_dims(dst->ndim, it.shape, 2, st);
+  int64_t *stp[2] = {st[0], st[1]};
+  it.nd = tt_collapse_dims(dst->ndim, it.shape, 2, stp);
   memcpy(it.stride, st, sizeof st);
   size_t dsz = tt_dtype_size(dst->dtype), ssz = tt_dtype_size(src->dtype);
   char *d = tt_cuda_ptr<char>(dst);
@@ -120,36 +89,16 @@ __global__ void k_fill(T *p, int64_t n, T v) {
   TT_CUDA_LOOP(i, n) p[i] = v;
 }
 
-/* The bytes of `value` in dtype dt, converted as the CPU kernel converts. */
-static void encode_value(tt_dtype dt, double v, unsigned char *out) {
-  switch (dt) {
-    case TT_F32: { float f = (float)v; memcpy(out, &f, 4); break; }
-    case TT_I64: { int64_t x = (int64_t)v; memcpy(out, &x, 8); break; }
-    case TT_U8: out[0] = (uint8_t)(int32_t)v; break;
-    case TT_I32: { int32_t x = (int32_t)v; memcpy(out, &x, 4); break; }
-    case TT_F64: memcpy(out, &v, 8); break;
-    case TT_BF16: {
-      float f = (float)v;
-      uint32_t u;
-      memcpy(&u, &f, 4);
-      u += 0x7fffu + ((u >> 16) & 1u);
-      uint16_t h = (uint16_t)(u >> 16);
-      memcpy(out, &h, 2);
-      break;
-    }
-    case TT_F16: { __half h = __float2half_rn((float)v); memcpy(out, &h, 2); break; }
-    default: break;
-  }
-}
-
 // every element of contiguous t = value
 static tt_status cu_fill(tt_tensor *t, double value) {
   if (!dtype_ok(t->dtype)) return tt_error(TT_ERR_UNSUPPORTED, "fill: dtype %s", tt_dtype_name(t->dtype));
   int64_t n = tt_tensor_numel(t);
   if (n == 0) return TT_OK;
   size_t es = tt_dtype_size(t->dtype);
-  unsigned char pat[8] = {0};
-  encode_value(t->dtype, value, pat);
+  uint64_t bits = 0; /* aligned for every dtype's store */
+  tt_dtype_store_f64(&bits, t->dtype, value);
+  unsigned char pat[8];
+  memcpy(pat, &bits, sizeof pat);
   bool zero = true;
   for (size_t i = 0; i < es; i++) zero = zero && pat[i] == 0;
   void *p = tt_tensor_data(t);

@@ -14,8 +14,9 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 #include <stdint.h>
-#include "taming/backend.h"
+#include "../../host/backend_impl.h"
 #include "taming/ops.h"
+#include "../collapse.h"
 
 /* Threads per block of the elementwise and reduction kernels. */
 #define TT_CUDA_THREADS 256
@@ -143,11 +144,8 @@ struct tt_cuda_buf {
 /* Device pointer of a tensor's first element. */
 template <class T> static inline T *tt_cuda_ptr(const tt_tensor *t) { return (T *)tt_tensor_data(t); }
 
-/* Merges adjacent dims that are contiguous with each other in every operand and
- * drops size-1 dims (shape/strides updated in place); returns the new ndim (>= 1). */
-int tt_cuda_collapse_dims(int ndim, int64_t *shape, int nops, int64_t (*strides)[TT_MAX_DIMS]);
-
-/* Shape and per-operand strides of a collapsed iteration space, passed to kernels by value. */
+/* Shape and per-operand strides of a collapsed iteration space (filled by
+ * tt_collapse_dims, shared with the CPU kernels), passed to kernels by value. */
 template <int NOPS> struct tt_cuda_iter {
   int nd;
   int64_t shape[TT_MAX_DIMS];

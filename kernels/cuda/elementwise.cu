@@ -165,7 +165,8 @@ static tt_cuda_iter<3> binary_iter(const tt_tensor *ref, const tt_tensor *a, con
     st[1][i] = a->stride[i];
     st[2][i] = b->stride[i];
   }
-  it.nd = tt_cuda_collapse_dims(ref->ndim, it.shape, 3, st);
+  int64_t *stp[3] = {st[0], st[1], st[2]};
+  it.nd = tt_collapse_dims(ref->ndim, it.shape, 3, stp);
   memcpy(it.stride, st, sizeof st);
   return it;
 }

@@ -75,6 +75,10 @@ end
 
 local function starts(s, p) return s:sub(1, #p) == p end
 
+-- A checkpoint tensor of another floating precision (f16, bf16, f64) converts
+-- to the parameter's dtype on bind, as PyTorch's load_state_dict does.
+local FLOATING = {f32 = true, f16 = true, bf16 = true, f64 = true}
+
 -- Binds tensors by their official names. `src` is a checkpoint (tt.ckpt.open)
 -- or a table {name = tensor}. Options:
 --   source  = file name for messages
@@ -109,7 +113,7 @@ function Model:load_state(src, opts)
         if want ~= have then
           error(("%s: '%s': expected shape %s, found %s"):format(source, full, want, have), 0)
         end
-        if info.dtype ~= t:dtype() then
+        if info.dtype ~= t:dtype() and not (FLOATING[info.dtype] and FLOATING[t:dtype()]) then
           error(("%s: '%s': expected dtype %s, found %s"):format(source, full, info.dtype, t:dtype()), 0)
         end
         p:set_param(n, t, source)

@@ -3,6 +3,9 @@
 #include "taming/plugin.h"
 #include <stdlib.h>
 
+/* Instances alive now, read by the tests that check nothing leaks one. */
+TT_PLUGIN_EXPORT int test_good_live;
+
 typedef struct {
   double scale;
   tt_paramset ps;
@@ -24,11 +27,13 @@ static tt_status good_create(const tt_value *cfg, void **self) {
     return s;
   }
   *self = g;
+  test_good_live++;
   return TT_OK;
 }
 
 static void good_destroy(void *self) {
   good *g = self;
+  test_good_live--;
   tt_paramset_free(&g->ps);
   free(g);
 }

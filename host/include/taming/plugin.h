@@ -12,8 +12,10 @@
  *
  * The host refuses, naming the file and both versions, a descriptor with
  * another ABI major, one larger than the host's (a newer minor with fields the
- * host cannot know), or one missing a required callback (create, destroy,
- * params, methods). Minor versions only append optional fields at the end.
+ * host cannot know), one missing a required callback (create, destroy,
+ * params, methods), or one built with other sizes of the public structs
+ * (TT_PLUGIN_STRUCT_SIZES, from ABI 1.1). Minor versions only append fields at
+ * the end; the host reads a field only when the plugin's desc_size covers it.
  * Files are named KIND_NAME.so and searched in $TAMING_PLUGIN_PATH (':'-
  * separated), then the build tree when the host runs uninstalled, then the
  * install directory. (GStreamer's GST_PLUGIN_DEFINE, OBS's module checks.) */
@@ -61,13 +63,26 @@ typedef struct tt_plugin_desc {
   tt_status (*set_training)(void *self, bool training);
   /* optional: called after parameters were bound or initialised (derived caches). */
   tt_status (*on_params_ready)(void *self);
+  /* ---- ABI 1.1 ---- */
+  /* TT_PLUGIN_STRUCT_SIZES of the SDK the plugin was built with (set by
+   * TT_PLUGIN_DEFINE; a 1.0 plugin has none and is not checked). */
+  uint64_t struct_sizes;
 } tt_plugin_desc;
+
+/* The sizes of the public structs a plugin reads, fills or embeds, packed ten
+ * bits each (as Lua's LUAL_NUMSIZES packs its number sizes): tt_tensor,
+ * tt_storage, tt_value, tt_method, tt_param, tt_paramset. A plugin built with
+ * other sizes would read another layout, so the host refuses it, naming both. */
+#define TT_PLUGIN_STRUCT_SIZES                                                             \
+  ((uint64_t)sizeof(tt_tensor) | (uint64_t)sizeof(tt_storage) << 10 |                     \
+   (uint64_t)sizeof(tt_value) << 20 | (uint64_t)sizeof(tt_method) << 30 |                  \
+   (uint64_t)sizeof(tt_param) << 40 | (uint64_t)sizeof(tt_paramset) << 50)
 
 #define TT_PLUGIN_SYMBOL "tt_plugin_descriptor"
 #define TT_PLUGIN_DEFINE(...)                                                   \
   TT_PLUGIN_EXPORT const tt_plugin_desc tt_plugin_descriptor = {               \
       .abi_major = TT_PLUGIN_ABI_MAJOR, .abi_minor = TT_PLUGIN_ABI_MINOR,       \
-      .desc_size = (uint32_t)sizeof(tt_plugin_desc), __VA_ARGS__}
+      .desc_size = (uint32_t)sizeof(tt_plugin_desc), .struct_sizes = TT_PLUGIN_STRUCT_SIZES, __VA_ARGS__}
 
 /* ---- host side ---- */
 

@@ -25,6 +25,10 @@
 
 #include "taming/plugin.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A sampler as a callback: logits [B, V] -> *tokens i64 [B] (a new reference). */
 typedef tt_status (*tt_draw_fn)(void *ctx, tt_tensor *logits, tt_tensor **tokens);
 
@@ -60,4 +64,7 @@ typedef struct tt_window_opts {
 TT_API tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *grid, tt_tensor *cond_grid,
                                   tt_tensor *cond_tokens, const tt_window_opts *opts);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -13,6 +13,10 @@
 #define TAMING_OPS_ATTENTION_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tt_attention_params {
   float scale;         /* usually 1/sqrt(d) */
   bool causal;
@@ -42,4 +46,8 @@ typedef tt_status (*tt_attention_bwd_fn)(const tt_attention_params *p, const tt_
  * pass only when gradients are on and an input needs one. */
 TT_API tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v,
                                const tt_attention_params *p);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -4,6 +4,10 @@
 #define TAMING_OPS_CONV_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tt_conv2d_params {
   int stride_h, stride_w;
   int pad_top, pad_bottom, pad_left, pad_right;
@@ -27,4 +31,8 @@ typedef tt_status (*tt_conv2d_bwd_weight_fn)(const tt_conv2d_params *p, const tt
 TT_API tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_params *p);
 /* Symmetric padding shorthand. */
 TT_API tt_conv2d_params tt_conv2d_params_make(int stride, int pad);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

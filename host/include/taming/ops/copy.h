@@ -3,6 +3,10 @@
 #define TAMING_OPS_COPY_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels (contract for every backend):
  *   copy_strided: dst[i] = (dst dtype) src[i] over dst's shape; both may be strided,
  *                 src may broadcast (stride 0); same device.
@@ -28,4 +32,8 @@ TT_API tt_tensor *tt_host_contiguous(const tt_tensor *t);
 TT_API tt_status tt_tensor_read(const tt_tensor *t, void *dst);
 /* Copies host memory into a contiguous tensor (nbytes of t). */
 TT_API tt_status tt_tensor_write(tt_tensor *t, const void *src);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -4,6 +4,10 @@
 #define TAMING_OPS_ELEMENTWISE_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tt_unary_op {
   TT_UNARY_NEG = 0,
   TT_UNARY_ABS,
@@ -90,4 +94,8 @@ TT_API tt_tensor *tt_reciprocal(tt_tensor *x);
 
 /* In place, no autograd: y += alpha * x (shapes equal, y contiguous). */
 TT_API tt_status tt_axpy_(tt_tensor *y, float alpha, tt_tensor *x);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,10 @@
 #define TAMING_OPS_EMBEDDING_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels:
  *   embedding_fwd: out[n, :] = w[idx[n], :]; w [V, E] f32, idx [N] i64, out [N, E].
  *                  An index outside [0, V) is an error naming it.
@@ -16,4 +20,8 @@ typedef tt_status (*tt_one_hot_fn)(const tt_tensor *idx, int64_t n, tt_tensor *o
 TT_API tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *idx);
 /* idx i64 [...] -> f32 [..., n]. No gradient. */
 TT_API tt_tensor *tt_one_hot(tt_tensor *idx, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

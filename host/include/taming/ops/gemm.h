@@ -3,6 +3,10 @@
 #define TAMING_OPS_GEMM_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels on device pointers, row-major:
  *   C[M,N] = alpha * op(A) op(B) + beta * C, op(A) = A[M,K] or A^T (A stored [K,M]).
  *   gemm_batched: `batch` such products, operand i at A + i*sa, B + i*sb, C + i*sc. */
@@ -19,4 +23,8 @@ typedef tt_status (*tt_gemm_batched_fn)(bool trans_a, bool trans_b, int64_t M, i
 TT_API tt_tensor *tt_matmul(tt_tensor *a, tt_tensor *b);
 /* x [..., in] · w[out, in]^T + bias[out] -> [..., out]; bias may be NULL. */
 TT_API tt_tensor *tt_linear(tt_tensor *x, tt_tensor *w, tt_tensor *bias);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,10 @@
 #define TAMING_OPS_LOSS_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels:
  *   cross_entropy_fwd: logits [N, V], target i64 [N] -> loss_rows [N] = lse - logit[target],
  *                      lse [N] saved. A target outside [0, V) is an error.
@@ -21,4 +25,8 @@ TT_API tt_tensor *tt_mse_loss(tt_tensor *a, tt_tensor *b);
 TT_API tt_tensor *tt_cross_entropy(tt_tensor *logits, tt_tensor *target);
 /* mean of max(x,0) - x*t + log(1 + exp(-|x|)) */
 TT_API tt_tensor *tt_bce_with_logits(tt_tensor *logits, tt_tensor *target);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

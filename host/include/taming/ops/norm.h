@@ -4,6 +4,10 @@
 #define TAMING_OPS_NORM_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels (contiguous f32):
  *   group_norm_fwd: x [B, C, S] (S = spatial size), G groups of C/G channels;
  *                   w, b [C] (may be NULL); y like x; mean, rstd [B, G] saved.
@@ -51,4 +55,8 @@ TT_API tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias
 TT_API tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
                                 tt_tensor *running_mean, tt_tensor *running_var, bool training,
                                 float momentum, float eps);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,10 @@
 #define TAMING_OPS_OPTIM_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tt_adam_params {
   float lr, beta1, beta2, eps;
   float weight_decay;
@@ -19,4 +23,8 @@ typedef tt_status (*tt_adam_step_fn)(const tt_adam_params *p, tt_tensor *param,
 
 TT_API tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *grad,
                               tt_tensor *m, tt_tensor *v);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -6,10 +6,18 @@
 #define TAMING_OPS_QUANTIZE_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernel: z [N, D], e [K, D] contiguous f32 -> idx [N] i64, dmin [N] f32 (may be NULL). */
 typedef tt_status (*tt_codebook_argmin_fn)(const tt_tensor *z, const tt_tensor *e, tt_tensor *idx,
                                            tt_tensor *dmin);
 
 /* z [N, D], codebook [K, D] -> idx i64 [N]. No gradient. dmin_out (optional) gets [N]. */
 TT_API tt_tensor *tt_codebook_argmin(tt_tensor *z, tt_tensor *codebook, tt_tensor **dmin_out);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -7,6 +7,10 @@
 #define TAMING_OPS_RANDOM_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tt_rng {
   uint64_t seed;
   uint64_t counter;
@@ -45,4 +49,8 @@ TT_API tt_tensor *tt_randn(tt_rng *r, int ndim, const int64_t *shape, tt_device 
 TT_API tt_tensor *tt_multinomial(tt_tensor *probs, int64_t n, tt_rng *r);
 /* Inverted dropout: keeps with prob 1-p and scales by 1/(1-p); identity when !training or p == 0. */
 TT_API tt_tensor *tt_dropout(tt_tensor *x, float p, bool training, tt_rng *r);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

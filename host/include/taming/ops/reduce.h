@@ -3,6 +3,10 @@
 #define TAMING_OPS_REDUCE_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tt_reduce_op {
   TT_REDUCE_SUM = 0,
   TT_REDUCE_MEAN,
@@ -39,4 +43,8 @@ TT_API tt_tensor *tt_cumsum(tt_tensor *x, int dim);
 TT_API tt_tensor *tt_max_dim(tt_tensor *x, int dim, bool keepdim);
 TT_API tt_tensor *tt_argmax(tt_tensor *x, int dim, bool keepdim);
 TT_API tt_tensor *tt_argmin(tt_tensor *x, int dim, bool keepdim);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,10 @@
 #define TAMING_OPS_RESAMPLE_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tt_interp_mode {
   TT_INTERP_NEAREST = 0, /* PyTorch 'nearest': src = floor(dst * in / out) */
   TT_INTERP_AREA,        /* PyTorch 'area' = adaptive average pooling */
@@ -39,4 +43,8 @@ TT_API tt_tensor *tt_avg_pool2d(tt_tensor *x, int kernel, int stride);
  * a gradient while gradients are enabled is refused (TT_ERR_UNSUPPORTED) rather than
  * silently cutting the graph; detach it or wrap the call in TT_NO_GRAD_BEGIN/END. */
 TT_API tt_tensor *tt_interpolate(tt_tensor *x, int64_t oh, int64_t ow, tt_interp_mode mode);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -4,6 +4,10 @@
 #define TAMING_OPS_SHAPE_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One dim may be -1 (inferred). A view when t's layout allows it, else a copy. */
 TT_API tt_tensor *tt_reshape(tt_tensor *t, int ndim, const int64_t *shape);
 TT_API tt_tensor *tt_flatten(tt_tensor *t, int start_dim, int end_dim);
@@ -22,4 +26,8 @@ TT_API tt_tensor *tt_cat(int n, tt_tensor *const *ts, int dim);
 TT_API tt_tensor *tt_pad2d(tt_tensor *t, const int64_t pads[4], double value);
 /* Repeats the tensor along each dim (like torch.Tensor.repeat). */
 TT_API tt_tensor *tt_repeat(tt_tensor *t, int ndim, const int64_t *reps);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -3,6 +3,10 @@
 #define TAMING_OPS_SOFTMAX_H
 #include "taming/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Kernels on contiguous rows x [N, D] (the op moves the dim last):
  *   softmax_fwd: y = softmax or log_softmax of each row.
  *   softmax_bwd: gx from y and gy.
@@ -18,4 +22,8 @@ typedef tt_status (*tt_softmax_bwd_fn)(bool log, const tt_tensor *y, const tt_te
  * contiguous. See above for -inf and fully masked rows. */
 TT_API tt_tensor *tt_softmax(tt_tensor *x, int dim);
 TT_API tt_tensor *tt_log_softmax(tt_tensor *x, int dim);
+
+#ifdef __cplusplus
+}
+#endif
 #endif
