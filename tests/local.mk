@@ -182,3 +182,11 @@ tests_check_ops_conv_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv
 endif
 EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
+
+# sample-set metrics: FID statistics and distance, Inception Score, .npz files
+check_PROGRAMS += tests/check_metrics
+tests_check_metrics_SOURCES = tests/check_metrics.c
+tests_check_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_check_metrics_LDADD = $(TEST_LDADD)
+TESTS += tests/check_metrics
+EXTRA_DIST += tests/data/fid/tiny_stats_compressed.npz tests/data/fid/reference.json tests/data/fid/pool_real4.npy
