@@ -90,3 +90,9 @@ plugins_loss_lpips_la_LIBADD = $(PLUGIN_LIBS)
 plugins_discriminator_patchgan_la_SOURCES = plugins/discriminator/patchgan.c
 plugins_discriminator_patchgan_la_LDFLAGS = $(PLUGIN_FLAGS)
 plugins_discriminator_patchgan_la_LIBADD = $(PLUGIN_LIBS)
+
+# evaluation: the FID InceptionV3 (features for FID, logits for the Inception Score)
+plugins_LTLIBRARIES += plugins/feature_inception.la
+plugins_feature_inception_la_SOURCES = plugins/feature/inception.c
+plugins_feature_inception_la_LDFLAGS = $(PLUGIN_FLAGS)
+plugins_feature_inception_la_LIBADD = $(PLUGIN_LIBS)
