@@ -173,6 +173,9 @@ LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
+# FID / IS parity with pytorch-fid and torch-fidelity (tests/fid/make_fixture.py)
+LUA_TESTS += tests/lua/test_fid.lua
+EXTRA_DIST += tests/fid/make_fixture.py tests/fid/inception_weights.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv
