@@ -175,6 +175,8 @@ EXTRA_DIST += tests/lua/stand_in_loss.lua
 LUA_TESTS += tests/lua/test_shipped_model.lua
 # FID / IS parity with pytorch-fid and torch-fidelity (tests/fid/make_fixture.py)
 LUA_TESTS += tests/lua/test_fid.lua
+# sample sets at scale: resumable, per-index seeds, every model kind
+LUA_TESTS += tests/lua/test_make_samples.lua
 EXTRA_DIST += tests/fid/make_fixture.py tests/fid/inception_weights.lua
 # conv and resample families
 if HAVE_CHECK
