@@ -121,4 +121,21 @@ test("unconditional_and_condition_folder", function()
   fails(("config=%s ckpt=%s out=%s/y n=2"):format(cfg2, ck2, tmp), "needs cond=KIND input=DIR")
 end)
 
+test("export_images_copies_the_dataset_bytes", function()
+  local mnist = "/usr/share/datasets/fashion-mnist"
+  if not tt.fs.exists(mnist .. "/t10k-images-idx3-ubyte.gz") then return end
+  local d = tmp .. "/real"
+  rm(d)
+  local status, out = T.sh(("%s run export_images data=fashion_mnist split=test out=%s limit=3"):format(T.taming(), d))
+  T.ok("export_images failed: " .. out, status == 0)
+  T.eq("3 PNGs", #pngs(d), 3)
+  local ims = tt.datasets.fashion_mnist(mnist, "test")
+  for i = 0, 2 do
+    local x = tt.image.load(("%s/%06d.png"):format(d, i), {raw = true})
+    T.eq("32x32x1", table.concat(x:shape(), "x"), "32x32x1")
+    T.equal(("image %d inside the border"):format(i), x:narrow(0, 2, 28):narrow(1, 2, 28):select(2, 0), ims:select(0, i))
+    T.eq(("image %d: the border is zero"):format(i), x:float():sum():item(), ims:select(0, i):float():sum():item())
+  end
+end)
+
 os.exit(T.run(SUITE, tests))
