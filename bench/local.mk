@@ -2,6 +2,7 @@
 EXTRA_DIST += bench/vqgan.lua
 EXTRA_DIST += bench/gpt.lua
 EXTRA_DIST += bench/highres.lua
+EXTRA_DIST += bench/fid.lua
 EXTRA_DIST += bench/gpu_check.sh
 # bench/ — (see the files in this folder)
 # conv2d timings (JSON lines)
