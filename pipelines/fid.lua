@@ -43,8 +43,13 @@ for _, dir in ipairs{real_is_stats and "" or a.real, a.fake or ""} do
   if dir ~= "" then
     local n = #metrics.list(dir)
     if n < 2 then error(("%s: %d image%s; the statistics need at least 2"):format(dir, n, n == 1 and "" or "s"), 0) end
+    if dir == a.fake and a.is and n < a.splits then
+      error(("%s: %d images; the Inception Score's %d splits need at least %d (or is=false)"):format(dir, n,
+        a.splits, a.splits), 0)
+    end
   end
 end
+if a.splits < 1 then error(("splits=%d: expected at least 1"):format(a.splits), 0) end
 
 local net = metrics.inception(a.weights, a.device)
 local real
@@ -74,10 +79,6 @@ if a.logits then
 end
 print(("FID: %.6f"):format(metrics.fid(real, fake)))
 if a.is then
-  if fake.n < a.splits then
-    error(("the Inception Score's %d splits need at least %d images, %s has %d"):format(a.splits, a.splits,
-      a.fake, fake.n), 0)
-  end
   local m, s = metrics.inception_score(fake.logits, a.splits, a.is_shuffle)
   print(("IS: %.6f +- %.6f (%d splits%s)"):format(m, s, a.splits, a.is_shuffle and "" or ", unshuffled"))
 end

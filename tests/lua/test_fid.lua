@@ -106,6 +106,12 @@ test("bad_input_is_refused_clearly", function()
     weights))
   T.ok("3-feature statistics must be refused", st ~= 0)
   T.ok("message: " .. out, out:find("statistics of 3 features, expected the 2048", 1, true))
+  local few = tmp .. "/few"
+  tt.fs.mkdir(few)
+  for i = 0, 2 do tt.image.save(("%s/%d.png"):format(few, i), images:select(0, i):unsqueeze(2):contiguous()) end
+  st, out = T.sh(("%s run fid real=%s fake=%s weights=%s"):format(T.taming(), real, few, weights))
+  T.ok("3 images for 10 splits must fail", st ~= 0)
+  T.ok("message: " .. out, out:find("3 images; the Inception Score's 10 splits need at least 10", 1, true))
   local empty = tmp .. "/empty"
   tt.fs.mkdir(empty)
   st, out = T.sh(("%s run fid real=%s fake=%s weights=%s"):format(T.taming(), real, empty, weights))
