@@ -13,7 +13,7 @@ does for FID (fid_inception_v3: FIDInceptionA/C/E_1/E_2) with those weights inst
 of the downloaded ones.
 
 Image sets: Fashion-MNIST test images (Debian's dataset-fashion-mnist), written as
-8-bit grayscale PNGs: real = images [0, 40), fake = images [1000, 1040). pytorch-fid
+8-bit grayscale PNGs: real = images [0, 20), fake = images [1000, 1020). pytorch-fid
 reads them as it reads any folder (PIL convert('RGB'), ToTensor, bilinear resize to
 299, 2x - 1). The FID is pytorch-fid's calculate_frechet_distance; the Inception
 Score is torch-fidelity's isc_features_to_metric over the fake set's unbiased logits
@@ -44,8 +44,8 @@ from pytorch_fid.fid_score import calculate_frechet_distance, get_activations
 from torch_fidelity.metric_isc import isc_features_to_metric
 
 SEED = 15
-REAL = (0, 40)
-FAKE = (1000, 1040)
+REAL = (0, 20)
+FAKE = (1000, 1020)
 MNIST = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
 
 

@@ -1,7 +1,7 @@
 -- test_fid.lua — FID and Inception Score against the reference tools. The FID
 -- Inception network gets the deterministic random weights of seed 15 (written to a
 -- safetensors file and read back through the weights loader, as a user's
--- pt_inception .pth is); 40 + 40 Fashion-MNIST test images go through `taming run
+-- pt_inception .pth is); 20 + 20 Fashion-MNIST test images go through `taming run
 -- fid` as PNG folders. tests/data/fid/reference.json and pool_real4.npy were made
 -- by tests/fid/make_fixture.py with pytorch-fid (its FIDInceptionA/C/E_1/E_2
 -- network, image reading and calculate_frechet_distance) and torch-fidelity
@@ -44,6 +44,7 @@ end
 local images = tt.datasets.fashion_mnist(MNIST, "test")
 local function folder(name, range)
   local dir = tmp .. "/" .. name
+  T.sh("rm -rf '" .. dir .. "'")   -- no images of an earlier run with other ranges
   tt.fs.mkdir(dir)
   for i = range[1], range[2] - 1 do
     local img = images:select(0, i):unsqueeze(2):contiguous()   -- [28, 28, 1] u8
