@@ -79,6 +79,11 @@ tt_zip_entry *tt_zip_find(const tt_zip *z, const char *name);
  * sets data_off from its local header. */
 tt_status tt_zip_resolve(tt_zip *z, tt_zip_entry *e);
 
+/* ---- .npy in memory (npy.c), shared with the .npz reader and writer ---- */
+#define TT_NPY_HEADER_MAX (10 + 64 + TT_MAX_DIMS * 24 + 64)
+tt_status tt_npy_decode(const uint8_t *buf, uint64_t size, const char *path, tt_tensor **out);
+tt_status tt_npy_header(const tt_tensor *t, const char *path, char *out, size_t cap, size_t *len);
+
 /* ---- pickle (parsed, never executed) ---- */
 typedef enum pk_type {
   PK_NONE, PK_BOOL, PK_INT, PK_FLOAT, PK_STR, PK_BYTES,

@@ -15,6 +15,8 @@ host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c h
 host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
 host_libtaming_la_SOURCES += host/lua_select.c
 host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
+# sample-set metrics (FID, Inception Score) and the .npz files their statistics live in
+host_libtaming_la_SOURCES += host/metrics.c host/lua_metrics.c host/npz.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
 host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm
@@ -28,6 +30,7 @@ taming_HEADERS = \
 	host/include/taming/sampling.h
 taming_HEADERS += host/include/taming/checked.h
 	host/include/taming/sampling.h host/include/taming/dtype.h
+	host/include/taming/sampling.h host/include/taming/metrics.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \

@@ -17,6 +17,7 @@ int luaopen_taming_core(lua_State *L) {
   tt_lua_open_data(L, module);
   tt_lua_open_dist(L, module);
   tt_lua_open_train(L, module);
+  tt_lua_open_metrics(L, module);
   lua_pushstring(L, TT_VERSION_STRING);
   lua_setfield(L, module, "version");
   lua_pushfstring(L, "%d.%d", TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR);

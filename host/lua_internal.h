@@ -40,6 +40,7 @@ tt_instance *tt_lua_check_instance(lua_State *L, int idx);
 void tt_lua_open_sampling(lua_State *L, int module);
 void tt_lua_open_data(lua_State *L, int module);
 void tt_lua_open_train(lua_State *L, int module);
+void tt_lua_open_metrics(lua_State *L, int module);
 void tt_lua_open_tensor(lua_State *L, int module);
 void tt_lua_open_select(lua_State *L, int module);
 void tt_lua_open_ops(lua_State *L, int module);

@@ -1,4 +1,4 @@
-/* lua_io.c — files from Lua: tt.npy, tt.image, tt.safetensors, tt.ckpt, tt.yaml. */
+/* lua_io.c — files from Lua: tt.npy, tt.npz, tt.image, tt.safetensors, tt.ckpt, tt.yaml. */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,63 @@ static int l_npy_load(lua_State *L) {
 
 static int l_npy_save(lua_State *L) {
   if (tt_npy_save(luaL_checkstring(L, 1), tt_lua_check_tensor(L, 2)) != TT_OK) return tt_lua_fail(L);
+  return 0;
+}
+
+/* tt.npz.load(path) -> {name = tensor, ...} */
+static int l_npz_load(lua_State *L) {
+  int n = 0;
+  char **names = NULL;
+  tt_tensor **ts = NULL;
+  if (tt_npz_load(luaL_checkstring(L, 1), &n, &names, &ts) != TT_OK) return tt_lua_fail(L);
+  lua_createtable(L, 0, n);
+  for (int i = 0; i < n; i++) {
+    tt_lua_push_tensor(L, ts[i]);   /* takes over the reference */
+    ts[i] = NULL;
+    lua_setfield(L, -2, names[i]);
+  }
+  tt_npz_free(n, names, ts);
+  return 1;
+}
+
+/* tt.npz.save(path, {name = tensor, ...}): members in name order */
+static int l_npz_save(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_newtable(L);   /* the sorted names, kept alive on the stack */
+  int keys = lua_gettop(L), n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, 2)) {
+    if (lua_type(L, -2) != LUA_TSTRING) return luaL_error(L, "npz.save: keys must be strings");
+    tt_lua_check_tensor(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_seti(L, keys, ++n);
+  }
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, keys);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  const char **names = malloc(sizeof *names * (size_t)(n ? n : 1));
+  tt_tensor **ts = malloc(sizeof *ts * (size_t)(n ? n : 1));
+  if (!names || !ts) {
+    free(names);
+    free(ts);
+    return luaL_error(L, "out of memory");
+  }
+  for (int i = 0; i < n; i++) {
+    lua_geti(L, keys, i + 1);
+    names[i] = lua_tostring(L, -1);   /* kept alive by the keys table */
+    lua_pop(L, 1);
+    lua_getfield(L, 2, names[i]);
+    ts[i] = tt_lua_check_tensor(L, -1);   /* kept alive by the argument table */
+    lua_pop(L, 1);
+  }
+  tt_status s = tt_npz_save(path, n, names, ts);
+  free(names);
+  free(ts);
+  if (s != TT_OK) return tt_lua_fail(L);
   return 0;
 }
 
@@ -350,6 +407,7 @@ static void sublib(lua_State *L, int module, const char *name, const luaL_Reg *f
 }
 
 static const luaL_Reg npy_fns[] = {{"load", l_npy_load}, {"save", l_npy_save}, {NULL, NULL}};
+static const luaL_Reg npz_fns[] = {{"load", l_npz_load}, {"save", l_npz_save}, {NULL, NULL}};
 static const luaL_Reg image_fns[] = {{"load", l_image_load}, {"save", l_image_save}, {"to_u8", l_image_to_u8},
                                      {"from_u8", l_image_from_u8}, {NULL, NULL}};
 static const luaL_Reg st_fns[] = {{"save", l_safetensors_save}, {"load", l_ckpt_open}, {NULL, NULL}};
@@ -367,6 +425,7 @@ void tt_lua_open_io(lua_State *L, int module) {
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   sublib(L, module, "npy", npy_fns);
+  sublib(L, module, "npz", npz_fns);
   sublib(L, module, "image", image_fns);
   sublib(L, module, "safetensors", st_fns);
   sublib(L, module, "ckpt", ckpt_fns);

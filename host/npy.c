@@ -120,114 +120,81 @@ static tt_status parse_header(const char *text, size_t len, const char *path, np
   return TT_OK;
 }
 
-tt_status tt_npy_load(const char *path, tt_tensor **out) {
+/* Decodes a whole .npy held in memory (a file's mapping, or an .npz member);
+ * `path` names it in messages. */
+tt_status tt_npy_decode(const uint8_t *buf, uint64_t size, const char *path, tt_tensor **out) {
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (!f) return tt_error(TT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  struct stat st;
-  const char *why = fstat(fileno(f), &st) != 0 ? strerror(errno)
-                    : S_ISDIR(st.st_mode)       ? "it is a directory"
-                    : !S_ISREG(st.st_mode)      ? "not a regular file"
-                                                : NULL;
-  if (why) {
-    fclose(f);
-    return tt_error(TT_ERR_IO, "%s: cannot read a .npy array: %s", path, why);
-  }
-  uint8_t pre[12];
-  char *text = NULL;
-  tt_tensor *t = NULL;
-  tt_status s = TT_OK;
-  size_t got = fread(pre, 1, 10, f);
-  if (got < 10 || memcmp(pre, "\x93NUMPY", 6) != 0) {
-    s = tt_error(TT_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-    goto done;
-  }
-  unsigned major = pre[6];
-  uint64_t hlen = pre[8] | (uint64_t)pre[9] << 8, pos = 10;
+  if (size < 10 || memcmp(buf, "\x93NUMPY", 6) != 0)
+    return tt_error(TT_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
+  unsigned major = buf[6];
+  uint64_t hlen = buf[8] | (uint64_t)buf[9] << 8, pos = 10;
   if (major == 2 || major == 3) {
-    if (fread(pre + 10, 1, 2, f) != 2) {
-      s = tt_error(TT_ERR_FORMAT, "%s: truncated .npy header", path);
-      goto done;
-    }
-    hlen |= (uint64_t)pre[10] << 16 | (uint64_t)pre[11] << 24;
+    if (size < 12) return tt_error(TT_ERR_FORMAT, "%s: truncated .npy header", path);
+    hlen |= (uint64_t)buf[10] << 16 | (uint64_t)buf[11] << 24;
     pos = 12;
   } else if (major != 1) {
-    s = tt_error(TT_ERR_UNSUPPORTED, "%s: .npy format version %u.%u is not supported (1, 2 or 3)", path, major, pre[7]);
-    goto done;
+    return tt_error(TT_ERR_UNSUPPORTED, "%s: .npy format version %u.%u is not supported (1, 2 or 3)", path, major,
+                    buf[7]);
   }
-  if (hlen > (16u << 20)) {
-    s = tt_error(TT_ERR_FORMAT, "%s: .npy header of %" PRIu64 " bytes (corrupt file)", path, hlen);
-    goto done;
-  }
-  text = malloc((size_t)hlen + 1);
-  if (!text) {
-    s = tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
-    goto done;
-  }
-  if (fread(text, 1, (size_t)hlen, f) != hlen) {
-    s = tt_error(TT_ERR_FORMAT, "%s: truncated .npy header (%" PRIu64 " bytes announced)", path, hlen);
-    goto done;
-  }
+  if (hlen > (16u << 20)) return tt_error(TT_ERR_FORMAT, "%s: .npy header of %" PRIu64 " bytes (corrupt file)", path, hlen);
+  if (size - pos < hlen)
+    return tt_error(TT_ERR_FORMAT, "%s: truncated .npy header (%" PRIu64 " bytes announced)", path, hlen);
+  char *text = malloc((size_t)hlen + 1);
+  if (!text) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
+  memcpy(text, buf + pos, (size_t)hlen);
   text[hlen] = 0;   /* strtoll in the shape parser stops here at the latest */
   pos += hlen;
   npy_header h;
-  if ((s = parse_header(text, (size_t)hlen, path, &h)) != TT_OK) goto done;
+  tt_status s = parse_header(text, (size_t)hlen, path, &h);
+  free(text);
+  if (s != TT_OK) return s;
   int dt = -1;
   for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0]; i++)
     if (!strcmp(h.descr, npy_dtypes[i].descr)) dt = npy_dtypes[i].dt;
-  if (dt < 0) {
-    s = tt_error(TT_ERR_UNSUPPORTED, "%s: .npy dtype '%s' is not supported (<f4 <f8 <f2 <i8 <i4 |u1 |b1)%s", path,
-                 h.descr, h.descr[0] == '>' ? "; it is big-endian" : "");
-    goto done;
-  }
-  if (h.fortran && h.ndim > 1) {
-    s = tt_error(TT_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported; save np.ascontiguousarray(a)", path);
-    goto done;
-  }
+  if (dt < 0)
+    return tt_error(TT_ERR_UNSUPPORTED, "%s: .npy dtype '%s' is not supported (<f4 <f8 <f2 <i8 <i4 |u1 |b1)%s", path,
+                    h.descr, h.descr[0] == '>' ? "; it is big-endian" : "");
+  if (h.fortran && h.ndim > 1)
+    return tt_error(TT_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported; save np.ascontiguousarray(a)",
+                    path);
   /* a zero dim must not hide an overflowing product of the others */
   size_t nb;
   if (!tt_shape_nbytes(h.ndim, h.shape, tt_dtype_size((tt_dtype)dt), &nb) || (uint64_t)nb > ((uint64_t)1 << 48)) {
     char sh[160];
-    s = tt_error(TT_ERR_FORMAT, "%s: .npy shape %s of %s is impossibly large (corrupt header)", path,
-                 tt_shape_str(h.ndim, h.shape, sh, sizeof sh), h.descr);
-    goto done;
+    return tt_error(TT_ERR_FORMAT, "%s: .npy shape %s of %s is impossibly large (corrupt header)", path,
+                    tt_shape_str(h.ndim, h.shape, sh, sizeof sh), h.descr);
   }
   uint64_t nbytes = nb;
-  if (fseeko(f, 0, SEEK_END) != 0 || ftello(f) < 0) {
-    s = tt_error(TT_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
-    goto done;
-  }
-  uint64_t fsize = (uint64_t)ftello(f);
-  if (fsize - pos < nbytes) {
+  if (size - pos < nbytes) {
     char sh[160];
-    s = tt_error(TT_ERR_FORMAT, "%s: truncated: %s %s needs %" PRIu64 " bytes of data, the file has %" PRIu64, path,
-                 h.descr, tt_shape_str(h.ndim, h.shape, sh, sizeof sh), nbytes, fsize - pos);
-    goto done;
+    return tt_error(TT_ERR_FORMAT, "%s: truncated: %s %s needs %" PRIu64 " bytes of data, the file has %" PRIu64, path,
+                    h.descr, tt_shape_str(h.ndim, h.shape, sh, sizeof sh), nbytes, size - pos);
   }
-  if (fseeko(f, (off_t)pos, SEEK_SET) != 0) {
-    s = tt_error(TT_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
-    goto done;
-  }
-  t = tt_tensor_new((tt_dtype)dt, h.ndim, h.shape, TT_CPU);
-  if (!t) {
-    s = tt_error_prefix(tt_last_status(), "%s: ", path);
-    goto done;
-  }
-  if (nbytes && fread(tt_tensor_data(t), 1, (size_t)nbytes, f) != nbytes) {
-    s = tt_error(TT_ERR_IO, "%s: reading the data failed", path);
-    goto done;
-  }
+  tt_tensor *t = tt_tensor_new((tt_dtype)dt, h.ndim, h.shape, TT_CPU);
+  if (!t) return tt_error_prefix(tt_last_status(), "%s: ", path);
+  if (nbytes) memcpy(tt_tensor_data(t), buf + pos, (size_t)nbytes);
   tt_tensor_set_name(t, path);
   *out = t;
-  t = NULL;
-done:
-  tt_tensor_unref(t);
-  free(text);
-  fclose(f);
+  return TT_OK;
+}
+
+tt_status tt_npy_load(const char *path, tt_tensor **out) {
+  *out = NULL;
+  struct stat st;
+  const char *why = stat(path, &st) != 0 ? strerror(errno)
+                    : S_ISDIR(st.st_mode) ? "it is a directory"
+                    : !S_ISREG(st.st_mode) ? "not a regular file"
+                                           : NULL;
+  if (why) return tt_error(TT_ERR_IO, "%s: cannot read a .npy array: %s", path, why);
+  tt_mfile *m = NULL;
+  TT_TRY(tt_mfile_open(path, &m));
+  tt_status s = tt_npy_decode(m->base, m->size, path, out);
+  tt_mfile_unref(m);
   return s;
 }
 
-tt_status tt_npy_save(const char *path, const tt_tensor *t) {
+/* The version-1 header of t (magic to '\n', padded so the data starts 64-byte aligned). */
+tt_status tt_npy_header(const tt_tensor *t, const char *path, char *out, size_t cap, size_t *len) {
   const char *descr = NULL;
   for (size_t i = 0; i < sizeof npy_dtypes / sizeof npy_dtypes[0] && !descr; i++)
     if (npy_dtypes[i].dt == t->dtype) descr = npy_dtypes[i].descr;
@@ -239,23 +206,30 @@ tt_status tt_npy_save(const char *path, const tt_tensor *t) {
     n += snprintf(dict + n, sizeof dict - (size_t)n, "%" PRId64 "%s", t->shape[i],
                   t->ndim == 1 ? "," : i + 1 < t->ndim ? ", " : "");
   n += snprintf(dict + n, sizeof dict - (size_t)n, "), }");
-  /* version 1 header, padded with spaces + '\n' so the data starts 64-byte aligned */
   size_t hlen = (size_t)n + 1;
   hlen += (64 - (10 + hlen) % 64) % 64;
-  char pre[10 + sizeof dict + 64];
-  memcpy(pre, "\x93NUMPY\x01\x00", 8);
-  pre[8] = (char)(hlen & 0xff);
-  pre[9] = (char)(hlen >> 8);
-  memcpy(pre + 10, dict, (size_t)n);
-  memset(pre + 10 + n, ' ', hlen - (size_t)n - 1);
-  pre[10 + hlen - 1] = '\n';
+  if (cap < 10 + hlen) return tt_error(TT_ERR_INVALID, "%s: .npy header buffer too small", path);
+  memcpy(out, "\x93NUMPY\x01\x00", 8);
+  out[8] = (char)(hlen & 0xff);
+  out[9] = (char)(hlen >> 8);
+  memcpy(out + 10, dict, (size_t)n);
+  memset(out + 10 + n, ' ', hlen - (size_t)n - 1);
+  out[10 + hlen - 1] = '\n';
+  *len = 10 + hlen;
+  return TT_OK;
+}
+
+tt_status tt_npy_save(const char *path, const tt_tensor *t) {
+  char pre[TT_NPY_HEADER_MAX];
+  size_t plen;
+  TT_TRY(tt_npy_header(t, path, pre, sizeof pre, &plen));
   size_t nb = tt_tensor_nbytes(t);
   tt_tensor *h = tt_host_contiguous(t);
   if (!h) return tt_error_prefix(tt_last_status(), "%s: ", path);
   tt_atomic_file af;
   tt_status s = tt_atomic_open(&af, path);
   if (s == TT_OK) {
-    s = tt_atomic_write(&af, pre, 10 + hlen);
+    s = tt_atomic_write(&af, pre, plen);
     if (s == TT_OK) s = tt_atomic_write(&af, tt_tensor_data(h), nb);
     if (s == TT_OK) s = tt_atomic_commit(&af);
     else tt_atomic_abort(&af);

@@ -2,3 +2,4 @@
 dist_pipelines_DATA += pipelines/evaluate.lua pipelines/reconstruct.lua pipelines/sample_unconditional.lua pipelines/sample_class.lua \
 	pipelines/conditional.lua pipelines/completion.lua pipelines/highres.lua pipelines/inpaint.lua
 dist_pipelines_DATA += pipelines/train_vqgan.lua pipelines/train_transformer.lua
+dist_pipelines_DATA += pipelines/fid.lua pipelines/make_samples.lua pipelines/export_images.lua

@@ -32,6 +32,7 @@
 #pragma weak tt_upsample_nearest
 #pragma weak tt_max_pool2d
 #pragma weak tt_avg_pool2d
+#pragma weak tt_pool2d
 #pragma weak tt_interpolate
 #pragma weak tt_group_norm
 #pragma weak tt_layer_norm
@@ -600,7 +601,7 @@ END_TEST
 /* ---- resample ---- */
 
 typedef struct {
-  int kind; /* 0 upsample, 1 max pool, 2 avg pool, 3 interpolate */
+  int kind; /* 0 upsample, 1 max pool, 2 avg pool, 3 interpolate, 4 padded max pool, 5 padded avg pool */
   int a, b;
   int64_t oh, ow;
   tt_interp_mode mode;
@@ -612,6 +613,9 @@ static tt_tensor *f_resample(tt_tensor *const *in, void *ud) {
     case 0: return tt_upsample_nearest(in[0], c->a);
     case 1: return tt_max_pool2d(in[0], c->a, c->b);
     case 2: return tt_avg_pool2d(in[0], c->a, c->b);
+    /* InceptionV3's pools: k3 s1 pad 1; the average without (and here also with) the padding */
+    case 4: return tt_pool2d(in[0], &(tt_pool2d_params){TT_POOL_MAX, 3, 3, c->a, c->a, 1, 1, false});
+    case 5: return tt_pool2d(in[0], &(tt_pool2d_params){TT_POOL_AVG, 3, 3, c->a, c->a, 1, 1, c->b != 0});
     default: return tt_interpolate(in[0], c->oh, c->ow, c->mode);
   }
 }
@@ -620,10 +624,13 @@ START_TEST(test_resample) {
   if (!have_op("upsample_nearest", tt_upsample_nearest != NULL, "upsample_nearest_fwd")) return;
   tt_tensor *x = th_leaf(70, TT_DIMS(2, 3, 9, 8), 1.0f);
   rs_case cs[] = {{0, 2, 0, 0, 0, 0}, {0, 3, 0, 0, 0, 0}, {1, 3, 2, 0, 0, 0}, {1, 2, 2, 0, 0, 0},
-                  {2, 3, 2, 0, 0, 0}, {2, 2, 1, 0, 0, 0}};
+                  {2, 3, 2, 0, 0, 0}, {2, 2, 1, 0, 0, 0}, {4, 1, 0, 0, 0, 0}, {4, 2, 0, 0, 0, 0},
+                  {5, 1, 0, 0, 0, 0}, {5, 2, 1, 0, 0, 0}};
   const char *labels[] = {"upsample_nearest x2 [2,3,9,8]", "upsample_nearest x3", "pool2d max k3 s2 (overlap)",
-                          "pool2d max k2 s2", "pool2d avg k3 s2", "pool2d avg k2 s1"};
-  for (int k = 0; k < 6; k++) parity(labels[k], f_resample, &cs[k], 1, &x, 1e-6, 1e-6);
+                          "pool2d max k2 s2", "pool2d avg k3 s2", "pool2d avg k2 s1", "pool2d max k3 s1 pad 1",
+                          "pool2d max k3 s2 pad 1", "pool2d avg k3 s1 pad 1 (count_include_pad false)",
+                          "pool2d avg k3 s2 pad 1 (count_include_pad true)"};
+  for (int k = 0; k < 10; k++) parity(labels[k], f_resample, &cs[k], 1, &x, 1e-6, 1e-6);
   tt_tensor_set_requires_grad(x, false);
   const char *modes[] = {"nearest", "area", "bilinear", "bicubic"};
   int64_t sizes[][2] = {{5, 3}, {19, 17}, {9, 8}, {4, 13}};

@@ -329,6 +329,70 @@ START_TEST(test_pool2d) {
 }
 END_TEST
 
+/* PyTorch's max_pool2d / avg_pool2d with zero padding, computed here cell by cell:
+ * padded cells never win a max; the average divides by the cells inside the input
+ * (count_include_pad=False, InceptionV3's FID blocks) or by the window clipped to the
+ * padded input (count_include_pad=True). */
+static double pool_ref(const float *plane, int64_t H, int64_t W, const tt_pool2d_params *p, int64_t oy, int64_t ox) {
+  int64_t ya = oy * p->stride_h - p->pad_h, xa = ox * p->stride_w - p->pad_w;
+  int64_t yb = ya + p->kernel_h, xb = xa + p->kernel_w;
+  double ref = p->mode == TT_POOL_MAX ? -INFINITY : 0;
+  int inside = 0;
+  for (int64_t a = ya; a < yb; a++)
+    for (int64_t b = xa; b < xb; b++) {
+      if (a < 0 || b < 0 || a >= H || b >= W) continue;
+      double v = plane[a * W + b];
+      inside++;
+      ref = p->mode == TT_POOL_MAX ? fmax(ref, v) : ref + v;
+    }
+  if (p->mode == TT_POOL_MAX) return ref;
+  int64_t ph = (yb < H + p->pad_h ? yb : H + p->pad_h) - ya, pw = (xb < W + p->pad_w ? xb : W + p->pad_w) - xa;
+  return ref / (p->count_include_pad ? (double)(ph * pw) : inside);
+}
+
+static tt_tensor *f_pool_pad(tt_tensor *const *in, void *ud) { return tt_pool2d(in[0], ud); }
+
+START_TEST(test_pool2d_padded) {
+  tt_pool2d_params cases[] = {
+      {TT_POOL_AVG, 3, 3, 1, 1, 1, 1, false}, {TT_POOL_AVG, 3, 3, 1, 1, 1, 1, true},
+      {TT_POOL_MAX, 3, 3, 1, 1, 1, 1, false}, {TT_POOL_AVG, 3, 3, 2, 2, 1, 1, true},
+      {TT_POOL_MAX, 3, 2, 2, 1, 1, 1, false}, {TT_POOL_AVG, 2, 3, 2, 1, 1, 0, false}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    tt_pool2d_params *c = &cases[k];
+    tt_tensor *x = distinct(70 + k, 2, 3, 7, 10);
+    tt_tensor *y = tt_pool2d(x, c);
+    TH_NN(y);
+    int64_t Ho = (7 + 2 * c->pad_h - c->kernel_h) / c->stride_h + 1;
+    int64_t Wo = (10 + 2 * c->pad_w - c->kernel_w) / c->stride_w + 1;
+    ck_assert_int_eq(y->shape[2], Ho);
+    ck_assert_int_eq(y->shape[3], Wo);
+    double m = 0;
+    for (int64_t p = 0; p < 6; p++)
+      for (int64_t oy = 0; oy < Ho; oy++)
+        for (int64_t ox = 0; ox < Wo; ox++)
+          m = fmax(m, fabs(tt_f32(y)[(p * Ho + oy) * Wo + ox] - pool_ref(tt_f32(x) + p * 70, 7, 10, c, oy, ox)));
+    ck_assert_msg(m <= 1e-6, "padded pool case %zu: max abs diff %.3g", k, m);
+    th_gradcheck("pool2d padded", f_pool_pad, 1, &x, c, 1e-2, 2e-4, 1e-3, 64);
+    tt_tensor_unref(y);
+    tt_tensor_unref(x);
+  }
+  /* one known value: the corner of a 3x3 average without the padding sees 4 cells */
+  tt_tensor *o = tt_full(TT_F32, TT_DIMS(1, 1, 4, 4), 2.0, TT_CPU);
+  tt_tensor *a = tt_pool2d(o, &(tt_pool2d_params){TT_POOL_AVG, 3, 3, 1, 1, 1, 1, false});
+  tt_tensor *b = tt_pool2d(o, &(tt_pool2d_params){TT_POOL_AVG, 3, 3, 1, 1, 1, 1, true});
+  TH_NN(a);
+  TH_NN(b);
+  ck_assert_msg(fabs(tt_f32(a)[0] - 2.0) < 1e-7, "count_include_pad=False corner: %g, expected 2", tt_f32(a)[0]);
+  ck_assert_msg(fabs(tt_f32(b)[0] - 8.0 / 9.0) < 1e-6, "count_include_pad=True corner: %g, expected 8/9", tt_f32(b)[0]);
+  ck_assert_ptr_null(tt_pool2d(o, &(tt_pool2d_params){TT_POOL_MAX, 3, 3, 1, 1, 2, 2, false}));
+  ck_assert_msg(strstr(tt_error_message(), "padding 2x2 must be between 0 and half the 3x3 kernel"),
+                "unclear message: %s", tt_error_message());
+  tt_tensor_unref(a);
+  tt_tensor_unref(b);
+  tt_tensor_unref(o);
+}
+END_TEST
+
 /* ---- interpolate against PyTorch ---- */
 
 static const char *mode_name(tt_interp_mode m) {
@@ -407,6 +471,7 @@ int main(void) {
   tcase_set_timeout(tr, 60);
   tcase_add_test(tr, test_upsample_nearest);
   tcase_add_test(tr, test_pool2d);
+  tcase_add_test(tr, test_pool2d_padded);
   tcase_add_test(tr, test_interpolate_vs_pytorch);
   tcase_add_test(tr, test_interpolate_refuses_grad);
   suite_add_tcase(s, tr);

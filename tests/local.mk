@@ -228,6 +228,11 @@ LUA_TESTS += tests/lua/test_samplers.lua
 EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
 # size=WxH: a 2:3 high-resolution run against the official window loop
 LUA_TESTS += tests/lua/test_nonsquare.lua
+# FID / IS parity with pytorch-fid and torch-fidelity (tests/fid/make_fixture.py)
+LUA_TESTS += tests/lua/test_fid.lua
+# sample sets at scale: resumable, per-index seeds, every model kind
+LUA_TESTS += tests/lua/test_make_samples.lua
+EXTRA_DIST += tests/fid/make_fixture.py tests/fid/inception_weights.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv
@@ -237,3 +242,11 @@ tests_check_ops_conv_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv
 endif
 EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
+
+# sample-set metrics: FID statistics and distance, Inception Score, .npz files
+check_PROGRAMS += tests/check_metrics
+tests_check_metrics_SOURCES = tests/check_metrics.c
+tests_check_metrics_CFLAGS = $(TEST_CFLAGS)
+tests_check_metrics_LDADD = $(TEST_LDADD)
+TESTS += tests/check_metrics
+EXTRA_DIST += tests/data/fid/tiny_stats_compressed.npz tests/data/fid/reference.json tests/data/fid/pool_real4.npy

@@ -86,28 +86,39 @@ static tt_status pool_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx)
   return TT_OK;
 }
 
-static tt_tensor *pool2d(const char *op, tt_pool_mode mode, tt_tensor *x, int kernel, int stride) {
+static tt_tensor *pool2d(const char *op, tt_tensor *x, const tt_pool2d_params *pp) {
   if (check_map(op, x)) return NULL;
   char b[TT_SHAPE_BUF];
-  if (kernel < 1 || stride < 1) {
-    tt_error(TT_ERR_INVALID, "%s: kernel and stride must be >= 1, found kernel %d, stride %d", op, kernel, stride);
+  tt_pool2d_params p = *pp;
+  if (p.kernel_h < 1 || p.kernel_w < 1 || p.stride_h < 1 || p.stride_w < 1) {
+    if (p.kernel_h == p.kernel_w && p.stride_h == p.stride_w)
+      tt_error(TT_ERR_INVALID, "%s: kernel and stride must be >= 1, found kernel %d, stride %d", op, p.kernel_h,
+               p.stride_h);
+    else
+      tt_error(TT_ERR_INVALID, "%s: kernel and stride must be >= 1, found kernel %dx%d, stride %dx%d", op,
+               p.kernel_h, p.kernel_w, p.stride_h, p.stride_w);
     return NULL;
   }
-  if (x->shape[2] < kernel || x->shape[3] < kernel) {
+  if (p.pad_h < 0 || p.pad_w < 0 || p.pad_h > p.kernel_h / 2 || p.pad_w > p.kernel_w / 2) {
+    tt_error(TT_ERR_INVALID, "%s: padding %dx%d must be between 0 and half the %dx%d kernel", op, p.pad_h, p.pad_w,
+             p.kernel_h, p.kernel_w);
+    return NULL;
+  }
+  if (x->shape[2] + 2 * p.pad_h < p.kernel_h || x->shape[3] + 2 * p.pad_w < p.kernel_w) {
     tt_error(TT_ERR_INVALID, "%s: input %s is smaller than the %dx%d window", op,
-             tt_tensor_shape_str(x, b, sizeof b), kernel, kernel);
+             tt_tensor_shape_str(x, b, sizeof b), p.kernel_h, p.kernel_w);
     return NULL;
   }
   tt_pool2d_fwd_fn f = TT_KERNEL(x->device, pool2d_fwd);
   if (!f) return NULL;
-  tt_pool2d_params p = {mode, kernel, kernel, stride, stride};
-  int64_t sh[4] = {x->shape[0], x->shape[1], (x->shape[2] - kernel) / stride + 1, (x->shape[3] - kernel) / stride + 1};
+  int64_t sh[4] = {x->shape[0], x->shape[1], (x->shape[2] + 2 * p.pad_h - p.kernel_h) / p.stride_h + 1,
+                   (x->shape[3] + 2 * p.pad_w - p.kernel_w) / p.stride_w + 1};
   bool prev = tt_grad_set_enabled(false);
   tt_tensor *xc = tt_contiguous(x);
   tt_grad_set_enabled(prev);
   tt_tensor *y = xc ? tt_tensor_new(TT_F32, 4, sh, x->device) : NULL;   // [B, C, Ho, Wo]
-  tt_tensor *am = (y && mode == TT_POOL_MAX) ? tt_tensor_new(TT_I64, 4, sh, x->device) : NULL;
-  tt_status s = (y && (mode != TT_POOL_MAX || am)) ? f(&p, xc, y, am) : tt_last_status();
+  tt_tensor *am = (y && p.mode == TT_POOL_MAX) ? tt_tensor_new(TT_I64, 4, sh, x->device) : NULL;
+  tt_status s = (y && (p.mode != TT_POOL_MAX || am)) ? f(&p, xc, y, am) : tt_last_status();
   tt_tensor_unref(xc);
   if (s != TT_OK) {
     tt_tensor_unref(y);
@@ -128,10 +139,17 @@ static tt_tensor *pool2d(const char *op, tt_pool_mode mode, tt_tensor *x, int ke
 }
 
 tt_tensor *tt_max_pool2d(tt_tensor *x, int kernel, int stride) {
-  return pool2d("max_pool2d", TT_POOL_MAX, x, kernel, stride);
+  return pool2d("max_pool2d", x, &(tt_pool2d_params){TT_POOL_MAX, kernel, kernel, stride, stride, 0, 0, false});
 }
 tt_tensor *tt_avg_pool2d(tt_tensor *x, int kernel, int stride) {
-  return pool2d("avg_pool2d", TT_POOL_AVG, x, kernel, stride);
+  return pool2d("avg_pool2d", x, &(tt_pool2d_params){TT_POOL_AVG, kernel, kernel, stride, stride, 0, 0, false});
+}
+tt_tensor *tt_pool2d(tt_tensor *x, const tt_pool2d_params *p) {
+  if (!p) {
+    tt_error(TT_ERR_INVALID, "pool2d: NULL parameters");
+    return NULL;
+  }
+  return pool2d(p->mode == TT_POOL_MAX ? "max_pool2d" : "avg_pool2d", x, p);
 }
 
 /* ---- interpolation ---- */

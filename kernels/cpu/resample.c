@@ -1,5 +1,5 @@
 /* resample.c — CPU kernels of NCHW resampling: nearest upsampling by integer
- * factors (forward and backward), max/average pooling without padding (forward
+ * factors (forward and backward), max/average pooling with zero padding (forward
  * and backward), and PyTorch-compatible interpolation (forward only).
  *
  * Every kernel sees its tensor as P = B*C independent planes; planes are the unit
@@ -63,7 +63,22 @@ static tt_status cpu_upsample_nearest_bwd(int sh, int sw, const tt_tensor *gy, t
   return TT_OK;
 }
 
-/* ---- pooling (no padding, floor mode) ---- */
+/* ---- pooling (floor mode, zero padding) ---- */
+
+/* The window of output index o along one axis, clipped to the input [0, n): [*lo, *hi),
+ * and the divisor count_include_pad uses (the window clipped to the padded input). */
+static inline int64_t pool_window(int64_t o, int k, int s, int pad, int64_t n, int64_t *lo, int64_t *hi) {
+  int64_t a = o * s - pad, b = a + k;
+  int64_t padded = (b < n + pad ? b : n + pad) - a;
+  *lo = a < 0 ? 0 : a;
+  *hi = b < n ? b : n;
+  return padded;
+}
+
+static float avg_divisor(const tt_pool2d_params *p, int64_t y0, int64_t y1, int64_t x0, int64_t x1, int64_t ph,
+                         int64_t pw) {
+  return p->count_include_pad ? (float)(ph * pw) : (float)((y1 - y0) * (x1 - x0));
+}
 
 // x [P, H, W] -> y [P, Ho, Wo]; argmax [P, Ho, Wo] = iy*W + ix within the plane (MAX)
 static tt_status cpu_pool2d_fwd(const tt_pool2d_params *p, const tt_tensor *x, tt_tensor *y, tt_tensor *argmax) {
@@ -71,23 +86,25 @@ static tt_status cpu_pool2d_fwd(const tt_pool2d_params *p, const tt_tensor *x, t
   const float *xs = tt_f32(x);
   float *ys = tt_f32(y);
   int64_t *am = argmax ? tt_i64(argmax) : NULL;
-  int kh = p->kernel_h, kw = p->kernel_w, sh = p->stride_h, sw = p->stride_w;
+  int kh = p->kernel_h, kw = p->kernel_w;
   bool is_max = p->mode == TT_POOL_MAX;
   if (is_max && !am) return tt_error(TT_ERR_INVALID, "pool2d_fwd: max pooling needs an argmax tensor");
-  float inv = 1.0f / (float)(kh * kw);
 #pragma omp parallel for schedule(static) if (g.P * g.Ho * g.Wo * kh * kw > TT_CPU_PAR_MIN)
   for (int64_t r = 0; r < g.P * g.Ho; r++) {
-    int64_t pl = r / g.Ho, oy = r % g.Ho;
+    int64_t pl = r / g.Ho, oy = r % g.Ho, y0, y1;
     const float *plane = xs + pl * g.H * g.W;
+    int64_t ph = pool_window(oy, kh, p->stride_h, p->pad_h, g.H, &y0, &y1);
     for (int64_t ox = 0; ox < g.Wo; ox++) {
-      int64_t y0 = oy * sh, x0 = ox * sw, o = r * g.Wo + ox;
+      int64_t x0, x1, o = r * g.Wo + ox;
+      int64_t pw = pool_window(ox, kw, p->stride_w, p->pad_w, g.W, &x0, &x1);
       if (is_max) {
-        /* NaN wins, like PyTorch; ties keep the first index in raster order */
+        /* NaN wins, like PyTorch; ties keep the first index in raster order; a padding
+         * of at most half the kernel leaves every window at least one input cell */
         float best = plane[y0 * g.W + x0];
         int64_t at = y0 * g.W + x0;
-        for (int a = 0; a < kh; a++)
-          for (int b = 0; b < kw; b++) {
-            int64_t i = (y0 + a) * g.W + x0 + b;
+        for (int64_t a = y0; a < y1; a++)
+          for (int64_t b = x0; b < x1; b++) {
+            int64_t i = a * g.W + b;
             float v = plane[i];
             if (v > best || (isnan(v) && !isnan(best))) {
               best = v;
@@ -98,9 +115,9 @@ static tt_status cpu_pool2d_fwd(const tt_pool2d_params *p, const tt_tensor *x, t
         am[o] = at;
       } else {
         float acc = 0;
-        for (int a = 0; a < kh; a++)
-          for (int b = 0; b < kw; b++) acc += plane[(y0 + a) * g.W + x0 + b];
-        ys[o] = acc * inv;
+        for (int64_t a = y0; a < y1; a++)
+          for (int64_t b = x0; b < x1; b++) acc += plane[a * g.W + b];
+        ys[o] = acc / avg_divisor(p, y0, y1, x0, x1, ph, pw);
       }
     }
   }
@@ -114,10 +131,9 @@ static tt_status cpu_pool2d_bwd(const tt_pool2d_params *p, const tt_tensor *gy, 
   const float *gys = tt_f32(gy);
   float *gxs = tt_f32(gx);
   const int64_t *am = argmax ? tt_i64(argmax) : NULL;
-  int kh = p->kernel_h, kw = p->kernel_w, sh = p->stride_h, sw = p->stride_w;
+  int kh = p->kernel_h, kw = p->kernel_w;
   bool is_max = p->mode == TT_POOL_MAX;
   if (is_max && !am) return tt_error(TT_ERR_INVALID, "pool2d_bwd: max pooling needs the forward's argmax");
-  float inv = 1.0f / (float)(kh * kw);
 #pragma omp parallel for schedule(static) if (g.P * g.H * g.W > TT_CPU_PAR_MIN)
   for (int64_t pl = 0; pl < g.P; pl++) {
     float *plane = gxs + pl * g.H * g.W;
@@ -128,12 +144,15 @@ static tt_status cpu_pool2d_bwd(const tt_pool2d_params *p, const tt_tensor *gy, 
       for (int64_t o = 0; o < g.Ho * g.Wo; o++) plane[ap[o]] += gp[o];
       continue;
     }
-    for (int64_t oy = 0; oy < g.Ho; oy++)
+    for (int64_t oy = 0; oy < g.Ho; oy++) {
+      int64_t y0, y1, ph = pool_window(oy, kh, p->stride_h, p->pad_h, g.H, &y0, &y1);
       for (int64_t ox = 0; ox < g.Wo; ox++) {
-        float v = gp[oy * g.Wo + ox] * inv;
-        for (int a = 0; a < kh; a++)
-          for (int b = 0; b < kw; b++) plane[(oy * sh + a) * g.W + ox * sw + b] += v;
+        int64_t x0, x1, pw = pool_window(ox, kw, p->stride_w, p->pad_w, g.W, &x0, &x1);
+        float v = gp[oy * g.Wo + ox] / avg_divisor(p, y0, y1, x0, x1, ph, pw);
+        for (int64_t a = y0; a < y1; a++)
+          for (int64_t b = x0; b < x1; b++) plane[a * g.W + b] += v;
       }
+    }
   }
   return TT_OK;
 }

@@ -1,5 +1,5 @@
 /* resample.cu — CUDA kernels of NCHW resampling: nearest upsampling by integer
- * factors (forward and backward), max/average pooling without padding (forward
+ * factors (forward and backward), max/average pooling with zero padding (forward
  * and backward) and interpolation with PyTorch's semantics (forward only).
  *
  * Every tensor is seen as P = numel / (H * W) planes. Backward passes gather
@@ -83,23 +83,35 @@ static tt_status cu_upsample_nearest_bwd(int sh, int sw, const tt_tensor *gy, tt
   return tt_cuda_check_launch("upsample_nearest_bwd");
 }
 
-/* ---- pooling (no padding, floor mode) ---- */
+/* ---- pooling (floor mode, zero padding) ---- */
+
+/* The window of output index o along one axis clipped to the input [0, n): [*lo, *hi);
+ * returns the window clipped to the padded input (count_include_pad's divisor). */
+__device__ __forceinline__ int64_t pool_window(int64_t o, int k, int s, int pad, int64_t n, int64_t *lo,
+                                               int64_t *hi) {
+  int64_t a = o * s - pad, b = a + k;
+  int64_t padded = (b < n + pad ? b : n + pad) - a;
+  *lo = a < 0 ? 0 : a;
+  *hi = b < n ? b : n;
+  return padded;
+}
 
 // x [P, H, W] -> y [P, Ho, Wo]; argmax = iy*W + ix within the plane (MAX)
-__global__ void k_pool_fwd(const float *x, float *y, int64_t *am, planes g, int kh, int kw, int sh, int sw,
-                           bool is_max) {
-  float inv = 1.0f / (float)(kh * kw);
+__global__ void k_pool_fwd(const float *x, float *y, int64_t *am, planes g, tt_pool2d_params p) {
+  bool is_max = p.mode == TT_POOL_MAX;
   TT_CUDA_LOOP(i, g.P * g.Ho * g.Wo) {
-    int64_t ox = i % g.Wo, r = i / g.Wo, oy = r % g.Ho, p = r / g.Ho;
-    const float *plane = x + p * g.H * g.W;
-    int64_t y0 = oy * sh, x0 = ox * sw;
+    int64_t ox = i % g.Wo, r = i / g.Wo, oy = r % g.Ho, pl = r / g.Ho;
+    const float *plane = x + pl * g.H * g.W;
+    int64_t y0, y1, x0, x1;
+    int64_t ph = pool_window(oy, p.kernel_h, p.stride_h, p.pad_h, g.H, &y0, &y1);
+    int64_t pw = pool_window(ox, p.kernel_w, p.stride_w, p.pad_w, g.W, &x0, &x1);
     if (is_max) {
       /* NaN wins (the first one); ties keep the first index in raster order */
       int64_t at = y0 * g.W + x0;
       float best = plane[at];
-      for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++) {
-          int64_t k = (y0 + a) * g.W + x0 + b;
+      for (int64_t a = y0; a < y1; a++)
+        for (int64_t b = x0; b < x1; b++) {
+          int64_t k = a * g.W + b;
           float v = plane[k];
           if (v > best || (isnan(v) && !isnan(best))) {
             best = v;
@@ -110,32 +122,31 @@ __global__ void k_pool_fwd(const float *x, float *y, int64_t *am, planes g, int 
       am[i] = at;
     } else {
       float acc = 0;
-      for (int a = 0; a < kh; a++)
-        for (int b = 0; b < kw; b++) acc += plane[(y0 + a) * g.W + x0 + b];
-      y[i] = acc * inv;
+      for (int64_t a = y0; a < y1; a++)
+        for (int64_t b = x0; b < x1; b++) acc += plane[a * g.W + b];
+      y[i] = acc / (p.count_include_pad ? (float)(ph * pw) : (float)((y1 - y0) * (x1 - x0)));
     }
   }
 }
 
-/* First and last output index whose window [o*s, o*s + k) covers input index t. */
-__device__ __forceinline__ void covering(int64_t t, int k, int s, int64_t nout, int64_t *lo, int64_t *hi) {
-  int64_t first = t - k + 1;
+/* First and last output index whose window [o*s - pad, o*s - pad + k) covers input index t. */
+__device__ __forceinline__ void covering(int64_t t, int k, int s, int pad, int64_t nout, int64_t *lo, int64_t *hi) {
+  int64_t first = t + pad - k + 1;
   *lo = first <= 0 ? 0 : (first + s - 1) / s;
-  *hi = t / s;
+  *hi = (t + pad) / s;
   if (*hi > nout - 1) *hi = nout - 1;
 }
 
 // gy [P, Ho, Wo] (+ argmax) -> gx [P, H, W]
-__global__ void k_pool_bwd(const float *gy, const int64_t *am, float *gx, planes g, int kh, int kw, int sh, int sw,
-                           bool is_max) {
-  float inv = 1.0f / (float)(kh * kw);
+__global__ void k_pool_bwd(const float *gy, const int64_t *am, float *gx, planes g, tt_pool2d_params p) {
+  bool is_max = p.mode == TT_POOL_MAX;
   TT_CUDA_LOOP(i, g.P * g.H * g.W) {
-    int64_t ix = i % g.W, r = i / g.W, iy = r % g.H, p = r / g.H;
+    int64_t ix = i % g.W, r = i / g.W, iy = r % g.H, pl = r / g.H;
     int64_t oy0, oy1, ox0, ox1, self = iy * g.W + ix;
-    covering(iy, kh, sh, g.Ho, &oy0, &oy1);
-    covering(ix, kw, sw, g.Wo, &ox0, &ox1);
-    const float *gp = gy + p * g.Ho * g.Wo;
-    const int64_t *ap = is_max ? am + p * g.Ho * g.Wo : nullptr;
+    covering(iy, p.kernel_h, p.stride_h, p.pad_h, g.Ho, &oy0, &oy1);
+    covering(ix, p.kernel_w, p.stride_w, p.pad_w, g.Wo, &ox0, &ox1);
+    const float *gp = gy + pl * g.Ho * g.Wo;
+    const int64_t *ap = is_max ? am + pl * g.Ho * g.Wo : nullptr;
     float acc = 0;
     for (int64_t oy = oy0; oy <= oy1; oy++)
       for (int64_t ox = ox0; ox <= ox1; ox++) {
@@ -143,7 +154,10 @@ __global__ void k_pool_bwd(const float *gy, const int64_t *am, float *gx, planes
         if (is_max) {
           if (ap[o] == self) acc += gp[o];
         } else {
-          acc += gp[o] * inv;
+          int64_t y0, y1, x0, x1;
+          int64_t ph = pool_window(oy, p.kernel_h, p.stride_h, p.pad_h, g.H, &y0, &y1);
+          int64_t pw = pool_window(ox, p.kernel_w, p.stride_w, p.pad_w, g.W, &x0, &x1);
+          acc += gp[o] / (p.count_include_pad ? (float)(ph * pw) : (float)((y1 - y0) * (x1 - x0)));
         }
       }
     gx[i] = acc;
@@ -154,11 +168,16 @@ static tt_status pool_check(const char *k, const tt_pool2d_params *p, const plan
   if (p->kernel_h < 1 || p->kernel_w < 1 || p->stride_h < 1 || p->stride_w < 1)
     return tt_error(TT_ERR_INVALID, "%s: kernel %dx%d and stride %dx%d must be positive", k, p->kernel_h, p->kernel_w,
                     p->stride_h, p->stride_w);
-  if (g->Ho != (g->H - p->kernel_h) / p->stride_h + 1 || g->Wo != (g->W - p->kernel_w) / p->stride_w + 1 ||
-      g->H < p->kernel_h || g->W < p->kernel_w)
-    return tt_error(TT_ERR_INVALID, "%s: output %lldx%lld does not match input %lldx%lld, kernel %dx%d, stride %dx%d", k,
+  if (p->pad_h < 0 || p->pad_w < 0 || p->pad_h > p->kernel_h / 2 || p->pad_w > p->kernel_w / 2)
+    return tt_error(TT_ERR_INVALID, "%s: padding %dx%d must be between 0 and half the %dx%d kernel", k, p->pad_h,
+                    p->pad_w, p->kernel_h, p->kernel_w);
+  int64_t H = g->H + 2 * p->pad_h, W = g->W + 2 * p->pad_w;
+  if (g->Ho != (H - p->kernel_h) / p->stride_h + 1 || g->Wo != (W - p->kernel_w) / p->stride_w + 1 ||
+      H < p->kernel_h || W < p->kernel_w)
+    return tt_error(TT_ERR_INVALID,
+                    "%s: output %lldx%lld does not match input %lldx%lld, kernel %dx%d, stride %dx%d, padding %dx%d", k,
                     (long long)g->Ho, (long long)g->Wo, (long long)g->H, (long long)g->W, p->kernel_h, p->kernel_w,
-                    p->stride_h, p->stride_w);
+                    p->stride_h, p->stride_w, p->pad_h, p->pad_w);
   return TT_OK;
 }
 
@@ -171,8 +190,7 @@ static tt_status cu_pool2d_fwd(const tt_pool2d_params *p, const tt_tensor *x, tt
   int64_t n = g.P * g.Ho * g.Wo;
   if (n == 0) return TT_OK;
   k_pool_fwd<<<tt_cuda_grid(n), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(
-      tt_cuda_ptr<float>(x), tt_cuda_ptr<float>(y), is_max ? tt_cuda_ptr<int64_t>(argmax) : nullptr, g, p->kernel_h,
-      p->kernel_w, p->stride_h, p->stride_w, is_max);
+      tt_cuda_ptr<float>(x), tt_cuda_ptr<float>(y), is_max ? tt_cuda_ptr<int64_t>(argmax) : nullptr, g, *p);
   return tt_cuda_check_launch("pool2d_fwd");
 }
 
@@ -186,8 +204,7 @@ static tt_status cu_pool2d_bwd(const tt_pool2d_params *p, const tt_tensor *gy, c
   int64_t n = g.P * g.H * g.W;
   if (n == 0) return TT_OK;
   k_pool_bwd<<<tt_cuda_grid(n), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(
-      tt_cuda_ptr<float>(gy), is_max ? tt_cuda_ptr<int64_t>(argmax) : nullptr, tt_cuda_ptr<float>(gx), g, p->kernel_h,
-      p->kernel_w, p->stride_h, p->stride_w, is_max);
+      tt_cuda_ptr<float>(gy), is_max ? tt_cuda_ptr<int64_t>(argmax) : nullptr, tt_cuda_ptr<float>(gx), g, *p);
   return tt_cuda_check_launch("pool2d_bwd");
 }
 

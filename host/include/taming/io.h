@@ -69,6 +69,12 @@ TT_API tt_status tt_safetensors_save(const char *path, int n, const char *const 
 /* ---- numpy ---- */
 TT_API tt_status tt_npy_load(const char *path, tt_tensor **out);
 TT_API tt_status tt_npy_save(const char *path, const tt_tensor *t);   /* atomic */
+/* .npz (a zip of .npy, as np.savez / np.savez_compressed write it): every array,
+ * named without ".npy"; release with tt_npz_free. The writer stores the members
+ * uncompressed, atomically. */
+TT_API tt_status tt_npz_load(const char *path, int *n, char ***names, tt_tensor ***tensors);
+TT_API void tt_npz_free(int n, char **names, tt_tensor **tensors);
+TT_API tt_status tt_npz_save(const char *path, int n, const char *const *names, tt_tensor *const *tensors);
 
 /* ---- YAML (official configs) ---- */
 /* Scalars become int, number, bool, nil or string as YAML 1.1 plain scalars do in PyYAML. */

@@ -16,5 +16,6 @@
 #include "taming/imgproc.h"
 #include "taming/datasets.h"
 #include "taming/sampling.h"
+#include "taming/metrics.h"
 #include "taming/dist.h"
 #endif
