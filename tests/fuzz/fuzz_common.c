@@ -116,9 +116,9 @@ uint64_t fuzz_touch_tensor(const tt_tensor *t, const char *what, size_t max_byte
     if (reach < 0) lo += reach;
     else hi += reach;
   }
-  FUZZ_CHECK(lo >= 0, "%s: reaches element %lld before its storage", what, (long long)lo);
+  FUZZ_CHECK(lo >= 0, "%s: reaches %.0f elements before its storage", what, -(double)lo);
   FUZZ_CHECK((hi + 1) * (__int128)dsize <= (__int128)t->storage->nbytes,
-             "%s: reaches byte %lld of a %zu-byte storage", what, (long long)((hi + 1) * (__int128)dsize),
+             "%s: reaches %.0f bytes into a %zu-byte storage", what, (double)((hi + 1) * (__int128)dsize),
              t->storage->nbytes);
   FUZZ_CHECK(t->storage->data != NULL, "%s: a storage of %zu bytes without data", what, t->storage->nbytes);
   if ((uint64_t)numel > max_bytes / dsize) return 0;
@@ -270,6 +270,7 @@ void fuzz_lua_call(lua_State *L, int nargs, const char *what) {
     FUZZ_CHECK(msg[0] != 0, "%s: an empty error message", what);
     /* luaL_check* in a C function called with what library code failed to check */
     FUZZ_CHECK(strncmp(msg, "bad argument #", 14) != 0, "%s: %s", what, msg);
+    if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "refused by %s: %s\n", what, msg);
   }
   lua_settop(L, base - 1);
 }

@@ -2,14 +2,19 @@
  * LLVMFuzzerTestOneInput once on each file given (folders: on each file in
  * them), or, without arguments, on $TT_SRCDIR/tests/fuzz/regress/TARGET and
  * $TT_SRCDIR/tests/fuzz/corpus/TARGET, TARGET being the program's name less
- * "replay_" (tests/fuzz/replay_pickle replays pickle). This is the `make check` test of every
- * target: each input that ever crashed, leaked or blew up stays fixed.
+ * "replay_" (tests/fuzz/replay_pickle replays pickle). This is the `make check`
+ * test of every target: each input that ever crashed, leaked or blew up stays
+ * fixed.
  *
- * It applies the limits the fuzzers run under, so an input that blew up there
- * fails here too: an allocation over FUZZ_MALLOC_LIMIT_MB (default 1024) aborts
- * naming its size, an input that takes over FUZZ_TIMEOUT (seconds, default 60)
- * aborts, and the peak RSS must stay under FUZZ_RSS_LIMIT_MB (default 2048).
- * Under AddressSanitizer the allocation limit is ASan's max_allocation_size_mb. */
+ * Each input runs in a child process, so one that fails does not hide the
+ * others, and LeakSanitizer checks each on its own (FUZZ_IN_PROCESS=1 runs
+ * them in this process, for a debugger). The limits are the fuzzers', so an
+ * input that blew up there fails here too: an allocation over
+ * FUZZ_MALLOC_LIMIT_MB (default 1024) aborts naming its size, an input that
+ * takes over FUZZ_TIMEOUT (seconds, default 60) aborts, and the peak RSS must
+ * stay under FUZZ_RSS_LIMIT_MB (default 1024, the bound the readers promise;
+ * 2048 under ASan, whose shadow memory and quarantine count). Under
+ * AddressSanitizer the allocation limit is ASan's max_allocation_size_mb. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -19,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "fuzz.h"
 
@@ -33,7 +39,13 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static const char *current = "(none)";
-static long rss_limit_mb = 2048;
+static bool in_process;   /* FUZZ_IN_PROCESS=1: no fork per input (for a debugger) */
+#ifdef REPLAY_ASAN
+#define RSS_LIMIT_MB 2048
+#else
+#define RSS_LIMIT_MB 1024
+#endif
+static long rss_limit_mb = RSS_LIMIT_MB;
 
 static long env_long(const char *name, long def) {
   const char *v = getenv(name);
@@ -43,11 +55,16 @@ static long env_long(const char *name, long def) {
 #ifdef REPLAY_ASAN
 /* ASan's own allocation-size limit gives the report (with a stack) that
  * libFuzzer's -malloc_limit_mb gives; ASAN_OPTIONS may override it. */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "max_allocation_size_mb=1024:allocator_may_return_null=0"; }
+/* (default visibility: the tree builds with -fvisibility=hidden, and gcc's
+ * libasan.so looks the symbol up in the executable) */
+#define REPLAY_EXPORT __attribute__((visibility("default")))
+REPLAY_EXPORT const char *__asan_default_options(void);
+REPLAY_EXPORT const char *__asan_default_options(void) { return "max_allocation_size_mb=1024:allocator_may_return_null=0"; }
 #else
 /* Without ASan, the allocation functions of this program stand in front of
- * glibc's (ELF interposition reaches libtaming, libpng, libjpeg too). */
+ * glibc's (ELF interposition reaches libtaming, libpng, libjpeg too; they need
+ * default visibility for that, the tree builds with -fvisibility=hidden). */
+#define REPLAY_EXPORT __attribute__((visibility("default")))
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -61,24 +78,24 @@ static void too_big(size_t n) {
   if (write(2, msg, (size_t)len) < 0) abort();
   abort();
 }
-void *malloc(size_t n) {
+REPLAY_EXPORT void *malloc(size_t n) {
   if (n > malloc_limit) too_big(n);
   return __libc_malloc(n);
 }
-void *calloc(size_t k, size_t n) {
+REPLAY_EXPORT void *calloc(size_t k, size_t n) {
   if (n && k > malloc_limit / n) too_big(k * n);
   return __libc_calloc(k, n);
 }
-void *realloc(void *p, size_t n) {
+REPLAY_EXPORT void *realloc(void *p, size_t n) {
   if (n > malloc_limit) too_big(n);
   return __libc_realloc(p, n);
 }
-int posix_memalign(void **p, size_t align, size_t n) {
+REPLAY_EXPORT int posix_memalign(void **p, size_t align, size_t n) {
   if (n > malloc_limit) too_big(n);
   *p = __libc_memalign(align, n);
   return *p ? 0 : ENOMEM;
 }
-void *aligned_alloc(size_t align, size_t n) {
+REPLAY_EXPORT void *aligned_alloc(size_t align, size_t n) {
   if (n > malloc_limit) too_big(n);
   return __libc_memalign(align, n);
 }
@@ -92,10 +109,12 @@ static void on_alarm(int sig) {
   abort();
 }
 
+/* of this process, or of the largest child (the inputs run in children) */
 static long peak_rss_mb(void) {
-  struct rusage ru;
+  struct rusage ru, rc;
   getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_maxrss / 1024;
+  getrusage(RUSAGE_CHILDREN, &rc);
+  return (ru.ru_maxrss > rc.ru_maxrss ? ru.ru_maxrss : rc.ru_maxrss) / 1024;
 }
 
 static int run_file(const char *path) {
@@ -121,16 +140,34 @@ static int run_file(const char *path) {
   memcpy(in, buf, n);
   free(buf);
   current = path;
-  alarm((unsigned)env_long("FUZZ_TIMEOUT", 60));
-  LLVMFuzzerTestOneInput(in, n);
-  alarm(0);
-  free(in);
-  long rss = peak_rss_mb();
-  if (rss > rss_limit_mb) {
-    fprintf(stderr, "replay: %s: peak RSS %ld MB (over the %ld MB limit)\n", path, rss, rss_limit_mb);
-    return 1;
+  int bad = 0;
+  pid_t pid = in_process ? 0 : fork();
+  if (pid < 0) {
+    fprintf(stderr, "replay: %s: fork: %s\n", path, strerror(errno));
+    bad = 1;
+  } else if (pid == 0) {
+    alarm((unsigned)env_long("FUZZ_TIMEOUT", 60));
+    LLVMFuzzerTestOneInput(in, n);
+    alarm(0);
+    long rss = peak_rss_mb();
+    if (rss > rss_limit_mb) {
+      fprintf(stderr, "replay: %s: peak RSS %ld MB (over the %ld MB limit)\n", path, rss, rss_limit_mb);
+      bad = 1;
+    }
+    if (!in_process) exit(bad);   /* (exit, not _exit: LeakSanitizer checks at exit) */
+  } else {
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFSIGNALED(st)) {
+      fprintf(stderr, "replay: %s: FAILED (signal %d)\n", path, WTERMSIG(st));
+      bad = 1;
+    } else if (WEXITSTATUS(st) != 0) {
+      fprintf(stderr, "replay: %s: FAILED (exit %d)\n", path, WEXITSTATUS(st));
+      bad = 1;
+    }
   }
-  return 0;
+  free(in);
+  return bad;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -191,7 +228,8 @@ int main(int argc, char **argv) {
 #ifndef REPLAY_ASAN
   malloc_limit = (size_t)env_long("FUZZ_MALLOC_LIMIT_MB", 1024) << 20;
 #endif
-  rss_limit_mb = env_long("FUZZ_RSS_LIMIT_MB", 2048);
+  rss_limit_mb = env_long("FUZZ_RSS_LIMIT_MB", RSS_LIMIT_MB);
+  in_process = env_long("FUZZ_IN_PROCESS", 0) != 0;
   signal(SIGALRM, on_alarm);
   if (LLVMFuzzerInitialize) LLVMFuzzerInitialize(&argc, &argv);
   int count = 0, bad = 0;

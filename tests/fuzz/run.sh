@@ -32,7 +32,7 @@ for t in "$@"; do
     -timeout="$timeout" -print_final_stats=1 -artifact_prefix="$findings/$t-" ${FUZZ_ARGS:-} \
     "$work" "$srcdir/tests/fuzz/corpus/$t" $regress >"$log" 2>&1
   rc=$?
-  grep -E '^#[0-9]+ +DONE|^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | tr '\n' ' '
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | tr '\n' ' '
   echo
   if [ $rc -ne 0 ]; then
     failed="$failed $t"
