@@ -64,13 +64,12 @@ static int l_tensor(lua_State *L) {
   }
   int64_t n = 1;
   for (int i = 0; i < nd; i++) n *= shape[i];
-  double *buf = malloc(sizeof(double) * (size_t)(n ? n : 1));
-  if (!buf) return luaL_error(L, "out of memory");
+  /* a userdata, not malloc: fill_nested raises on a non-number, and the GC frees it then */
+  double *buf = lua_newuserdatauv(L, sizeof(double) * (size_t)(n ? n : 1), 0);
   int64_t k = 0;
   if (nd == 0) buf[0] = luaL_checknumber(L, 1);
   else fill_nested(L, 1, buf, &k, 0, nd, shape);
   tt_tensor *f64 = tt_tensor_from_data(TT_F64, nd, shape, buf, TT_CPU);
-  free(buf);
   if (!f64) return tt_lua_fail(L);
   tt_tensor *t = tt_cast(f64, opt_dtype(L, 2, TT_F32));
   tt_tensor_unref(f64);
