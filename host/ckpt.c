@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 
 /* ---- the mapping ---- */
 
@@ -194,7 +195,9 @@ static tt_status not_a_checkpoint(const tt_ckpt *c, const uint8_t *h, size_t n) 
                   hex);
 }
 
-tt_status tt_ckpt_open(const char *path, tt_ckpt **out) {
+tt_status tt_ckpt_open(const char *path, tt_ckpt **out) { return tt_ckpt_open_with(path, NULL, out); }
+
+tt_status tt_ckpt_open_with(const char *path, const tt_ckpt_options *opts, tt_ckpt **out) {
   *out = NULL;
   tt_ckpt *c = calloc(1, sizeof *c);
   if (c) c->path = strdup(path);
@@ -203,6 +206,7 @@ tt_status tt_ckpt_open(const char *path, tt_ckpt **out) {
     return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
   }
   c->meta = tt_value_map();
+  c->allow_unsafe_globals = opts && opts->allow_unsafe_globals;
   tt_status s = tt_mfile_open(path, &c->file);
   if (s != TT_OK) {
     tt_ckpt_close(c);
@@ -222,8 +226,8 @@ tt_status tt_ckpt_open(const char *path, tt_ckpt **out) {
                    "%s: a legacy (PyTorch < 1.6) checkpoint, which is not read; re-save it with a recent "
                    "PyTorch (torch.save(torch.load(OLD), NEW)) or convert it to .safetensors",
                    path);
-    } else if (hn > 8 && h[8] == '{' && stlen >= 2 && stlen < ((uint64_t)1 << 40)) {
-      /* a JSON object after a plausible length: the reader checks the length against the file */
+    } else if (hn > 8 && h[8] == '{' && stlen >= 2) {
+      /* a JSON object after a length: the reader checks the length against the cap and the file */
       c->format = "safetensors";
       s = tt_ckpt_open_safetensors(c);
     } else {
@@ -254,6 +258,8 @@ void tt_ckpt_close(tt_ckpt *c) {
   free(c->names);
   free(c->by_name);
   tt_value_clear(&c->meta);
+  for (int i = 0; i < c->n_unsafe && i < PK_MAX_UNSAFE; i++) free(c->unsafe[i]);
+  free(c->unsafe);
   tt_mfile_unref(c->file);
   free(c->path);
   free(c);
@@ -265,6 +271,10 @@ int tt_ckpt_count(const tt_ckpt *c) { return c->n; }
 const char *tt_ckpt_name(const tt_ckpt *c, int i) { return i >= 0 && i < c->n ? c->names[i] : NULL; }
 tt_tensor *tt_ckpt_tensor(const tt_ckpt *c, int i) { return i >= 0 && i < c->n ? c->tensors[i] : NULL; }
 const tt_value *tt_ckpt_meta(const tt_ckpt *c) { return &c->meta; }
+int tt_ckpt_unsafe_count(const tt_ckpt *c) { return c->n_unsafe; }
+const char *tt_ckpt_unsafe_global(const tt_ckpt *c, int i) {
+  return i >= 0 && i < c->n_unsafe && i < PK_MAX_UNSAFE ? c->unsafe[i] : NULL;
+}
 
 tt_tensor *tt_ckpt_get(const tt_ckpt *c, const char *name) {
   int lo = 0, hi = c->n - 1;
@@ -298,13 +308,18 @@ static void print_scalar(FILE *out, const tt_value *v) {
 }
 
 tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out) {
+  /* expanded (stride 0) views can each claim up to 2^63 bytes: sum without wrapping */
   int64_t params = 0;
   size_t bytes = 0;
-  for (int i = 0; i < c->n; i++) {
-    params += tt_tensor_numel(c->tensors[i]);
-    bytes += tt_tensor_nbytes(c->tensors[i]);
-  }
-  fprintf(out, "%s: %s, %d tensors, %" PRId64 " elements, %zu bytes\n", c->path, c->format, c->n, params, bytes);
+  bool over = false;
+  for (int i = 0; i < c->n; i++)
+    if (!tt_i64_add(params, tt_tensor_numel(c->tensors[i]), &params) ||
+        !tt_size_add(bytes, tt_tensor_nbytes(c->tensors[i]), &bytes))
+      over = true;
+  if (over)
+    fprintf(out, "%s: %s, %d tensors, over 2^63 elements or bytes (expanded views)\n", c->path, c->format, c->n);
+  else
+    fprintf(out, "%s: %s, %d tensors, %" PRId64 " elements, %zu bytes\n", c->path, c->format, c->n, params, bytes);
   for (int i = 0; i < c->n; i++) {
     char buf[160];
     fprintf(out, "%s %s %s\n", c->names[i], tt_dtype_name(c->tensors[i]->dtype),
@@ -321,8 +336,12 @@ tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out) {
 }
 
 tt_status tt_ckpt_convert(const char *in, const char *out, bool inference) {
+  return tt_ckpt_convert_with(in, out, inference, NULL);
+}
+
+tt_status tt_ckpt_convert_with(const char *in, const char *out, bool inference, const tt_ckpt_options *opts) {
   tt_ckpt *c;
-  TT_TRY(tt_ckpt_open(in, &c));
+  TT_TRY(tt_ckpt_open_with(in, opts, &c));
   const char **names = malloc(sizeof *names * (size_t)(c->n ? c->n : 1));
   tt_tensor **ts = malloc(sizeof *ts * (size_t)(c->n ? c->n : 1));
   tt_value meta = tt_value_map();

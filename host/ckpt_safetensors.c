@@ -12,9 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 #include "taming/ops/copy.h"
 
+/* The header cap of the reference implementation (100 MB); TAMING_MAX_SAFETENSORS_HEADER
+ * (bytes) raises it for a file that really needs more. */
 #define MAX_HEADER (100u << 20)
+
+static uint64_t max_header(void) {
+  const char *env = getenv("TAMING_MAX_SAFETENSORS_HEADER");
+  if (!env || !*env) return MAX_HEADER;
+  char *end;
+  unsigned long long v = strtoull(env, &end, 10);
+  return *end || env[0] == '-' ? MAX_HEADER : (uint64_t)v;
+}
 
 static const struct { const char *name; tt_dtype dt; } st_dtypes[] = {
     {"F32", TT_F32}, {"F64", TT_F64}, {"F16", TT_F16}, {"BF16", TT_BF16},
@@ -63,15 +74,16 @@ static tt_status parse_entry(const char *path, const char *name, const tt_value 
   e->ndim = tt_value_len(shape);
   if (e->ndim > TT_MAX_DIMS)
     return tt_error(TT_ERR_UNSUPPORTED, "%s: tensor '%s' has %d dims (at most %d)", path, name, e->ndim, TT_MAX_DIMS);
-  uint64_t numel = 1;
-  bool overflow = false;
   for (int i = 0; i < e->ndim; i++) {
     const tt_value *x = tt_value_at(shape, i);
     if (x->type != TT_V_INT || x->u.i < 0)
       return tt_error(TT_ERR_FORMAT, "%s: tensor '%s': its shape is not a list of sizes", path, name);
     e->shape[i] = x->u.i;
-    if (__builtin_mul_overflow(numel, (uint64_t)x->u.i, &numel)) overflow = true;
   }
+  /* a zero dim must not hide an overflowing product of the others */
+  size_t bytes = 0;
+  bool overflow = !tt_shape_nbytes(e->ndim, e->shape, tt_dtype_size(e->dt), &bytes);
+  uint64_t nbytes = bytes;
   const tt_value *b = tt_value_at(off, 0), *en = tt_value_at(off, 1);
   if (b->type != TT_V_INT || en->type != TT_V_INT || b->u.i < 0 || en->u.i < b->u.i)
     return tt_error(TT_ERR_FORMAT, "%s: tensor '%s': bad data_offsets", path, name);
@@ -79,11 +91,13 @@ static tt_status parse_entry(const char *path, const char *name, const tt_value 
   e->end = (uint64_t)en->u.i;
   char sh[160];
   tt_shape_str(e->ndim, e->shape, sh, sizeof sh);
-  uint64_t nbytes;
-  if (overflow || __builtin_mul_overflow(numel, (uint64_t)tt_dtype_size(e->dt), &nbytes) || nbytes != e->end - e->begin)
+  if (overflow)
+    return tt_error(TT_ERR_FORMAT, "%s: tensor '%s' has an impossible shape %s (over 2^63 bytes of %s)", path, name, sh,
+                    dt->u.s);
+  if (nbytes != e->end - e->begin)
     return tt_error(TT_ERR_FORMAT, "%s: tensor '%s' %s %s needs %" PRIu64 " bytes but its data_offsets [%" PRIu64
                     ", %" PRIu64 "] hold %" PRIu64,
-                    path, name, dt->u.s, sh, overflow ? UINT64_MAX : nbytes, e->begin, e->end, e->end - e->begin);
+                    path, name, dt->u.s, sh, nbytes, e->begin, e->end, e->end - e->begin);
   if (e->end > data_size)
     return tt_error(TT_ERR_FORMAT, "%s: tensor '%s' data_offsets [%" PRIu64 ", %" PRIu64 "] reach past the data (%" PRIu64
                     " bytes): truncated file?",
@@ -109,10 +123,15 @@ tt_status tt_ckpt_open_safetensors(tt_ckpt *c) {
   TT_TRY(tt_mfile_read(f, 0, lenb, 8, "the header length"));
   uint64_t hlen = 0;
   for (int i = 7; i >= 0; i--) hlen = hlen << 8 | lenb[i];
-  if (hlen > MAX_HEADER || hlen > f->size - 8)
-    return tt_error(TT_ERR_FORMAT, "%s: safetensors header of %" PRIu64 " bytes does not fit in the file (%" PRIu64
-                    " bytes): truncated or corrupt",
+  if (hlen > f->size - 8)
+    return tt_error(TT_ERR_FORMAT, "%s: safetensors header length %" PRIu64 " exceeds the file size (%" PRIu64
+                    " bytes): truncated or corrupt file",
                     c->path, hlen, f->size);
+  uint64_t cap = max_header();
+  if (hlen > cap)
+    return tt_error(TT_ERR_FORMAT, "%s: safetensors header length %" PRIu64 " exceeds the cap of %" PRIu64
+                    " bytes (corrupt file? set TAMING_MAX_SAFETENSORS_HEADER to raise the cap)",
+                    c->path, hlen, cap);
   char *h = malloc((size_t)hlen);
   if (!h) return tt_error(TT_ERR_NOMEM, "%s: out of memory", c->path);
   tt_value hdr = TT_VALUE_NIL;
@@ -184,29 +203,46 @@ static int cmp_layout(const void *a, const void *b) {
   return strcmp(x->name, y->name);
 }
 
+typedef struct { const char *key; const tt_value *v; } meta_item;
+
+static int cmp_meta(const void *a, const void *b) {
+  return strcmp(((const meta_item *)a)->key, ((const meta_item *)b)->key);
+}
+
+/* Keys are written sorted: a map built from a Lua table comes in hash order,
+ * and identical runs must write identical bytes. */
 static tt_status write_metadata(FILE *h, const char *path, const tt_value *meta) {
   if (!meta || meta->type == TT_V_NIL) return TT_OK;
   if (meta->type != TT_V_MAP) return tt_error(TT_ERR_INVALID, "%s: metadata must be a map of strings", path);
-  if (meta->u.c.len == 0) return TT_OK;
+  int n = meta->u.c.len;
+  if (n == 0) return TT_OK;
+  meta_item *items = malloc(sizeof *items * (size_t)n);
+  if (!items) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
+  for (int i = 0; i < n; i++) items[i] = (meta_item){meta->u.c.keys[i], &meta->u.c.items[i]};
+  qsort(items, (size_t)n, sizeof *items, cmp_meta);
+  tt_status s = TT_OK;
   fputs("\"__metadata__\":{", h);
-  for (int i = 0; i < meta->u.c.len; i++) {
-    const tt_value *v = &meta->u.c.items[i];
+  for (int i = 0; i < n; i++) {
+    const tt_value *v = items[i].v;
     char num[64];
     const char *str = num;
     if (v->type == TT_V_STR) str = v->u.s;
     else if (v->type == TT_V_INT) snprintf(num, sizeof num, "%" PRId64, v->u.i);
     else if (v->type == TT_V_NUM) snprintf(num, sizeof num, "%.17g", v->u.n);
     else if (v->type == TT_V_BOOL) str = v->u.b ? "true" : "false";
-    else
-      return tt_error(TT_ERR_INVALID, "%s: metadata '%s' is a %s; safetensors metadata values are strings", path,
-                      meta->u.c.keys[i], tt_vtype_name(v->type));
+    else {
+      s = tt_error(TT_ERR_INVALID, "%s: metadata '%s' is a %s; safetensors metadata values are strings", path,
+                   items[i].key, tt_vtype_name(v->type));
+      break;
+    }
     if (i) fputc(',', h);
-    tt_json_write_string(h, meta->u.c.keys[i]);
+    tt_json_write_string(h, items[i].key);
     fputc(':', h);
     tt_json_write_string(h, str);
   }
+  free(items);
   fputc('}', h);
-  return TT_OK;
+  return s;
 }
 
 /* The JSON header, padded with spaces so the data starts 8-byte aligned. */

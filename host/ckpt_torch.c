@@ -13,16 +13,20 @@
  * built by a torch.* function we do not interpret (quantized, sparse, meta
  * tensors) is an error naming the key, since a weight would silently go
  * missing; other non-tensor entries (None buffers, extra states) are skipped.
- * Globals that run code are refused by the parser wherever they appear. */
+ * Globals that run code are refused by the parser wherever they appear; a
+ * file referencing other globals outside the parser's allowlist is refused
+ * unless the caller opts in (tt_ckpt_options.allow_unsafe_globals). */
 #include "config.h"
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 
 typedef struct cached_storage {
   tt_storage *s;
   int dtype;
+  int64_t numel;   /* as first declared: a later reference must agree */
 } cached_storage;
 
 typedef struct conv {
@@ -32,39 +36,50 @@ typedef struct conv {
   int64_t budget;   /* values left to build: bounds memo-shared structures */
 } conv;
 
-static tt_status get_storage(conv *cv, const pk_node *st, tt_storage **out) {
+/* The storage behind a tensor (`what` names it), made once per archive entry;
+ * every later reference must declare the same dtype and element count. */
+static tt_status get_storage(conv *cv, const pk_node *st, const char *what, tt_storage **out, int64_t *numel) {
   const char *path = cv->c->path;
   char name[1024];
   snprintf(name, sizeof name, "%sdata/%s", cv->prefix, st->key);
   tt_zip_entry *e = tt_zip_find(cv->z, name);
   if (!e)
-    return tt_error(TT_ERR_FORMAT, "%s: storage '%s' is referenced by the pickle but the archive has no entry '%s'",
-                    path, st->key, name);
+    return tt_error(TT_ERR_FORMAT, "%s: tensor '%s': storage '%s' is referenced by the pickle but the archive has no entry '%s'",
+                    path, what, st->key, name);
   cached_storage *cs = e->user;
   if (cs) {
     if (cs->dtype != st->dtype)
-      return tt_error(TT_ERR_FORMAT, "%s: storage '%s' is used both as %s and as %s", path, st->key,
+      return tt_error(TT_ERR_FORMAT, "%s: tensor '%s': storage '%s' is used both as %s and as %s", path, what, st->key,
                       tt_dtype_name(cs->dtype), tt_dtype_name(st->dtype));
+    if (cs->numel != st->i)
+      return tt_error(TT_ERR_FORMAT,
+                      "%s: tensor '%s': storage '%s' is declared with %" PRId64 " elements here but %" PRId64
+                      " where it first appears (corrupt file)",
+                      path, what, st->key, st->i, cs->numel);
     *out = cs->s;
+    *numel = cs->numel;
     return TT_OK;
   }
   TT_TRY(tt_zip_resolve(cv->z, e));
   size_t es = tt_dtype_size(st->dtype);
-  if ((uint64_t)st->i > UINT64_MAX / es || (uint64_t)st->i * es > e->size)
+  uint64_t nbytes;
+  if (st->i < 0 || !tt_u64_mul((uint64_t)st->i, es, &nbytes) || nbytes > e->size)
     return tt_error(TT_ERR_FORMAT,
-                    "%s: storage '%s' claims %" PRId64 " elements of %s but its entry '%s' has only %" PRIu64
+                    "%s: tensor '%s': storage '%s' claims %" PRId64 " elements of %s but its entry '%s' has only %" PRIu64
                     " bytes (corrupt file)",
-                    path, st->key, st->i, tt_dtype_name(st->dtype), name, e->size);
+                    path, what, st->key, st->i, tt_dtype_name(st->dtype), name, e->size);
   cs = calloc(1, sizeof *cs);
   if (!cs) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
   cs->dtype = st->dtype;
-  cs->s = tt_mfile_storage(cv->c->file, e->data_off, (size_t)st->i * es, es);
+  cs->numel = st->i;
+  cs->s = tt_mfile_storage(cv->c->file, e->data_off, (size_t)nbytes, es);
   if (!cs->s) {
     free(cs);
-    return tt_error_prefix(tt_last_status(), "%s: storage '%s': ", path, st->key);
+    return tt_error_prefix(tt_last_status(), "%s: tensor '%s': storage '%s': ", path, what, st->key);
   }
   e->user = cs;
   *out = cs->s;
+  *numel = cs->numel;
   return TT_OK;
 }
 
@@ -77,24 +92,23 @@ static tt_status make_tensor(conv *cv, const pk_node *n, const char *what, tt_te
   tt_shape_str(t->ndim, t->shape, sh, sizeof sh);
   if (st->dtype < 0)
     return tt_error(TT_ERR_UNSUPPORTED, "%s: tensor '%s' %s: storage type %s is not supported", path, what, sh, st->s);
-  /* the furthest element, computed without overflow */
-  int64_t hi = t->offset;
-  bool empty = false, bad = t->offset < 0;
-  for (int d = 0; d < t->ndim; d++) {
-    if (t->shape[d] < 0 || t->stride[d] < 0) bad = true;
-    if (t->shape[d] == 0) empty = true;
-  }
-  for (int d = 0; d < t->ndim && !bad && !empty; d++) {
-    int64_t span;
-    if (__builtin_mul_overflow(t->shape[d] - 1, t->stride[d], &span) || __builtin_add_overflow(hi, span, &hi)) bad = true;
-  }
-  if (bad || (!empty && hi >= st->i))
+  size_t nbytes;
+  if (!tt_shape_nbytes(t->ndim, t->shape, tt_dtype_size(st->dtype), &nbytes))
+    return tt_error(TT_ERR_FORMAT, "%s: tensor '%s' has an impossible shape %s (negative, or over 2^63 bytes of %s)",
+                    path, what, sh, tt_dtype_name(st->dtype));
+  tt_storage *s = NULL;
+  int64_t numel = 0;
+  TT_TRY(get_storage(cv, st, what, &s, &numel));
+  /* the elements it touches, computed without overflow, against the storage's first declared size */
+  int64_t lo, hi;
+  bool empty, bad = t->offset < 0;
+  for (int d = 0; d < t->ndim; d++)
+    if (t->stride[d] < 0) bad = true;
+  if (!tt_view_span(t->ndim, t->shape, t->stride, t->offset, &lo, &hi, &empty) || bad || (!empty && hi >= numel))
     return tt_error(TT_ERR_FORMAT,
                     "%s: tensor '%s' %s at storage offset %" PRId64 " reaches outside its storage '%s' of %" PRId64
                     " elements (corrupt file)",
-                    path, what, sh, t->offset, st->key, st->i);
-  tt_storage *s = NULL;
-  TT_TRY(get_storage(cv, st, &s));
+                    path, what, sh, t->offset, st->key, numel);
   *out = tt_tensor_from_storage(s, (tt_dtype)st->dtype, t->ndim, t->shape, t->stride, t->offset);
   if (!*out) return tt_error_prefix(tt_last_status(), "%s: tensor '%s': ", path, what);
   return TT_OK;
@@ -263,7 +277,23 @@ tt_status tt_ckpt_open_torch(tt_ckpt *c) {
   }
   if ((s = tt_mfile_read(c->file, e->data_off, pkl, (size_t)e->size, e->name)) != TT_OK) goto done;
   if ((s = tt_pickle_parse(pkl, (size_t)e->size, c->path, &pr)) != TT_OK) goto done;
+  /* the scanner's findings go to the checkpoint (for `taming info`) */
+  c->unsafe = pr.unsafe;
+  c->n_unsafe = pr.n_unsafe;
+  pr.unsafe = NULL;
+  pr.n_unsafe = 0;
+  if (c->n_unsafe && !c->allow_unsafe_globals) {
+    s = tt_error(TT_ERR_FORMAT,
+                 "%s: the pickle references %s%s, which torch.load without weights_only=True would call; refusing "
+                 "the file (nothing was called; to read its tensors anyway, opt in: tt.load(path, {unsafe_globals = "
+                 "true}) or taming convert --allow-unsafe-globals)",
+                 c->path, c->unsafe[0], c->n_unsafe > 1 ? " and other globals outside the allowlist" : "");
+    goto done;
+  }
+  /* memo references can share one structure many times over: bound the values
+   * built from it by the pickle's size, and absolutely (about 4M values) */
   cv.budget = (int64_t)4 * (int64_t)e->size + (1 << 20);
+  if (cv.budget > ((int64_t)4 << 20)) cv.budget = (int64_t)4 << 20;
   s = convert(&cv, pr.root);
 done:
   for (int i = 0; i < z.n; i++) {

@@ -161,17 +161,13 @@ static tt_status load_item(const tt_loader *l, int64_t idx, int64_t epoch, tt_te
   }
   tt_rng r = tt_rng_make(key3(l->o.seed, (uint64_t)epoch, (uint64_t)idx));
   if (sp->size > 0) {
+    /* resize and crop in one step: only the kept window is resized */
     int64_t s = sp->size;
-    APPLY(img, tt_smallest_max_size(img, s, sp->interp));
-    if (cond) APPLY(cond, tt_smallest_max_size(cond, s, sp->cond == TT_COND_SEGMENTATION ? TT_INTER_NEAREST : TT_INTER_LINEAR));
-    if (sp->random_crop) {
-      double u = tt_rng_uniform(&r), v = tt_rng_uniform(&r);
-      APPLY(img, tt_random_crop(img, s, s, u, v));
-      if (cond) APPLY(cond, tt_random_crop(cond, s, s, u, v));
-    } else {
-      APPLY(img, tt_center_crop(img, s, s));
-      if (cond) APPLY(cond, tt_center_crop(cond, s, s));
-    }
+    double u = -1, v = -1;
+    if (sp->random_crop) u = tt_rng_uniform(&r), v = tt_rng_uniform(&r);
+    tt_interp ci = sp->cond == TT_COND_SEGMENTATION ? TT_INTER_NEAREST : TT_INTER_LINEAR;
+    APPLY(img, tt_smallest_max_size_crop(img, s, s, s, u, v, sp->interp));
+    if (cond) APPLY(cond, tt_smallest_max_size_crop(cond, s, s, s, u, v, ci));
   }
   if (sp->hflip && tt_rng_uniform(&r) < 0.5) {
     APPLY(img, tt_hflip(img));

@@ -1,12 +1,19 @@
 /* datasets.c — IDX files (MNIST / Fashion-MNIST) through zlib, which reads
- * gzipped and plain files alike. */
+ * gzipped and plain files alike. The header's sizes are checked against the
+ * file before anything is allocated: a plain file must hold exactly the bytes
+ * its header declares, a gzipped one at most what deflate can expand its size
+ * to, so a few header bytes cannot ask for gigabytes. */
 #include "config.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 #include "taming/datasets.h"
+
+/* deflate expands at most 1032:1 (258-byte matches coded in 2 bits) */
+#define DEFLATE_MAX_RATIO 1032
 
 /* Reads exactly n bytes or fails naming the file and how much was there. */
 static tt_status gz_read_exact(gzFile f, const char *path, void *buf, size_t n, const char *what) {
@@ -31,6 +38,10 @@ static tt_status gz_read_exact(gzFile f, const char *path, void *buf, size_t n, 
 tt_status tt_idx_load(const char *path, tt_tensor **out) {
   if (!path || !out) return tt_error(TT_ERR_INVALID, "idx_load: NULL argument");
   *out = NULL;
+  struct stat st;
+  if (stat(path, &st) != 0) return tt_error(TT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  if (S_ISDIR(st.st_mode)) return tt_error(TT_ERR_IO, "%s: is a directory, not an IDX file", path);
+  if (!S_ISREG(st.st_mode)) return tt_error(TT_ERR_IO, "%s: not a regular file", path);
   gzFile f = gzopen(path, "rb");
   if (!f) return tt_error(TT_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
   tt_status s;
@@ -60,20 +71,38 @@ tt_status tt_idx_load(const char *path, tt_tensor **out) {
   int64_t numel = 1;
   for (int i = 0; i < nd; i++) {
     shape[i] = (int64_t)dims[4 * i] << 24 | (int64_t)dims[4 * i + 1] << 16 | (int64_t)dims[4 * i + 2] << 8 | dims[4 * i + 3];
-    if (shape[i] < 1 || shape[i] > (1ll << 31) || numel > (1ll << 40) / shape[i]) {
+    if (shape[i] < 1 || shape[i] > (1ll << 31) || __builtin_mul_overflow(numel, shape[i], &numel) ||
+        numel > (1ll << 40)) {
       s = tt_error(TT_ERR_FORMAT, "%s: implausible IDX dimension %d = %lld", path, i, (long long)shape[i]);
       goto done;
     }
-    numel *= shape[i];
+  }
+  size_t es = tt_dtype_size(dt);
+  uint64_t nbytes, head_bytes = 4 + 4 * (uint64_t)nd, fsize = (uint64_t)st.st_size;
+  if (__builtin_mul_overflow((uint64_t)numel, (uint64_t)es, &nbytes) || nbytes > (uint64_t)SIZE_MAX) {
+    s = tt_error(TT_ERR_FORMAT, "%s: the IDX header declares %lld elements of %zu bytes, too many to address", path,
+                 (long long)numel, es);
+    goto done;
+  }
+  if (gzdirect(f) && nbytes != fsize - head_bytes) {
+    s = tt_error(TT_ERR_FORMAT, "%s: %s %llu bytes of data (%lld elements), the file holds %llu", path,
+                 nbytes > fsize - head_bytes ? "truncated: the IDX header declares" : "more data than the IDX header declares:",
+                 (unsigned long long)nbytes, (long long)numel, (unsigned long long)(fsize - head_bytes));
+    goto done;
+  }
+  if (!gzdirect(f) && nbytes / DEFLATE_MAX_RATIO > fsize) {
+    s = tt_error(TT_ERR_FORMAT, "%s: truncated: the IDX header declares %llu bytes of data (%lld elements), more than "
+                 "a gzip file of %llu bytes can hold", path, (unsigned long long)nbytes, (long long)numel,
+                 (unsigned long long)fsize);
+    goto done;
   }
   t = tt_tensor_new(dt, nd, shape, TT_CPU);
   if (!t) {
     s = tt_last_status();
     goto done;
   }
-  size_t es = tt_dtype_size(dt), nbytes = (size_t)numel * es;
   unsigned char *p = tt_tensor_data(t);
-  if ((s = gz_read_exact(f, path, p, nbytes, "IDX data")) != TT_OK) goto done;
+  if ((s = gz_read_exact(f, path, p, (size_t)nbytes, "IDX data")) != TT_OK) goto done;
   unsigned char extra;
   if (gzread(f, &extra, 1) != 0) {
     s = tt_error(TT_ERR_FORMAT, "%s: more data than the IDX header's %lld elements", path, (long long)numel);
@@ -81,7 +110,7 @@ tt_status tt_idx_load(const char *path, tt_tensor **out) {
   }
   /* big-endian on disk */
   if (es > 1) {
-    for (size_t i = 0; i < nbytes; i += es)
+    for (size_t i = 0; i < (size_t)nbytes; i += es)
       for (size_t a = 0, b = es - 1; a < b; a++, b--) {
         unsigned char c = p[i + a];
         p[i + a] = p[i + b];

@@ -8,7 +8,10 @@
  * Decoding matches Pillow's np.array(Image.open(path)): no gamma or colour
  * management, libjpeg's default islow DCT and fancy upsampling, 16-bit samples
  * reduced to their high byte, palettes expanded (to RGBA when they carry
- * transparency). The channel count is the file's: 16-bit gray+alpha stays two
+ * transparency). As Pillow refuses decompression bombs, an image of more than
+ * 2 x 89,478,485 pixels is refused from its header, before any allocation
+ * (TAMING_MAX_IMAGE_PIXELS changes the limit, 0 or "none" removes it), and
+ * libjpeg's warnings about corrupt or missing data are errors. The channel count is the file's: 16-bit gray+alpha stays two
  * channels where Pillow would widen it to RGBA. JPEGs are written with
  * libjpeg's defaults as Pillow writes them (4:2:0, quality 75 unless given).
  * Writers encode into memory first and then replace the target atomically, so
@@ -20,6 +23,7 @@
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 /* jpeglib.h needs size_t and FILE first */
 #include <jpeglib.h>
+#include <jerror.h>
 #include "taming/autograd.h"
 #include "taming/imgproc.h"
 #include "taming/io.h"
@@ -102,6 +107,43 @@ static void membuf_put(membuf *b, const void *p, size_t n) {
   b->size += n;
 }
 
+/* ---- the pixel limit ---- */
+
+tt_status tt_image_max_pixels(int64_t *out) {
+  *out = TT_IMAGE_MAX_PIXELS_DEFAULT;
+  const char *e = getenv("TAMING_MAX_IMAGE_PIXELS");
+  if (!e || !*e) return TT_OK;
+  if (!strcmp(e, "none")) {
+    *out = 0;
+    return TT_OK;
+  }
+  char *end;
+  errno = 0;
+  long long v = strtoll(e, &end, 10);
+  if (errno || *end || end == e || v < 0)
+    return tt_error(TT_ERR_INVALID, "TAMING_MAX_IMAGE_PIXELS=%s: expected a pixel count (0 or none: no limit)", e);
+  *out = v;
+  return TT_OK;
+}
+
+/* Checks a header's size before anything is allocated for it: the pixel limit
+ * (0: none) and h * w * ch bytes that the tensor and row pointers can address. */
+static tt_status check_size(const char *path, uint64_t h, uint64_t w, uint64_t ch, int64_t limit) {
+  uint64_t pixels, bytes;
+  if (h == 0 || w == 0) return tt_error(TT_ERR_FORMAT, "%s: the header declares an empty %llu x %llu image", path,
+                                        (unsigned long long)h, (unsigned long long)w);
+  if (__builtin_mul_overflow(h, w, &pixels) || __builtin_mul_overflow(pixels, ch, &bytes) || bytes > (uint64_t)PTRDIFF_MAX ||
+      bytes > (uint64_t)SIZE_MAX)
+    return tt_error(TT_ERR_UNSUPPORTED, "%s: a %llu x %llu image with %llu channels does not fit in memory", path,
+                    (unsigned long long)h, (unsigned long long)w, (unsigned long long)ch);
+  if (limit > 0 && pixels > (uint64_t)limit)
+    return tt_error(TT_ERR_UNSUPPORTED,
+                    "%s: the header declares %llu x %llu (H x W) = %llu pixels, over the limit of %lld (a decompression "
+                    "bomb?); set TAMING_MAX_IMAGE_PIXELS to a larger count, or to 0 for no limit",
+                    path, (unsigned long long)h, (unsigned long long)w, (unsigned long long)pixels, (long long)limit);
+  return TT_OK;
+}
+
 /* ---- PNG ---- */
 
 typedef struct png_ctx {
@@ -130,7 +172,7 @@ static void png_read_mem(png_structp png, png_bytep out, size_t n) {
   c->pos += n;
 }
 
-static tt_status decode_png(const char *path, const unsigned char *data, size_t size, tt_tensor **out) {
+static tt_status decode_png(const char *path, const unsigned char *data, size_t size, int64_t limit, tt_tensor **out) {
   png_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.data = data;
@@ -151,10 +193,17 @@ static tt_status decode_png(const char *path, const unsigned char *data, size_t 
     return tt_error(TT_ERR_FORMAT, "%s: corrupt PNG: %s", path, ctx.msg);
   }
   png_set_read_fn(png, &ctx, png_read_mem);
-  /* the image size is validated below; keep libpng's own limits generous but finite */
+  /* the pixel limit is checked below, from the header; libpng's own limit on each
+   * side stays as a second fence */
   png_set_user_limits(png, 1u << 20, 1u << 20);
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+  /* 4 channels at most after the conversions below: a 1-bit image counts as 8-bit */
+  tt_status s = check_size(path, h, w, 4, limit);
+  if (s != TT_OK) {
+    png_destroy_read_struct(&png, &info, NULL);
+    return s;
+  }
   int depth = png_get_bit_depth(png, info), ct = png_get_color_type(png, info);
   if (ct == PNG_COLOR_TYPE_PALETTE) {
     png_set_palette_to_rgb(png);
@@ -166,7 +215,7 @@ static tt_status decode_png(const char *path, const unsigned char *data, size_t 
   png_read_update_info(png, info);
   int ch = png_get_channels(png, info);
   size_t rowbytes = png_get_rowbytes(png, info);
-  if (rowbytes != (size_t)w * (size_t)ch) png_error(png, "unexpected row layout after conversion");
+  if (ch < 1 || ch > 4 || rowbytes != (size_t)w * (size_t)ch) png_error(png, "unexpected row layout after conversion");
   img = tt_tensor_new(TT_U8, TT_DIMS((int64_t)h, (int64_t)w, ch), TT_CPU);
   if (!img) png_error(png, "out of memory for the pixels");
   rows = malloc(sizeof(png_bytep) * h);
@@ -246,9 +295,26 @@ static void jpeg_on_error(j_common_ptr c) {
   longjmp(e->jb, 1);
 }
 
-/* Warnings (corrupt entropy data, extraneous bytes) are not printed: the image
- * decodes as well as libjpeg can, as in Pillow. */
+/* Warnings (level -1) about the data — an early end of the image, extraneous
+ * bytes, bad Huffman codes — are errors: libjpeg would pad what it cannot read
+ * with gray and go on, so a few hundred bytes could pass for any size. Those
+ * about metadata alone (JFIF version, Adobe transform code, ICC marker) are
+ * ignored, as are trace messages (level >= 0); nothing is printed. */
 static void jpeg_on_message(j_common_ptr c, int level) {
+  if (level >= 0) return;
+  int code = c->err->msg_code;
+  if (code == JWRN_JFIF_MAJOR || code == JWRN_ADOBE_XFORM || code == JWRN_BOGUS_ICC) return;
+  jpeg_ctx *e = (jpeg_ctx *)c->err;
+  char m[JMSG_LENGTH_MAX];
+  c->err->format_message(c, m);
+  static const char prefix[] = "Corrupt JPEG data: ";
+  const char *p = strncmp(m, prefix, sizeof prefix - 1) ? m : m + sizeof prefix - 1;
+  snprintf(e->msg, sizeof e->msg, "%s", p);
+  longjmp(e->jb, 1);
+}
+
+/* The writer's messages are never warnings about input; they are dropped. */
+static void jpeg_quiet(j_common_ptr c, int level) {
   (void)c;
   (void)level;
 }
@@ -277,7 +343,7 @@ static void src_skip(j_decompress_ptr c, long n) {
   c->src->bytes_in_buffer -= (size_t)n;
 }
 
-static tt_status decode_jpeg(const char *path, const unsigned char *data, size_t size, tt_tensor **out) {
+static tt_status decode_jpeg(const char *path, const unsigned char *data, size_t size, int64_t limit, tt_tensor **out) {
   struct jpeg_decompress_struct cinfo;
   jpeg_ctx err;
   struct jpeg_source_mgr src;
@@ -312,6 +378,12 @@ static tt_status decode_jpeg(const char *path, const unsigned char *data, size_t
     longjmp(err.jb, 1);
   }
   cinfo.out_color_space = cinfo.num_components == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  /* before jpeg_start_decompress, which allocates for the whole image */
+  tt_status s = check_size(path, cinfo.image_height, cinfo.image_width, 3, limit);
+  if (s != TT_OK) {
+    jpeg_destroy_decompress(&cinfo);
+    return s;
+  }
   jpeg_start_decompress(&cinfo);
   int ch = cinfo.output_components;
   int64_t h = cinfo.output_height, w = cinfo.output_width;
@@ -376,7 +448,7 @@ static tt_status encode_jpeg(const char *path, const unsigned char *px, int64_t 
   memset(&dst, 0, sizeof dst);
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = jpeg_on_error;
-  err.pub.emit_message = jpeg_on_message;
+  err.pub.emit_message = jpeg_quiet;
   err.pub.output_message = jpeg_no_output;
   if (setjmp(err.jb)) {
     jpeg_destroy_compress(&cinfo);
@@ -406,9 +478,13 @@ static tt_status encode_jpeg(const char *path, const unsigned char *px, int64_t 
 
 /* ---- public: load / save ---- */
 
-tt_status tt_image_load_u8(const char *path, tt_tensor **out) {
+tt_status tt_image_load_u8(const char *path, tt_tensor **out) { return tt_image_load_u8_limit(path, -1, out); }
+
+tt_status tt_image_load_u8_limit(const char *path, int64_t max_pixels, tt_tensor **out) {
   if (!path || !out) return tt_error(TT_ERR_INVALID, "tt_image_load_u8: NULL argument");
   *out = NULL;
+  if (max_pixels < 0 && tt_image_max_pixels(&max_pixels) != TT_OK)
+    return tt_error_prefix(tt_last_status(), "%s: ", path);
   unsigned char *data;
   size_t size;
   TT_TRY(read_file(path, &data, &size));
@@ -417,9 +493,9 @@ tt_status tt_image_load_u8(const char *path, tt_tensor **out) {
   if (size == 0) {
     s = tt_error(TT_ERR_FORMAT, "%s: empty file, not an image", path);
   } else if (size >= 8 && memcmp(data, png_sig, 8) == 0) {
-    s = decode_png(path, data, size, out);
+    s = decode_png(path, data, size, max_pixels, out);
   } else if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
-    s = decode_jpeg(path, data, size, out);
+    s = decode_jpeg(path, data, size, max_pixels, out);
   } else {
     char head[3 * 8 + 1] = {0};
     for (size_t i = 0; i < size && i < 8; i++) snprintf(head + 3 * i, 4, "%02x ", data[i]);

@@ -82,24 +82,34 @@ static inline int16_t sat_s16_float(float v) {
 
 /* ---- OpenCV cv2.resize ---- */
 
-static tt_status cv_resize_nearest(const img *s, void *dst, int64_t oh, int64_t ow) {
+/* The part of an oh x ow resize that is computed: rows [y0, y0 + h) and columns
+ * [x0, x0 + w). Every path below computes each output value from its position in
+ * the whole resize alone, so a window holds the same numbers as the crop of the
+ * whole, and memory follows the window (a 1 x 1e6 strip enlarged to a short
+ * side of 32 would be 32 x 32e6 whole). */
+typedef struct win {
+  int64_t oh, ow;
+  int64_t y0, x0, h, w;
+} win;
+
+static tt_status cv_resize_nearest(const img *s, void *dst, const win *o) {
   size_t pix = (size_t)s->c * tt_dtype_size(s->dt);
-  double ifx = 1.0 / ((double)ow / (double)s->w), ify = 1.0 / ((double)oh / (double)s->h);
-  int64_t *xo = malloc(sizeof(int64_t) * (size_t)ow);
-  if (!xo) return tt_error(TT_ERR_NOMEM, "cv_resize: out of memory for %lld offsets", (long long)ow);
-  for (int64_t x = 0; x < ow; x++) {
-    int64_t sx = (int64_t)floor((double)x * ifx);
+  double ifx = 1.0 / ((double)o->ow / (double)s->w), ify = 1.0 / ((double)o->oh / (double)s->h);
+  int64_t *xo = malloc(sizeof(int64_t) * (size_t)o->w);
+  if (!xo) return tt_error(TT_ERR_NOMEM, "cv_resize: out of memory for %lld offsets", (long long)o->w);
+  for (int64_t x = 0; x < o->w; x++) {
+    int64_t sx = (int64_t)floor((double)(o->x0 + x) * ifx);
     xo[x] = (sx < s->w - 1 ? sx : s->w - 1) * (int64_t)pix;
   }
   const uint8_t *src = s->data;
   uint8_t *out = dst;
-#pragma omp parallel for if (oh * ow * s->c > IMG_PAR_MIN)
-  for (int64_t y = 0; y < oh; y++) {
-    int64_t sy = (int64_t)floor((double)y * ify);
+#pragma omp parallel for if (o->h * o->w * s->c > IMG_PAR_MIN)
+  for (int64_t y = 0; y < o->h; y++) {
+    int64_t sy = (int64_t)floor((double)(o->y0 + y) * ify);
     if (sy > s->h - 1) sy = s->h - 1;
     const uint8_t *S = src + (size_t)sy * (size_t)s->w * pix;
-    uint8_t *D = out + (size_t)y * (size_t)ow * pix;
-    for (int64_t x = 0; x < ow; x++) memcpy(D + (size_t)x * pix, S + xo[x], pix);
+    uint8_t *D = out + (size_t)y * (size_t)o->w * pix;
+    for (int64_t x = 0; x < o->w; x++) memcpy(D + (size_t)x * pix, S + xo[x], pix);
   }
   free(xo);
   return TT_OK;
@@ -121,7 +131,7 @@ typedef struct axis_taps {
   int64_t *ofs;   /* first tap's source index (before clamping) per output position */
   float *alpha;   /* [n * ksize] */
   int16_t *ialpha;
-  int64_t xmin, xmax; /* outputs in [xmin, xmax) need no border handling */
+  int64_t xmax;   /* outputs from xmax on read past the right border */
 } axis_taps;
 
 static void axis_taps_free(axis_taps *a) {
@@ -130,22 +140,24 @@ static void axis_taps_free(axis_taps *a) {
   free(a->ialpha);
 }
 
-static tt_status axis_taps_make(axis_taps *a, int64_t in, int64_t out, tt_interp interp, bool horizontal) {
+/* The taps of outputs [d0, d0 + n) of an in -> out resize (indexed from d0). */
+static tt_status axis_taps_make(axis_taps *a, int64_t in, int64_t out, int64_t d0, int64_t n, tt_interp interp,
+                                bool horizontal) {
   memset(a, 0, sizeof *a);
   bool area_mode = interp == TT_INTER_AREA, cubic = interp == TT_INTER_CUBIC;
   int ksize = cubic ? 4 : 2, ksize2 = ksize / 2;
   a->ksize = ksize;
-  a->ofs = malloc(sizeof(int64_t) * (size_t)out);
-  a->alpha = malloc(sizeof(float) * (size_t)(out * ksize));
-  a->ialpha = malloc(sizeof(int16_t) * (size_t)(out * ksize));
+  a->ofs = malloc(sizeof(int64_t) * (size_t)n);
+  a->alpha = malloc(sizeof(float) * (size_t)(n * ksize));
+  a->ialpha = malloc(sizeof(int16_t) * (size_t)(n * ksize));
   if (!a->ofs || !a->alpha || !a->ialpha) {
     axis_taps_free(a);
-    return tt_error(TT_ERR_NOMEM, "cv_resize: out of memory for %lld coefficients", (long long)out);
+    return tt_error(TT_ERR_NOMEM, "cv_resize: out of memory for %lld coefficients", (long long)n);
   }
   double inv_scale = (double)out / (double)in, scale = 1.0 / inv_scale;
-  a->xmin = 0;
-  a->xmax = out;
-  for (int64_t d = 0; d < out; d++) {
+  a->xmax = n;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t d = d0 + i;
     float f;
     int64_t s;
     if (!area_mode) {
@@ -159,22 +171,19 @@ static tt_status axis_taps_make(axis_taps *a, int64_t in, int64_t out, tt_interp
     }
     /* only the horizontal pass clamps the tap itself; rows are clamped when fetched */
     if (horizontal) {
-      if (s < ksize2 - 1) {
-        a->xmin = d + 1;
-        if (s < 0 && !cubic) f = 0, s = 0;
-      }
+      if (s < ksize2 - 1 && s < 0 && !cubic) f = 0, s = 0;
       if (s + ksize2 >= in) {
-        if (d < a->xmax) a->xmax = d;
+        if (i < a->xmax) a->xmax = i;
         if (s >= in - 1 && !cubic) f = 0, s = in - 1;
       }
     }
-    a->ofs[d] = s;
+    a->ofs[i] = s;
     float cb[4];
     if (cubic) cubic_coeffs(f, cb);
     else cb[0] = 1.f - f, cb[1] = f;
     for (int k = 0; k < ksize; k++) {
-      a->alpha[d * ksize + k] = cb[k];
-      a->ialpha[d * ksize + k] = sat_s16_float(cb[k] * 2048.0f);
+      a->alpha[i * ksize + k] = cb[k];
+      a->ialpha[i * ksize + k] = sat_s16_float(cb[k] * 2048.0f);
     }
   }
   return TT_OK;
@@ -230,16 +239,20 @@ static void hresize_row_f32(const float *S, int64_t sw, int64_t cn, const axis_t
 #define CV_CUBIC_VEC 8
 #define CV_CUBIC_VEC_F32 4
 
-static tt_status cv_resize_generic(const img *s, void *dst, int64_t oh, int64_t ow, tt_interp interp) {
+static tt_status cv_resize_generic(const img *s, void *dst, const win *o, tt_interp interp) {
   axis_taps ax, ay;
-  TT_TRY(axis_taps_make(&ax, s->w, ow, interp, true));
-  tt_status st = axis_taps_make(&ay, s->h, oh, interp, false);
+  TT_TRY(axis_taps_make(&ax, s->w, o->ow, o->x0, o->w, interp, true));
+  tt_status st = axis_taps_make(&ay, s->h, o->oh, o->y0, o->h, interp, false);
   if (st != TT_OK) {
     axis_taps_free(&ax);
     return st;
   }
   int ks = ax.ksize, half = ks / 2;
-  int64_t cn = s->c, width = ow * cn;
+  int64_t oh = o->h, ow = o->w, cn = s->c, width = ow * cn;
+  /* where the whole row's SIMD blocks of the cubic vertical pass end, in the window */
+  int64_t full = o->ow * cn, gx0 = o->x0 * cn;
+  int64_t vec_u8 = clampi(full - full % CV_CUBIC_VEC - gx0, 0, width);
+  int64_t vec_f32 = clampi(full - full % CV_CUBIC_VEC_F32 - gx0, 0, width);
   bool u8 = s->dt == TT_U8;
   /* the source rows the vertical taps touch (clamped), each horizontally resized once */
   int64_t r0 = clampi(ay.ofs[0] - half + 1, 0, s->h - 1), r1 = clampi(ay.ofs[oh - 1] - half + ks, 0, s->h - 1);
@@ -281,7 +294,7 @@ static tt_status cv_resize_generic(const img *s, void *dst, int64_t oh, int64_t 
         const int32_t *S2 = R + rr[2] * width, *S3 = R + rr[3] * width;
         const float scale = 1.f / (2048 * 2048);
         float f0 = b[0] * scale, f1 = b[1] * scale, f2 = b[2] * scale, f3 = b[3] * scale;
-        int64_t x = 0, vec_end = width - width % CV_CUBIC_VEC;
+        int64_t x = 0, vec_end = vec_u8;
         for (; x < vec_end; x++) {
           float t = (float)S0[x] * f0 + ((float)S1[x] * f1 + ((float)S2[x] * f2 + (float)S3[x] * f3));
           D[x] = sat_u8_int(sat_s16_float(t));
@@ -300,7 +313,7 @@ static tt_status cv_resize_generic(const img *s, void *dst, int64_t oh, int64_t 
         for (int64_t x = 0; x < width; x++) D[x] = S0[x] * b[0] + S1[x] * b[1];
       } else {
         const float *S2 = R + rr[2] * width, *S3 = R + rr[3] * width;
-        int64_t x = 0, vec_end = width - width % CV_CUBIC_VEC_F32;
+        int64_t x = 0, vec_end = vec_f32;
         for (; x < vec_end; x++) D[x] = S0[x] * b[0] + (S1[x] * b[1] + (S2[x] * b[2] + S3[x] * b[3]));
         for (; x < width; x++) D[x] = S0[x] * b[0] + S1[x] * b[1] + S2[x] * b[2] + S3[x] * b[3];
       }
@@ -314,8 +327,10 @@ static tt_status cv_resize_generic(const img *s, void *dst, int64_t oh, int64_t 
 }
 
 /* Integer shrink factors: plain box averages. */
-static void cv_resize_area_fast(const img *s, void *dst, int64_t oh, int64_t ow, int sx, int sy) {
-  int64_t cn = s->c, width = ow * cn, area = (int64_t)sx * sy;
+static void cv_resize_area_fast(const img *s, void *dst, const win *o, int sx, int sy) {
+  /* x runs over the whole row's values [gx0, gx0 + width): the f32 fast path
+   * takes blocks of four of the whole row */
+  int64_t cn = s->c, width = o->w * cn, area = (int64_t)sx * sy, oh = o->h, gx0 = o->x0 * cn, gx1 = gx0 + width;
   float scale = 1.f / (float)area;
   bool u8 = s->dt == TT_U8;
   /* OpenCV's dedicated 2x2 kernels: rounded integer average for u8 (1, 3, 4
@@ -325,33 +340,34 @@ static void cv_resize_area_fast(const img *s, void *dst, int64_t oh, int64_t ow,
   int64_t rowlen = s->w * cn;
 #pragma omp parallel for if (oh * width * area > IMG_PAR_MIN)
   for (int64_t dy = 0; dy < oh; dy++) {
-    int64_t x = 0;
+    int64_t x = gx0;
     if (u8) {
-      const uint8_t *S = (const uint8_t *)s->data + dy * sy * rowlen;
-      uint8_t *D = (uint8_t *)dst + dy * width;
+      const uint8_t *S = (const uint8_t *)s->data + (o->y0 + dy) * sy * rowlen;
+      uint8_t *D = (uint8_t *)dst + dy * width - gx0;
       if (fast_u8) {
-        for (; x < width; x++) {
+        for (; x < gx1; x++) {
           int64_t px = x / cn, k = x % cn, i = px * 2 * cn + k;
           D[x] = (uint8_t)((S[i] + S[i + cn] + S[rowlen + i] + S[rowlen + i + cn] + 2) >> 2);
         }
       }
-      for (; x < width; x++) {
+      for (; x < gx1; x++) {
         int64_t px = x / cn, k = x % cn, base = px * sx * cn + k, sum = 0;
         for (int a = 0; a < sy; a++)
           for (int b = 0; b < sx; b++) sum += S[a * rowlen + base + b * cn];
         D[x] = sat_u8_float((float)sum * scale);
       }
     } else {
-      const float *S = (const float *)s->data + dy * sy * rowlen;
-      float *D = (float *)dst + dy * width;
+      const float *S = (const float *)s->data + (o->y0 + dy) * sy * rowlen;
+      float *D = (float *)dst + dy * width - gx0;
       if (fast_f32) {
-        int64_t vend = width - width % 4;
+        int64_t full = o->ow * cn, vend = full - full % 4;
+        if (vend > gx1) vend = gx1;
         for (; x < vend; x++) {
           int64_t px = x / cn, k = x % cn, i = px * 2 * cn + k;
           D[x] = ((S[i] + S[i + cn]) + (S[rowlen + i] + S[rowlen + i + cn])) * 0.25f;
         }
       }
-      for (; x < width; x++) {
+      for (; x < gx1; x++) {
         int64_t px = x / cn, k = x % cn, base = px * sx * cn + k;
         /* the taps in row-major order, added four at a time: sum += ((a + b) + c) + d */
         float v[64], sum = 0;
@@ -399,7 +415,9 @@ static int64_t area_tab_make(int64_t ssize, int64_t dsize, double scale, area_ta
   return k;
 }
 
-static tt_status cv_resize_area(const img *s, void *dst, int64_t oh, int64_t ow) {
+static tt_status cv_resize_area(const img *s, void *dst, const win *o) {
+  /* shrinking only: the tables of the whole resize are no larger than the source */
+  int64_t oh = o->oh, ow = o->ow;
   double scale_x = 1.0 / ((double)ow / (double)s->w), scale_y = 1.0 / ((double)oh / (double)s->h);
   area_tab *xt = malloc(sizeof(area_tab) * (size_t)(s->w * 2 + 2));
   area_tab *yt = malloc(sizeof(area_tab) * (size_t)(s->h * 2 + 2));
@@ -414,7 +432,13 @@ static tt_status cv_resize_area(const img *s, void *dst, int64_t oh, int64_t ow)
   for (int64_t k = 0, dy = 0; k < ny; k++)
     if (k == 0 || yt[k].di != yt[k - 1].di) yofs[dy++] = k;
   yofs[oh] = ny;
-  int64_t cn = s->c, width = ow * cn;
+  /* the window's columns: their entries, in the same order */
+  int64_t kx = 0;
+  for (int64_t k = 0; k < nx; k++)
+    if (xt[k].di >= o->x0 && xt[k].di < o->x0 + o->w) xt[kx++] = (area_tab){xt[k].di - o->x0, xt[k].si, xt[k].alpha};
+  nx = kx;
+  int64_t cn = s->c, width = o->w * cn, y0 = o->y0;
+  oh = o->h;
   bool u8 = s->dt == TT_U8;
   tt_status st = TT_OK;
 #pragma omp parallel if (oh * width > IMG_PAR_MIN)
@@ -428,7 +452,7 @@ static tt_status cv_resize_area(const img *s, void *dst, int64_t oh, int64_t ow)
 #pragma omp for
     for (int64_t dy = 0; dy < oh; dy++) {
       if (!buf) continue;
-      for (int64_t j = yofs[dy]; j < yofs[dy + 1]; j++) {
+      for (int64_t j = yofs[y0 + dy]; j < yofs[y0 + dy + 1]; j++) {
         float beta = yt[j].alpha;
         int64_t sy = yt[j].si;
         for (int64_t x = 0; x < width; x++) buf[x] = 0;
@@ -441,7 +465,7 @@ static tt_status cv_resize_area(const img *s, void *dst, int64_t oh, int64_t ow)
           for (int64_t k = 0; k < nx; k++)
             for (int64_t c = 0; c < cn; c++) buf[xt[k].di * cn + c] += S[xt[k].si * cn + c] * xt[k].alpha;
         }
-        if (j == yofs[dy])
+        if (j == yofs[y0 + dy])
           for (int64_t x = 0; x < width; x++) sum[x] = beta * buf[x];
         else
           for (int64_t x = 0; x < width; x++) sum[x] += beta * buf[x];
@@ -460,7 +484,8 @@ static tt_status cv_resize_area(const img *s, void *dst, int64_t oh, int64_t ow)
   return TT_OK;
 }
 
-tt_tensor *tt_cv_resize(const tt_tensor *image, int64_t out_h, int64_t out_w, tt_interp interp) {
+tt_tensor *tt_cv_resize_window(const tt_tensor *image, int64_t out_h, int64_t out_w, int64_t y, int64_t x, int64_t h,
+                               int64_t w, tt_interp interp) {
   img s;
   if (img_open("cv_resize", image, ALLOW_U8 | ALLOW_F32, &s) != TT_OK) return NULL;
   if (out_h < 1 || out_w < 1 || out_h > INT32_MAX / 8 || out_w > INT32_MAX / 8 ||
@@ -471,17 +496,27 @@ tt_tensor *tt_cv_resize(const tt_tensor *image, int64_t out_h, int64_t out_w, tt
     img_close(&s);
     return NULL;
   }
-  tt_tensor *out = img_new(&s, out_h, out_w);
+  if (h < 1 || w < 1 || y < 0 || x < 0 || y > out_h - h || x > out_w - w) {
+    tt_error(TT_ERR_INVALID, "cv_resize: rows [%lld, %lld) x columns [%lld, %lld) do not fit the %lld x %lld output",
+             (long long)y, (long long)y + h, (long long)x, (long long)x + w, (long long)out_h, (long long)out_w);
+    img_close(&s);
+    return NULL;
+  }
+  tt_tensor *out = img_new(&s, h, w);
   if (!out) {
     img_close(&s);
     return NULL;
   }
   void *dst = tt_tensor_data(out);
+  const win o = {out_h, out_w, y, x, h, w};
   tt_status st = TT_OK;
   if (out_h == s.h && out_w == s.w) {
-    memcpy(dst, s.data, tt_tensor_nbytes(out));
+    size_t pix = (size_t)s.c * tt_dtype_size(s.dt);
+    for (int64_t r = 0; r < h; r++)
+      memcpy((uint8_t *)dst + (size_t)r * (size_t)w * pix,
+             (const uint8_t *)s.data + ((size_t)(y + r) * (size_t)s.w + (size_t)x) * pix, (size_t)w * pix);
   } else if (interp == TT_INTER_NEAREST) {
-    st = cv_resize_nearest(&s, dst, out_h, out_w);
+    st = cv_resize_nearest(&s, dst, &o);
   } else {
     double scale_x = 1.0 / ((double)out_w / (double)s.w), scale_y = 1.0 / ((double)out_h / (double)s.h);
     double ix = rint(scale_x), iy = rint(scale_y);
@@ -489,10 +524,10 @@ tt_tensor *tt_cv_resize(const tt_tensor *image, int64_t out_h, int64_t out_w, tt
     /* an exact 2x bilinear shrink is the 2x2 box average; OpenCV takes that path */
     if (interp == TT_INTER_LINEAR && area_fast && ix == 2 && iy == 2) interp = TT_INTER_AREA;
     if (interp == TT_INTER_AREA && scale_x >= 1 && scale_y >= 1) {
-      if (area_fast) cv_resize_area_fast(&s, dst, out_h, out_w, (int)ix, (int)iy);
-      else st = cv_resize_area(&s, dst, out_h, out_w);
+      if (area_fast) cv_resize_area_fast(&s, dst, &o, (int)ix, (int)iy);
+      else st = cv_resize_area(&s, dst, &o);
     } else {
-      st = cv_resize_generic(&s, dst, out_h, out_w, interp);
+      st = cv_resize_generic(&s, dst, &o, interp);
     }
   }
   img_close(&s);
@@ -501,6 +536,10 @@ tt_tensor *tt_cv_resize(const tt_tensor *image, int64_t out_h, int64_t out_w, tt
     return NULL;
   }
   return out;
+}
+
+tt_tensor *tt_cv_resize(const tt_tensor *image, int64_t out_h, int64_t out_w, tt_interp interp) {
+  return tt_cv_resize_window(image, out_h, out_w, 0, 0, out_h, out_w, interp);
 }
 
 /* ---- albumentations 0.4.3 ---- */
@@ -553,6 +592,21 @@ tt_tensor *tt_crop(const tt_tensor *image, int64_t y, int64_t x, int64_t h, int6
   return out;
 }
 
+/* The top-left corner of an h x w crop of H x W: the centre when u < 0, else
+ * RandomCrop's (int((H - h) * u), int((W - w) * v)). */
+static tt_status crop_origin(const char *op, int64_t H, int64_t W, int64_t h, int64_t w, double u, double v, int64_t *y,
+                             int64_t *x) {
+  if (h > H || w > W || h < 1 || w < 1)
+    return tt_error(TT_ERR_INVALID, "%s: requested crop size (%lld, %lld) is larger than the image size (%lld, %lld)",
+                    op, (long long)h, (long long)w, (long long)H, (long long)W);
+  if (u < 0) {
+    *y = (H - h) / 2, *x = (W - w) / 2;
+  } else {
+    *y = (int64_t)((double)(H - h) * u), *x = (int64_t)((double)(W - w) * v);
+  }
+  return TT_OK;
+}
+
 static tt_tensor *crop_checked(const char *op, const tt_tensor *image, int64_t h, int64_t w, double u, double v) {
   char sh[128];
   if (!image || image->ndim < 2) {
@@ -560,18 +614,8 @@ static tt_tensor *crop_checked(const char *op, const tt_tensor *image, int64_t h
              image ? tt_tensor_shape_str(image, sh, sizeof sh) : "NULL");
     return NULL;
   }
-  int64_t H = image->shape[0], W = image->shape[1];
-  if (h > H || w > W || h < 1 || w < 1) {
-    tt_error(TT_ERR_INVALID, "%s: requested crop size (%lld, %lld) is larger than the image size (%lld, %lld)", op,
-             (long long)h, (long long)w, (long long)H, (long long)W);
-    return NULL;
-  }
-  int64_t y, x;
-  if (u < 0) {
-    y = (H - h) / 2, x = (W - w) / 2;
-  } else {
-    y = (int64_t)((double)(H - h) * u), x = (int64_t)((double)(W - w) * v);
-  }
+  int64_t y = 0, x = 0;
+  if (crop_origin(op, image->shape[0], image->shape[1], h, w, u, v, &y, &x) != TT_OK) return NULL;
   return tt_crop(image, y, x, h, w);
 }
 
@@ -585,6 +629,30 @@ tt_tensor *tt_random_crop(const tt_tensor *image, int64_t h, int64_t w, double u
     return NULL;
   }
   return crop_checked("random_crop", image, h, w, u, v);
+}
+
+tt_tensor *tt_smallest_max_size_crop(const tt_tensor *image, int64_t size, int64_t h, int64_t w, double u, double v,
+                                     tt_interp interp) {
+  char sh[128];
+  const char *op = u < 0 ? "center_crop" : "random_crop";
+  if (!image || image->ndim < 2 || size < 1) {
+    tt_error(TT_ERR_INVALID, "smallest_max_size: need an image [H, W(, C)] and size >= 1 (size %lld, image %s)",
+             (long long)size, image ? tt_tensor_shape_str(image, sh, sizeof sh) : "NULL");
+    return NULL;
+  }
+  if (u >= 0 && !(u < 1 && v >= 0 && v < 1)) {
+    tt_error(TT_ERR_INVALID, "random_crop: the uniform draws must lie in [0, 1), got %g and %g", u, v);
+    return NULL;
+  }
+  int64_t oh, ow, y = 0, x = 0;
+  tt_smallest_max_size_dims(image->shape[0], image->shape[1], size, &oh, &ow);
+  if (oh < 1 || ow < 1) {
+    tt_error(TT_ERR_INVALID, "smallest_max_size(%lld): image %s would shrink to %lld x %lld", (long long)size,
+             tt_tensor_shape_str(image, sh, sizeof sh), (long long)oh, (long long)ow);
+    return NULL;
+  }
+  if (crop_origin(op, oh, ow, h, w, u, v, &y, &x) != TT_OK) return NULL;
+  return tt_cv_resize_window(image, oh, ow, y, x, h, w, interp);
 }
 
 tt_tensor *tt_hflip(const tt_tensor *image) {

@@ -44,6 +44,9 @@ struct tt_ckpt {
   tt_tensor **tensors;
   int *by_name;      /* indices sorted by name (built by tt_ckpt_open) */
   tt_value meta;     /* a map */
+  bool allow_unsafe_globals;   /* from tt_ckpt_options */
+  char **unsafe;     /* globals outside the pickle allowlist, "module.name" */
+  int n_unsafe;
 };
 
 /* Appends a state-dict tensor (takes over the reference). */
@@ -112,9 +115,16 @@ typedef struct pk_chunk pk_chunk;
 typedef struct pk_result {
   pk_node *root;
   pk_chunk *chunks; /* every node, for freeing */
+  /* Globals read outside the allowlist of tensor-rebuild functions and plain
+   * data types ("module.name", each once, in order; at most PK_MAX_UNSAFE kept):
+   * inert here, but torch.load without weights_only would call them. */
+  char **unsafe;
+  int n_unsafe;
 } pk_result;
+#define PK_MAX_UNSAFE 64
 
-/* Parses a pickle; `name` is used in messages. */
+/* Parses a pickle; `name` is used in messages. Globals that only run code are
+ * an error; other globals outside the allowlist are listed in out->unsafe. */
 tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out);
 void tt_pickle_free(pk_result *r);
 

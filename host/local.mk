@@ -13,6 +13,7 @@ host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c
 # plugins, the Lua module, the sampling loops
 host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
 host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
+host_libtaming_la_SOURCES += host/lua_select.c
 host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
@@ -25,6 +26,7 @@ taming_HEADERS = \
 	host/include/taming/autograd.h host/include/taming/ops.h host/include/taming/value.h \
 	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
 	host/include/taming/sampling.h
+taming_HEADERS += host/include/taming/checked.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \
@@ -34,7 +36,8 @@ tamingops_HEADERS += \
 	host/include/taming/ops/softmax.h host/include/taming/ops/attention.h \
 	host/include/taming/ops/embedding.h host/include/taming/ops/loss.h \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
-	host/include/taming/ops/random.h
+	host/include/taming/ops/random.h host/include/taming/ops/compare.h \
+	host/include/taming/ops/sort.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 
 bin_PROGRAMS += host/taming
@@ -78,3 +81,5 @@ taming_HEADERS += host/include/taming/dataloader.h host/include/taming/tensorboa
 host_libtaming_la_SOURCES += host/ops/conv.c
 # resample family
 host_libtaming_la_SOURCES += host/ops/resample.c
+# compare and sort families (sampler building blocks)
+host_libtaming_la_SOURCES += host/ops/compare.c host/ops/sort.c

@@ -9,6 +9,7 @@ int luaopen_taming_core(lua_State *L) {
   lua_newtable(L);
   int module = lua_gettop(L);
   tt_lua_open_tensor(L, module);
+  tt_lua_open_select(L, module);
   tt_lua_open_ops(L, module);
   tt_lua_open_plugin(L, module);
   tt_lua_open_io(L, module);

@@ -24,6 +24,15 @@ static int l_smallest_max_size(lua_State *L) {
   return 1;
 }
 
+/* smallest_max_size_crop(img, size [, interp [, h [, w [, u, v]]]]): the resize and a
+ * centre crop (random crop with the draws u, v), resizing only the kept window */
+static int l_smallest_max_size_crop(lua_State *L) {
+  lua_Integer size = luaL_checkinteger(L, 2), h = luaL_optinteger(L, 4, size), w = luaL_optinteger(L, 5, h);
+  double u = lua_isnoneornil(L, 6) ? -1 : luaL_checknumber(L, 6), v = lua_isnoneornil(L, 6) ? -1 : luaL_checknumber(L, 7);
+  tt_lua_push_tensor(L, tt_smallest_max_size_crop(tt_lua_check_tensor(L, 1), size, h, w, u, v, check_interp(L, 3)));
+  return 1;
+}
+
 static int l_center_crop(lua_State *L) {
   lua_Integer h = luaL_checkinteger(L, 2);
   tt_lua_push_tensor(L, tt_center_crop(tt_lua_check_tensor(L, 1), h, luaL_optinteger(L, 3, h)));
@@ -177,7 +186,8 @@ static int l_idx_load(lua_State *L) {
 }
 
 static const luaL_Reg image_fns[] = {
-    {"resize", l_resize}, {"smallest_max_size", l_smallest_max_size}, {"center_crop", l_center_crop},
+    {"resize", l_resize}, {"smallest_max_size", l_smallest_max_size},
+    {"smallest_max_size_crop", l_smallest_max_size_crop}, {"center_crop", l_center_crop},
     {"random_crop", l_random_crop}, {"crop", l_crop}, {"hflip", l_hflip}, {"pil_resize", l_pil_resize},
     {"rgb2gray", l_rgb2gray}, {"canny", l_canny}, {"depth_load", l_depth_load},
     {"depth_normalize", l_depth_normalize}, {"labels_load", l_labels_load}, {"labels_onehot", l_labels_onehot},

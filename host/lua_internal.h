@@ -41,6 +41,7 @@ void tt_lua_open_sampling(lua_State *L, int module);
 void tt_lua_open_data(lua_State *L, int module);
 void tt_lua_open_train(lua_State *L, int module);
 void tt_lua_open_tensor(lua_State *L, int module);
+void tt_lua_open_select(lua_State *L, int module);
 void tt_lua_open_ops(lua_State *L, int module);
 void tt_lua_open_plugin(lua_State *L, int module);
 void tt_lua_open_io(lua_State *L, int module);

@@ -24,10 +24,16 @@ static int l_npy_save(lua_State *L) {
 
 /* ---- images ---- */
 
-/* tt.image.load(path [, {raw=true}]) -> f32 [1, C, H, W] in [-1, 1] (or u8 [H, W, C] with raw) */
+/* tt.image.load(path [, {raw=true, max_pixels=N}]) -> f32 [1, C, H, W] in [-1, 1] (or u8
+ * [H, W, C] with raw); max_pixels: the decompression-bomb limit (0: none; default
+ * TAMING_MAX_IMAGE_PIXELS or Pillow's) */
 static int l_image_load(lua_State *L) {
   tt_tensor *u8 = NULL;
-  if (tt_image_load_u8(luaL_checkstring(L, 1), &u8) != TT_OK) return tt_lua_fail(L);
+  const char *path = luaL_checkstring(L, 1);
+  lua_Integer max_pixels = tt_lua_opt_field_int(L, 2, "max_pixels", -1);
+  if (lua_istable(L, 2) && max_pixels < 0 && lua_getfield(L, 2, "max_pixels") != LUA_TNIL)
+    return luaL_error(L, "image.load: max_pixels must be a pixel count >= 0 (0: no limit)");
+  if (tt_image_load_u8_limit(path, max_pixels, &u8) != TT_OK) return tt_lua_fail(L);
   if (tt_lua_opt_field_bool(L, 2, "raw", 0)) {
     tt_lua_push_tensor(L, u8);
     return 1;
@@ -120,9 +126,19 @@ static int c_gc(lua_State *L) {
   return 0;
 }
 
+/* tt.ckpt.open(path [, {unsafe_globals = true}]): the option reads a pickle that
+ * references globals outside the allowlist (never called) instead of refusing it. */
 static int l_ckpt_open(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  tt_ckpt_options opts = {0};
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "unsafe_globals");
+    opts.allow_unsafe_globals = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
   tt_ckpt *c = NULL;
-  if (tt_ckpt_open(luaL_checkstring(L, 1), &c) != TT_OK) return tt_lua_fail(L);
+  if (tt_ckpt_open_with(path, &opts, &c) != TT_OK) return tt_lua_fail(L);
   lua_ckpt *u = lua_newuserdatauv(L, sizeof *u, 0);
   u->c = c;
   luaL_setmetatable(L, TT_LUA_CKPT);
@@ -162,6 +178,17 @@ static int c_meta(lua_State *L) {
   if (!m) { lua_newtable(L); return 1; }
   if (tt_value_copy(&copy, m) != TT_OK) return tt_lua_fail(L);
   tt_lua_push_value(L, &copy);
+  return 1;
+}
+
+/* c:unsafe_globals() -> {"pydoc.pipepager", ...}: what torch.load would call */
+static int c_unsafe_globals(lua_State *L) {
+  tt_ckpt *c = check_ckpt(L, 1)->c;
+  lua_newtable(L);
+  for (int i = 0; tt_ckpt_unsafe_global(c, i); i++) {
+    lua_pushstring(L, tt_ckpt_unsafe_global(c, i));
+    lua_seti(L, -2, i + 1);
+  }
   return 1;
 }
 
@@ -313,7 +340,8 @@ static int l_write_atomic(lua_State *L) {
 
 static const luaL_Reg ckpt_methods[] = {{"names", c_names}, {"get", c_get}, {"tensors", c_tensors},
                                         {"meta", c_meta}, {"path", c_path}, {"format", c_format},
-                                        {"count", c_count}, {"close", c_gc}, {NULL, NULL}};
+                                        {"count", c_count}, {"unsafe_globals", c_unsafe_globals},
+                                        {"close", c_gc}, {NULL, NULL}};
 
 static void sublib(lua_State *L, int module, const char *name, const luaL_Reg *fns) {
   lua_newtable(L);

@@ -21,9 +21,11 @@ static const char *usage =
     "  run SCRIPT.lua [key=value ...]   run a Lua pipeline; key=value pairs arrive as a table\n"
     "                                   (SCRIPT may also name a shipped pipeline: taming run sample_class)\n"
     "  plugins                          list the plugins found on the search path\n"
-    "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys\n"
-    "  convert IN OUT.safetensors [--inference]\n"
-    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*)\n"
+    "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys, and\n"
+    "                                   warn about pickle globals that torch.load would call\n"
+    "  convert IN OUT.safetensors [--inference] [--allow-unsafe-globals]\n"
+    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*;\n"
+    "                                   a pickle with globals outside the allowlist is refused unless allowed)\n"
     "  --help, --version\n"
     "\n"
     "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
@@ -71,6 +73,10 @@ static int cmd_run(int argc, char **argv) {
     die_line("run: ", "missing SCRIPT (usage: taming run SCRIPT.lua [key=value ...])");
     return 2;
   }
+  if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
+    puts("usage: taming run SCRIPT.lua [key=value ...]   (taming run SCRIPT.lua --help: the script's arguments)");
+    return 0;
+  }
   char sbuf[4096];
   const char *script = resolve_script(argv[0], sbuf, sizeof sbuf);
   if (!script) {
@@ -104,7 +110,9 @@ static int cmd_run(int argc, char **argv) {
     lua_close(L);
     return 1;
   }
-  /* the arguments: key=value pairs as fields, anything else positional */
+  /* the arguments: key=value pairs as fields (a key given again overrides it,
+   * as in make), anything else positional: the script's argument parser refuses
+   * what it does not take */
   lua_newtable(L);
   int pos = 1;
   for (int i = 1; i < argc; i++) {
@@ -155,11 +163,20 @@ static int cmd_info(int argc, char **argv) {
     die_line("info: ", "usage: taming info FILE");
     return 2;
   }
+  /* info only reads: it lists the globals a Python loader would call instead of refusing */
   tt_ckpt *c = NULL;
-  if (tt_ckpt_open(argv[0], &c) != TT_OK) {
+  if (tt_ckpt_open_with(argv[0], &(tt_ckpt_options){.allow_unsafe_globals = true}, &c) != TT_OK) {
     die_line(NULL, tt_error_message());
     return 1;
   }
+  int nu = tt_ckpt_unsafe_count(c);
+  for (int i = 0; i < nu && tt_ckpt_unsafe_global(c, i); i++)
+    fprintf(stderr,
+            "taming: warning: %s: the pickle references %s, which torch.load without weights_only=True would call "
+            "(nothing was called here; do not load this file with torch.load)\n",
+            argv[0], tt_ckpt_unsafe_global(c, i));
+  if (nu > 0 && !tt_ckpt_unsafe_global(c, nu - 1))
+    fprintf(stderr, "taming: warning: %s: and more such globals (%d in all)\n", argv[0], nu);
   tt_status s = tt_ckpt_print_info(c, stdout);
   tt_ckpt_close(c);
   if (s != TT_OK) {
@@ -171,21 +188,24 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_convert(int argc, char **argv) {
   bool inference = false;
+  tt_ckpt_options opts = {0};
   const char *in = NULL, *out = NULL;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--inference")) inference = true;
+    else if (!strcmp(argv[i], "--allow-unsafe-globals")) opts.allow_unsafe_globals = true;
     else if (!in) in = argv[i];
     else if (!out) out = argv[i];
     else {
-      die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference])");
+      die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference] "
+                            "[--allow-unsafe-globals])");
       return 2;
     }
   }
   if (!in || !out) {
-    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference]");
+    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference] [--allow-unsafe-globals]");
     return 2;
   }
-  if (tt_ckpt_convert(in, out, inference) != TT_OK) {
+  if (tt_ckpt_convert_with(in, out, inference, &opts) != TT_OK) {
     die_line(NULL, tt_error_message());
     return 1;
   }

@@ -10,7 +10,9 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 #include "taming/ops/copy.h"
 
 static const struct { const char *descr; tt_dtype dt; } npy_dtypes[] = {
@@ -122,6 +124,15 @@ tt_status tt_npy_load(const char *path, tt_tensor **out) {
   *out = NULL;
   FILE *f = fopen(path, "rb");
   if (!f) return tt_error(TT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  struct stat st;
+  const char *why = fstat(fileno(f), &st) != 0 ? strerror(errno)
+                    : S_ISDIR(st.st_mode)       ? "it is a directory"
+                    : !S_ISREG(st.st_mode)      ? "not a regular file"
+                                                : NULL;
+  if (why) {
+    fclose(f);
+    return tt_error(TT_ERR_IO, "%s: cannot read a .npy array: %s", path, why);
+  }
   uint8_t pre[12];
   char *text = NULL;
   tt_tensor *t = NULL;
@@ -173,13 +184,15 @@ tt_status tt_npy_load(const char *path, tt_tensor **out) {
     s = tt_error(TT_ERR_UNSUPPORTED, "%s: Fortran-order arrays are not supported; save np.ascontiguousarray(a)", path);
     goto done;
   }
-  uint64_t numel = 1, nbytes;
-  for (int i = 0; i < h.ndim; i++)
-    if (__builtin_mul_overflow(numel, (uint64_t)h.shape[i], &numel)) numel = UINT64_MAX;
-  if (__builtin_mul_overflow(numel, (uint64_t)tt_dtype_size((tt_dtype)dt), &nbytes) || nbytes > ((uint64_t)1 << 48)) {
-    s = tt_error(TT_ERR_FORMAT, "%s: .npy shape is impossibly large (corrupt header)", path);
+  /* a zero dim must not hide an overflowing product of the others */
+  size_t nb;
+  if (!tt_shape_nbytes(h.ndim, h.shape, tt_dtype_size((tt_dtype)dt), &nb) || (uint64_t)nb > ((uint64_t)1 << 48)) {
+    char sh[160];
+    s = tt_error(TT_ERR_FORMAT, "%s: .npy shape %s of %s is impossibly large (corrupt header)", path,
+                 tt_shape_str(h.ndim, h.shape, sh, sizeof sh), h.descr);
     goto done;
   }
+  uint64_t nbytes = nb;
   if (fseeko(f, 0, SEEK_END) != 0 || ftello(f) < 0) {
     s = tt_error(TT_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
     goto done;

@@ -13,7 +13,13 @@
  * os/posix/nt/sys and a few similar modules) is a hard error as soon as it is
  * read, wherever it sits in the object: a checkpoint never needs one, and
  * refusing the reference (not just the call) also covers indirect calls made
- * through other objects. Nothing runs either way. */
+ * through other objects. Nothing runs either way.
+ *
+ * The parser is also a safety scanner: every other global outside an
+ * allowlist (the tensor-rebuild functions, storages, plain containers and data
+ * types, and the Lightning classes official checkpoints hold) is listed in the
+ * result, so callers can warn that torch.load without weights_only would call
+ * it, and refuse the file unless asked not to. */
 #include "config.h"
 #include <inttypes.h>
 #include <stdarg.h>
@@ -41,7 +47,25 @@ typedef struct vm {
   size_t nmarks, mcap;
   memo_slot *memo;   /* open addressing, val == NULL marks a free slot */
   size_t memo_cap, memo_len;
+  /* A pickle byte can make a 88-byte node or a stack, mark, memo or container
+   * slot: counts are capped so a hostile pickle cannot turn each byte into a
+   * hundred of memory. */
+  size_t limit;      /* values of each kind */
+  size_t nodes, items;
+  bool over;         /* a cap was hit: oom() reports it */
 } vm;
+
+/* Enough for checkpoints with hundreds of thousands of tensors; a file that
+ * really needs more sets TAMING_MAX_PICKLE_VALUES. Worst case about 400 MB. */
+#define PK_MAX_VALUES ((size_t)2 << 20)
+
+static size_t values_limit(void) {
+  const char *env = getenv("TAMING_MAX_PICKLE_VALUES");
+  if (!env || !*env || env[0] == '-') return PK_MAX_VALUES;
+  char *end;
+  unsigned long long x = strtoull(env, &end, 10);
+  return *end || x == 0 ? PK_MAX_VALUES : (size_t)x;
+}
 
 /* ---- nodes ---- */
 
@@ -55,9 +79,27 @@ static tt_status err(vm *v, const char *fmt, ...) {
   return tt_error(TT_ERR_FORMAT, "%s: pickle: %s at byte %zu", v->name, what, (size_t)(v->p - v->start));
 }
 
-static tt_status oom(vm *v) { return tt_error(TT_ERR_NOMEM, "%s: out of memory parsing the pickle", v->name); }
+static tt_status oom(vm *v) {
+  if (v->over)
+    return tt_error(TT_ERR_FORMAT,
+                    "%s: the pickle builds more than %zu values (a checkpoint needs far fewer: corrupt or hostile "
+                    "file? set TAMING_MAX_PICKLE_VALUES to raise the cap)",
+                    v->name, v->limit);
+  return tt_error(TT_ERR_NOMEM, "%s: out of memory parsing the pickle", v->name);
+}
+
+/* Counts one more value of a kind; false (and v->over) past the cap. */
+static bool count(vm *v, size_t *n) {
+  if (*n >= v->limit) {
+    v->over = true;
+    return false;
+  }
+  (*n)++;
+  return true;
+}
 
 static pk_node *node(vm *v, pk_type t) {
+  if (!count(v, &v->nodes)) return NULL;
   pk_chunk *c = v->res->chunks;
   if (!c || c->used == CHUNK_NODES) {
     c = calloc(1, sizeof *c);
@@ -72,6 +114,10 @@ static pk_node *node(vm *v, pk_type t) {
 }
 
 void tt_pickle_free(pk_result *r) {
+  for (int i = 0; i < r->n_unsafe && i < PK_MAX_UNSAFE; i++) free(r->unsafe[i]);
+  free(r->unsafe);
+  r->unsafe = NULL;
+  r->n_unsafe = 0;
   pk_chunk *c = r->chunks;
   while (c) {
     for (int i = 0; i < c->used; i++) {
@@ -89,6 +135,7 @@ void tt_pickle_free(pk_result *r) {
 }
 
 static tt_status add_item(vm *v, pk_node *c, pk_node *item) {
+  if (!count(v, &v->items)) return oom(v);
   if (c->n == c->cap) {
     size_t cap = c->cap ? c->cap * 2 : 4;
     pk_node **items = realloc(c->items, sizeof *items * cap);
@@ -121,6 +168,10 @@ static pk_node *opaque(vm *v, const char *what) {
 
 static tt_status push(vm *v, pk_node *n) {
   if (!n) return oom(v);
+  if (v->sp >= v->limit) {
+    v->over = true;
+    return oom(v);
+  }
   if (v->sp == v->scap) {
     size_t cap = v->scap ? v->scap * 2 : 64;
     pk_node **s = realloc(v->stack, sizeof *s * cap);
@@ -160,6 +211,10 @@ static size_t memo_find(const vm *v, uint64_t key) {
 }
 
 static tt_status memo_put(vm *v, uint64_t key, pk_node *val) {
+  if (v->memo_len >= v->limit) {
+    v->over = true;
+    return oom(v);
+  }
   if (2 * (v->memo_len + 1) > v->memo_cap) {
     size_t cap = v->memo_cap ? v->memo_cap * 2 : 256;
     memo_slot *old = v->memo;
@@ -258,12 +313,74 @@ static bool in_list(const char *const *l, const char *s) {
   return false;
 }
 
+/* Globals that only rebuild tensors or plain data: what torch.load's
+ * weights_only unpickler allows, plus the data types and Lightning classes that
+ * official Lightning checkpoints carry in callbacks and hyper-parameters. */
+static const char *const allowed_globals[] = {
+    "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor", "torch._utils._rebuild_parameter",
+    "torch._utils._rebuild_parameter_with_state", "torch._tensor._rebuild_from_type_v2", "torch.Size",
+    "torch.Tensor", "torch.nn.parameter.Parameter", "torch.device", "torch.serialization._get_layout",
+    "torch.float32", "torch.float", "torch.float64", "torch.double", "torch.float16", "torch.half",
+    "torch.bfloat16", "torch.int64", "torch.long", "torch.int32", "torch.int", "torch.int16", "torch.int8",
+    "torch.uint8", "torch.bool", "torch.strided",
+    "collections.OrderedDict", "collections.defaultdict", "collections.Counter", "copyreg._reconstructor",
+    "_codecs.encode",   /* bytes in protocol 2 */
+    "numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar", "numpy.core.multiarray._reconstruct",
+    "numpy._core.multiarray._reconstruct", "numpy.dtype", "numpy.ndarray",
+    "pathlib.Path", "pathlib.PosixPath", "pathlib.PurePosixPath", "pathlib.WindowsPath", "pathlib.PureWindowsPath",
+    "argparse.Namespace", NULL};
+
+static bool is_identifier(const char *s) {
+  if (!*s || (*s >= '0' && *s <= '9')) return false;
+  for (; *s; s++)
+    if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_')) return false;
+  return true;
+}
+
+static bool is_dict_class(const char *g);
+
+static bool allowed_global(const char *module, const char *name, const char *full) {
+  if (in_list(allowed_globals, full)) return true;
+  if (!strcmp(module, "builtins")) return in_list(safe_builtins, name);
+  if (!is_identifier(name)) return false;   /* "a.b" is an attribute path: never data */
+  size_t nl = strlen(name);
+  if (!strcmp(module, "torch") && nl > 7 && !strcmp(name + nl - 7, "Storage")) return true;
+  if (!strcmp(module, "numpy.dtypes") && nl > 5 && !strcmp(name + nl - 5, "DType")) return true;
+  /* Lightning's own classes: the callbacks (as dict keys and inert objects) and AttributeDict */
+  if (!strncmp(module, "pytorch_lightning.callbacks.", 28) || !strncmp(module, "lightning.pytorch.callbacks.", 28))
+    return name[0] >= 'A' && name[0] <= 'Z';
+  return is_dict_class(full);
+}
+
+static tt_status note_unsafe(vm *v, const char *full) {
+  pk_result *r = v->res;
+  int kept = r->n_unsafe < PK_MAX_UNSAFE ? r->n_unsafe : PK_MAX_UNSAFE;
+  for (int i = 0; i < kept; i++)
+    if (!strcmp(r->unsafe[i], full)) return TT_OK;
+  if (r->n_unsafe >= PK_MAX_UNSAFE) {
+    r->n_unsafe++;   /* counted, not kept */
+    return TT_OK;
+  }
+  if (!r->unsafe && !(r->unsafe = calloc(PK_MAX_UNSAFE, sizeof *r->unsafe))) return oom(v);
+  if (!(r->unsafe[r->n_unsafe] = strdup(full))) return oom(v);
+  r->n_unsafe++;
+  return TT_OK;
+}
+
 static tt_status check_global(vm *v, const char *module, const char *name) {
   char top[64];
   size_t k = strcspn(module, ".");
   snprintf(top, sizeof top, "%.*s", (int)(k < sizeof top - 1 ? k : sizeof top - 1), module);
   bool bad = in_list(banned_modules, top) ||
              (!strcmp(module, "builtins") && !in_list(safe_builtins, name));
+  /* a dotted name is an attribute path that Python follows (torch + "os.system"
+   * is os.system): refuse one that passes through a banned module */
+  char part[64];
+  for (const char *p = name; !bad && strchr(p, '.'); p = strchr(p, '.') + 1) {
+    size_t n = strcspn(p, ".");
+    snprintf(part, sizeof part, "%.*s", (int)(n < sizeof part - 1 ? n : sizeof part - 1), p);
+    if (in_list(banned_modules, part)) bad = true;
+  }
   if (bad)
     return tt_error(TT_ERR_FORMAT,
                     "refusing to call %s.%s from the pickle in %s: a checkpoint never needs it and a Python "
@@ -274,7 +391,9 @@ static tt_status check_global(vm *v, const char *module, const char *name) {
                     "%s: the pickle holds a nested torch.save (torch.storage._load_from_bytes), which is not "
                     "read; re-save the checkpoint with plain tensors",
                     v->name);
-  return TT_OK;
+  char full[520];
+  snprintf(full, sizeof full, "%s.%s", module, name);
+  return allowed_global(module, name, full) ? TT_OK : note_unsafe(v, full);
 }
 
 static tt_status make_global(vm *v, const char *module, size_t mlen, const char *name, size_t nlen) {
@@ -284,7 +403,11 @@ static tt_status make_global(vm *v, const char *module, size_t mlen, const char 
   m[mlen] = 0;
   memcpy(n, name, nlen);
   n[nlen] = 0;
-  if (memchr(m, 0, mlen) || memchr(n, 0, nlen)) return err(v, "bad global name");
+  /* no NUL, newline or escape: names end up in one-line messages on a terminal */
+  for (size_t i = 0; i < mlen + nlen; i++) {
+    unsigned char ch = (unsigned char)(i < mlen ? m[i] : n[i - mlen]);
+    if (ch < 0x20 || ch == 0x7f) return err(v, "bad global name (control character)");
+  }
   /* Python 2 spellings, as the Python 3 unpickler maps them */
   if (!strcmp(m, "__builtin__")) strcpy(m, "builtins");
   if (!strcmp(m, "copy_reg")) strcpy(m, "copyreg");
@@ -460,6 +583,10 @@ static tt_status run(vm *v) {
         TT_TRY(pop(v, &v->res->root));
         return TT_OK;
       case '(': /* MARK */
+        if (v->nmarks >= v->limit) {
+          v->over = true;
+          return oom(v);
+        }
         if (v->nmarks == v->mcap) {
           size_t cap = v->mcap ? v->mcap * 2 : 32;
           size_t *m = realloc(v->marks, sizeof *m * cap);
@@ -685,7 +812,7 @@ static tt_status run(vm *v) {
 
 tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out) {
   memset(out, 0, sizeof *out);
-  vm v = {.start = data, .p = data, .end = data + len, .name = name, .res = out};
+  vm v = {.start = data, .p = data, .end = data + len, .name = name, .res = out, .limit = values_limit()};
   tt_status s = run(&v);
   free(v.stack);
   free(v.marks);

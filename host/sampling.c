@@ -52,13 +52,82 @@ static tt_tensor *restrict_vocab(tt_tensor *logits, int64_t limit) {
   return c;
 }
 
-static tt_status draw(tt_instance *sampler, tt_tensor *logits, int64_t limit, tt_tensor **tok) {
+/* The caller's sampler: a plugin, or the callback when the plugin is NULL. */
+typedef struct {
+  tt_instance *plugin;
+  tt_draw_fn fn;
+  void *ctx;
+} token_sampler;
+
+/* logits [B, V'] -> tokens on the host, i64 [B], each checked to lie in [0, V) */
+static tt_status draw(const token_sampler *ts, tt_tensor *logits, int64_t limit, tt_tensor **tok) {
   tt_tensor *l = restrict_vocab(logits, limit);
   if (!l) return tt_last_status();
-  tt_value a = tt_value_tensor_steal(l);
-  tt_status s = call1(sampler, "sample", &a, 1, tok);             // [B] i64
-  tt_value_clear(&a);
-  return s;
+  int64_t B = l->shape[0], V = l->shape[1];
+  tt_tensor *t = NULL;
+  tt_status s;
+  if (ts->plugin) {
+    tt_value a = tt_value_tensor(l);
+    s = call1(ts->plugin, "sample", &a, 1, &t);                  // [B] i64
+    tt_value_clear(&a);
+  } else {
+    s = ts->fn(ts->ctx, l, &t);
+  }
+  tt_tensor_unref(l);
+  if (s != TT_OK) return s;
+  const char *who = ts->plugin ? "the sampler plugin" : "the sampler function";
+  char sb[128];
+  if (!t || t->dtype != TT_I64 || tt_tensor_numel(t) != B || t->ndim > 2) {
+    s = tt_error(TT_ERR_INVALID, "sample: %s must return i64 tokens [%lld], found %s %s", who, (long long)B,
+                 t ? tt_dtype_name(t->dtype) : "nothing", t ? tt_tensor_shape_str(t, sb, sizeof sb) : "");
+    tt_tensor_unref(t);
+    return s;
+  }
+  tt_tensor *h = tt_host_contiguous(t);
+  tt_tensor_unref(t);
+  if (!h) return tt_last_status();
+  for (int64_t b = 0; b < B; b++)
+    if (tt_i64(h)[b] < 0 || tt_i64(h)[b] >= V) {
+      s = tt_error(TT_ERR_INVALID, "sample: %s returned token %lld for row %lld, outside the vocabulary [0, %lld)", who,
+                   (long long)tt_i64(h)[b], (long long)b, (long long)V);
+      tt_tensor_unref(h);
+      return s;
+    }
+  *tok = h;
+  return TT_OK;
+}
+
+static token_sampler make_sampler(tt_instance *plugin, tt_draw_fn fn, void *ctx) {
+  return (token_sampler){plugin, fn, ctx};
+}
+
+static tt_status check_sampler(const char *op, const token_sampler *ts) {
+  if (ts->plugin || ts->fn) return TT_OK;
+  return tt_error(TT_ERR_INVALID, "%s: give a sampler (a plugin or a function)", op);
+}
+
+/* A host copy of a mask as i64 0/1 values of the expected shape (u8 or i64 input). */
+static tt_status host_mask(const char *op, tt_tensor *m, int nd, const int64_t *shape, tt_tensor **out) {
+  char a[128], b[128];
+  bool ok = (m->dtype == TT_U8 || m->dtype == TT_I64) && m->ndim == nd;
+  for (int i = 0; ok && i < nd; i++) ok = m->shape[i] == shape[i];
+  if (!ok)
+    return tt_error(TT_ERR_INVALID, "%s: the mask must be u8 or i64 %s, found %s %s", op,
+                    tt_shape_str(nd, shape, a, sizeof a), tt_dtype_name(m->dtype), tt_tensor_shape_str(m, b, sizeof b));
+  tt_tensor *c = tt_cast(m, TT_I64);
+  tt_tensor *h = c ? tt_host_contiguous(c) : NULL;
+  tt_tensor_unref(c);
+  if (!h) return tt_last_status();
+  *out = h;
+  return TT_OK;
+}
+
+/* true when every row keeps its token at column k of a [B, n] host mask */
+static bool all_kept(const tt_tensor *mask, int64_t B, int64_t n, int64_t k) {
+  if (!mask) return false;
+  for (int64_t b = 0; b < B; b++)
+    if (tt_i64(mask)[b * n + k]) return false;
+  return true;
 }
 
 /* guided = u + scale * (c - u), rows [0, B) conditional, [B, 2B) unconditional */
@@ -71,75 +140,117 @@ static tt_tensor *guide(tt_tensor *logits2, int64_t B, double scale) {
   return g;
 }
 
+/* A [B, 1] column of tokens on dev, duplicated to [2B, 1] for guidance. */
+static tt_tensor *token_column(const int64_t *toks, int64_t B, bool dup, tt_device dev) {
+  tt_tensor *col = tt_tensor_from_data(TT_I64, TT_DIMS(B, 1), toks, TT_CPU);
+  if (col && dup) {
+    tt_tensor *parts[2] = {col, col};
+    tt_tensor *c2 = tt_cat(2, parts, 0);
+    tt_tensor_unref(col);
+    col = c2;
+  }
+  tt_tensor *cd = col ? tt_to_device(col, dev) : NULL;
+  tt_tensor_unref(col);
+  return cd;
+}
+
+/* a + b along dim 1 (a may be NULL) */
+static tt_tensor *append(tt_tensor *a, tt_tensor *b) {
+  if (!a) return tt_tensor_ref(b);
+  tt_tensor *parts[2] = {a, b};
+  return tt_cat(2, parts, 1);
+}
+
 tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *prefix, int64_t steps,
                              const tt_sample_opts *opts, tt_tensor **out) {
   tt_sample_opts o = opts ? *opts : (tt_sample_opts){.use_cache = true};
+  token_sampler ts = make_sampler(sampler, o.draw, o.draw_ctx);
+  TT_TRY(check_sampler("sample", &ts));
   if (prefix->dtype != TT_I64 || prefix->ndim != 2 || prefix->shape[1] < 1)
     return tt_error(TT_ERR_INVALID, "sample: the prefix must be i64 [B, L0] with L0 >= 1");
   if (steps < 1) return tt_error(TT_ERR_INVALID, "sample: steps must be positive");
   int64_t B = prefix->shape[0];
+  if (!o.known != !o.mask) return tt_error(TT_ERR_INVALID, "sample: known= and mask= go together");
+  tt_tensor *known = NULL, *mask = NULL;
+  if (o.known) {
+    int64_t want[2] = {B, steps};
+    char a[128];
+    if (o.known->dtype != TT_I64 || o.known->ndim != 2 || o.known->shape[0] != B || o.known->shape[1] != steps)
+      return tt_error(TT_ERR_INVALID, "sample: the known tokens must be i64 %s (one per sampled step), found %s %s",
+                      tt_shape_str(2, want, a, sizeof a), tt_dtype_name(o.known->dtype),
+                      tt_tensor_shape_str(o.known, (char[128]){0}, 128));
+    TT_TRY(host_mask("sample", o.mask, 2, want, &mask));
+    known = tt_host_contiguous(o.known);
+    if (!known) { tt_tensor_unref(mask); return tt_last_status(); }
+    for (int64_t i = 0; i < B * steps; i++) {
+      int64_t v = tt_i64(known)[i];
+      if (!tt_i64(mask)[i] && (v < 0 || (o.vocab_limit > 0 && v >= o.vocab_limit))) {
+        tt_status e = tt_error(TT_ERR_INVALID, "sample: known token %lld at row %lld, step %lld lies outside [0, %lld)",
+                               (long long)v, (long long)(i / steps), (long long)(i % steps), (long long)o.vocab_limit);
+        tt_tensor_unref(known); tt_tensor_unref(mask);
+        return e;
+      }
+    }
+  }
   tt_tensor *seq = NULL;
   if (o.uncond) {
-    if (!tt_tensor_same_shape(o.uncond, prefix))
+    if (!tt_tensor_same_shape(o.uncond, prefix)) {
+      tt_tensor_unref(known); tt_tensor_unref(mask);
       return tt_error(TT_ERR_INVALID, "sample: the unconditional prefix must have the prefix's shape");
+    }
     tt_tensor *parts[2] = {prefix, o.uncond};
     seq = tt_cat(2, parts, 0);                                     // [2B, L0]
   } else {
     seq = tt_tensor_ref(prefix);
   }
-  if (!seq) return tt_last_status();
-  int64_t rows = seq->shape[0];
+  int64_t *col_toks = malloc(sizeof *col_toks * (size_t)B);
   tt_tensor *result = tt_tensor_new(TT_I64, TT_DIMS(B, steps), TT_CPU);
-  tt_status s = result ? TT_OK : tt_last_status();
-  if (s == TT_OK && o.use_cache) s = reset_cache(gpt, rows);
-  tt_tensor *feed = tt_tensor_ref(seq);                           // what the next forward sees
+  tt_status s = (seq && result && col_toks) ? TT_OK : tt_error(TT_ERR_NOMEM, "sample: out of memory");
+  if (s == TT_OK && o.use_cache) s = reset_cache(gpt, seq->shape[0]);
+  /* cached: tokens not yet fed to the model; uncached: the whole sequence */
+  tt_tensor *feed = seq ? tt_tensor_ref(seq) : NULL;
   for (int64_t n = 0; s == TT_OK && n < steps; n++) {
-    tt_tensor *logits = NULL, *tok = NULL;
-    s = step_logits(gpt, feed, o.use_cache, &logits);
-    if (s == TT_OK && o.uncond) {
-      tt_tensor *g = guide(logits, B, o.cfg_scale);
+    bool keep_all = all_kept(mask, B, steps, n);
+    if (!keep_all) {
+      tt_tensor *logits = NULL, *tok = NULL;
+      s = step_logits(gpt, feed, o.use_cache, &logits);
+      if (s == TT_OK && o.uncond) {
+        tt_tensor *g = guide(logits, B, o.cfg_scale);
+        tt_tensor_unref(logits);
+        logits = g;
+        if (!g) s = tt_last_status();
+      }
+      if (s == TT_OK) s = draw(&ts, logits, o.vocab_limit, &tok);
       tt_tensor_unref(logits);
-      logits = g;
-      if (!g) s = tt_last_status();
-    }
-    if (s == TT_OK) s = draw(sampler, logits, o.vocab_limit, &tok);
-    tt_tensor_unref(logits);
-    if (s != TT_OK) break;
-    tt_tensor *tc = tt_to_device(tok, TT_CPU);
-    if (!tc) {
+      if (s != TT_OK) break;
+      for (int64_t b = 0; b < B; b++)
+        col_toks[b] = (mask && !tt_i64(mask)[b * steps + n]) ? tt_i64(known)[b * steps + n] : tt_i64(tok)[b];
       tt_tensor_unref(tok);
-      s = tt_last_status();
-      break;
-    }
-    for (int64_t b = 0; b < B; b++) tt_i64(result)[b * steps + n] = (int64_t)tt_tensor_get(tc, b);
-    tt_tensor_unref(tc);
-    /* the new token column, duplicated for the unconditional half */
-    tt_tensor *col = tt_reshape(tok, TT_DIMS(B, 1));
-    tt_tensor_unref(tok);
-    if (col && o.uncond) {
-      tt_tensor *parts[2] = {col, col};
-      tt_tensor *c2 = tt_cat(2, parts, 0);
-      tt_tensor_unref(col);
-      col = c2;
-    }
-    tt_tensor *cd = col ? tt_to_device(col, seq->device) : NULL;
-    tt_tensor_unref(col);
-    if (!cd) { s = tt_last_status(); break; }
-    tt_tensor_unref(feed);
-    if (o.use_cache) {
-      feed = cd;
     } else {
-      tt_tensor *parts[2] = {seq, cd};
-      tt_tensor *ns = tt_cat(2, parts, 1);
-      tt_tensor_unref(cd);
-      if (!ns) { feed = NULL; s = tt_last_status(); break; }
-      tt_tensor_unref(seq);
-      seq = ns;
-      feed = tt_tensor_ref(seq);
+      for (int64_t b = 0; b < B; b++) col_toks[b] = tt_i64(known)[b * steps + n];
     }
+    for (int64_t b = 0; b < B; b++) tt_i64(result)[b * steps + n] = col_toks[b];
+    if (n == steps - 1) break;   /* the last token is never fed */
+    tt_tensor *col = token_column(col_toks, B, o.uncond != NULL, seq->device);
+    if (!col) { s = tt_last_status(); break; }
+    tt_tensor *next;
+    if (o.use_cache) {
+      /* a sampling step consumed the pending tokens; a kept step adds to them */
+      next = keep_all ? append(feed, col) : tt_tensor_ref(col);
+    } else {
+      next = append(seq, col);
+      if (next) { tt_tensor_unref(seq); seq = tt_tensor_ref(next); }
+    }
+    tt_tensor_unref(col);
+    tt_tensor_unref(feed);
+    feed = next;
+    if (!feed) { s = tt_last_status(); break; }
   }
   tt_tensor_unref(feed);
   tt_tensor_unref(seq);
+  tt_tensor_unref(known);
+  tt_tensor_unref(mask);
+  free(col_toks);
   if (s != TT_OK) {
     tt_tensor_unref(result);
     return s;
@@ -171,41 +282,50 @@ static tt_tensor *window_tokens(const tt_tensor *grid, int64_t i0, int64_t j0, i
 
 tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *grid, tt_tensor *cond_grid,
                            tt_tensor *cond_tokens, const tt_window_opts *o) {
+  token_sampler ts = make_sampler(sampler, o->draw, o->draw_ctx);
+  TT_TRY(check_sampler("sample_window", &ts));
   if (grid->dtype != TT_I64 || grid->ndim != 3 || grid->device != TT_CPU || !tt_tensor_is_contiguous(grid))
     return tt_error(TT_ERR_INVALID, "sample_window: the grid must be a contiguous CPU i64 [B, H, W]");
   int64_t B = grid->shape[0], H = grid->shape[1], W = grid->shape[2];
   int64_t wh = o->win_h, ww = o->win_w;
+  if (wh < 1 || ww < 1) return tt_error(TT_ERR_INVALID, "sample_window: the window must be at least 1x1");
   if (H < wh || W < ww)
     return tt_error(TT_ERR_INVALID, "sample_window: the grid %lldx%lld is smaller than the %lldx%lld window",
                     (long long)H, (long long)W, (long long)wh, (long long)ww);
   if (!cond_grid && !cond_tokens) return tt_error(TT_ERR_INVALID, "sample_window: give a cond grid or cond tokens");
+  tt_tensor *mask = NULL;
+  if (o->mask) TT_TRY(host_mask("sample_window", o->mask, 3, grid->shape, &mask));
   tt_tensor *cg = NULL;
   if (cond_grid) {
     if (cond_grid->dtype != TT_I64 || cond_grid->ndim != 3 || cond_grid->shape[0] != B || cond_grid->shape[1] != H ||
-        cond_grid->shape[2] != W)
+        cond_grid->shape[2] != W) {
+      tt_tensor_unref(mask);
       return tt_error(TT_ERR_INVALID, "sample_window: the cond grid must be i64 [%lld, %lld, %lld] like the image grid",
                       (long long)B, (long long)H, (long long)W);
+    }
     cg = tt_host_contiguous(cond_grid);
-    if (!cg) return tt_last_status();
+    if (!cg) { tt_tensor_unref(mask); return tt_last_status(); }
   }
   tt_tensor *ct = NULL;
   if (cond_tokens) {
     ct = tt_host_contiguous(cond_tokens);
-    if (!ct) { tt_tensor_unref(cg); return tt_last_status(); }
+    if (!ct) { tt_tensor_unref(cg); tt_tensor_unref(mask); return tt_last_status(); }
   }
   tt_status s = TT_OK;
   if (o->use_cache) s = reset_cache(gpt, B);
-  int64_t cur_i0 = -1, cur_j0 = -1, cached_pos = -1;   /* window and image tokens already in the cache */
+  /* the window in the cache and how many of its image tokens the cache holds */
+  int64_t cur_i0 = -1, cur_j0 = -1, fed = -1;
   int64_t start = o->start < 0 ? 0 : o->start;
   for (int64_t cell = start; s == TT_OK && cell < H * W; cell++) {
+    if (all_kept(mask, B, H * W, cell)) continue;        /* fed with the next sampled cell of this window */
     int64_t i = cell / W, j = cell % W;
     int64_t i0 = clamp64(i - o->anchor_h, 0, H - wh), j0 = clamp64(j - o->anchor_w, 0, W - ww);
     int64_t pos = (i - i0) * ww + (j - j0);              /* window position of the new token */
     tt_tensor *feed = NULL, *logits = NULL, *tok = NULL;
-    bool cached = o->use_cache && i0 == cur_i0 && j0 == cur_j0 && cached_pos == pos - 1;
+    bool cached = o->use_cache && i0 == cur_i0 && j0 == cur_j0 && fed < pos;
     if (cached) {
-      /* the window did not move: only the last sampled token is new */
-      feed = window_tokens(grid, i0, j0, ww, pos - 1, 1);
+      /* the window did not move: the tokens filled since the last forward are new */
+      feed = window_tokens(grid, i0, j0, ww, fed, pos - fed);
     } else {
       /* a new window: condition crop (and fixed prefix), then the image tokens before pos */
       tt_tensor *img = pos > 0 ? window_tokens(grid, i0, j0, ww, 0, pos) : NULL;
@@ -223,19 +343,18 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     if (!feed) s = tt_last_status();
     if (s == TT_OK) s = step_logits(gpt, feed, o->use_cache, &logits);
     tt_tensor_unref(feed);
-    if (s == TT_OK) s = draw(sampler, logits, o->vocab_limit, &tok);
+    if (s == TT_OK) s = draw(&ts, logits, o->vocab_limit, &tok);
     tt_tensor_unref(logits);
     if (s != TT_OK) break;
-    tt_tensor *tc = tt_to_device(tok, TT_CPU);
+    for (int64_t b = 0; b < B; b++)
+      if (!mask || tt_i64(mask)[b * H * W + cell]) tt_i64(grid)[(b * H + i) * W + j] = tt_i64(tok)[b];
     tt_tensor_unref(tok);
-    if (!tc) { s = tt_last_status(); break; }
-    for (int64_t b = 0; b < B; b++) tt_i64(grid)[(b * H + i) * W + j] = (int64_t)tt_tensor_get(tc, b);
-    tt_tensor_unref(tc);
     cur_i0 = i0;
     cur_j0 = j0;
-    cached_pos = pos;   /* tokens up to pos-1 are in the cache; pos is sampled but not fed yet */
+    fed = pos;   /* tokens up to pos-1 are in the cache; pos is filled but not fed yet */
   }
   tt_tensor_unref(cg);
   tt_tensor_unref(ct);
+  tt_tensor_unref(mask);
   return s;
 }

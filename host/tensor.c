@@ -6,6 +6,7 @@
 #include <string.h>
 #include "taming/autograd.h"
 #include "taming/backend.h"
+#include "taming/checked.h"
 #include "taming/ops/copy.h"
 #include "taming/tensor.h"
 
@@ -112,12 +113,14 @@ size_t tt_memory_in_use(tt_device dev) {
 /* ---- tensors ---- */
 
 int64_t tt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+  /* products of trailing dims: each fits when the shape passed tt_shape_numel */
   int64_t n = 1;
+  bool ok = true;
   for (int i = ndim - 1; i >= 0; i--) {
     strides[i] = n;
-    n *= shape[i];
+    if (ok && !tt_i64_mul(n, shape[i], &n)) ok = false;
   }
-  return n;
+  return ok ? n : -1;
 }
 
 static tt_tensor *header_new(tt_dtype dt, int ndim, const int64_t *shape) {
@@ -136,6 +139,15 @@ static tt_tensor *header_new(tt_dtype dt, int ndim, const int64_t *shape) {
       return NULL;
     }
   }
+  /* every stride, element count and byte count of the shape must fit int64,
+   * even when a zero dim makes the tensor empty */
+  size_t nbytes;
+  if (!tt_shape_nbytes(ndim, shape, tt_dtype_size(dt), &nbytes)) {
+    char buf[200];
+    tt_error(TT_ERR_INVALID, "shape %s of %s is too large: its size in bytes overflows 64 bits",
+             tt_shape_str(ndim, shape, buf, sizeof buf), tt_dtype_name(dt));
+    return NULL;
+  }
   tt_tensor *t = calloc(1, sizeof *t);
   if (!t) {
     tt_error(TT_ERR_NOMEM, "out of memory allocating a tensor header");
@@ -151,7 +163,7 @@ static tt_tensor *header_new(tt_dtype dt, int ndim, const int64_t *shape) {
 tt_tensor *tt_tensor_new(tt_dtype dt, int ndim, const int64_t *shape, tt_device dev) {
   tt_tensor *t = header_new(dt, ndim, shape);
   if (!t) return NULL;
-  int64_t n = tt_contiguous_strides(ndim, shape, t->stride);
+  int64_t n = tt_contiguous_strides(ndim, shape, t->stride);   /* fits: checked by header_new */
   t->storage = tt_storage_new((size_t)n * tt_dtype_size(dt), dev);
   if (!t->storage) {
     free(t);
@@ -203,15 +215,12 @@ tt_tensor *tt_tensor_from_storage(tt_storage *s, tt_dtype dt, int ndim, const in
   } else {
     tt_contiguous_strides(ndim, shape, t->stride);
   }
-  /* the furthest element must lie inside the storage */
-  int64_t lo = offset, hi = offset;
-  bool empty = false;
-  for (int i = 0; i < ndim; i++) {
-    if (shape[i] == 0) empty = true;
-    int64_t span = (shape[i] - 1) * t->stride[i];
-    if (span > 0) hi += span; else lo += span;
-  }
-  if (!empty && (lo < 0 || (size_t)(hi + 1) * tt_dtype_size(dt) > s->nbytes)) {
+  /* every element the view touches must lie inside the storage */
+  int64_t lo, hi;
+  bool empty;
+  size_t es = tt_dtype_size(dt);
+  bool fits = tt_view_span(ndim, shape, t->stride, offset, &lo, &hi, &empty);
+  if (!fits || (!empty && (lo < 0 || (uint64_t)hi >= s->nbytes / es))) {
     char buf[128];
     tt_error(TT_ERR_FORMAT, "tensor %s (%s) at element offset %lld reaches past its storage of %zu bytes",
              tt_shape_str(ndim, shape, buf, sizeof buf), tt_dtype_name(dt), (long long)offset, s->nbytes);
@@ -256,13 +265,13 @@ void tt_tensor_set_name(tt_tensor *t, const char *name) {
 }
 
 int64_t tt_tensor_numel(const tt_tensor *t) {
-  int64_t n = 1;
-  for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
-  return n;
+  int64_t n;
+  return tt_shape_numel(t->ndim, t->shape, &n) ? n : -1;   /* -1 only for a header built by hand */
 }
 
 size_t tt_tensor_nbytes(const tt_tensor *t) {
-  return (size_t)tt_tensor_numel(t) * tt_dtype_size(t->dtype);
+  size_t n;
+  return tt_shape_nbytes(t->ndim, t->shape, tt_dtype_size(t->dtype), &n) ? n : SIZE_MAX;
 }
 
 bool tt_tensor_is_contiguous(const tt_tensor *t) {

@@ -17,11 +17,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <yaml.h>
 #include "taming/io.h"
 
 #define YAML_MAX_DEPTH 256
 #define YAML_MAX_VALUES (1 << 20)
+#define YAML_MAX_FILE_BYTES (16ll << 20)
 
 typedef struct anchor {
   char *name;
@@ -460,13 +462,43 @@ tt_status tt_yaml_parse(const char *text, size_t len, const char *name, tt_value
   return s;
 }
 
+/* The most bytes a config file may have: TAMING_MAX_CONFIG_BYTES, else 16 MiB
+ * (the official configs are a few KB). */
+static tt_status config_limit(const char *path, int64_t *limit) {
+  *limit = YAML_MAX_FILE_BYTES;
+  const char *e = getenv("TAMING_MAX_CONFIG_BYTES");
+  if (!e || !*e) return TT_OK;
+  char *end;
+  errno = 0;
+  long long v = strtoll(e, &end, 10);
+  if (errno || *end || end == e || v < 1)
+    return tt_error(TT_ERR_INVALID, "%s: TAMING_MAX_CONFIG_BYTES=%s: expected a byte count >= 1", path, e);
+  *limit = v;
+  return TT_OK;
+}
+
 tt_status tt_yaml_load(const char *path, tt_value *out) {
   *out = TT_VALUE_NIL;
+  int64_t limit;
+  TT_TRY(config_limit(path, &limit));
   FILE *f = fopen(path, "rb");
   if (!f) return tt_error(TT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+  /* regular files only: a directory or a device (/dev/zero) is not a config */
+  struct stat st;
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    bool dir = S_ISDIR(st.st_mode);
+    fclose(f);
+    return tt_error(TT_ERR_IO, "%s: %s, not a YAML config", path, dir ? "is a directory" : "not a regular file");
+  }
   char *buf = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
+    if ((int64_t)len > limit) { /* read in whole: st_size may be 0 (procfs) or grow */
+      free(buf);
+      fclose(f);
+      return tt_error(TT_ERR_FORMAT, "%s: larger than %lld bytes, too large for a config (TAMING_MAX_CONFIG_BYTES "
+                      "raises the limit)", path, (long long)limit);
+    }
     if (len == cap) {
       cap = cap ? cap * 2 : 1 << 14;
       char *b = realloc(buf, cap);
@@ -479,15 +511,18 @@ tt_status tt_yaml_load(const char *path, tt_value *out) {
     }
     size_t r = fread(buf + len, 1, cap - len, f);
     len += r;
-    if (r == 0) break;
+    if (r == 0 && (int64_t)len <= limit) break;
   }
   bool bad = ferror(f);
+  int err = errno;
   fclose(f);
   if (bad) {
     free(buf);
-    return tt_error(TT_ERR_IO, "%s: read error", path);
+    return tt_error(TT_ERR_IO, "%s: read error: %s", path, strerror(err ? err : EIO));
   }
   tt_status s = tt_yaml_parse(buf, len, path, out);
   free(buf);
+  /* yaml.safe_load gives None for an empty file; no config is empty */
+  if (s == TT_OK && out->type == TT_V_NIL) s = tt_error(TT_ERR_FORMAT, "%s: empty config", path);
   return s;
 }

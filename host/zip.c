@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "io_internal.h"
+#include "taming/checked.h"
 
 #define SIG_LOCAL 0x04034b50u
 #define SIG_CENTRAL 0x02014b50u
@@ -142,7 +143,8 @@ tt_status tt_zip_open(tt_zip *z, tt_mfile *file) {
       break;
     }
     size_t nlen = rd16(h + 28), xlen = rd16(h + 30), clen = rd16(h + 32);
-    if (pos + 46 + nlen + xlen + clen > cd_size) {
+    size_t rec_end;
+    if (!tt_size_add(pos, 46 + nlen + xlen + clen, &rec_end) || rec_end > cd_size) {
       s = tt_error(TT_ERR_FORMAT, "%s: corrupt zip central directory at entry %" PRIu64, path, i);
       break;
     }
@@ -227,8 +229,9 @@ tt_status tt_zip_resolve(tt_zip *z, tt_zip_entry *e) {
   if (rd32(h) != SIG_LOCAL)
     return tt_error(TT_ERR_FORMAT, "%s: zip entry '%s': no local header at offset %" PRIu64 " (corrupt file)", m->path,
                     e->name, e->header_off);
-  uint64_t off = e->header_off + 30 + rd16(h + 26) + rd16(h + 28);
-  if (off > m->size || e->size > m->size - off)
+  uint64_t off, end;
+  if (!tt_u64_add(e->header_off, 30u + (uint64_t)rd16(h + 26) + rd16(h + 28), &off) || !tt_u64_add(off, e->size, &end) ||
+      end > m->size)
     return tt_error(TT_ERR_FORMAT,
                     "%s: zip entry '%s' (%" PRIu64 " bytes at offset %" PRIu64 ") reaches past the end of the file (%" PRIu64
                     " bytes): truncated or corrupt",

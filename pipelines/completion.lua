@@ -4,7 +4,7 @@
 -- for a spatial one.
 --
 --   taming run pipelines/completion.lua config=M.yaml ckpt=M.ckpt input=IMG [class=K]
---       [cond=depth|segmentation|edge|lowres|pose cond_input=FILE dataset=..] [size=N] [n=4] [keep=0.5]
+--       [cond=depth|segmentation|edge|lowres|pose cond_input=FILE dataset=..] [size=N|WxH] [n=4] [keep=0.5]
 local tt = require "taming"
 local P = require "taming.pipeline"
 local C = require "taming.conditions"
@@ -19,13 +19,14 @@ local a = tt.args.parse(..., P.sampling_schema({
   keep = {"number", default = 0.5, help = "share of the codes kept (raster order)"},
 }), "taming run pipelines/completion.lua config=M.yaml ckpt=M.ckpt input=IMG")
 local model = P.load(a)
-local size = a.size or model.first_stage.ddconfig.resolution
+local size = P.parse_size(a.size) or model.first_stage.ddconfig.resolution
 local x = C.image(a.input, size, model.first_stage.in_channels):to(a.device)
-local geo = P.geometry(model, x:size(2))
+local pixels = {w = x:size(3), h = x:size(2)}
+local geo = P.geometry(model, pixels)
 local cond, cond_grid = P.prefix_cond(model, a, a.n), nil
 if not cond and a.cond then
   if not a.cond_input then error("cond= needs cond_input=FILE", 0) end
-  local c = C.build(a.cond, a.cond_input, x:size(2), {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
+  local c = C.build(a.cond, a.cond_input, pixels, {dataset = a.dataset, factor = a.factor, channels = model.cond_channels})
   cond, cond_grid = P.encode_cond(model, P.repeat_batch(c:to(a.device), a.n))
 elseif not cond then
   error(("%s: give class= or cond=/cond_input= for this model's condition"):format(a.config), 0)

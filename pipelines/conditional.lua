@@ -5,7 +5,7 @@
 -- the sliding window (the condition's codes are cropped with the same window).
 --
 --   taming run pipelines/conditional.lua config=M.yaml ckpt=M.ckpt cond=depth|segmentation|edge|lowres|pose
---       input=FILE [dataset=sflckr|coco|ade20k] [size=N] [n=1] [factor=8] [seed=0] [temperature=1]
+--       input=FILE [dataset=sflckr|coco|ade20k] [size=N|WxH] [n=1] [factor=8] [seed=0] [temperature=1]
 --       [top_k=100] [output=samples.png] [codes=c.npy]
 local tt = require "taming"
 local P = require "taming.pipeline"
@@ -18,17 +18,15 @@ local a = tt.args.parse(..., P.sampling_schema({
   factor = {"int", default = 8, help = "lowres: downscaling factor"},
 }), "taming run pipelines/conditional.lua config=M.yaml ckpt=M.ckpt cond=KIND input=FILE")
 local model = P.load(a)
-local size = a.size
+local size = P.parse_size(a.size)   -- nil: the condition file's own size
 local cin = model.cond_channels
 local c = C.build(a.cond, a.input, size, {dataset = a.dataset, factor = a.factor, channels = cin})
 if cin and c:size(1) ~= cin then
   error(("%s: the %s condition has %d channels, the model's condition stage takes %d"):format(a.input, a.cond,
     c:size(1), cin), 0)
 end
-local h, w = c:size(2), c:size(3)
-if h ~= w then error(("%s: the condition is %dx%d; pass size=N for a square crop"):format(a.input, h, w), 0) end
 c = P.repeat_batch(c:to(a.device), a.n)
 local cond, cond_grid = P.encode_cond(model, c)
-local geo = P.geometry(model, h)
+local geo = P.geometry(model, {w = c:size(3), h = c:size(2)})
 local codes = P.sample_grid(model, a, geo, cond, cond_grid)
 P.save(a, P.decode(model, codes), codes)

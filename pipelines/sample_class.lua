@@ -56,5 +56,5 @@ for k = 1, #classes do
 end
 tt.image.save(a.output, sheet)
 if a.codes then tt.npy.save(a.codes, codes:to("cpu")) end
-print(("wrote %s (%d classes x %d samples, latent %dx%d)%s"):format(a.output, #classes, a.n, codes:size(1),
-  codes:size(2), a.codes and (" and " .. a.codes) or ""))
+print(("wrote %s (%d classes x %d samples, latent %dx%d codes, w x h)%s"):format(a.output, #classes, a.n, codes:size(2),
+  codes:size(1), a.codes and (" and " .. a.codes) or ""))

@@ -3,7 +3,7 @@
 -- latent grid is filled with the sliding attention window.
 --
 --   taming run pipelines/sample_unconditional.lua config=M.yaml ckpt=M.ckpt [n=4] [seed=0]
---       [temperature=1] [top_k=250] [top_p=..] [greedy=false] [size=N] [output=samples.png] [codes=c.npy]
+--       [temperature=1] [top_k=250] [top_p=..] [greedy=false] [size=N|WxH] [output=samples.png] [codes=c.npy]
 local tt = require "taming"
 local P = require "taming.pipeline"
 

@@ -132,6 +132,35 @@ START_TEST(test_idx_bad) {
 }
 END_TEST
 
+/* Sizes from the header are checked against the file before allocating. */
+START_TEST(test_idx_sizes_against_file) {
+  tt_tensor *t = NULL;
+  uint8_t px[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  /* 13 bytes declaring 65536 x 32768 bytes (2 GB) */
+  write_idx(tmp("bomb.idx"), 0x08, 2, (const uint32_t[]){65536, 32768}, px, 1, true);
+  struct stat st;
+  ck_assert(stat(tmp("bomb.idx"), &st) == 0 && st.st_size == 13);
+  expect_error("13-byte plain header", tt_idx_load(tmp("bomb.idx"), &t), "bomb.idx",
+               "truncated: the IDX header declares 2147483648 bytes of data (2147483648 elements), the file holds 1");
+  /* the same gzipped: more than deflate can expand a file of that size to */
+  write_idx(tmp("bomb.gz"), 0x08, 2, (const uint32_t[]){65536, 32768}, px, 1, false);
+  expect_error("gzipped header", tt_idx_load(tmp("bomb.gz"), &t), "bomb.gz", "more than a gzip file of");
+  /* f64 elements: the byte count, not the element count, is compared */
+  write_idx(tmp("f64.idx"), 0x0E, 1, (const uint32_t[]){2}, px, 8, true);
+  expect_error("f64 one element short", tt_idx_load(tmp("f64.idx"), &t), "f64.idx", "declares 16 bytes of data");
+  write_idx(tmp("long.idx"), 0x08, 1, (const uint32_t[]){7}, px, 8, true);
+  expect_error("plain, one byte extra", tt_idx_load(tmp("long.idx"), &t), "long.idx", "more data");
+  write_idx(tmp("ok.idx"), 0x08, 1, (const uint32_t[]){8}, px, 8, true);
+  TH_OK(tt_idx_load(tmp("ok.idx"), &t));
+  ck_assert_int_eq(t->shape[0], 8);
+  tt_tensor_release(&t);
+  /* not regular files */
+  expect_error("a directory", tt_idx_load(tmpdir, &t), tmpdir, "is a directory");
+  expect_error("a device", tt_idx_load("/dev/zero", &t), "/dev/zero", "not a regular file");
+  ck_assert_ptr_null(t);
+}
+END_TEST
+
 START_TEST(test_fashion_mnist_checks) {
   /* a synthetic "test" split with the right sizes but a bad label */
   enum { N = 10000 };
@@ -193,6 +222,7 @@ int main(void) {
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, test_idx_valid);
   tcase_add_test(tc, test_idx_bad);
+  tcase_add_test(tc, test_idx_sizes_against_file);
   tcase_add_test(tc, test_fashion_mnist_checks);
   suite_add_tcase(s, tc);
   struct stat st;

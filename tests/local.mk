@@ -1,7 +1,7 @@
 # tests/ — check suites (one per area) and script tests. Run with `make check`.
 if HAVE_CHECK
 check_LTLIBRARIES += tests/libtesthelp.la
-tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h
+tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h tests/ckptbuild.c tests/ckptbuild.h
 tests_libtesthelp_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_libtesthelp_la_LIBADD = host/libtaming.la $(CHECK_LIBS)
 
@@ -27,6 +27,13 @@ tests_check_ops_misc_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_misc_LDADD = $(TEST_LDADD) $(BLAS_LIBS)
 TESTS += tests/check_ops_misc
 
+# comparisons, where, masked_fill, sort/topk, cumsum, multinomial (sampler building blocks)
+check_PROGRAMS += tests/check_ops_select
+tests_check_ops_select_SOURCES = tests/check_ops_select.c
+tests_check_ops_select_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_select_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_select
+
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
 tests_check_module_CFLAGS = $(TEST_CFLAGS)
@@ -37,6 +44,11 @@ tests_check_io_SOURCES = tests/check_io.c
 tests_check_io_CFLAGS = $(TEST_CFLAGS)
 tests_check_io_LDADD = $(TEST_LDADD)
 TESTS += tests/check_io
+check_PROGRAMS += tests/check_hostile
+tests_check_hostile_SOURCES = tests/check_hostile.c
+tests_check_hostile_CFLAGS = $(TEST_CFLAGS)
+tests_check_hostile_LDADD = $(TEST_LDADD)
+TESTS += tests/check_hostile
 check_PROGRAMS += tests/check_ops_norm tests/check_ops_attention
 tests_check_ops_norm_SOURCES = tests/check_ops_norm.c tests/torch_ref.h
 tests_check_ops_norm_CFLAGS = $(TEST_CFLAGS)
@@ -112,6 +124,7 @@ AM_LUA_LOG_FLAGS = run
 LUA_TESTS = tests/lua/test_vqgan_parity.lua
 LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
+LUA_TESTS += tests/lua/test_hostile_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
@@ -130,6 +143,22 @@ tests_check_cuda_SOURCES = tests/check_cuda.c
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
 TESTS += tests/check_cuda
+endif
+
+# bench/gpu_check.sh against a stand-in bundle: fails loudly without a GPU, on a skip, etc.
+TESTS += tests/gpu_check_test.sh
+EXTRA_DIST += tests/gpu_check_test.sh
+
+# NCCL all-reduce on the backend's memory, one rank, no MPI; skips (77) without a GPU.
+if HAVE_CHECK
+if HAVE_NCCL
+check_PROGRAMS += tests/check_nccl
+tests_check_nccl_SOURCES = tests/check_nccl.c
+tests_check_nccl_CFLAGS = $(TEST_CFLAGS) $(CUDA_CPPFLAGS)
+tests_check_nccl_LDFLAGS = $(CUDA_LDFLAGS)
+tests_check_nccl_LDADD = $(TEST_LDADD) -lnccl -lcudart
+TESTS += tests/check_nccl
+endif
 endif
 
 # first-stage loss plugins (LPIPS, PatchGAN) through the plugin interface
@@ -173,6 +202,11 @@ LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
+# samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
+LUA_TESTS += tests/lua/test_samplers.lua
+EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
+# size=WxH: a 2:3 high-resolution run against the official window loop
+LUA_TESTS += tests/lua/test_nonsquare.lua
 # conv and resample families
 if HAVE_CHECK
 check_PROGRAMS += tests/check_ops_conv

@@ -28,3 +28,12 @@ tt_status tt_check_ndim(const char *op, const char *what, const tt_tensor *t, in
   return tt_error(TT_ERR_INVALID, "%s: %s must have %d dims, found shape %s", op, what, ndim,
                   tt_tensor_shape_str(t, b, sizeof b));
 }
+
+tt_kernel_fn tt_kernel_cpu_only(const char *op, tt_device dev, const char *name) {
+  if (dev != TT_CPU && !tt_backend_supports(dev, name)) {
+    tt_error(TT_ERR_UNSUPPORTED, "%s: runs on the CPU only for now, found a %s tensor (move it with :to(\"cpu\"))", op,
+             tt_device_name(dev));
+    return NULL;
+  }
+  return tt_backend_kernel(dev, name);
+}

@@ -67,6 +67,50 @@ tt_tensor *tt_randn(tt_rng *r, int ndim, const int64_t *shape, tt_device dev) {
   return random_new(r, ndim, shape, dev, TT_RANDOM_NORMAL, 0.0, 1.0);
 }
 
+tt_tensor *tt_multinomial(tt_tensor *probs, int64_t n, tt_rng *r) {
+  if (tt_check_f32("multinomial", "probs", probs)) return NULL;
+  char sb[TT_SHAPE_BUF];
+  if ((probs->ndim != 1 && probs->ndim != 2) || probs->shape[probs->ndim - 1] < 1) {
+    tt_error(TT_ERR_INVALID, "multinomial: probs must be [V] or [B, V] with V >= 1, found %s",
+             tt_tensor_shape_str(probs, sb, sizeof sb));
+    return NULL;
+  }
+  if (n < 1) {
+    tt_error(TT_ERR_INVALID, "multinomial: the number of draws n = %lld must be positive", (long long)n);
+    return NULL;
+  }
+  tt_multinomial_fn f = (tt_multinomial_fn)tt_kernel_cpu_only("multinomial", probs->device, "multinomial");
+  if (!f) return NULL;
+  int64_t B = probs->ndim == 2 ? probs->shape[0] : 1, V = probs->shape[probs->ndim - 1];
+  int64_t draws;
+  if (__builtin_mul_overflow(B, n, &draws)) {
+    tt_error(TT_ERR_INVALID, "multinomial: %lld rows x %lld draws overflows", (long long)B, (long long)n);
+    return NULL;
+  }
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *pc = tt_contiguous(probs);
+  tt_tensor p2 = pc ? *pc : (tt_tensor){0};
+  p2.ndim = 2;
+  p2.shape[0] = B;
+  p2.shape[1] = V;
+  p2.stride[0] = V;
+  p2.stride[1] = 1;
+  int64_t oshape[2] = {B, n};
+  tt_tensor *out = pc ? tt_tensor_new(TT_I64, 2, oshape, probs->device) : NULL;
+  tt_status s = out ? f(&p2, n, r->seed, r->counter, out) : tt_last_status();
+  tt_grad_set_enabled(prev);
+  tt_tensor_unref(pc);
+  if (s != TT_OK) {
+    tt_tensor_unref(out);
+    return NULL;
+  }
+  r->counter += (uint64_t)draws;
+  if (probs->ndim == 2) return out;
+  tt_tensor *o1 = tt_reshape(out, 1, &n);
+  tt_tensor_unref(out);
+  return o1;
+}
+
 tt_tensor *tt_dropout(tt_tensor *x, float p, bool training, tt_rng *r) {
   if (!training || p <= 0.0f) return tt_tensor_ref(x);
   if (p >= 1.0f) {

@@ -1,4 +1,5 @@
-/* ops/reduce.c — sum and mean over dims (with backward), max/argmax (no gradient). */
+/* ops/reduce.c — sum and mean over dims and the cumulative sum (with backward),
+ * max/argmax (no gradient). */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
@@ -185,4 +186,55 @@ tt_tensor *tt_argmax(tt_tensor *x, int dim, bool keepdim) {
 }
 tt_tensor *tt_argmin(tt_tensor *x, int dim, bool keepdim) {
   return arg_like("argmin", TT_REDUCE_ARGMIN, x, dim, keepdim, TT_I64);
+}
+
+/* ---- cumulative sum ---- */
+
+typedef struct { int dim; } cumsum_ctx;
+
+static tt_tensor *cumsum_raw(tt_tensor *x, int d, bool reverse) {
+  tt_cumsum_fn f = (tt_cumsum_fn)tt_kernel_cpu_only("cumsum", x->device, "cumsum");
+  if (!f) return NULL;
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < d; i++) outer *= x->shape[i];
+  for (int i = d + 1; i < x->ndim; i++) inner *= x->shape[i];
+  tt_tensor *xc = tt_contiguous(x);
+  tt_tensor *y = xc ? tt_tensor_new_like(xc) : NULL;
+  if (y && f(xc, outer, x->shape[d], inner, reverse, y) != TT_OK) {
+    tt_tensor_unref(y);
+    y = NULL;
+  }
+  tt_tensor_unref(xc);
+  return y;
+}
+
+/* d/dx_j of sum_{k<=i} x_k is 1 for i >= j: the gradient is the cumsum from the end */
+static tt_status cumsum_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  cumsum_ctx *c = n->ctx;
+  if (!gy[0] || !tt_node_wants(n, 0)) return TT_OK;
+  tt_tensor *g = cumsum_raw(gy[0], c->dim, true);
+  if (!g) return tt_last_status();
+  gx[0] = g;
+  return TT_OK;
+}
+
+tt_tensor *tt_cumsum(tt_tensor *x, int dim) {
+  if (tt_check_f32("cumsum", "input", x)) return NULL;
+  int d = tt_tensor_dim(x, dim);
+  if (d < 0 || x->ndim == 0) {
+    char sb[TT_SHAPE_BUF];
+    tt_error(TT_ERR_INVALID, "cumsum: dim %d out of range for input %s", dim, tt_tensor_shape_str(x, sb, sizeof sb));
+    return NULL;
+  }
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *y = cumsum_raw(x, d, false);
+  tt_grad_set_enabled(prev);
+  if (!y) return NULL;
+  tt_node *n = tt_node_new("cumsum", cumsum_backward, NULL, 1, &x, 1, sizeof(cumsum_ctx));
+  if (n) {
+    ((cumsum_ctx *)n->ctx)->dim = d;
+    tt_node_attach(n, 0, y);
+    tt_node_unref(n);
+  }
+  return y;
 }

@@ -13,3 +13,5 @@ host_libtaming_la_SOURCES += \
 host_libtaming_la_SOURCES += kernels/cpu/conv.c
 # resample family
 host_libtaming_la_SOURCES += kernels/cpu/resample.c
+# compare and sort families (sampler building blocks)
+host_libtaming_la_SOURCES += kernels/cpu/compare.c kernels/cpu/sort.c

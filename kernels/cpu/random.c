@@ -27,7 +27,47 @@ static tt_status cpu_random_fill(tt_random_kind kind, double a, double b, uint64
   return TT_OK;
 }
 
+static tt_status cpu_multinomial(const tt_tensor *p, int64_t n, uint64_t seed, uint64_t counter, tt_tensor *out) {
+  int64_t B = p->shape[0], V = p->shape[1];
+  const float *ps = tt_f32(p);
+  int64_t *o = tt_i64(out);
+  int64_t bad = -1;
+#pragma omp parallel for schedule(static) if (B * V > TT_CPU_PAR_MIN)
+  for (int64_t b = 0; b < B; b++) {
+    const float *row = ps + b * V;
+    double total = 0;
+    int64_t last = -1;
+    for (int64_t v = 0; v < V; v++) {
+      if (!(row[v] >= 0) || isinf(row[v])) { total = -1; break; }
+      if (row[v] > 0) { total += row[v]; last = v; }
+    }
+    if (!(total > 0)) {
+#pragma omp critical
+      if (bad < 0 || b < bad) bad = b;
+      continue;
+    }
+    for (int64_t j = 0; j < n; j++) {
+      uint32_t w[4];
+      tt_philox4x32(seed, counter + (uint64_t)(b * n + j), w);
+      double u = (double)(((uint64_t)w[0] << 21) ^ (w[1] >> 11)) * (1.0 / 9007199254740992.0) * total;
+      double cum = 0;
+      int64_t pick = last;
+      for (int64_t v = 0; v < V; v++) {
+        if (row[v] <= 0) continue;
+        cum += row[v];
+        if (u < cum) { pick = v; break; }
+      }
+      o[b * n + j] = pick;
+    }
+  }
+  if (bad >= 0)
+    return tt_error(TT_ERR_INVALID, "multinomial: row %lld has a negative, NaN or infinite weight or no positive one",
+                    (long long)bad);
+  return TT_OK;
+}
+
 tt_status tt_cpu_register_random(tt_backend *b) {
   TT_REGISTER_KERNEL(b, random_fill, cpu_random_fill);
+  TT_REGISTER_KERNEL(b, multinomial, cpu_multinomial);
   return TT_OK;
 }

@@ -1,4 +1,5 @@
-/* reduce.c — CPU reduction kernel over the middle axis of [outer, n, inner]. */
+/* reduce.c — CPU reduction kernel over the middle axis of [outer, n, inner], and
+ * the cumulative sum along it. */
 #include "config.h"
 #include <math.h>
 #include <stdlib.h>
@@ -65,7 +66,25 @@ static tt_status cpu_reduce(tt_reduce_op op, const tt_tensor *x, int64_t outer, 
   return TT_OK;
 }
 
+static tt_status cpu_cumsum(const tt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool reverse, tt_tensor *y) {
+  const float *xs = tt_f32(x);
+  float *ys = tt_f32(y);
+#pragma omp parallel for schedule(static) if (outer * inner > 1 && outer * n * inner > TT_CPU_PAR_MIN)
+  for (int64_t line = 0; line < outer * inner; line++) {
+    int64_t o = line / inner, q = line % inner;
+    double acc = 0;
+    for (int64_t t = 0; t < n; t++) {
+      int64_t j = reverse ? n - 1 - t : t;
+      int64_t at = (o * n + j) * inner + q;
+      acc += xs[at];
+      ys[at] = (float)acc;
+    }
+  }
+  return TT_OK;
+}
+
 tt_status tt_cpu_register_reduce(tt_backend *b) {
   TT_REGISTER_KERNEL(b, reduce, cpu_reduce);
+  TT_REGISTER_KERNEL(b, cumsum, cpu_cumsum);
   return TT_OK;
 }

@@ -8,11 +8,21 @@
  * host wait for the stream (the host reads the bytes next); copies from the
  * host wait too, so the caller may free or reuse its buffer on return.
  *
+ * The device. Each host thread has its own current device in the CUDA
+ * runtime, and a thread that never chose one works on device 0. Every entry
+ * into the module (the vtable, the stream and library handles that each kernel
+ * launch asks for, the pool) first makes the process's device current on the
+ * calling thread, so TAMING_CUDA_DEVICE (chosen per rank by the MPI/NCCL module)
+ * holds on every thread, not only on the one that started the backend.
+ *
  * The pool: cudaMalloc and cudaFree synchronise the device and cost far more
  * than a small kernel, and a forward pass allocates the same sizes over and
  * over. Freed blocks are kept by size and handed out again for requests up to
  * 1/8 smaller (best fit). When cudaMalloc fails, the cached blocks are returned
- * to the driver and the allocation is tried once more. Never managed memory. */
+ * to the driver and the allocation is tried once more. Never managed memory.
+ * TAMING_CUDA_POOL=0 turns the pool off: each block is cudaMalloc'd at its
+ * exact size and freed at once, so compute-sanitizer sees every overrun that a
+ * rounded-up or reused block would hide. */
 #include "config.h"
 #include <pthread.h>
 #include <stdio.h>
@@ -26,21 +36,43 @@
 #define ENV_DEVICE "TAMING_CUDA_DEVICE" /* ordinal of the GPU to use (default 0) */
 #define ENV_SYNC "TAMING_CUDA_SYNC"     /* 1: synchronise after every kernel (error attribution) */
 #define ENV_TF32 "TAMING_CUDA_TF32"     /* 1: allow TF32 tensor-core math in GEMM and conv */
+#define ENV_POOL "TAMING_CUDA_POOL"     /* 0: no pool, every block exactly sized (for compute-sanitizer) */
 /* (TAMING_CUDA_CONV=gemm, read in conv.cu, runs convolutions without cuDNN) */
 
 static struct {
   int device;
   int sms;
-  bool sync_each, tf32;
+  bool sync_each, tf32, no_pool;
   cudaStream_t stream;
   cublasHandle_t blas;
   cudnnHandle_t dnn;
-  char describe[320];
+  tt_cuda_index_error *bad_dev;  /* device record of the kernels' index checks */
+  tt_cuda_index_error *bad_host; /* pinned copy read after a synchronisation */
+  bool bad_pending;              /* a checking kernel ran since the record was last read */
+  char describe[480];
 } ctx;
 
-cudaStream_t tt_cuda_stream(void) { return ctx.stream; }
-cublasHandle_t tt_cuda_blas(void) { return ctx.blas; }
-cudnnHandle_t tt_cuda_dnn(void) { return ctx.dnn; }
+/* Makes the process's device current on the calling thread (once per thread). */
+static thread_local int bound_device = -1;
+static inline void bind_device(void) {
+  if (bound_device != ctx.device) {
+    cudaSetDevice(ctx.device); /* cannot fail for a device that started: its ordinal was checked */
+    bound_device = ctx.device;
+  }
+}
+
+cudaStream_t tt_cuda_stream(void) {
+  bind_device();
+  return ctx.stream;
+}
+cublasHandle_t tt_cuda_blas(void) {
+  bind_device();
+  return ctx.blas;
+}
+cudnnHandle_t tt_cuda_dnn(void) {
+  bind_device();
+  return ctx.dnn;
+}
 int tt_cuda_sm_count(void) { return ctx.sms > 0 ? ctx.sms : 1; }
 bool tt_cuda_tf32(void) { return ctx.tf32; }
 
@@ -58,7 +90,7 @@ tt_status tt_cublas_error(cublasStatus_t e, const char *what) {
 
 tt_status tt_cudnn_error(cudnnStatus_t e, const char *what) {
   tt_status s = e == CUDNN_STATUS_ALLOC_FAILED ? TT_ERR_NOMEM : TT_ERR_DEVICE;
-  return tt_error(s, "%s: cuDNN error %d: %s", what, (int)e, cudnnGetErrorString(e));
+  return tt_error(s, "%s: cuDNN error %d: %s", what, (int)e, tt_dnn.cudnnGetErrorString(e));
 }
 
 tt_status tt_cuda_check_launch(const char *kernel) {
@@ -68,10 +100,42 @@ tt_status tt_cuda_check_launch(const char *kernel) {
   return TT_OK;
 }
 
-tt_status tt_cuda_read_back(void *dst, const void *src, size_t nbytes, const char *what) {
-  TT_CUDA_TRY(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, ctx.stream), what);
+/* ---- bad indices found on the device ---- */
+
+tt_cuda_index_error *tt_cuda_index_check(void) {
+  ctx.bad_pending = true;
+  return ctx.bad_dev;
+}
+
+/* in the order of enum tt_cuda_index_site */
+static const struct {
+  const char *op, *noun, *at;
+} index_sites[] = {
+    {"embedding", "index", "position"},
+    {"embedding backward", "index", "position"},
+    {"one_hot", "index", "position"},
+    {"cross_entropy", "target", "row"},
+    {"cross_entropy backward", "target", "row"},
+};
+
+/* Waits for the stream; then the first bad index recorded since the last
+ * read, if any, is the error (and the record is cleared for the next one).
+ * With no checking kernel queued since then, a plain wait. */
+static tt_status sync_stream(const char *what) {
+  bool pending = ctx.bad_pending;
+  if (pending)
+    TT_CUDA_TRY(cudaMemcpyAsync(ctx.bad_host, ctx.bad_dev, sizeof *ctx.bad_host, cudaMemcpyDeviceToHost, ctx.stream),
+                what);
   TT_CUDA_TRY(cudaStreamSynchronize(ctx.stream), what);
-  return TT_OK;
+  if (!pending) return TT_OK;
+  ctx.bad_pending = false;
+  tt_cuda_index_error e = *ctx.bad_host;
+  if (!e.flagged) return TT_OK;
+  TT_CUDA_TRY(cudaMemsetAsync(ctx.bad_dev, 0, sizeof *ctx.bad_dev, ctx.stream), what);
+  int site = e.site >= 0 && e.site < (int)(sizeof index_sites / sizeof *index_sites) ? e.site : 0;
+  return tt_error(TT_ERR_INVALID, "%s: %s %lld (at %s %lld) is outside [0, %lld) (found on the GPU, reported at the "
+                  "next synchronisation: %s)", index_sites[site].op, index_sites[site].noun, e.value,
+                  index_sites[site].at, e.pos, e.limit, what);
 }
 
 /* ---- shapes ---- */
@@ -127,7 +191,8 @@ static void pool_release_cached_locked(void) {
 }
 
 void *tt_cuda_pool_alloc(size_t nbytes) {
-  size_t want = pool_round(nbytes ? nbytes : 1);
+  bind_device();
+  size_t want = ctx.no_pool ? (nbytes ? nbytes : 1) : pool_round(nbytes ? nbytes : 1);
   pthread_mutex_lock(&pool_lock);
   auto it = pool_cached->lower_bound(want);
   if (it != pool_cached->end() && it->first - want <= want / 8) {
@@ -157,6 +222,7 @@ void *tt_cuda_pool_alloc(size_t nbytes) {
 
 void tt_cuda_pool_free(void *p) {
   if (!p) return;
+  bind_device();
   pthread_mutex_lock(&pool_lock);
   auto it = pool_live->find(p);
   if (it == pool_live->end()) {
@@ -167,6 +233,11 @@ void tt_cuda_pool_free(void *p) {
   }
   size_t size = it->second;
   pool_live->erase(it);
+  if (ctx.no_pool) {
+    pthread_mutex_unlock(&pool_lock);
+    cudaFree(p);
+    return;
+  }
   pool_cached->emplace(size, p);
   pthread_mutex_unlock(&pool_lock);
 }
@@ -179,33 +250,35 @@ static void cu_free(tt_backend *b, void *p, size_t nbytes) { tt_cuda_pool_free(p
 
 static tt_status cu_copy_to_host(tt_backend *b, void *dst, const void *src, size_t n) {
   if (!n) return TT_OK;
+  bind_device();
   TT_CUDA_TRY(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, ctx.stream), "copy to host");
-  TT_CUDA_TRY(cudaStreamSynchronize(ctx.stream), "copy to host");
-  return TT_OK;
+  return sync_stream("copy to host");
 }
 
 static tt_status cu_copy_from_host(tt_backend *b, void *dst, const void *src, size_t n) {
   if (!n) return TT_OK;
+  bind_device();
   TT_CUDA_TRY(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, ctx.stream), "copy from host");
-  TT_CUDA_TRY(cudaStreamSynchronize(ctx.stream), "copy from host");
-  return TT_OK;
+  return sync_stream("copy from host");
 }
 
 static tt_status cu_copy_device(tt_backend *b, void *dst, const void *src, size_t n) {
   if (!n) return TT_OK;
+  bind_device();
   TT_CUDA_TRY(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, ctx.stream), "copy on device");
   return TT_OK;
 }
 
 static tt_status cu_memset0(tt_backend *b, void *p, size_t n) {
   if (!n) return TT_OK;
+  bind_device();
   TT_CUDA_TRY(cudaMemsetAsync(p, 0, n, ctx.stream), "memset");
   return TT_OK;
 }
 
 static tt_status cu_synchronize(tt_backend *b) {
-  TT_CUDA_TRY(cudaStreamSynchronize(ctx.stream), "synchronize");
-  return TT_OK;
+  bind_device();
+  return sync_stream("synchronize");
 }
 
 static const char *cu_describe(tt_backend *b) { return ctx.describe; }
@@ -218,12 +291,16 @@ static bool env_on(const char *name) {
 }
 
 static void destroy_context(void) {
-  if (ctx.dnn) cudnnDestroy(ctx.dnn);
+  if (ctx.dnn) tt_dnn.cudnnDestroy(ctx.dnn);
   if (ctx.blas) cublasDestroy(ctx.blas);
   if (ctx.stream) cudaStreamDestroy(ctx.stream);
+  if (ctx.bad_dev) cudaFree(ctx.bad_dev);
+  if (ctx.bad_host) cudaFreeHost(ctx.bad_host);
   ctx.dnn = NULL;
   ctx.blas = NULL;
   ctx.stream = NULL;
+  ctx.bad_dev = NULL;
+  ctx.bad_host = NULL;
 }
 
 static tt_status create_context(void) {
@@ -247,15 +324,21 @@ static tt_status create_context(void) {
     ctx.device = (int)d;
   }
   TT_CUDA_TRY(cudaSetDevice(ctx.device), "selecting the GPU");
+  bound_device = ctx.device;
   cudaDeviceProp prop;
   TT_CUDA_TRY(cudaGetDeviceProperties(&prop, ctx.device), "reading the GPU's properties");
   ctx.sms = prop.multiProcessorCount;
   ctx.sync_each = env_on(ENV_SYNC);
   ctx.tf32 = env_on(ENV_TF32);
+  const char *pool = getenv(ENV_POOL);
+  ctx.no_pool = pool && strcmp(pool, "0") == 0;
   snprintf(ctx.describe, sizeof ctx.describe, "%.200s, %zu GiB, sm_%d%d", prop.name,
            (size_t)(prop.totalGlobalMem >> 30), prop.major, prop.minor);
 
   TT_CUDA_TRY(cudaStreamCreateWithFlags(&ctx.stream, cudaStreamNonBlocking), "creating the stream");
+  TT_CUDA_TRY(cudaMalloc((void **)&ctx.bad_dev, sizeof *ctx.bad_dev), "allocating the index-check record");
+  TT_CUDA_TRY(cudaMemset(ctx.bad_dev, 0, sizeof *ctx.bad_dev), "clearing the index-check record");
+  TT_CUDA_TRY(cudaMallocHost((void **)&ctx.bad_host, sizeof *ctx.bad_host), "allocating the index-check record");
   TT_CUBLAS_TRY(cublasCreate(&ctx.blas), "cublasCreate");
   TT_CUBLAS_TRY(cublasSetStream(ctx.blas, ctx.stream), "cublasSetStream");
   /* Exact fp32 unless TF32 was asked for (the CPU kernels are the reference):
@@ -264,13 +347,24 @@ static tt_status create_context(void) {
                 "cublasSetMathMode");
   /* cuDNN serves convolutions only, and conv.cu has a cuBLAS path: a cuDNN
    * that does not load or start leaves the backend usable and says so */
-  cudnnStatus_t de = cudnnCreate(&ctx.dnn);
-  if (de == CUDNN_STATUS_SUCCESS) de = cudnnSetStream(ctx.dnn, ctx.stream);
-  if (de != CUDNN_STATUS_SUCCESS) {
-    if (ctx.dnn) cudnnDestroy(ctx.dnn);
-    ctx.dnn = NULL;
+  char why[512];
+  if (!tt_dnn_load(why, sizeof why)) { /* why: the reason, or on success the file loaded */
     size_t k = strlen(ctx.describe);
-    snprintf(ctx.describe + k, sizeof ctx.describe - k, " (cuDNN unavailable: %.60s)", cudnnGetErrorString(de));
+    snprintf(ctx.describe + k, sizeof ctx.describe - k, " (cuDNN not loaded, convolutions via cuBLAS: %.200s)", why);
+    return TT_OK;
+  }
+  cudnnStatus_t de = tt_dnn.cudnnCreate(&ctx.dnn);
+  if (de == CUDNN_STATUS_SUCCESS) de = tt_dnn.cudnnSetStream(ctx.dnn, ctx.stream);
+  size_t k = strlen(ctx.describe);
+  if (de != CUDNN_STATUS_SUCCESS) {
+    if (ctx.dnn) tt_dnn.cudnnDestroy(ctx.dnn);
+    ctx.dnn = NULL;
+    snprintf(ctx.describe + k, sizeof ctx.describe - k, " (cuDNN did not start, convolutions via cuBLAS: %.60s)",
+             tt_dnn.cudnnGetErrorString(de));
+  } else {
+    size_t v = tt_dnn.cudnnGetVersion();
+    snprintf(ctx.describe + k, sizeof ctx.describe - k, ", cuDNN %zu.%zu.%zu from %.200s", v / 10000, v / 100 % 100,
+             v % 100, why);
   }
   return TT_OK;
 }

@@ -20,7 +20,7 @@
  * cuDNN's descriptors take int sizes and strides: large batches run in chunks
  * of images whose tensors stay below 2^31 elements.
  *
- * Without cuDNN (it did not start, or TAMING_CUDA_CONV=gemm) the same three
+ * Without cuDNN (not found or not started: see dnn.cu; or TAMING_CUDA_CONV=gemm) the same three
  * kernels run as im2col + cuBLAS GEMM: col [Ci*kh*kw, Ho*Wo] per image, any
  * padding handled in the gather, and the backward to the input gathers the
  * columns back (col2im as a per-pixel sum, no atomics). */
@@ -152,10 +152,10 @@ static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
 static std::map<plan_key, plan *> *plans; /* never destroyed: used until process exit */
 
 static void plan_free(plan *p) {
-  if (p->x) cudnnDestroyTensorDescriptor(p->x);
-  if (p->y) cudnnDestroyTensorDescriptor(p->y);
-  if (p->w) cudnnDestroyFilterDescriptor(p->w);
-  if (p->conv) cudnnDestroyConvolutionDescriptor(p->conv);
+  if (p->x) tt_dnn.cudnnDestroyTensorDescriptor(p->x);
+  if (p->y) tt_dnn.cudnnDestroyTensorDescriptor(p->y);
+  if (p->w) tt_dnn.cudnnDestroyFilterDescriptor(p->w);
+  if (p->conv) tt_dnn.cudnnDestroyConvolutionDescriptor(p->conv);
   delete p;
 }
 
@@ -173,24 +173,24 @@ static tt_status plan_get(const geom *g, int64_t nb, plan **out) {
   }
   plan *p = new plan();
   const char *what = "conv2d (cuDNN descriptors)";
-  cudnnStatus_t e = cudnnCreateTensorDescriptor(&p->x);
-  if (e == CUDNN_STATUS_SUCCESS) e = cudnnCreateTensorDescriptor(&p->y);
-  if (e == CUDNN_STATUS_SUCCESS) e = cudnnCreateFilterDescriptor(&p->w);
-  if (e == CUDNN_STATUS_SUCCESS) e = cudnnCreateConvolutionDescriptor(&p->conv);
+  cudnnStatus_t e = tt_dnn.cudnnCreateTensorDescriptor(&p->x);
+  if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnCreateTensorDescriptor(&p->y);
+  if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnCreateFilterDescriptor(&p->w);
+  if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnCreateConvolutionDescriptor(&p->conv);
   if (e == CUDNN_STATUS_SUCCESS)
-    e = cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Ci, (int)g->He,
-                                   (int)g->We);
+    e = tt_dnn.cudnnSetTensor4dDescriptor(p->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Ci, (int)g->He,
+                                          (int)g->We);
   if (e == CUDNN_STATUS_SUCCESS)
-    e = cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Co, (int)g->Ho,
-                                   (int)g->Wo);
+    e = tt_dnn.cudnnSetTensor4dDescriptor(p->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)nb, (int)g->Co, (int)g->Ho,
+                                          (int)g->Wo);
   if (e == CUDNN_STATUS_SUCCESS)
-    e = cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->Co, (int)g->Ci, (int)g->kh,
-                                   (int)g->kw);
+    e = tt_dnn.cudnnSetFilter4dDescriptor(p->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->Co, (int)g->Ci, (int)g->kh,
+                                          (int)g->kw);
   if (e == CUDNN_STATUS_SUCCESS)
-    e = cudnnSetConvolution2dDescriptor(p->conv, g->ph, g->pw, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
-                                        CUDNN_DATA_FLOAT);
+    e = tt_dnn.cudnnSetConvolution2dDescriptor(p->conv, g->ph, g->pw, g->sh, g->sw, 1, 1, CUDNN_CROSS_CORRELATION,
+                                               CUDNN_DATA_FLOAT);
   int n = 0, c = 0, h = 0, w = 0;
-  if (e == CUDNN_STATUS_SUCCESS) e = cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
+  if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
   if (e != CUDNN_STATUS_SUCCESS) {
     plan_free(p);
     return tt_cudnn_error(e, what);
@@ -229,17 +229,18 @@ static const int fallback_filter[] = {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN
 
 /* Workspace of algo in direction dir with the descriptor set to `math`; false when unsupported. */
 static bool workspace_of(plan *p, int dir, int algo, cudnnMathType_t math, size_t *ws) {
-  if (cudnnSetConvolutionMathType(p->conv, math) != CUDNN_STATUS_SUCCESS) return false;
+  if (tt_dnn.cudnnSetConvolutionMathType(p->conv, math) != CUDNN_STATUS_SUCCESS) return false;
   cudnnHandle_t h = tt_cuda_dnn();
   cudnnStatus_t e;
   if (dir == DIR_FWD)
-    e = cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y, (cudnnConvolutionFwdAlgo_t)algo, ws);
+    e = tt_dnn.cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv, p->y,
+                                                       (cudnnConvolutionFwdAlgo_t)algo, ws);
   else if (dir == DIR_DATA)
-    e = cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x, (cudnnConvolutionBwdDataAlgo_t)algo,
-                                                     ws);
+    e = tt_dnn.cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv, p->x,
+                                                            (cudnnConvolutionBwdDataAlgo_t)algo, ws);
   else
-    e = cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w,
-                                                       (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
+    e = tt_dnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv, p->w,
+                                                              (cudnnConvolutionBwdFilterAlgo_t)algo, ws);
   return e == CUDNN_STATUS_SUCCESS && *ws <= CONV_WORKSPACE_MAX;
 }
 
@@ -260,31 +261,31 @@ static tt_status plan_algos(plan *p, int dir) {
   if (p->planned[dir]) return TT_OK;
   cudnnHandle_t h = tt_cuda_dnn();
   /* heuristics see the math type the calls will use */
-  cudnnStatus_t e = cudnnSetConvolutionMathType(p->conv, tt_cuda_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
+  cudnnStatus_t e = tt_dnn.cudnnSetConvolutionMathType(p->conv, tt_cuda_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH);
   if (e != CUDNN_STATUS_SUCCESS) return tt_cudnn_error(e, "conv2d (math type)");
   int got = 0;
   if (dir == DIR_FWD) {
     cudnnConvolutionFwdAlgoPerf_t perf[HEURISTIC_MAX];
-    e = cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, HEURISTIC_MAX, &got, perf);
+    e = tt_dnn.cudnnGetConvolutionForwardAlgorithm_v7(h, p->x, p->w, p->conv, p->y, HEURISTIC_MAX, &got, perf);
     for (int i = 0; e == CUDNN_STATUS_SUCCESS && i < got; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS) add_candidate(p, dir, perf[i].algo, perf[i].mathType);
     for (int a : fallback_fwd) add_candidate(p, dir, a, CUDNN_FMA_MATH);
   } else if (dir == DIR_DATA) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[HEURISTIC_MAX];
-    e = cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, HEURISTIC_MAX, &got, perf);
+    e = tt_dnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(h, p->w, p->y, p->conv, p->x, HEURISTIC_MAX, &got, perf);
     for (int i = 0; e == CUDNN_STATUS_SUCCESS && i < got; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS) add_candidate(p, dir, perf[i].algo, perf[i].mathType);
     for (int a : fallback_data) add_candidate(p, dir, a, CUDNN_FMA_MATH);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[HEURISTIC_MAX];
-    e = cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, HEURISTIC_MAX, &got, perf);
+    e = tt_dnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, p->x, p->y, p->conv, p->w, HEURISTIC_MAX, &got, perf);
     for (int i = 0; e == CUDNN_STATUS_SUCCESS && i < got; i++)
       if (perf[i].status == CUDNN_STATUS_SUCCESS) add_candidate(p, dir, perf[i].algo, perf[i].mathType);
     for (int a : fallback_filter) add_candidate(p, dir, a, CUDNN_FMA_MATH);
   }
   if (p->cands[dir].empty())
     return tt_error(TT_ERR_UNSUPPORTED, "conv2d: cuDNN offers no algorithm for this geometry (%s)",
-                    e == CUDNN_STATUS_SUCCESS ? "every candidate was refused" : cudnnGetErrorString(e));
+                    e == CUDNN_STATUS_SUCCESS ? "every candidate was refused" : tt_dnn.cudnnGetErrorString(e));
   p->planned[dir] = true;
   p->next[dir] = 0;
   return TT_OK;
@@ -306,17 +307,18 @@ static tt_status run_dir(plan *p, int dir, const float *a, const float *b, float
       tt_error_clear();
       continue;
     }
-    cudnnStatus_t e = cudnnSetConvolutionMathType(p->conv, c.math);
+    cudnnStatus_t e = tt_dnn.cudnnSetConvolutionMathType(p->conv, c.math);
     if (e == CUDNN_STATUS_SUCCESS) {
       if (dir == DIR_FWD)
-        e = cudnnConvolutionForward(h, &one, p->x, a, p->w, b, p->conv, (cudnnConvolutionFwdAlgo_t)c.algo, ws.p,
-                                    c.ws, &beta, p->y, out);
+        e = tt_dnn.cudnnConvolutionForward(h, &one, p->x, a, p->w, b, p->conv, (cudnnConvolutionFwdAlgo_t)c.algo,
+                                           ws.p, c.ws, &beta, p->y, out);
       else if (dir == DIR_DATA)
-        e = cudnnConvolutionBackwardData(h, &one, p->w, a, p->y, b, p->conv, (cudnnConvolutionBwdDataAlgo_t)c.algo,
-                                         ws.p, c.ws, &beta, p->x, out);
+        e = tt_dnn.cudnnConvolutionBackwardData(h, &one, p->w, a, p->y, b, p->conv,
+                                                (cudnnConvolutionBwdDataAlgo_t)c.algo, ws.p, c.ws, &beta, p->x, out);
       else
-        e = cudnnConvolutionBackwardFilter(h, &one, p->x, a, p->y, b, p->conv,
-                                           (cudnnConvolutionBwdFilterAlgo_t)c.algo, ws.p, c.ws, &beta, p->w, out);
+        e = tt_dnn.cudnnConvolutionBackwardFilter(h, &one, p->x, a, p->y, b, p->conv,
+                                                  (cudnnConvolutionBwdFilterAlgo_t)c.algo, ws.p, c.ws, &beta, p->w,
+                                                  out);
     }
     if (e == CUDNN_STATUS_SUCCESS) {
       p->next[dir] = at;

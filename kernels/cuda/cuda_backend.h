@@ -41,6 +41,35 @@ tt_status tt_cuda_register_quantize(tt_backend *b);
 tt_status tt_cuda_register_optim(tt_backend *b);
 tt_status tt_cuda_register_random(tt_backend *b);
 
+/* ---- cuDNN, loaded at run time (kernels/cuda/dnn.cu) ----
+ * The module does not link cuDNN: a machine without it (or with a broken one)
+ * still runs every op, convolutions through cuBLAS. cudnn.h gives the types
+ * and the signatures; these are the only cuDNN functions the backend calls,
+ * always through tt_dnn (tt_dnn.cudnnCreate(...)). */
+#define TT_DNN_FUNCS(X)                                                                                     \
+  X(cudnnGetVersion) X(cudnnGetErrorString) X(cudnnCreate) X(cudnnDestroy) X(cudnnSetStream)                \
+  X(cudnnCreateTensorDescriptor) X(cudnnDestroyTensorDescriptor) X(cudnnSetTensor4dDescriptor)             \
+  X(cudnnCreateFilterDescriptor) X(cudnnDestroyFilterDescriptor) X(cudnnSetFilter4dDescriptor)             \
+  X(cudnnCreateConvolutionDescriptor) X(cudnnDestroyConvolutionDescriptor)                                 \
+  X(cudnnSetConvolution2dDescriptor) X(cudnnSetConvolutionMathType) X(cudnnGetConvolution2dForwardOutputDim) \
+  X(cudnnGetConvolutionForwardAlgorithm_v7) X(cudnnGetConvolutionForwardWorkspaceSize)                     \
+  X(cudnnGetConvolutionBackwardDataAlgorithm_v7) X(cudnnGetConvolutionBackwardDataWorkspaceSize)           \
+  X(cudnnGetConvolutionBackwardFilterAlgorithm_v7) X(cudnnGetConvolutionBackwardFilterWorkspaceSize)       \
+  X(cudnnConvolutionForward) X(cudnnConvolutionBackwardData) X(cudnnConvolutionBackwardFilter)
+
+struct tt_dnn_api {
+#define TT_DNN_MEMBER(f) decltype(&::f) f;
+  TT_DNN_FUNCS(TT_DNN_MEMBER)
+#undef TT_DNN_MEMBER
+};
+/* Filled by tt_dnn_load; all NULL until it succeeds. */
+extern tt_dnn_api tt_dnn;
+/* Loads cuDNN: the file named by $TAMING_CUDA_CUDNN, else libcudnn.so.<major of
+ * the header> then libcudnn.so from the library search path. True with the
+ * path of the file loaded in info; false, with a one-line reason in info, when
+ * it is missing, lacks a function, or its major version is not the header's. */
+bool tt_dnn_load(char *info, size_t n);
+
 /* ---- the device context (kernels/cuda/backend.cu) ---- */
 
 cudaStream_t tt_cuda_stream(void);
@@ -67,8 +96,6 @@ tt_status tt_cublas_error(cublasStatus_t e, const char *what);
 tt_status tt_cudnn_error(cudnnStatus_t e, const char *what);
 /* After a launch: the launch error if any (and, with TAMING_CUDA_SYNC=1, the execution error). */
 tt_status tt_cuda_check_launch(const char *kernel);
-/* Copies a few bytes back to the host, waiting for the stream (for flags and error details). */
-tt_status tt_cuda_read_back(void *dst, const void *src, size_t nbytes, const char *what);
 
 #define TT_CUDA_TRY(expr, what)                                 \
   do {                                                          \
@@ -139,29 +166,37 @@ __device__ __forceinline__ void tt_cuda_offsets(const tt_cuda_iter<NOPS> &it, I 
   }
 }
 
-/* Validity flag of index-checking kernels: the smallest bad position, or ~0. */
-#define TT_CUDA_NO_BAD_INDEX (~0ull)
-
-/* A device word holding the first bad index position (reset to TT_CUDA_NO_BAD_INDEX). */
-struct tt_cuda_index_flag {
-  tt_cuda_buf buf;
-  unsigned long long *dev = nullptr;
-  tt_status init(const char *what) {
-    TT_TRY(buf.alloc(sizeof(unsigned long long), what));
-    dev = buf.as<unsigned long long>();
-    TT_CUDA_TRY(cudaMemsetAsync(dev, 0xff, sizeof *dev, tt_cuda_stream()), what);
-    return TT_OK;
-  }
-  /* Waits for the kernels and reads the flag: *pos = first bad position or -1;
-   * *value = the index stored there (read from idx, i64 on the device). */
-  tt_status read(const int64_t *idx, int64_t *pos, int64_t *value, const char *what) {
-    unsigned long long h = 0;
-    TT_TRY(tt_cuda_read_back(&h, dev, sizeof h, what));
-    *pos = h == TT_CUDA_NO_BAD_INDEX ? -1 : (int64_t)h;
-    *value = 0;
-    if (*pos >= 0) TT_TRY(tt_cuda_read_back(value, idx + *pos, sizeof *value, what));
-    return TT_OK;
-  }
+/* ---- bad indices, reported at the next synchronisation (kernels/cuda/backend.cu) ----
+ * Kernels that read indices (embedding, one_hot, cross_entropy) skip a bad one
+ * and record it in one device word set per process; the host reads that record
+ * only where it waits for the stream anyway (a copy to the host, a
+ * synchronisation), so such an op costs no synchronisation of its own. The
+ * error then names the op, the index and its position, and the next
+ * synchronising call (tt_device_synchronize, reading a tensor) returns it. */
+enum tt_cuda_index_site {
+  TT_CUDA_SITE_EMBEDDING,
+  TT_CUDA_SITE_EMBEDDING_BWD,
+  TT_CUDA_SITE_ONE_HOT,
+  TT_CUDA_SITE_CROSS_ENTROPY,
+  TT_CUDA_SITE_CROSS_ENTROPY_BWD,
 };
+struct tt_cuda_index_error {
+  unsigned int flagged; /* 0 until a kernel records a bad index */
+  int site;             /* enum tt_cuda_index_site */
+  long long pos, value, limit;
+};
+/* The device record, for a kernel about to be launched: marks a check as pending. */
+tt_cuda_index_error *tt_cuda_index_check(void);
+
+/* Records value (at position pos) outside [0, limit); the first one recorded wins. */
+__device__ __forceinline__ void tt_cuda_bad_index(tt_cuda_index_error *e, int site, int64_t pos, int64_t value,
+                                                  int64_t limit) {
+  if (atomicCAS(&e->flagged, 0u, 1u) == 0u) {
+    e->site = site;
+    e->pos = pos;
+    e->value = value;
+    e->limit = limit;
+  }
+}
 
 #endif

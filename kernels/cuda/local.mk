@@ -1,12 +1,13 @@
 # kernels/cuda/ — the CUDA backend: one .cu per op family behind the same kernel
 # names as the CPU backend, built as its own shared object libtaming_cuda.so
 # (installed in $(pkglibdir)) that libtaming dlopens the first time TT_CUDA is
-# asked for. Skipped entirely when configure found no nvcc/cuBLAS/cuDNN.
+# asked for. Skipped entirely when configure found no nvcc/cuBLAS. cuDNN is not
+# linked: dnn.cu loads it at run time.
 #
 # nvcc does not speak libtool's PIC flags: kernels/cuda/nvcc-wrap forwards them
 # to the host compiler, so libtool drives nvcc like any other compiler.
 TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh
-TT_CUDA_CU = kernels/cuda/backend.cu
+TT_CUDA_CU = kernels/cuda/backend.cu kernels/cuda/dnn.cu
 TT_CUDA_CU += kernels/cuda/copy.cu kernels/cuda/elementwise.cu kernels/cuda/reduce.cu
 TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/random.cu
 TT_CUDA_CU += kernels/cuda/conv.cu
@@ -39,7 +40,7 @@ if HAVE_CUDA
 taminglib_LTLIBRARIES += kernels/cuda/libtaming_cuda.la
 kernels_cuda_libtaming_cuda_la_SOURCES = $(TT_CUDA_HDR) $(TT_CUDA_CU)
 kernels_cuda_libtaming_cuda_la_LDFLAGS = -module -avoid-version -shared -no-undefined $(CUDA_LDFLAGS)
-kernels_cuda_libtaming_cuda_la_LIBADD = host/libtaming.la -lcudnn -lcublas -lcudart
+kernels_cuda_libtaming_cuda_la_LIBADD = host/libtaming.la -lcublas -lcudart
 # nvcc objects need the C++ runtime: link with the C++ compiler.
 kernels_cuda_libtaming_cuda_la_LINK = $(LIBTOOL) $(AM_V_lt) --tag=CXX $(AM_LIBTOOLFLAGS) $(LIBTOOLFLAGS) \
 	--mode=link $(CXX) $(CXXFLAGS) $(kernels_cuda_libtaming_cuda_la_LDFLAGS) $(LDFLAGS) -o $@

@@ -325,8 +325,9 @@ static tt_status cu_interpolate_fwd(tt_interp_mode mode, const tt_tensor *x, tt_
   cudaStream_t st = tt_cuda_stream();
   TT_CUDA_TRY(cudaMemcpyAsync(didx, idx.data(), taps * sizeof(int64_t), cudaMemcpyHostToDevice, st), "interpolate");
   TT_CUDA_TRY(cudaMemcpyAsync(dwt, wt.data(), taps * sizeof(float), cudaMemcpyHostToDevice, st), "interpolate");
-  /* the host tables must outlive the copies */
-  TT_CUDA_TRY(cudaStreamSynchronize(st), "interpolate");
+  /* No wait for the copies: from pageable memory, cudaMemcpyAsync returns once
+   * the bytes are staged (CUDA runtime, "API synchronization behavior"), so the
+   * host tables may go when this function returns. */
   k_interpolate<<<tt_cuda_grid(n), TT_CUDA_THREADS, 0, st>>>(mode, tt_cuda_ptr<float>(x), tt_cuda_ptr<float>(y), g,
                                                              didx, dwt);
   return tt_cuda_check_launch("interpolate_fwd");

@@ -1,6 +1,7 @@
 -- taming.conditions — condition tensors built from files exactly as the official
 -- data code builds them (REFERENCE §6). Every builder returns a float tensor
--- [1, C, H, W] ready for a condition stage's encode.
+-- [1, C, H, W] ready for a condition stage's encode. A size is N (square) or
+-- {w =, h =} (non-square: scaled to cover it, centre-cropped).
 --
 --   image(path, size)           RGB in [-1, 1]: SmallestMaxSize(size) bilinear + CenterCrop
 --   depth(path, size)           D-RIN: RGBA float bytes -> min-max to [-1, 1] at full
@@ -23,13 +24,38 @@ M.DATASETS = {
   ade20k = {K = 151, shift = false},
 }
 
--- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size
+-- u8 [H, W, C] -> resized (shorter side `size`) and centre-cropped, or unchanged without size.
+-- size is N (square, the official SmallestMaxSize + CenterCrop) or {w =, h =}: the image is
+-- scaled to cover w x h (aspect kept) and centre-cropped to it.
 local function resize_crop(img, size, interp)
   if not size then return img end
-  img = tt.image.smallest_max_size(img, size, interp or "linear")
-  return tt.image.center_crop(img, size, size)
+  if type(size) == "table" then
+    if size.w == size.h then return resize_crop(img, size.w, interp) end
+    local h0, w0 = img:size(0), img:size(1)
+    local k = math.max(size.w / w0, size.h / h0)
+    local nh, nw = math.max(size.h, math.ceil(h0 * k - 1e-9)), math.max(size.w, math.ceil(w0 * k - 1e-9))
+    img = tt.image.resize(img, nh, nw, interp or "linear")
+    return tt.image.center_crop(img, size.h, size.w)
+  end
+  -- only the kept window is resized, so a long thin strip does not grow first
+  return tt.image.smallest_max_size_crop(img, size, interp or "linear", size, size)
 end
 M.resize_crop = resize_crop
+
+-- The text of a small input file (keypoints, image lists), read whole up to
+-- `limit` bytes: a directory or a device such as /dev/zero is refused instead of
+-- being read line by line until memory runs out.
+function M.read_text(path, what, limit)
+  if tt.fs.isdir(path) then error(("%s: is a directory, not %s"):format(path, what), 0) end
+  local f, err = io.open(path, "rb")
+  if not f then error(("%s: cannot open %s: %s"):format(path, what, err), 0) end
+  local text, rerr = f:read(limit + 1)
+  f:close()
+  if not text and rerr then error(("%s: cannot read %s: %s"):format(path, what, rerr), 0) end
+  text = text or ""
+  if #text > limit then error(("%s: larger than %d bytes, too large for %s"):format(path, limit, what), 0) end
+  return text
+end
 
 -- u8/f32 [H, W, C] -> f32 [1, C, H, W]
 local function to_nchw(x)
@@ -83,25 +109,25 @@ end
 
 -- keypoints: "x y [visible]" per line (# comments allowed); K keypoints in file order
 function M.pose(path, size, K, radius)
-  local f, err = io.open(path, "r")
-  if not f then error(("%s: cannot open keypoints: %s"):format(path, err), 0) end
+  local text = M.read_text(path, "a keypoints file", 1 << 20)
   local pts = {}
   local n = 0
-  for line in f:lines() do
+  for line in (text .. "\n"):gmatch("(.-)\n") do
     n = n + 1
     local s = line:gsub("#.*", "")
     if s:match("%S") then
       local x, y, v = s:match("^%s*(%-?[%d%.]+)%s+(%-?[%d%.]+)%s*(%-?[%d%.]*)%s*$")
-      if not x then f:close(); error(("%s:%d: expected 'x y [visible]'"):format(path, n), 0) end
+      if not x then error(("%s:%d: expected 'x y [visible]'"):format(path, n), 0) end
       pts[#pts + 1] = {tonumber(x), tonumber(y), v == "" and 1 or tonumber(v)}
     end
   end
-  f:close()
   K = K or #pts
   if #pts ~= K then error(("%s: %d keypoints, the model takes %d"):format(path, #pts, K), 0) end
   size = size or 256
-  radius = radius or math.max(1, size // 64)
-  local map = tt.image.render_keypoints(pts, size, size, radius)     -- [K, size, size]
+  local H, W = size, size
+  if type(size) == "table" then H, W = size.h, size.w end
+  radius = radius or math.max(1, math.min(H, W) // 64)
+  local map = tt.image.render_keypoints(pts, H, W, radius)          -- [K, H, W]
   return map:unsqueeze(0)
 end
 

@@ -85,17 +85,16 @@ end
 -- line (relative paths are taken relative to `root` when given); center crop.
 function D.image_list(o)
   if not o.file then error("image_list: give file = 'list.txt'", 0) end
-  local f, err = io.open(o.file, "r")
-  if not f then error(("%s: cannot open the image list: %s"):format(o.file, err), 0) end
+  -- 256 MiB: a million paths of 256 bytes
+  local text = conditions.read_text(o.file, "an image list", 256 << 20)
   local spec = {paths = {}, name = o.file}
-  for line in f:lines() do
+  for line in text:gmatch("[^\n]+") do
     local p = line:match("^%s*(.-)%s*$")
     if p ~= "" then
       if o.root and p:sub(1, 1) ~= "/" then p = o.root .. "/" .. p end
       spec.paths[#spec.paths + 1] = p
     end
   end
-  f:close()
   spec.paths = limit(spec.paths, o.limit)
   spec.n = #spec.paths
   if spec.n == 0 then error(("%s: the image list is empty"):format(o.file), 0) end

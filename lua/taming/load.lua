@@ -19,7 +19,11 @@ end
 local function read_config(cfg)
   if type(cfg) == "table" then return cfg, "config" end
   if type(cfg) ~= "string" then error("load: pass {config = 'file.yaml'} (or a config table)", 0) end
-  return tt.yaml.load(cfg), cfg
+  local t = tt.yaml.load(cfg)
+  if type(t) ~= "table" then
+    error(("%s: expected a mapping of config keys (model: ...), found a %s"):format(cfg, type(t)), 0)
+  end
+  return t, cfg
 end
 
 -- Builds the model a config describes. Returns model, config table, config name.
@@ -46,12 +50,13 @@ end
 
 -- Loads weights by their official names from a .ckpt (Lightning) or .safetensors file.
 -- opts.config: YAML path or table; opts.device; opts.strict (default true); opts.train
--- (bind the training loss's weights, loss.*, too).
+-- (bind the training loss's weights, loss.*, too); opts.unsafe_globals (read a .ckpt whose
+-- pickle references globals that torch.load would call; refused by default, never called).
 function M.load(path, opts)
   opts = opts or {}
   if not opts.config then error("load: pass {config = 'model.yaml'} (the official YAML of the model)", 0) end
   local model = M.build(opts.config, opts)
-  local ck = tt.ckpt.open(path)
+  local ck = tt.ckpt.open(path, {unsafe_globals = opts.unsafe_globals})
   local prefix = opts.prefix
   if prefix == nil and model.guess_prefix then prefix = model:guess_prefix(ck) end
   local kept = model:load_state(ck, {source = path, ignore = model.ignore_keys or {"loss."}, prefix = prefix,

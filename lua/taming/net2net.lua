@@ -143,24 +143,34 @@ function N2N:forward_codes(z, c, rng)
   return logits, z
 end
 
--- A sampler plugin from the official knobs.
+-- A sampler plugin from the official knobs (greedy with a filter it would ignore is an error).
 function M.sampler(opts)
   opts = opts or {}
-  if opts.sample == false or opts.greedy then return tt.plugin("sampler", "greedy") end
+  if opts.sample == false or opts.greedy then
+    for _, k in ipairs({"temperature", "top_k", "top_p"}) do
+      if opts[k] ~= nil and not (k == "temperature" and opts[k] == 1.0) then
+        error(("greedy decoding and %s=%s conflict: greedy takes no temperature, top_k or top_p"):format(k,
+          tostring(opts[k])), 0)
+      end
+    end
+    return tt.plugin("sampler", "greedy")
+  end
   return tt.plugin("sampler", "categorical", {temperature = opts.temperature or 1.0, top_k = opts.top_k,
     top_p = opts.top_p, seed = opts.seed or 0})
 end
 
 -- The official sample(x, c, steps, temperature, sample, top_k): x [B, L0] known image
 -- tokens (may have L0 = 0 columns: pass nil), c [B, Lc] cond tokens. Returns the image
--- tokens [B, L0 + steps]. opts: sampler (a plugin) or temperature/top_k/top_p/sample/seed;
--- cache (default true); vocab_limit.
+-- tokens [B, L0 + steps]. opts: sampler (a plugin or a function f(logits) -> tokens) or
+-- temperature/top_k/top_p/sample/seed; cache (default true); vocab_limit; known [B, steps] and
+-- mask [B, steps] (forced tokens: kept where mask is 0).
 function N2N:sample(x, c, steps, opts)
   opts = opts or {}
   local sampler = opts.sampler or M.sampler(opts)
   local prefix = x and tt.cat({c, x}, 1) or c
   local new = tt.sample{gpt = self.transformer, sampler = sampler, prefix = prefix, steps = steps,
-    cache = opts.cache ~= false, vocab_limit = opts.vocab_limit, uncond = opts.uncond, cfg_scale = opts.cfg_scale}
+    cache = opts.cache ~= false, vocab_limit = opts.vocab_limit, uncond = opts.uncond, cfg_scale = opts.cfg_scale,
+    known = opts.known, mask = opts.mask}
   if x then return tt.cat({x, new}, 1) end
   return new
 end

@@ -14,17 +14,20 @@ function P.sampling_schema(extra)
     ckpt = {"string", required = true, help = ".ckpt or .safetensors"},
     output = {"string", default = "samples.png", help = "PNG grid"},
     codes = {"string", help = "also write the sampled codes as .npy"},
-    n = {"int", default = 4, help = "samples"},
-    nrow = {"int", help = "images per grid row"},
+    n = {"int", default = 4, min = 1, help = "samples"},
+    nrow = {"int", min = 1, help = "images per grid row"},
     seed = {"int", default = 0},
-    temperature = {"number", default = 1.0},
-    top_k = {"int", help = "keep the k most likely tokens"},
+    temperature = {"number", help = "softmax temperature (1.0)"},
+    top_k = {"int", min = 1, help = "keep the k most likely tokens"},
     top_p = {"number", help = "nucleus filter"},
-    greedy = {"bool", default = false, help = "arg-max decoding"},
+    greedy = {"bool", help = "arg-max decoding"},
+    sampler = {"string", help = "a sampler plugin by name (greedy, categorical, ...) or FILE.lua returning "
+      .. "make(settings) -> f(logits [B, V]) -> tokens [B]"},
+    ["sampler.*"] = {"settings", help = "sampler.KEY=VALUE: settings passed to sampler= (e.g. sampler.top_k=5)"},
     cache = {"bool", default = true, help = "KV cache"},
-    size = {"int", help = "output size in pixels (larger than the training size: sliding window)"},
+    size = {"string", help = "output size in pixels, N or WxH (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
-    threads = {"int"},
+    threads = {"int", min = 1},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
@@ -39,19 +42,87 @@ function P.load(a)
   return m
 end
 
-function P.sampler(a, salt)
-  return net2net.sampler{temperature = a.temperature, top_k = a.top_k, top_p = a.top_p, greedy = a.greedy,
-                         seed = a.seed + (salt or 0)}
+-- sampler.KEY=VALUE strings -> numbers, booleans or strings
+local function settings(raw)
+  local out = {}
+  for k, v in pairs(raw or {}) do
+    local l = v:lower()
+    if tonumber(v) then out[k] = math.tointeger(tonumber(v)) or tonumber(v)
+    elseif l == "true" or l == "false" then out[k] = l == "true"
+    else out[k] = v end
+  end
+  return out
 end
 
--- first-stage geometry: downsampling factor, training latent size, latent for `size`
+-- A sampler from the arguments: sampler=NAME (a plugin, or FILE.lua) with its
+-- sampler.KEY=VALUE settings, or the built-in knobs greedy / temperature / top_k /
+-- top_p. Mixing the two, or greedy with a knob it would ignore, is an error.
+-- seed= (plus salt) seeds the sampler unless sampler.seed is given; greedy has none.
+function P.sampler(a, salt)
+  local knobs = {}
+  for _, k in ipairs({"temperature", "top_k", "top_p"}) do
+    if a[k] ~= nil then knobs[#knobs + 1] = k end
+  end
+  local cfg = settings(a["sampler.*"])
+  local seed = a.seed + (salt or 0)
+  if a.sampler then
+    if a.greedy ~= nil then
+      error(("sampler=%s and greedy=%s conflict: greedy=true is sampler=greedy; give one"):format(a.sampler,
+        tostring(a.greedy)), 0)
+    end
+    if #knobs > 0 then
+      error(("sampler=%s and %s=... conflict: with sampler= give its settings as sampler.%s=..."):format(a.sampler,
+        knobs[1], knobs[1]), 0)
+    end
+    if cfg.seed == nil and a.sampler ~= "greedy" then cfg.seed = seed end
+    if a.sampler:match("%.lua$") then
+      local chunk, err = loadfile(a.sampler)
+      if not chunk then error(("sampler=%s: %s"):format(a.sampler, err), 0) end
+      local make = chunk()
+      if type(make) ~= "function" then
+        error(("sampler=%s: the file must return a function make(settings) -> f(logits), found a %s"):format(
+          a.sampler, type(make)), 0)
+      end
+      local f = make(cfg)
+      if type(f) ~= "function" then
+        error(("sampler=%s: make(settings) must return a function f(logits), found a %s"):format(a.sampler, type(f)), 0)
+      end
+      return f
+    end
+    return tt.plugin("sampler", a.sampler, cfg)
+  end
+  local first = next(cfg)
+  if first then error(("sampler.%s=... needs sampler=NAME (the sampler it configures)"):format(first), 0) end
+  if a.greedy and #knobs > 0 then
+    error(("greedy=true and %s=... conflict: greedy decoding takes no temperature, top_k or top_p"):format(knobs[1]), 0)
+  end
+  return net2net.sampler{temperature = a.temperature, top_k = a.top_k, top_p = a.top_p, greedy = a.greedy,
+                         seed = seed}
+end
+
+-- size=N or size=WxH -> {w =, h =} (nil stays nil)
+function P.parse_size(s)
+  if s == nil or type(s) == "table" then return s end
+  local str = tostring(s)
+  local n = str:match("^%d+$") and math.tointeger(tonumber(str))
+  if n then return {w = n, h = n} end
+  local w, h = str:match("^(%d+)[xX](%d+)$")
+  if not w then error(("argument size=%s: expected N or WxH in pixels (e.g. 256 or 1280x832)"):format(str), 0) end
+  return {w = math.tointeger(tonumber(w)), h = math.tointeger(tonumber(h))}
+end
+
+-- first-stage geometry: downsampling factor, training latent size, latent h x w for
+-- `size` (N, "WxH" or {w =, h =}; nil: the training size)
 function P.geometry(model, size)
   local dd = model.first_stage.ddconfig
   local f = 1 << (#dd.ch_mult - 1)   -- an integer: shapes built from it must be integers
   local train = dd.resolution // f
-  local pixels = size or dd.resolution
-  if pixels % f ~= 0 then error(("size=%d must be a multiple of the downsampling factor %d"):format(pixels, f), 0) end
-  return {f = f, train = train, h = pixels // f, w = pixels // f, embed_dim = model.first_stage.embed_dim}
+  local s = P.parse_size(size) or {w = dd.resolution, h = dd.resolution}
+  if s.w < 1 or s.h < 1 or s.w % f ~= 0 or s.h % f ~= 0 then
+    error(("size=%dx%d: width and height must be positive multiples of the downsampling factor %d"):format(s.w, s.h,
+      f), 0)
+  end
+  return {f = f, train = train, h = s.h // f, w = s.w // f, pixels = s, embed_dim = model.first_stage.embed_dim}
 end
 
 -- The fixed-prefix condition of n samples on a.device: the SOS token of an
@@ -79,8 +150,9 @@ end
 
 -- Samples codes [B, h, w] (raster order). cond: indices [B, Lc] (a fixed prefix such as a
 -- class or SOS token, or a spatial condition's codes), cond_grid: [B, hc, wc] when spatial.
--- known: image codes [B, h, w] whose first `start` cells are kept (completion).
-function P.sample_grid(model, a, geo, cond, cond_grid, known, start)
+-- known: image codes [B, h, w] whose first `start` cells are kept (completion), and with
+-- mask [B, h, w] (1 = sample, 0 = keep) every cell where the mask is 0 (inpainting).
+function P.sample_grid(model, a, geo, cond, cond_grid, known, start, mask)
   local B = cond:size(0)
   local h, w = geo.h, geo.w
   local block = model.gpt_info.block_size
@@ -96,7 +168,14 @@ function P.sample_grid(model, a, geo, cond, cond_grid, known, start)
       x = x:slice(1, 0, start):contiguous()
     end
     local steps = h * w - start
-    local codes = model:sample(x, cond, steps, {sampler = sampler, cache = a.cache, vocab_limit = vocab})
+    local opts = {sampler = sampler, cache = a.cache, vocab_limit = vocab}
+    if mask then
+      local kseq, mseq = known:reshape(B, h * w), mask:long():reshape(B, h * w)
+      if model.permuter then kseq, mseq = model.permuter:forward(kseq), model.permuter:forward(mseq) end
+      opts.known = kseq:slice(1, start, h * w):contiguous()
+      opts.mask = mseq:slice(1, start, h * w):contiguous()
+    end
+    local codes = model:sample(x, cond, steps, opts)
     if model.permuter then codes = model.permuter:reverse(codes) end
     return codes:reshape(B, h, w)
   end
@@ -110,7 +189,8 @@ function P.sample_grid(model, a, geo, cond, cond_grid, known, start)
   -- the official demo anchors the window at 8 for its 16x16 window: half the window
   local args = {gpt = model.transformer, sampler = sampler, grid = grid, window = {win, win},
                 anchor = {win // 2, win // 2},
-                start = start, cache = a.cache, vocab_limit = vocab}
+                start = start, cache = a.cache, vocab_limit = vocab,
+                mask = mask and mask:to("cpu"):long():contiguous() or nil}
   if cond_grid then
     if cond_grid:size(1) ~= h or cond_grid:size(2) ~= w then
       error(("the condition's latent grid %dx%d differs from the image grid %dx%d"):format(cond_grid:size(1),
@@ -135,8 +215,8 @@ function P.save(a, images, codes)
   local grid = tt.image.grid(images:to("cpu"), a.nrow or math.ceil(math.sqrt(B)), 2, -1.0)
   tt.image.save(a.output, grid)
   if a.codes then tt.npy.save(a.codes, codes:to("cpu")) end
-  print(("wrote %s (%d sample%s, latent %dx%d)%s"):format(a.output, B, B == 1 and "" or "s", codes:size(1),
-    codes:size(2), a.codes and (" and " .. a.codes) or ""))
+  print(("wrote %s (%d sample%s, latent %dx%d codes, w x h)%s"):format(a.output, B, B == 1 and "" or "s", codes:size(2),
+    codes:size(1), a.codes and (" and " .. a.codes) or ""))
 end
 
 -- repeats a [1, ...] tensor n times along dim 0

@@ -1,6 +1,9 @@
 -- taming.progress — training progress: on a terminal a bar redrawn in place
 -- (step, steps/s, ETA, losses); elsewhere (a log file, a pipe, CI) plain lines
 -- every `every` steps, one line per report, nothing but printable text.
+-- Under an MPI launcher "auto" means lines: mpirun gives every rank a
+-- pseudo-terminal even when its own output goes to a file or a pipe, so a rank
+-- cannot tell, and redrawn bars would land in the log as carriage returns.
 --
 --   local bar = progress.new{total = 1000, start = 0, every = 50}
 --   bar:update(step, {{"loss", 0.12}, {"lr", 1e-4}})
@@ -12,13 +15,30 @@ local P = {}
 local Bar = {}
 Bar.__index = Bar
 
+-- The variables by which Open MPI, MPICH/PMI and PMIx launchers tell a process it was launched.
+local LAUNCHER_VARS = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}
+
+-- true when the process was started by an MPI launcher (getenv: os.getenv, or a stand-in for tests)
+function P.launched(getenv)
+  getenv = getenv or os.getenv
+  for _, v in ipairs(LAUNCHER_VARS) do
+    local x = getenv(v)
+    if x and x ~= "" then return true end
+  end
+  return false
+end
+
 -- opts: total, start (first step of this run), every (plain lines: report
 -- interval), mode = "auto" | "bar" | "lines" | "off", out (a file, io.stdout),
--- width (bar columns), clock (a function returning seconds, for tests)
+-- width (bar columns), clock (a function returning seconds, for tests),
+-- isatty and getenv (stand-ins for tt.isatty and os.getenv, for tests)
 function P.new(o)
   o = o or {}
   local mode = o.mode or "auto"
-  if mode == "auto" then mode = tt.isatty(1) and "bar" or "lines" end
+  if mode == "auto" then
+    local isatty = o.isatty or tt.isatty
+    mode = (isatty(1) and not P.launched(o.getenv)) and "bar" or "lines"
+  end
   if mode ~= "bar" and mode ~= "lines" and mode ~= "off" then
     error(("progress: mode must be auto, bar, lines or off, found '%s'"):format(tostring(mode)), 0)
   end

@@ -157,8 +157,10 @@ end
 -- optimizers are built) and puts the loader at the saved position. A changed
 -- global batch (batch x processes) keeps the item order: the position is
 -- carried over in items.
-local function resume(o, parts, loader, batch, world)
+local function resume(o, parts, loader, batch, dist)
+  local world = dist.size
   local st = ckpt.restore(o.resume, parts)
+  if dist.rank == 0 then print(("resumed from step %d (%s)"):format(st.global_step, o.resume.weights)) end
   local pos = st.position or {epoch = 0, step = 0}
   local epoch, pstep = pos.epoch, pos.step
   local g_old, g_new = (st.batch or batch) * (st.world or world), batch * world
@@ -174,6 +176,11 @@ local function resume(o, parts, loader, batch, world)
     io.stderr:write(("warning: the checkpoint was written with %d CPU threads, this run uses %d: the resumed run "
       .. "will not be bitwise identical to an uninterrupted one (set OMP_NUM_THREADS=%d)\n"):format(st.threads,
       tt.threads(), st.threads))
+  end
+  -- atomics in some CUDA backward kernels sum in a varying order
+  if tostring(parts.device or "cpu"):match("^cuda") then
+    io.stderr:write("warning: resuming on the GPU: CUDA training steps are not bitwise reproducible (some backward "
+      .. "kernels add with atomics), so the resumed run matches an uninterrupted one to rounding, not bit for bit\n")
   end
   return st
 end
@@ -230,7 +237,7 @@ function M.vqgan(o)
   local batch_size = loader_batch(loader)
   local step = 0
   if o.resume then
-    step = resume(o, {model = model, optimizers = optimizers, device = device}, loader, batch_size, dist.size).global_step
+    step = resume(o, {model = model, optimizers = optimizers, device = device}, loader, batch_size, dist).global_step
   elseif dist.active then
     M.broadcast_model(model, dist)
   end
@@ -365,7 +372,7 @@ function M.transformer(o)
   local step = 0
   if o.resume then
     local st = resume(o, {model = model, optimizers = optimizers, rngs = rngs, device = device}, loader, batch_size,
-      dist.size)
+      dist)
     step = st.global_step
     local gi = model.gpt_info or {}
     local cfg = ((((o.config or {}).model or {}).params or {}).transformer_config or {}).params or {}

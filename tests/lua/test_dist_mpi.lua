@@ -75,6 +75,26 @@ test("train_equivalence", function()
          .. " (losses: %.3g)"):format(worst, dl))
 end)
 
+-- mpirun hands each rank a terminal even when its own output is a pipe (this
+-- one): the progress display must still be plain lines, no carriage returns
+test("progress_lines_under_mpirun", function()
+  local script = tmp .. "/progress.lua"
+  local f = assert(io.open(script, "w"))
+  f:write([[
+local tt = require "taming"
+local bar = require("taming.progress").new{total = 4, every = 2}
+if (os.getenv("OMPI_COMM_WORLD_RANK") or os.getenv("PMI_RANK") or "0") ~= "0" then return end
+for s = 1, 4 do bar:update(s, {{"loss", 0.5}}) end
+bar:finish()
+]])
+  f:close()
+  local status, out = T.sh(env() .. (have_timeout and "timeout 60 " or "") .. launcher .. " " .. T.taming() ..
+                           " run " .. script)
+  T.ok("mpirun exited with " .. status .. ":\n" .. out, status == 0)
+  T.ok("carriage return in the output: " .. out:gsub("\r", "<CR>"), not out:find("\r", 1, true))
+  T.ok("plain progress lines: " .. out, has(out, "step 2/4") and has(out, "step 4/4"))
+end)
+
 test("failing_rank_ends_job", function()
   local status, out, secs = mpirun("mode=fail", nil, 30)
   T.ok("the job hung (killed by timeout):\n" .. out, status ~= 124)

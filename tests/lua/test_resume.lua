@@ -22,6 +22,13 @@ local SRC = T.srcdir()
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 local function write(path, text)
   local f = assert(io.open(path, "w"))
   f:write(text)
@@ -94,6 +101,7 @@ echo "killed status $?"
   T.ok("resumed run: " .. out, status == 0)
   local from = tonumber(out:match("trained steps (%d+)%.%.30"))
   T.ok("resumed from the checkpoint: " .. out, from and from >= 10 and from < 30)
+  T.ok("a 'resumed from step' line: " .. out, out:find(("resumed from step %d ("):format(from), 1, true) ~= nil)
   print(("  resumed at step %d after SIGKILL (uninterrupted run %.2fs, resumed part %.2fs)"):format(from, t_ref,
     tt.time() - t0))
   local base = "/checkpoints/step-00000030"
@@ -145,6 +153,7 @@ model:
   T.ok(o2, s2 == 0)
   local s3, o3 = T.sh(("%s run %s steps=12 logdir=%s/g_cut resume=auto"):format(T.taming(), args, tmp))
   T.ok(o3, s3 == 0 and o3:find("trained steps 7..12", 1, true) ~= nil)
+  T.ok("a 'resumed from step 7' line: " .. o3, o3:find("resumed from step 7 (" .. tmp .. "/g_cut/checkpoints/step-00000007.safetensors)", 1, true) ~= nil)
   local base = "/checkpoints/step-00000012"
   identical("weights", tmp .. "/g_ref" .. base .. ".safetensors", tmp .. "/g_cut" .. base .. ".safetensors")
   identical("optimizer", tmp .. "/g_ref" .. base .. ".optim.safetensors", tmp .. "/g_cut" .. base .. ".optim.safetensors")
@@ -152,6 +161,33 @@ model:
   local sb = ckpt.read_lua(tmp .. "/g_cut" .. base .. ".state.lua")
   T.eq("pkeep stream", sb.rngs.pkeep[2], sa.rngs.pkeep[2])
   T.ok("the pkeep stream was used", sa.rngs.pkeep[2] > 0)
+  -- the resumed run and the uninterrupted one wrote the same bytes, metadata included
+  for _, ext in ipairs({".safetensors", ".optim.safetensors"}) do
+    T.ok("identical bytes: step-00000012" .. ext, read(tmp .. "/g_ref" .. base .. ext) == read(tmp .. "/g_cut" .. base .. ext))
+  end
+end)
+
+-- Identical runs write identical checkpoint bytes: Lua's table order changes from
+-- process to process, and the safetensors metadata (a Lua table) used to follow it.
+test("identical_runs_identical_bytes", function()
+  local script = tmp .. "/meta.lua"
+  write(script, [[
+local tt = require "taming"
+local meta = {}
+for _, k in ipairs({"format", "global_step", "producer", "epoch", "alpha", "beta", "gamma", "delta", "kappa"}) do
+  meta[k] = k .. "-value"
+end
+tt.safetensors.save(arg.out, {w = tt.ones({2, 3}), b = tt.zeros({4})}, meta)
+]])
+  local first
+  for i = 1, 6 do
+    local out = ("%s/meta%d.safetensors"):format(tmp, i)
+    local status, msg = T.sh(("%s run %s out=%s"):format(T.taming(), script, out))
+    T.ok(msg, status == 0)
+    first = first or read(out)
+    T.ok(("process %d wrote different bytes than process 1"):format(i), read(out) == first)
+  end
+  T.ok("metadata keys sorted", first:find('"__metadata__":{"alpha":"alpha-value","beta":"beta-value","delta"', 1, true))
 end)
 
 return T.run("resume", tests)

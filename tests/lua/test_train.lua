@@ -397,6 +397,16 @@ test("progress_bar_and_lines", function()
     .. "\r[####] step 4/4 | 2.00 it/s | eta 0:00:00 | loss 0.2500\27[K\n")
   T.eq("hms", progress.hms(3725), "1:02:05")
   T.raises("bad mode", function() progress.new{mode = "fancy"} end, "fancy")
+  -- auto: a bar on a terminal, lines off one, and lines under an MPI launcher even
+  -- though the launcher hands each rank a terminal
+  local tty = function() return true end
+  local function env(vars) return function(k) return vars[k] end end
+  T.eq("auto on a terminal", progress.new{isatty = tty, getenv = env{}}.mode, "bar")
+  T.eq("auto off a terminal", progress.new{isatty = function() return false end, getenv = env{}}.mode, "lines")
+  for _, v in ipairs({"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}) do
+    T.eq("auto under a launcher (" .. v .. ")", progress.new{isatty = tty, getenv = env{[v] = "2"}}.mode, "lines")
+  end
+  T.eq("bar forced under a launcher", progress.new{mode = "bar", isatty = tty, getenv = env{PMI_SIZE = "2"}}.mode, "bar")
 end)
 
 test("checkpoint_sidecar_and_yaml_round_trip", function()

@@ -125,4 +125,39 @@ function T.skip(suite, why)
   return 77
 end
 
+-- A stored (uncompressed) zip, as torch.save writes one: entries = {{name, data}, ...};
+-- method (default 0) is written into every header.
+function T.zip(entries, method)
+  local locals, central, off = {}, {}, 0
+  for _, e in ipairs(entries) do
+    local name, data = e[1], e[2]
+    local lh = string.pack("<I4I2I2I2I2I2I4I4I4I2I2", 0x04034b50, 20, 0, method or 0, 0, 0, 0, #data, #data, #name, 0)
+    locals[#locals + 1] = lh .. name .. data
+    central[#central + 1] = string.pack("<I4I2I2I2I2I2I2I4I4I4I2I2I2I2I2I4I4", 0x02014b50, 20, 20, 0, method or 0,
+      0, 0, 0, #data, #data, #name, 0, 0, 0, 0, 0, off) .. name
+    off = off + #lh + #name + #data
+  end
+  local cd = table.concat(central)
+  return table.concat(locals) .. cd .. string.pack("<I4I2I2I2I2I4I4I2", 0x06054b50, 0, 0, #entries, #entries, #cd, off, 0)
+end
+
+-- Pickle opcodes (protocol 2) for hand-built checkpoints.
+T.pk = {}
+function T.pk.str(s) return "X" .. string.pack("<I4", #s) .. s end
+function T.pk.global(mod, name) return "c" .. mod .. "\n" .. name .. "\n" end
+function T.pk.int(n) return "J" .. string.pack("<i4", n) end
+function T.pk.long(n) return "\x8a\x08" .. string.pack("<i8", n) end
+-- _rebuild_tensor_v2(storage(cls, key, numel), offset, size, stride, False, OrderedDict())
+function T.pk.tensor(cls, key, numel, offset, size, stride)
+  local P = T.pk
+  local function tuple(t)
+    local s = "("
+    for _, v in ipairs(t) do s = s .. P.long(v) end
+    return s .. "t"
+  end
+  local storage = "(" .. P.str("storage") .. P.global("torch", cls) .. P.str(key) .. P.str("cpu") .. P.long(numel) .. "tQ"
+  return P.global("torch._utils", "_rebuild_tensor_v2") .. "(" .. storage .. P.long(offset) .. tuple(size) ..
+    tuple(stride) .. "\x89" .. P.global("collections", "OrderedDict") .. ")Rt" .. "R"
+end
+
 return T

@@ -37,6 +37,10 @@ typedef enum tt_interp {
  * [out_h, out_w(, C)], any C >= 1. Borders replicate. An exact 2x shrink with
  * TT_INTER_LINEAR runs the area path, as OpenCV does. */
 TT_API tt_tensor *tt_cv_resize(const tt_tensor *img, int64_t out_h, int64_t out_w, tt_interp interp);
+/* Rows [y, y + h) and columns [x, x + w) of tt_cv_resize(img, out_h, out_w,
+ * interp), the same values, computing (and allocating for) that window only. */
+TT_API tt_tensor *tt_cv_resize_window(const tt_tensor *img, int64_t out_h, int64_t out_w, int64_t y, int64_t x,
+                                      int64_t h, int64_t w, tt_interp interp);
 
 /* albumentations SmallestMaxSize(size, interpolation): scales so the short side
  * is `size`; new sides are round-half-even(side * size / short side); a scale of
@@ -44,6 +48,12 @@ TT_API tt_tensor *tt_cv_resize(const tt_tensor *img, int64_t out_h, int64_t out_
 TT_API tt_tensor *tt_smallest_max_size(const tt_tensor *img, int64_t size, tt_interp interp);
 /* The output size tt_smallest_max_size would produce. */
 TT_API void tt_smallest_max_size_dims(int64_t h, int64_t w, int64_t size, int64_t *out_h, int64_t *out_w);
+/* SmallestMaxSize(size, interp) followed by CenterCrop(h, w) (u < 0) or by
+ * RandomCrop(h, w) with the draws u, v: the same values as the two steps, with
+ * only the kept window resized, so memory follows the crop (a 1 x 1e6 strip
+ * would otherwise grow to 32 x 32e6 on its way to 32 x 32). */
+TT_API tt_tensor *tt_smallest_max_size_crop(const tt_tensor *img, int64_t size, int64_t h, int64_t w, double u,
+                                            double v, tt_interp interp);
 /* CenterCrop(h, w): top-left corner ((H - h) // 2, (W - w) // 2). */
 TT_API tt_tensor *tt_center_crop(const tt_tensor *img, int64_t h, int64_t w);
 /* RandomCrop(h, w) with its two uniform draws given: top-left

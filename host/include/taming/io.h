@@ -24,6 +24,19 @@ typedef struct tt_ckpt tt_ckpt;
  * executed) or a .safetensors file, by content. Legacy (pre-1.6) torch files are
  * refused with a message saying how to convert them. */
 TT_API tt_status tt_ckpt_open(const char *path, tt_ckpt **out);
+/* Options of tt_ckpt_open_with (zero-initialise; NULL means all defaults). */
+typedef struct tt_ckpt_options {
+  /* The pickle of a torch file is also scanned: a global outside the allowlist
+   * of tensor-rebuild functions, storages, plain containers and data types (say
+   * pydoc.pipepager) is never called here, but torch.load without weights_only
+   * would call it. Such a file is refused unless this is set. */
+  bool allow_unsafe_globals;
+} tt_ckpt_options;
+TT_API tt_status tt_ckpt_open_with(const char *path, const tt_ckpt_options *opts, tt_ckpt **out);
+/* The globals outside the allowlist that the pickle references ("module.name",
+ * in order of appearance; the count may exceed the names kept, which end in NULL). */
+TT_API int tt_ckpt_unsafe_count(const tt_ckpt *c);
+TT_API const char *tt_ckpt_unsafe_global(const tt_ckpt *c, int i);
 /* Tensors stay valid after close (each holds a reference on the mapping). */
 TT_API void tt_ckpt_close(tt_ckpt *c);
 TT_API const char *tt_ckpt_path(const tt_ckpt *c);
@@ -46,6 +59,7 @@ TT_API tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out);
  * `out`, with metadata {format: "pt", source: basename(in), global_step}; with
  * `inference`, the training-only `loss.*` tensors (LPIPS, discriminator) are dropped. */
 TT_API tt_status tt_ckpt_convert(const char *in, const char *out, bool inference);
+TT_API tt_status tt_ckpt_convert_with(const char *in, const char *out, bool inference, const tt_ckpt_options *opts);
 
 /* Writes name -> tensor pairs (any device; contiguous copies are made as needed)
  * with optional string metadata (a map of strings, may be NULL). Atomic. */
@@ -65,6 +79,16 @@ TT_API tt_status tt_yaml_parse(const char *text, size_t len, const char *name, t
 /* PNG (8/16-bit, gray, gray+alpha, RGB, RGBA, palette) or JPEG, by content ->
  * u8 [H, W, C] with the file's channels (16-bit PNGs are reduced to 8 bits). */
 TT_API tt_status tt_image_load_u8(const char *path, tt_tensor **out);
+/* Decoding refuses, from the header and before allocating, an image of more
+ * than max_pixels pixels (H x W), as Pillow raises DecompressionBombError:
+ * max_pixels < 0 takes tt_image_max_pixels(), 0 means no limit.
+ * tt_image_load_u8 is tt_image_load_u8_limit(path, -1, out). */
+TT_API tt_status tt_image_load_u8_limit(const char *path, int64_t max_pixels, tt_tensor **out);
+/* Pillow's limit: 2 x Image.MAX_IMAGE_PIXELS. */
+#define TT_IMAGE_MAX_PIXELS_DEFAULT (2 * 89478485LL)
+/* The limit in force: TAMING_MAX_IMAGE_PIXELS (a count; 0 or "none": no limit),
+ * else TT_IMAGE_MAX_PIXELS_DEFAULT. An unreadable value is an error. */
+TT_API tt_status tt_image_max_pixels(int64_t *out);
 /* u8 [H, W, C] (C = 1, 2, 3, 4) -> PNG, or JPEG when the path ends in .jpg/.jpeg. Atomic. */
 TT_API tt_status tt_image_save_u8(const char *path, const tt_tensor *img, int jpeg_quality);
 /* Float [C, H, W] or [1, C, H, W] in [-1, 1] -> u8 [H, W, C] the official way:

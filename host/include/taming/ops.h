@@ -24,5 +24,7 @@
 #include "taming/ops/quantize.h"
 #include "taming/ops/optim.h"
 #include "taming/ops/random.h"
+#include "taming/ops/compare.h"
+#include "taming/ops/sort.h"
 
 #endif

@@ -108,6 +108,8 @@ TT_API void tt_tensor_unref(tt_tensor *t);
 TT_API void tt_tensor_release(tt_tensor **pt);
 TT_API void tt_tensor_set_name(tt_tensor *t, const char *name);
 
+/* Constructors refuse shapes whose byte count overflows, so these are exact for
+ * every tensor they made (numel -1 / nbytes SIZE_MAX only for a header built by hand). */
 TT_API int64_t tt_tensor_numel(const tt_tensor *t);
 TT_API size_t tt_tensor_nbytes(const tt_tensor *t);
 TT_API bool tt_tensor_is_contiguous(const tt_tensor *t);
@@ -124,7 +126,8 @@ TT_API char *tt_shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 /* Checks t against an expected shape; on mismatch sets an error naming `what`. */
 TT_API tt_status tt_tensor_check_shape(const tt_tensor *t, const char *what, int ndim,
                                        const int64_t *shape);
-/* Contiguous strides for a shape; returns numel. */
+/* Contiguous strides for a shape; returns numel, or -1 when a product of its
+ * dims overflows int64 (constructors refuse such shapes: see taming/checked.h). */
 TT_API int64_t tt_contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 
 /* Reads element i (row-major over the shape, any dtype, CPU or device) as double. */

@@ -1,4 +1,4 @@
-/* ops/reduce.h — sums, means, max/argmax over dims. */
+/* ops/reduce.h — sums, means, max/argmax over dims, and the cumulative sum. */
 #ifndef TAMING_OPS_REDUCE_H
 #define TAMING_OPS_REDUCE_H
 #include "taming/tensor.h"
@@ -18,6 +18,11 @@ typedef enum tt_reduce_op {
 typedef tt_status (*tt_reduce_fn)(tt_reduce_op op, const tt_tensor *x, int64_t outer, int64_t n,
                                   int64_t inner, tt_tensor *y);
 
+/* Kernel: inclusive cumulative sum of contiguous f32 x viewed as [outer, n, inner]
+ * along n (from the end when reverse) into y of the same shape; accumulates in double. */
+typedef tt_status (*tt_cumsum_fn)(const tt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool reverse,
+                                  tt_tensor *y);
+
 /* Over all elements -> 0-dim tensor. */
 TT_API tt_tensor *tt_sum(tt_tensor *x);
 TT_API tt_tensor *tt_mean(tt_tensor *x);
@@ -28,6 +33,8 @@ TT_API tt_tensor *tt_sum_dim(tt_tensor *x, int dim, bool keepdim);
 TT_API tt_tensor *tt_mean_dim(tt_tensor *x, int dim, bool keepdim);
 /* Sums a broadcast result back to shape (the backward of broadcasting). */
 TT_API tt_tensor *tt_sum_to(tt_tensor *x, int ndim, const int64_t *shape);
+/* y[..., i, ...] = sum of x[..., 0..i, ...] along dim; differentiable. */
+TT_API tt_tensor *tt_cumsum(tt_tensor *x, int dim);
 /* No gradient. */
 TT_API tt_tensor *tt_max_dim(tt_tensor *x, int dim, bool keepdim);
 TT_API tt_tensor *tt_argmax(tt_tensor *x, int dim, bool keepdim);
