@@ -51,10 +51,12 @@ uint64_t fuzz_touch_tensor(const tt_tensor *t, const char *what, size_t max_byte
  * tensor touched. */
 uint64_t fuzz_touch_value(const tt_value *v, int depth);
 
-/* Opens a checkpoint (.ckpt/.pt or .safetensors, by content) and reads all of
- * it: every tensor touched and found by name, the metadata walked, the
- * `taming info` listing printed; then converts it to safetensors as `taming
- * convert` does and checks that the result reads back with the same tensors. */
+/* Opens a checkpoint (.ckpt/.pt or .safetensors, by content), with unsafe
+ * pickle globals allowed, and reads all of it: every tensor touched and found
+ * by name, the metadata walked, the unsafe globals listed, the `taming info`
+ * listing printed; the default open must succeed exactly when there are no
+ * unsafe globals. Then converts it to safetensors as `taming convert` does and
+ * checks that the result reads back with the same tensors. */
 void fuzz_ckpt_roundtrip(const char *path);
 
 /* A Lua state set up as `taming run` sets it up: the standard libraries,

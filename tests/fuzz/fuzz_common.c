@@ -175,10 +175,28 @@ uint64_t fuzz_touch_value(const tt_value *v, int depth) {
 static FILE *devnull;
 
 void fuzz_ckpt_roundtrip(const char *path) {
-  tt_ckpt *c = NULL;
-  tt_status s = tt_ckpt_open(path, &c);
-  fuzz_expect_message(s, "tt_ckpt_open");
-  if (s != TT_OK) return;
+  /* opened with unsafe globals allowed, so that the whole pickle is converted;
+   * the default open must then succeed exactly when the scanner found none */
+  tt_ckpt_options allow = {.allow_unsafe_globals = true};
+  tt_ckpt *c = NULL, *d = NULL;
+  tt_status s = tt_ckpt_open_with(path, &allow, &c);
+  fuzz_expect_message(s, "tt_ckpt_open_with");
+  tt_status sd = tt_ckpt_open(path, &d);
+  fuzz_expect_message(sd, "tt_ckpt_open");
+  if (d) tt_ckpt_close(d);
+  if (s != TT_OK) {
+    FUZZ_CHECK(sd != TT_OK, "tt_ckpt_open accepts what tt_ckpt_open_with(allow_unsafe_globals) refuses");
+    return;
+  }
+  int unsafe = tt_ckpt_unsafe_count(c);
+  FUZZ_CHECK(unsafe >= 0, "tt_ckpt_unsafe_count %d", unsafe);
+  for (int i = 0; i < unsafe; i++) {
+    const char *g = tt_ckpt_unsafe_global(c, i);
+    if (!g) break;
+    FUZZ_CHECK(strlen(g) > 0, "unsafe global %d has an empty name", i);
+  }
+  FUZZ_CHECK((sd == TT_OK) == (unsafe == 0), "tt_ckpt_open %s a file with %d unsafe global(s)",
+             sd == TT_OK ? "accepts" : "refuses", unsafe);
   int n = tt_ckpt_count(c);
   FUZZ_CHECK(n >= 0, "tt_ckpt_count %d", n);
   uint64_t *sums = calloc((size_t)n + 1, sizeof *sums);
@@ -196,8 +214,8 @@ void fuzz_ckpt_roundtrip(const char *path) {
   /* `taming convert` must write a file that taming reads back, with the same tensors */
   char out[512];
   snprintf(out, sizeof out, "%s/convert.safetensors", fuzz_scratch_dir());
-  s = tt_ckpt_convert(path, out, false);
-  fuzz_expect_message(s, "tt_ckpt_convert");
+  s = tt_ckpt_convert_with(path, out, false, &allow);
+  fuzz_expect_message(s, "tt_ckpt_convert_with");
   if (s == TT_OK) {
     tt_ckpt *r = NULL;
     s = tt_ckpt_open(out, &r);
