@@ -1,0 +1,16 @@
+/* fuzz_ckpt.c — a whole PyTorch zip checkpoint (.ckpt/.pt): the ZIP directory
+ * and local headers, the pickle, the storages; every tensor read, the file
+ * listed as `taming info` lists it and converted as `taming convert` does. */
+#include "fuzz.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  fuzz_setup();
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fuzz_ckpt_roundtrip(fuzz_file(0, data, size));
+  return 0;
+}
