@@ -194,3 +194,5 @@ tests_check_ops_conv_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv
 endif
 EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
+# classifier-free guidance: cond_drop, the null condition in checkpoints, cfg_scale=
+LUA_TESTS += tests/lua/test_cfg.lua
