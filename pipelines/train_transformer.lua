@@ -32,7 +32,10 @@ local a = tt.args.parse(..., train.schema{
 
 local cfg, info = train.start(a, "transformer")
 local dist = train.dist()
-local model = tt.build(cfg)
+-- the config's ckpt_path entries initialise the stages (tt.build, as the official code) unless
+-- the weights come from elsewhere: a resumed run, init=, or first_stage= / cond_stage=
+local honour = not (info or a.init or a.first_stage or a.cond_stage)
+local model = tt.build(cfg, {ckpt_path = honour})
 if model.kind ~= "Net2NetTransformer" then
   error(("%s: expected a Net2NetTransformer config, found %s"):format(a.config or "config", tostring(model.target)), 0)
 end
@@ -56,8 +59,19 @@ elseif a.init then
   model:load_state(tt.ckpt.open(a.init), {source = a.init, ignore = {"loss.", "first_stage_model.loss.",
     "cond_stage_model.loss."}})
   print(("model: weights from %s"):format(a.init))
+elseif honour then
+  local stages = {{model.first_stage, "first stage", "first_stage=FILE or first_stage_config.params.ckpt_path"}}
+  if tt.Model.is_model(model.cond_stage) and model.cond_stage ~= model.first_stage then
+    stages[2] = {model.cond_stage, "condition stage", "cond_stage=FILE or cond_stage_config.params.ckpt_path"}
+  end
+  for _, st in ipairs(stages) do
+    local from = st[1].restored_from or model.restored_from
+    if not from then error(("the %s needs weights: %s"):format(st[2], st[3]), 0) end
+    print(("%s: weights from %s"):format(st[2], from))
+  end
 else
   local mp = cfg.model.params
+  if mp.ckpt_path then tt.models.init_from_ckpt(model, mp.ckpt_path, mp.ignore_keys, "model.params") end
   local fs = a.first_stage or (mp.first_stage_config.params or {}).ckpt_path
   if not fs then
     error("the first stage needs weights: first_stage=FILE or first_stage_config.params.ckpt_path", 0)

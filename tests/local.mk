@@ -196,3 +196,5 @@ endif
 EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
 # classifier-free guidance: cond_drop, the null condition in checkpoints, cfg_scale=
 LUA_TESTS += tests/lua/test_cfg.lua
+# extension points: conditions.register, train.register_input, ckpt_path in tt.build, tt.pipelines_dir
+LUA_TESTS += tests/lua/test_registries.lua

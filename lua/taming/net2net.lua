@@ -39,8 +39,10 @@ local COND_PLUGINS = {
 }
 
 -- build(params, where): params = model.params of a Net2NetTransformer config
-function M.build(params, where)
-  local build_model = require("taming.load").build
+function M.build(params, where, opts)
+  local load = require "taming.load"
+  -- the stages honour their own ckpt_path unless the caller loads every weight itself
+  local function build_model(cfg) return load.build(cfg, {ckpt_path = (opts or {}).ckpt_path}) end
   local m = setmetatable(Model.new("Net2NetTransformer"), N2N)
   local lazy = {init = false}
   local tc = params.transformer_config
