@@ -198,3 +198,5 @@ EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
 LUA_TESTS += tests/lua/test_cfg.lua
 # extension points: conditions.register, train.register_input, ckpt_path in tt.build, tt.pipelines_dir
 LUA_TESTS += tests/lua/test_registries.lua
+# the colorization tutorial runs as written (docs/tutorial-colorization.md, examples/colorization.lua)
+LUA_TESTS += tests/lua/test_tutorial.lua
