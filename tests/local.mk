@@ -200,3 +200,5 @@ LUA_TESTS += tests/lua/test_cfg.lua
 LUA_TESTS += tests/lua/test_registries.lua
 # the colorization tutorial runs as written (docs/tutorial-colorization.md, examples/colorization.lua)
 LUA_TESTS += tests/lua/test_tutorial.lua
+# docs/lua-api.md lists every binding of the taming module and every tensor method
+LUA_TESTS += tests/lua/test_api_doc.lua
