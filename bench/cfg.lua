@@ -1,9 +1,10 @@
 -- bench/cfg.lua — classifier-free guidance measured: for each cfg_scale, n samples of
 -- every class of a class-conditional model trained with cond_drop (temperature 1,
 -- the same sampler seed at every scale), and the mean conditional log-likelihood
--- log p(z | c) per token of those samples under the model itself. One JSON line
--- per scale; guidance trades diversity for class fidelity, so the figure rises
--- with the scale.
+-- log p(z | c) per token of those samples under the model itself, and the same
+-- under the null condition, log p(z | null): their difference is the log-likelihood
+-- ratio of the class, the quantity guidance pushes up (log p(c | z) - log p(c) of
+-- the model's implicit classifier, per token). One JSON line per scale.
 --
 --   taming run bench/cfg.lua config=M.yaml ckpt=M.safetensors [scales=1,1.5,2,3] [n=20] [seed=0] [threads=N]
 local tt = require "taming"
@@ -30,6 +31,8 @@ for _, s in ipairs(a.scales) do
     return model:sample(nil, cond, steps, {sampler = sampler, vocab_limit = V, cfg_scale = scale})
   end)                                                                    -- [B, L]
   local secs = tt.time() - t0
-  print(('{"cfg_scale":%g,"samples":%d,"loglik_per_token":%.4f,"sampling_seconds":%.2f}'):format(scale, #labels,
-    model:loglik(z, cls), secs))
+  local cond_ll, null_ll = model:loglik(z, cls), model:loglik(z, model:null_prefix(#labels), true)
+  print(('{"cfg_scale":%g,"samples":%d,"loglik_per_token":%.4f,"null_loglik_per_token":%.4f,'
+    .. '"class_llr_per_token":%.4f,"sampling_seconds":%.2f}'):format(scale, #labels, cond_ll, null_ll,
+    cond_ll - null_ll, secs))
 end

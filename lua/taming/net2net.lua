@@ -211,6 +211,12 @@ end
 -- The same from the image codes z [B, L] (sequence order) that encode_to_z gives.
 function N2N:forward_codes(z, c, rng)
   local _, ci = self:encode_to_c(c)
+  return self:forward_tokens(z, ci, rng)
+end
+
+-- The same from the condition's tokens ci [B, Lc] (what encode_to_c gives, or the null
+-- condition of null_prefix).
+function N2N:forward_tokens(z, ci, rng)
   if self.training and (self.cond_drop or 0) > 0 then
     -- classifier-free guidance: each row's condition becomes the null condition with probability cond_drop
     local B = ci:size(0)
@@ -236,12 +242,14 @@ end
 
 -- The mean log-likelihood log p(z | c) per token, in nats, of codes z [B, L]
 -- (sequence order) under the model in evaluation mode (no pkeep, no cond_drop).
-function N2N:loglik(z, c)
+-- With tokens = true, c is the condition's tokens [B, Lc] (e.g. null_prefix(B)).
+function N2N:loglik(z, c, tokens)
   local losses = require "taming.losses"
   local was = self.training
   if was then self:train(false) end
   local ll = tt.no_grad(function()
-    local logits, target = self:forward_codes(z, c)
+    local ci = tokens and c or select(2, self:encode_to_c(c))
+    local logits, target = self:forward_tokens(z, ci)
     return -losses.gpt_loss(logits, target):item()
   end)
   if was then self:train(true) end
