@@ -5,3 +5,5 @@ dist_fmnist_DATA += models/fashion_mnist/transformer.yaml
 dist_fmnist_DATA += models/fashion_mnist/transformer.safetensors
 dist_fmnist_DATA += models/fashion_mnist/README.md
 dist_fmnist_DATA += models/fashion_mnist/samples.png
+dist_fmnist_DATA += models/fashion_mnist/transformer_cfg.safetensors
+dist_fmnist_DATA += models/fashion_mnist/samples_cfg.png

@@ -3,14 +3,17 @@
 -- over the image codes with the condition's tokens prepended, pkeep corruption,
 -- AdamW (betas 0.9, 0.95; weight decay 0.01 on Linear weights only), the
 -- official learning-rate rule, sample grids and checkpoints every K steps,
--- exact resume.
+-- exact resume. cond_drop=P trains for classifier-free guidance: each condition is
+-- replaced by a learned null condition with probability P (see taming.net2net), which
+-- the checkpoint keeps for the sampling pipelines' cfg_scale=.
 --
 --   taming run pipelines/train_transformer.lua config=net2net.yaml first_stage=vqgan.safetensors \
 --       data=folder data_root=imgs size=256 [class_folders=true] [steps=1000] [batch=N] [resume=auto] ...
 --
 -- The first stage's weights come from first_stage= (a .ckpt or .safetensors, e.g. a
 -- train_vqgan checkpoint) or from first_stage_config.params.ckpt_path; a VQGAN
--- condition stage's from cond_stage= or cond_stage_config.params.ckpt_path.
+-- condition stage's from cond_stage= or cond_stage_config.params.ckpt_path; init= starts
+-- the whole model (GPT included) from a Net2NetTransformer checkpoint, to fine-tune it.
 local tt = require "taming"
 local train = require "taming.train"
 
@@ -20,15 +23,26 @@ local a = tt.args.parse(..., train.schema{
   cond_stage = {"string", help = "condition-stage VQGAN weights"},
   weight_decay = {"number", default = 0.01},
   pkeep = {"number", help = "probability of keeping an image token (overrides the config)"},
+  init = {"string", help = "start from the weights of a whole Net2NetTransformer checkpoint (fine-tuning)"},
+  cond_drop = {"number", default = 0.0, help = "probability of training on the null condition (classifier-free "
+    .. "guidance)"},
+  null_token = {"int", help = "the null condition's token (default: n_classes for a class condition, else "
+    .. "vocab_size - 1)"},
 }, usage)
 
 local cfg, info = train.start(a, "transformer")
 local dist = train.dist()
-local model = tt.build(cfg)
+-- the config's ckpt_path entries initialise the stages (tt.build, as the official code) unless
+-- the weights come from elsewhere: a resumed run, init=, or first_stage= / cond_stage=
+local honour = not (info or a.init or a.first_stage or a.cond_stage)
+local model = tt.build(cfg, {ckpt_path = honour})
 if model.kind ~= "Net2NetTransformer" then
   error(("%s: expected a Net2NetTransformer config, found %s"):format(a.config or "config", tostring(model.target)), 0)
 end
 if a.pkeep then model.pkeep = a.pkeep end
+if a.null_token then model.null_token = a.null_token end
+if a.cond_drop < 0 or a.cond_drop >= 1 then error(("argument cond_drop=%s: expected [0, 1)"):format(a.cond_drop), 0) end
+if a.cond_drop > 0 then model:null_token_id() end   -- a bad null_token fails before any work
 
 -- weights of a frozen stage from a checkpoint of that model alone or of a whole Net2NetTransformer
 local function load_stage(stage, path, prefix, what)
@@ -39,8 +53,25 @@ local function load_stage(stage, path, prefix, what)
   print(("%s: weights from %s"):format(what, path))
 end
 
-if not info then
+if info then
+  if a.init then error("init= and resume= conflict: a resumed run has its weights", 0) end
+elseif a.init then
+  model:load_state(tt.ckpt.open(a.init), {source = a.init, ignore = {"loss.", "first_stage_model.loss.",
+    "cond_stage_model.loss."}})
+  print(("model: weights from %s"):format(a.init))
+elseif honour then
+  local stages = {{model.first_stage, "first stage", "first_stage=FILE or first_stage_config.params.ckpt_path"}}
+  if tt.Model.is_model(model.cond_stage) and model.cond_stage ~= model.first_stage then
+    stages[2] = {model.cond_stage, "condition stage", "cond_stage=FILE or cond_stage_config.params.ckpt_path"}
+  end
+  for _, st in ipairs(stages) do
+    local from = st[1].restored_from or model.restored_from
+    if not from then error(("the %s needs weights: %s"):format(st[2], st[3]), 0) end
+    print(("%s: weights from %s"):format(st[2], from))
+  end
+else
   local mp = cfg.model.params
+  if mp.ckpt_path then tt.models.init_from_ckpt(model, mp.ckpt_path, mp.ignore_keys, "model.params") end
   local fs = a.first_stage or (mp.first_stage_config.params or {}).ckpt_path
   if not fs then
     error("the first stage needs weights: first_stage=FILE or first_stage_config.params.ckpt_path", 0)
@@ -59,5 +90,6 @@ local ds, batch = train.dataset(a, cfg, model.first_stage)
 local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
 local o = train.options(a, cfg, info)
 o.model, o.loader, o.lr, o.dist, o.weight_decay = model, loader, lr, dist, a.weight_decay
+o.cond_drop = a.cond_drop
 train.transformer(o)
 loader:close()

@@ -20,7 +20,7 @@ local a = tt.args.parse(..., train.schema{
 
 local cfg, info = train.start(a, "vqgan")
 local dist = train.dist()
-local model = tt.build(cfg)
+local model = tt.build(cfg, {ckpt_path = not info})   -- a resumed run has its weights
 if not model.encoder or not model.quantize then
   error(("%s: expected a first-stage config (VQModel and variants), found %s"):format(a.config or "config",
     tostring(model.target)), 0)

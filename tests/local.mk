@@ -250,3 +250,11 @@ tests_check_metrics_CFLAGS = $(TEST_CFLAGS)
 tests_check_metrics_LDADD = $(TEST_LDADD)
 TESTS += tests/check_metrics
 EXTRA_DIST += tests/data/fid/tiny_stats_compressed.npz tests/data/fid/reference.json tests/data/fid/pool_real4.npy
+# classifier-free guidance: cond_drop, the null condition in checkpoints, cfg_scale=
+LUA_TESTS += tests/lua/test_cfg.lua
+# extension points: conditions.register, train.register_input, ckpt_path in tt.build, tt.pipelines_dir
+LUA_TESTS += tests/lua/test_registries.lua
+# the colorization tutorial runs as written (docs/tutorial-colorization.md, examples/colorization.lua)
+LUA_TESTS += tests/lua/test_tutorial.lua
+# docs/lua-api.md lists every binding of the taming module and every tensor method
+LUA_TESTS += tests/lua/test_api_doc.lua

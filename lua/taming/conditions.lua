@@ -1,7 +1,9 @@
 -- taming.conditions — condition tensors built from files exactly as the official
 -- data code builds them (REFERENCE §6). Every builder returns a float tensor
 -- [1, C, H, W] ready for a condition stage's encode. A size is N (square) or
--- {w =, h =} (non-square: scaled to cover it, centre-cropped).
+-- {w =, h =} (non-square: scaled to cover it, centre-cropped). The kinds live in a
+-- registry: conditions.register(kind, builder) adds one (cond=KIND in every
+-- pipeline); the shipped kinds register themselves the same way.
 --
 --   image(path, size)           RGB in [-1, 1]: SmallestMaxSize(size) bilinear + CenterCrop
 --   depth(path, size)           D-RIN: RGBA float bytes -> min-max to [-1, 1] at full
@@ -131,25 +133,49 @@ function M.pose(path, size, K, radius)
   return map:unsqueeze(0)
 end
 
--- The condition kinds the pipelines take (cond=...).
-M.KINDS = {"depth", "segmentation", "edge", "lowres", "pose"}
+-- ---- the registry of condition kinds (cond=KIND in the pipelines) ----
 
--- The condition tensor [1, C, H, W] of a file, as the official data code builds it.
+-- kind -> builder(path, size, o) -> f32 [1, C, H, W]; M.KINDS lists the kinds in
+-- registration order (the pipelines' cond= choices).
+M.builders = {}
+M.KINDS = {}
+
+-- Registers (or replaces) a condition kind. builder(path, size, o): path is the
+-- condition's file (checked to exist), size nil | N | {w =, h =}, o the options of
+-- M.build; it returns the condition tensor [1, C, H, W] a condition stage encodes.
+function M.register(kind, builder)
+  if type(kind) ~= "string" or not kind:match("^[%w_]+$") then
+    error(("conditions.register: the kind must be a name of letters, digits and _, found %s"):format(tostring(kind)), 0)
+  end
+  if type(builder) ~= "function" then
+    error(("conditions.register('%s'): the builder must be a function(path, size, o), found a %s"):format(kind,
+      type(builder)), 0)
+  end
+  if not M.builders[kind] then M.KINDS[#M.KINDS + 1] = kind end
+  M.builders[kind] = builder
+end
+
+M.register("depth", function(path, size) return M.depth(path, size) end)
+M.register("segmentation", function(path, size, o)
+  if not o.dataset then error("cond=segmentation needs dataset=sflckr|coco|ade20k", 0) end
+  return M.segmentation(path, o.dataset, size, o.channels)
+end)
+M.register("edge", function(path, size) return M.edge(path, size) end)
+M.register("lowres", function(path, size, o) return M.lowres(path, size, o.factor) end)
+M.register("pose", function(path, size, o) return M.pose(path, size, o.channels) end)
+
+-- The condition tensor [1, C, H, W] of a file, as the kind's builder makes it.
 -- o: dataset (segmentation: sflckr | coco | ade20k), factor (lowres), channels (the
 -- model's condition channels: segmentation labels, pose keypoints).
 function M.build(kind, path, size, o)
-  o = o or {}
+  local builder = M.builders[kind]
+  if not builder then
+    error(("cond=%s: expected one of %s (or a kind added with conditions.register)"):format(tostring(kind),
+      table.concat(M.KINDS, ", ")), 0)
+  end
   if not path then error(("cond=%s needs an input file"):format(kind), 0) end
   if not tt.fs.exists(path) then error(("%s: no such file (the condition input)"):format(path), 0) end
-  if kind == "depth" then return M.depth(path, size)
-  elseif kind == "segmentation" then
-    if not o.dataset then error("cond=segmentation needs dataset=sflckr|coco|ade20k", 0) end
-    return M.segmentation(path, o.dataset, size, o.channels)
-  elseif kind == "edge" then return M.edge(path, size)
-  elseif kind == "lowres" then return M.lowres(path, size, o.factor)
-  elseif kind == "pose" then return M.pose(path, size, o.channels)
-  end
-  error(("cond=%s: expected one of %s"):format(tostring(kind), table.concat(M.KINDS, ", ")), 0)
+  return builder(path, size, o or {})
 end
 
 return M

@@ -36,6 +36,15 @@ tt.models.register("taming.modules.transformer.mingpt.GPT", function(params, whe
 end)
 tt.sampler = tt.net2net.sampler
 
+-- The folder of the shipped pipelines (pipelines/X.lua), in the source tree when the
+-- taming command runs uninstalled, else under the install prefix: a task file can run
+-- one with loadfile(tt.pipelines_dir() .. "/conditional.lua")(args).
+function tt.pipelines_dir()
+  local root = rawget(_G, "TAMING_ROOT")
+  if type(root) ~= "string" then error("tt.pipelines_dir: TAMING_ROOT is unset (run scripts with `taming run`)", 0) end
+  return root .. "/pipelines"
+end
+
 tt.load = tt.models.load
 tt.build = tt.models.build
 

@@ -87,6 +87,8 @@ local FLOATING = {f32 = true, f16 = true, bf16 = true, f64 = true}
 --   strict  = false to allow unexpected keys (missing keys are always errors
 --             unless the parameter is optional)
 --   keep    = list of exact keys that are returned instead of bound (e.g. {"colorize"})
+--   missing = a table to collect missing keys in instead of refusing them (they keep
+--             their initialisation: the official non-strict load)
 -- Returns a table with the kept tensors.
 function Model:load_state(src, opts)
   opts = opts or {}
@@ -124,7 +126,9 @@ function Model:load_state(src, opts)
       end
     end
   end)
-  if #missing > 0 then
+  if #missing > 0 and opts.missing then
+    for _, m in ipairs(missing) do opts.missing[#opts.missing + 1] = m end
+  elseif #missing > 0 then
     local more = #missing > 3 and (" and %d more"):format(#missing - 3) or ""
     -- the same name under another prefix: most often a checkpoint of another model
     -- (a Net2NetTransformer's first_stage_model.*) given with the wrong config

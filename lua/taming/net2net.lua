@@ -2,6 +2,17 @@
 -- a first-stage VQGAN, a condition stage, an optional permuter and the GPT.
 -- Methods follow the official Python: encode_to_z, encode_to_c, decode_to_img,
 -- forward (training logits), sample.
+--
+-- Classifier-free guidance (not in the official code; as LlamaGen does it): with
+-- cond_drop = P > 0 training replaces a row's condition tokens by the null
+-- condition with probability P. The null condition is Lc copies of one token,
+-- null_token: for a class condition (Labelator) the next class id, n_classes,
+-- whose embedding row the condition shares with the codes exactly as the class
+-- ids 0..n_classes-1 do; for any other condition the GPT's last vocabulary row,
+-- vocab_size - 1 (give vocab_size one above the codebooks' n_embed for a row of
+-- its own). Training learns that row's embedding as the null condition. The
+-- token sequence is saved as `null_cond` (i64 [Lc]) in the checkpoint, where
+-- sample finds it for cfg_scale ~= 1.
 local tt = require "taming.core"
 local Model = require "taming.model"
 
@@ -28,8 +39,10 @@ local COND_PLUGINS = {
 }
 
 -- build(params, where): params = model.params of a Net2NetTransformer config
-function M.build(params, where)
-  local build_model = require("taming.load").build
+function M.build(params, where, opts)
+  local load = require "taming.load"
+  -- the stages honour their own ckpt_path unless the caller loads every weight itself
+  local function build_model(cfg) return load.build(cfg, {ckpt_path = (opts or {}).ckpt_path}) end
   local m = setmetatable(Model.new("Net2NetTransformer"), N2N)
   local lazy = {init = false}
   local tc = params.transformer_config
@@ -84,7 +97,78 @@ function M.build(params, where)
   -- channels the condition stage takes (spatial VQ condition stages only)
   m.cond_channels = Model.is_model(m.cond_stage) and m.cond_stage.in_channels or nil
   m.pkeep = params.pkeep or 1.0
+  m.null_token = params.null_token   -- our own key: the token of the null condition (see the top)
   return m
+end
+
+-- The token of the null condition: null_token, else n_classes for a class condition,
+-- else the GPT's last vocabulary row. Errors when it lies outside the vocabulary.
+function N2N:null_token_id()
+  local V = self.gpt_info.vocab_size
+  local t = self.null_token
+  if t == nil then t = self.n_classes or (V - 1) end
+  t = math.tointeger(t)
+  if not t or t < 0 or t >= V then
+    error(("null_token=%s: the null condition's token must lie in the GPT's vocabulary [0, %d)"):format(
+      tostring(self.null_token or self.n_classes), V), 0)
+  end
+  return t
+end
+
+-- Turns condition dropout on for training: the null condition is Lc copies of
+-- null_token_id(), Lc the condition's token count (c: a batch of conditions).
+function N2N:set_cond_drop(p, c)
+  if type(p) ~= "number" or p < 0 or p >= 1 then
+    error(("cond_drop=%s: expected a probability in [0, 1)"):format(tostring(p)), 0)
+  end
+  if self.unconditional then error("cond_drop: the model is unconditional, there is no condition to drop", 0) end
+  self.cond_drop = p
+  if p > 0 and not self.null_cond then
+    local _, ci = tt.no_grad(function() return self:encode_to_c(c) end)
+    self.null_cond = tt.full({ci:size(1)}, self:null_token_id(), {dtype = "i64"})
+  end
+end
+
+-- the null condition for B rows: [B, Lc] on device (nil when the model has none)
+function N2N:null_prefix(B, device)
+  if not self.null_cond then return nil end
+  local n = self.null_cond:reshape(1, -1)
+  return n:repeat_({B, 1}):to(device or "cpu")
+end
+
+-- The state_dict plus the null condition (a model trained with cond_drop).
+function N2N:state_dict()
+  local sd = Model.state_dict(self)
+  if self.null_cond then sd.null_cond = self.null_cond end
+  return sd
+end
+
+-- Binds the weights; a `null_cond` in the file becomes the model's null condition.
+function N2N:load_state(src, opts)
+  opts = opts or {}
+  local tensors = type(src) == "userdata" and src:tensors() or src
+  local key = (opts.prefix or "") .. "null_cond"
+  local nc = tensors[key]
+  if nc ~= nil then
+    local V = self.gpt_info.vocab_size
+    if nc:dtype() ~= "i64" or nc:dim() ~= 1 then
+      error(("%s: 'null_cond': expected i64 [Lc], found %s %s"):format(opts.source or "state", nc:dtype(),
+        "[" .. table.concat(nc:shape(), ", ") .. "]"), 0)
+    end
+    nc = nc:to("cpu"):contiguous():clone()
+    for i = 0, nc:numel() - 1 do
+      local v = nc:get(i)
+      if v < 0 or v >= V then
+        error(("%s: 'null_cond': token %d at %d lies outside the vocabulary [0, %d)"):format(opts.source or "state",
+          v, i, V), 0)
+      end
+    end
+    local rest = {}
+    for k, t in pairs(tensors) do if k ~= key then rest[k] = t end end
+    tensors = rest
+    self.null_cond = nc
+  end
+  return Model.load_state(self, tensors, opts)
 end
 
 -- x [B, C, H, W] -> quant_z, z_indices [B, h*w] (sequence order)
@@ -127,6 +211,19 @@ end
 -- The same from the image codes z [B, L] (sequence order) that encode_to_z gives.
 function N2N:forward_codes(z, c, rng)
   local _, ci = self:encode_to_c(c)
+  return self:forward_tokens(z, ci, rng)
+end
+
+-- The same from the condition's tokens ci [B, Lc] (what encode_to_c gives, or the null
+-- condition of null_prefix).
+function N2N:forward_tokens(z, ci, rng)
+  if self.training and (self.cond_drop or 0) > 0 then
+    -- classifier-free guidance: each row's condition becomes the null condition with probability cond_drop
+    local B = ci:size(0)
+    local drop = tt.bernoulli({B, 1}, self.cond_drop, rng, {device = ci:device()})   -- [B, 1] 0/1
+    local null = self:null_prefix(B, ci:device())                                      -- [B, Lc]
+    ci = (ci:float() * (1.0 - drop) + null:float() * drop):long()
+  end
   local a = z
   if self.training and self.pkeep < 1.0 then
     -- keep each code with probability pkeep, else a uniformly random token
@@ -141,6 +238,22 @@ function N2N:forward_codes(z, c, rng)
   local logits = self.transformer:forward(seq:slice(1, 0, seq:size(1) - 1))
   logits = logits:slice(1, Lc - 1, logits:size(1))
   return logits, z
+end
+
+-- The mean log-likelihood log p(z | c) per token, in nats, of codes z [B, L]
+-- (sequence order) under the model in evaluation mode (no pkeep, no cond_drop).
+-- With tokens = true, c is the condition's tokens [B, Lc] (e.g. null_prefix(B)).
+function N2N:loglik(z, c, tokens)
+  local losses = require "taming.losses"
+  local was = self.training
+  if was then self:train(false) end
+  local ll = tt.no_grad(function()
+    local ci = tokens and c or select(2, self:encode_to_c(c))
+    local logits, target = self:forward_tokens(z, ci)
+    return -losses.gpt_loss(logits, target):item()
+  end)
+  if was then self:train(true) end
+  return ll
 end
 
 -- A sampler plugin from the official knobs (greedy with a filter it would ignore is an error).
@@ -163,13 +276,27 @@ end
 -- tokens (may have L0 = 0 columns: pass nil), c [B, Lc] cond tokens. Returns the image
 -- tokens [B, L0 + steps]. opts: sampler (a plugin or a function f(logits) -> tokens) or
 -- temperature/top_k/top_p/sample/seed; cache (default true); vocab_limit; known [B, steps] and
--- mask [B, steps] (forced tokens: kept where mask is 0).
+-- mask [B, steps] (forced tokens: kept where mask is 0); cfg_scale (classifier-free
+-- guidance against the model's null condition, or against opts.uncond [B, Lc]; 1 is
+-- plain sampling, bit for bit).
 function N2N:sample(x, c, steps, opts)
   opts = opts or {}
   local sampler = opts.sampler or M.sampler(opts)
   local prefix = x and tt.cat({c, x}, 1) or c
+  local uncond, scale = nil, opts.cfg_scale or 1.0
+  if scale ~= 1.0 then
+    uncond = opts.uncond or self:null_prefix(c:size(0), c:device())
+    if not uncond then
+      error(("cfg_scale=%s needs a null condition: the model was not trained with cond_drop (no 'null_cond' in its "
+        .. "checkpoint)"):format(tostring(scale)), 0)
+    end
+    if uncond:size(1) ~= c:size(1) then
+      error(("cfg_scale: the null condition has %d tokens, the condition %d"):format(uncond:size(1), c:size(1)), 0)
+    end
+    if x then uncond = tt.cat({uncond, x}, 1) end
+  end
   local new = tt.sample{gpt = self.transformer, sampler = sampler, prefix = prefix, steps = steps,
-    cache = opts.cache ~= false, vocab_limit = opts.vocab_limit, uncond = opts.uncond, cfg_scale = opts.cfg_scale,
+    cache = opts.cache ~= false, vocab_limit = opts.vocab_limit, uncond = uncond, cfg_scale = scale,
     known = opts.known, mask = opts.mask}
   if x then return tt.cat({x, new}, 1) end
   return new

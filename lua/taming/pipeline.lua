@@ -25,6 +25,8 @@ function P.sampling_schema(extra)
       .. "make(settings) -> f(logits [B, V]) -> tokens [B]"},
     ["sampler.*"] = {"settings", help = "sampler.KEY=VALUE: settings passed to sampler= (e.g. sampler.top_k=5)"},
     cache = {"bool", default = true, help = "KV cache"},
+    cfg_scale = {"number", default = 1.0, help = "classifier-free guidance: logits u + s (c - u) against the null "
+      .. "condition of a model trained with cond_drop (1: plain sampling)"},
     size = {"string", help = "output size in pixels, N or WxH (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
     threads = {"int", min = 1},
@@ -168,7 +170,7 @@ function P.sample_grid(model, a, geo, cond, cond_grid, known, start, mask)
       x = x:slice(1, 0, start):contiguous()
     end
     local steps = h * w - start
-    local opts = {sampler = sampler, cache = a.cache, vocab_limit = vocab}
+    local opts = {sampler = sampler, cache = a.cache, vocab_limit = vocab, cfg_scale = a.cfg_scale}
     if mask then
       local kseq, mseq = known:reshape(B, h * w), mask:long():reshape(B, h * w)
       if model.permuter then kseq, mseq = model.permuter:forward(kseq), model.permuter:forward(mseq) end
@@ -181,6 +183,10 @@ function P.sample_grid(model, a, geo, cond, cond_grid, known, start, mask)
   end
   -- the sliding window: the block holds a training-size window of the condition and the image
   if model.permuter then error("sliding-window sampling needs raster order (no permuter)", 0) end
+  if (a.cfg_scale or 1.0) ~= 1.0 then
+    error(("cfg_scale=%s: classifier-free guidance runs in one pass, not under the sliding window (the latent "
+      .. "grid %dx%d exceeds the %d-token block)"):format(tostring(a.cfg_scale), w, h, block), 0)
+  end
   local win = geo.train
   if h < win or w < win then
     error(("the latent grid %dx%d is smaller than the %dx%d window"):format(h, w, win, win), 0)

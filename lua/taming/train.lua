@@ -200,11 +200,49 @@ end
 
 -- ---- first stage ----
 
+-- ---- what a stage takes from a batch: a registry by key ----
+
+-- key -> fn(batch, model) -> tensor: the input a model's image_key (first stage) or
+-- cond_stage_key (second stage) names. A new task registers its own key (e.g. a
+-- grayscale version of batch.image for colorization) instead of editing a chain.
+M.inputs = {}
+
+function M.register_input(key, fn)
+  if type(key) ~= "string" or type(fn) ~= "function" then
+    error("train.register_input(key, fn): a string key and a function fn(batch, model) -> tensor", 0)
+  end
+  M.inputs[key] = fn
+end
+
+local function batch_field(field, what)
+  return function(batch, _, key)
+    local v = batch[field]
+    if v == nil then error(("the %s takes '%s', the data has no %s"):format(what, key, field), 0) end
+    return v
+  end
+end
+
+M.register_input("image", batch_field("image", "model"))
+M.register_input("class_label", batch_field("label", "condition stage"))
+M.register_input("class", batch_field("label", "condition stage"))
+M.register_input("segmentation", batch_field("cond", "model"))
+M.register_input("depth", batch_field("cond", "model"))
+
+-- the tensor the data gives for `key`
+function M.input(key, batch, model)
+  local fn = M.inputs[key]
+  if not fn then
+    local known = {}
+    for k in pairs(M.inputs) do known[#known + 1] = k end
+    table.sort(known)
+    error(("the data gives no '%s' (registered inputs: %s; add one with train.register_input)"):format(key,
+      table.concat(known, ", ")), 0)
+  end
+  return fn(batch, model, key)
+end
+
 local function vq_input(model, batch)
-  local key = model.image_key or "image"
-  if key == "image" then return batch.image end
-  if (key == "segmentation" or key == "depth") and batch.cond then return batch.cond end
-  error(("the data gives no '%s' for the model's image_key"):format(key), 0)
+  return M.input(model.image_key or "image", batch, model)
 end
 
 -- VQGAN training. o: model (a VQ model with its loss mounted as `loss`), loader
@@ -314,16 +352,9 @@ end
 
 function M.cond_input(model, batch)
   local key = model.cond_stage_key
-  if key == model.first_stage_key or key == "image" then return batch.image end
-  if key == "class_label" or key == "class" then
-    if not batch.label then error(("the condition stage takes '%s', the data has no labels"):format(key), 0) end
-    return batch.label
-  end
-  if key == "segmentation" or key == "depth" then
-    if not batch.cond then error(("the condition stage takes '%s', the data has no such condition"):format(key), 0) end
-    return batch.cond
-  end
-  error(("the data gives no '%s' for the condition stage (image, class_label, segmentation, depth)"):format(key), 0)
+  -- an unconditional model or a condition stage shared with the first stage takes the images
+  if key == model.first_stage_key then key = "image" end
+  return M.input(key, batch, model)
 end
 
 local function frozen_stage(model, stage)
@@ -353,7 +384,9 @@ end
 
 -- Net2NetTransformer training: frozen first and condition stages, cross-entropy
 -- over the image codes with the condition prepended, pkeep, AdamW with weight
--- decay on Linear weights only. o: as train.vqgan plus weight_decay (0.01).
+-- decay on Linear weights only. o: as train.vqgan plus weight_decay (0.01) and
+-- cond_drop (the probability of the null condition, for classifier-free guidance;
+-- the pkeep stream draws it first, so cond_drop = 0 leaves runs as they were).
 function M.transformer(o)
   local model, loader = o.model, o.loader
   local dist = o.dist or M.dist()
@@ -396,6 +429,7 @@ function M.transformer(o)
       local batch = loader:next()
       local x = batch.image:to(device)
       local c = M.cond_input(model, batch):to(device)
+      if (o.cond_drop or 0) > 0 and model.cond_drop ~= o.cond_drop then model:set_cond_drop(o.cond_drop, c) end
       local logits, target = model:forward(x, c, rng)   -- [B, L, V], [B, L]
       local loss = tt.losses.gpt_loss(logits, target)
       if opt:backward(loss) then opt:step() end
