@@ -252,6 +252,10 @@ LUA_TESTS += tests/lua/test_shipped_model.lua
 # samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
 LUA_TESTS += tests/lua/test_samplers.lua
 EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
+# the plugin SDK as a user meets it: doc strings, unknown config keys, `taming plugins [-v]`
+# (plugin_sdk_probe.lua is a helper it runs, not a test)
+LUA_TESTS += tests/lua/test_plugin_sdk.lua
+EXTRA_DIST += tests/lua/plugin_sdk_probe.lua
 # size=WxH: a 2:3 high-resolution run against the official window loop
 LUA_TESTS += tests/lua/test_nonsquare.lua
 # conv and resample families
