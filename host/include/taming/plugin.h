@@ -4,11 +4,15 @@
  * `tt_plugin_descriptor`, a const tt_plugin_desc made by TT_PLUGIN_DEFINE:
  *
  *   static const tt_method methods[] = {
- *     {"encode", my_encode, "x -> zq, loss, indices"},
+ *     {"forward", my_forward, "z [B, D, h, w] -> zq, loss, indices"},
+ *     {"get_codebook_entry", my_entry, "indices [N], {B, h, w, D} -> zq"},
  *     {NULL, NULL, NULL}};
  *   TT_PLUGIN_DEFINE(.kind = "quantizer", .name = "vq", .version = "1.0.0",
  *                    .summary = "VectorQuantizer2", .create = my_create,
  *                    .destroy = my_destroy, .params = my_params, .methods = methods);
+ *
+ * What each kind's methods are (here: forward and get_codebook_entry, both
+ * required of a quantizer) is the contract in taming/kinds.h.
  *
  * The host refuses, naming the file and both versions, a descriptor with
  * another ABI major, one larger than the host's (a newer minor with fields the
