@@ -14,6 +14,8 @@ host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c
 host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
 host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
 host_libtaming_la_SOURCES += host/lua_select.c
+# what each plugin kind implements (checked at load) and typed calls to it
+host_libtaming_la_SOURCES += host/kinds.c host/kind_calls.c
 host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
 # sample-set metrics (FID, Inception Score) and the .npz files their statistics live in
 host_libtaming_la_SOURCES += host/metrics.c host/lua_metrics.c host/npz.c
@@ -31,6 +33,7 @@ taming_HEADERS = \
 taming_HEADERS += host/include/taming/checked.h
 	host/include/taming/sampling.h host/include/taming/dtype.h
 	host/include/taming/sampling.h host/include/taming/metrics.h
+taming_HEADERS += host/include/taming/checked.h host/include/taming/dtype.h host/include/taming/kinds.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \

@@ -4,6 +4,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include "taming/kinds.h"
 #include "lua_internal.h"
 
 typedef struct {
@@ -153,12 +154,21 @@ static int p_to(lua_State *L) {
 static int p_kind(lua_State *L) { lua_pushstring(L, tt_instance_desc(check_plugin(L, 1)->inst)->kind); return 1; }
 static int p_name(lua_State *L) { lua_pushstring(L, tt_instance_desc(check_plugin(L, 1)->inst)->name); return 1; }
 
+/* p:methods() -> {{name =, doc =, required =}, ...} in the plugin's order;
+ * required: the plugin's kind (taming/kinds.h) requires the method. */
 static int p_methods(lua_State *L) {
   const tt_plugin_desc *d = tt_instance_desc(check_plugin(L, 1)->inst);
+  const tt_kind *k = tt_kind_find(d->kind);
   lua_newtable(L);
   int i = 1;
   for (const tt_method *m = d->methods; m->name; m++) {
-    lua_pushstring(L, m->name);
+    bool required = false;
+    for (const tt_kind_method *km = k ? k->methods : NULL; km && km->name; km++)
+      if (!strcmp(km->name, m->name)) required = km->group == TT_KIND_REQUIRED;
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, m->name); lua_setfield(L, -2, "name");
+    lua_pushstring(L, m->doc ? m->doc : ""); lua_setfield(L, -2, "doc");
+    lua_pushboolean(L, required); lua_setfield(L, -2, "required");
     lua_seti(L, -2, i++);
   }
   return 1;

@@ -20,7 +20,8 @@ static const char *usage =
     "\n"
     "  run SCRIPT.lua [key=value ...]   run a Lua pipeline; key=value pairs arrive as a table\n"
     "                                   (SCRIPT may also name a shipped pipeline: taming run sample_class)\n"
-    "  plugins                          list the plugins found on the search path\n"
+    "  plugins [-v]                     list the plugins found on the search path (and refusals);\n"
+    "                                   -v: each plugin's summary and methods with their doc strings\n"
     "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys, and\n"
     "                                   warn about pickle globals that torch.load would call\n"
     "  convert IN OUT.safetensors [--inference] [--allow-unsafe-globals]\n"
@@ -141,18 +142,38 @@ static int cmd_run(int argc, char **argv) {
   return rc;
 }
 
-typedef struct { int n; } list_ctx;
+typedef struct { int n; bool verbose; } list_ctx;
+
+/* -v: the summary, then each method with its doc string, marked when its kind requires it */
+static void list_methods(const tt_plugin_desc *d) {
+  if (d->summary && *d->summary) printf("    %s\n", d->summary);
+  const tt_kind *k = tt_kind_find(d->kind);
+  for (const tt_method *m = d->methods; m->name; m++) {
+    bool required = false;
+    for (const tt_kind_method *km = k ? k->methods : NULL; km && km->name; km++)
+      if (!strcmp(km->name, m->name)) required = km->group == TT_KIND_REQUIRED;
+    printf("    %-20s %-10s %s\n", m->name, required ? "required" : "", m->doc ? m->doc : "");
+  }
+}
 
 static void list_cb(const char *path, const tt_plugin_desc *d, const char *refusal, void *ud) {
   list_ctx *c = ud;
   if (d) printf("%-14s %-22s %-8s %s\n", d->kind, d->name, d->version, path);
   else printf("%-14s %-22s %-8s %s (refused: %s)\n", "-", "-", "-", path, refusal);
+  if (d && c->verbose) list_methods(d);
   c->n++;
 }
 
-static int cmd_plugins(void) {
+static int cmd_plugins(int argc, char **argv) {
+  list_ctx c = {0, false};
+  for (int i = 0; i < argc; i++) {
+    if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) c.verbose = true;
+    else {
+      fprintf(stderr, "taming: plugins: unknown argument '%s' (usage: taming plugins [-v])\n", argv[i]);
+      return 2;
+    }
+  }
   printf("%-14s %-22s %-8s %s\n", "KIND", "NAME", "VERSION", "PATH");
-  list_ctx c = {0};
   tt_plugin_scan(list_cb, &c);
   if (c.n == 0) printf("(no plugins found in %s)\n", tt_plugin_search_path());
   return 0;
@@ -239,7 +260,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(cmd, "run")) return cmd_run(argc - 2, argv + 2);
-  if (!strcmp(cmd, "plugins")) return cmd_plugins();
+  if (!strcmp(cmd, "plugins")) return cmd_plugins(argc - 2, argv + 2);
   if (!strcmp(cmd, "info")) return cmd_info(argc - 2, argv + 2);
   if (!strcmp(cmd, "convert")) return cmd_convert(argc - 2, argv + 2);
   fprintf(stderr, "taming: unknown command '%s' (see taming --help)\n", cmd);

@@ -3,8 +3,10 @@
  *
  * A file is refused — with a message naming it and both versions — when it has
  * no descriptor symbol, another ABI major, a descriptor larger than the host's
- * (built for a newer minor), or lacks a required field. Refusals never unload
- * code that is in use and never crash the host. */
+ * (built for a newer minor), or lacks a required field; with a message naming
+ * the method, when it breaks its kind's contract (kinds.c); and, when looked up
+ * by kind and name or listed, when its file name disagrees with its
+ * descriptor. Refusals never unload code that is in use and never crash the host. */
 #include "config.h"
 #include <dirent.h>
 #include <dlfcn.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "taming/kinds.h"
 #include "taming/plugin.h"
 #include "dl.h"
 #include "internal.h"
@@ -27,6 +30,7 @@ struct tt_plugin {
 struct tt_instance {
   tt_plugin *plugin;
   void *self;
+  tt_paramset none;      /* what params() reports for a plugin without parameters */
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -69,8 +73,7 @@ static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin
   memset(out, 0, sizeof *out);
   memcpy(out, d, d->desc_size);
   const char *missing = !out->kind ? "kind" : !out->name ? "name" : !out->version ? "version"
-                        : !out->create ? "create" : !out->destroy ? "destroy" : !out->params ? "params"
-                        : !out->methods ? "methods" : NULL;
+                        : !out->create ? "create" : !out->destroy ? "destroy" : !out->methods ? "methods" : NULL;
   if (!missing && d->desc_size >= DESC_1_1_SIZE && !out->struct_sizes) missing = "struct_sizes";
   if (missing)
     return tt_error(TT_ERR_PLUGIN, "%s: plugin %s/%s (ABI %u.%u) lacks the required '%s'", path,
@@ -83,7 +86,20 @@ static tt_status check_desc(const char *path, const tt_plugin_desc *d, tt_plugin
                     path, out->kind, out->name, d->abi_major, d->abi_minor, sizes_str(out->struct_sizes, theirs, sizeof theirs),
                     TT_PLUGIN_ABI_MAJOR, TT_PLUGIN_ABI_MINOR, sizes_str(TT_PLUGIN_STRUCT_SIZES, ours, sizeof ours));
   }
-  return TT_OK;
+  return tt_kind_check(path, out);
+}
+
+/* The file must be KIND_NAME.so for the descriptor it holds: tt_plugin_find
+ * and tt_plugin_scan refuse it otherwise, with this one message. */
+static tt_status check_file_name(const char *path, const tt_plugin_desc *d) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t nk = strlen(d->kind), nn = strlen(d->name);
+  bool ok = strncmp(base, d->kind, nk) == 0 && base[nk] == '_' && strncmp(base + nk + 1, d->name, nn) == 0 &&
+            strcmp(base + nk + 1 + nn, ".so") == 0;
+  if (ok) return TT_OK;
+  return tt_error(TT_ERR_PLUGIN, "%s: the file name says %.*s but the descriptor says %s/%s (name it %s_%s.so)", path,
+                  (int)(strlen(base) > 3 ? strlen(base) - 3 : strlen(base)), base, d->kind, d->name, d->kind, d->name);
 }
 
 tt_status tt_plugin_open_file(const char *path, tt_plugin **out) {
@@ -144,11 +160,7 @@ tt_status tt_plugin_find(const char *kind, const char *name, tt_plugin **out) {
     return tt_error(TT_ERR_NOT_FOUND, "no plugin %s/%s (looked for %s in %s)", kind, name, file,
                     tt_plugin_search_path());
   TT_TRY(tt_plugin_open_file(path, out));
-  const tt_plugin_desc *d = &(*out)->desc;
-  if (strcmp(d->kind, kind) != 0 || strcmp(d->name, name) != 0)
-    return tt_error(TT_ERR_PLUGIN, "%s: file name says %s/%s but the descriptor says %s/%s", path, kind, name,
-                    d->kind, d->name);
-  return TT_OK;
+  return check_file_name(path, &(*out)->desc);
 }
 
 const tt_plugin_desc *tt_plugin_descriptor_of(const tt_plugin *p) { return &p->desc; }
@@ -196,7 +208,8 @@ void tt_plugin_scan(tt_plugin_visit_fn fn, void *ud) {
       int len = snprintf(path, sizeof path, "%s/%s", dirs[i], files[k]);
       if (len < 0 || (size_t)len >= sizeof path) continue;
       tt_plugin *p = NULL;
-      if (tt_plugin_open_file(path, &p) == TT_OK) fn(path, &p->desc, NULL, ud);
+      /* the checks tt_plugin_find makes, so the list shows what tt.plugin accepts */
+      if (tt_plugin_open_file(path, &p) == TT_OK && check_file_name(path, &p->desc) == TT_OK) fn(path, &p->desc, NULL, ud);
       else fn(path, NULL, tt_error_message(), ud);
     }
     free(files);
@@ -218,6 +231,7 @@ tt_status tt_instance_create(tt_plugin *p, const tt_value *config, tt_instance *
     return tt_error_prefix(s, "%s/%s: ", p->desc.kind, p->desc.name);
   }
   inst->plugin = p;
+  tt_paramset_init(&inst->none);
   *out = inst;
   return TT_OK;
 }
@@ -225,12 +239,15 @@ tt_status tt_instance_create(tt_plugin *p, const tt_value *config, tt_instance *
 void tt_instance_free(tt_instance *inst) {
   if (!inst) return;
   if (inst->self) inst->plugin->desc.destroy(inst->self);
+  if (inst->plugin) tt_paramset_free(&inst->none);
   free(inst);
 }
 
 void *tt_instance_self(const tt_instance *inst) { return inst->self; }
 const tt_plugin_desc *tt_instance_desc(const tt_instance *inst) { return &inst->plugin->desc; }
-tt_paramset *tt_instance_params(tt_instance *inst) { return inst->plugin->desc.params(inst->self); }
+tt_paramset *tt_instance_params(tt_instance *inst) {
+  return inst->plugin->desc.params ? inst->plugin->desc.params(inst->self) : &inst->none;
+}
 
 const tt_method *tt_instance_method(const tt_instance *inst, const char *name) {
   for (const tt_method *m = inst->plugin->desc.methods; m->name; m++)

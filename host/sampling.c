@@ -3,39 +3,20 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
+#include "taming/kinds.h"
 #include "taming/sampling.h"
-
-static tt_status call1(tt_instance *inst, const char *m, tt_value *args, int n, tt_tensor **out) {
-  tt_value rets[TT_MAX_RETS];
-  int nr = 0;
-  TT_TRY(tt_instance_call(inst, m, args, n, rets, &nr));
-  tt_status s = TT_OK;
-  if (out) {
-    if (nr < 1 || rets[0].type != TT_V_TENSOR) s = tt_error(TT_ERR_PLUGIN, "%s did not return a tensor", m);
-    else { *out = rets[0].u.t; rets[0].type = TT_V_NIL; }
-  }
-  for (int i = 0; i < nr; i++) tt_value_clear(&rets[i]);
-  return s;
-}
-
-static tt_status reset_cache(tt_instance *gpt, int64_t B) {
-  tt_value a = tt_value_int(B);
-  return call1(gpt, "reset_cache", &a, 1, NULL);
-}
 
 /* logits of the last position after feeding tokens (cached or full) */
 static tt_status step_logits(tt_instance *gpt, tt_tensor *tokens, bool cached, tt_tensor **logits) {
-  tt_value a[2] = {tt_value_tensor(tokens), tt_value_bool(true)};
   tt_tensor *l = NULL;
   tt_status s;
   if (cached) {
-    s = call1(gpt, "forward_cached", a, 2, &l);                  // [B, 1, V]
+    s = tt_transformer_forward_cached(gpt, tokens, true, &l);   // [B, 1, V]
   } else {
     TT_NO_GRAD_BEGIN;
-    s = call1(gpt, "forward", a, 1, &l);                         // [B, T, V]
+    s = tt_transformer_forward(gpt, tokens, NULL, &l);           // [B, T, V]
     TT_NO_GRAD_END;
   }
-  tt_value_clear(&a[0]);
   if (s != TT_OK) return s;
   tt_tensor *last = tt_select(l, 1, l->shape[1] - 1);           // [B, V]
   tt_tensor_unref(l);
@@ -67,9 +48,7 @@ static tt_status draw(const token_sampler *ts, tt_tensor *logits, int64_t limit,
   tt_tensor *t = NULL;
   tt_status s;
   if (ts->plugin) {
-    tt_value a = tt_value_tensor(l);
-    s = call1(ts->plugin, "sample", &a, 1, &t);                  // [B] i64
-    tt_value_clear(&a);
+    s = tt_sampler_sample(ts->plugin, l, &t);                    // [B] i64
   } else {
     s = ts->fn(ts->ctx, l, &t);
   }
@@ -206,7 +185,7 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
   int64_t *col_toks = malloc(sizeof *col_toks * (size_t)B);
   tt_tensor *result = tt_tensor_new(TT_I64, TT_DIMS(B, steps), TT_CPU);
   tt_status s = (seq && result && col_toks) ? TT_OK : tt_error(TT_ERR_NOMEM, "sample: out of memory");
-  if (s == TT_OK && o.use_cache) s = reset_cache(gpt, seq->shape[0]);
+  if (s == TT_OK && o.use_cache) s = tt_transformer_reset_cache(gpt, seq->shape[0]);
   /* cached: tokens not yet fed to the model; uncached: the whole sequence */
   tt_tensor *feed = seq ? tt_tensor_ref(seq) : NULL;
   for (int64_t n = 0; s == TT_OK && n < steps; n++) {
@@ -312,7 +291,7 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     if (!ct) { tt_tensor_unref(cg); tt_tensor_unref(mask); return tt_last_status(); }
   }
   tt_status s = TT_OK;
-  if (o->use_cache) s = reset_cache(gpt, B);
+  if (o->use_cache) s = tt_transformer_reset_cache(gpt, B);
   /* the window in the cache and how many of its image tokens the cache holds */
   int64_t cur_i0 = -1, cur_j0 = -1, fed = -1;
   int64_t start = o->start < 0 ? 0 : o->start;
@@ -338,7 +317,7 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
       feed = tt_cat(np, parts, 1);                           // [B, Lc + pos]
       tt_tensor_unref(img);
       tt_tensor_unref(cw);
-      if (feed && o->use_cache) s = reset_cache(gpt, B);
+      if (feed && o->use_cache) s = tt_transformer_reset_cache(gpt, B);
     }
     if (!feed) s = tt_last_status();
     if (s == TT_OK) s = step_logits(gpt, feed, o->use_cache, &logits);

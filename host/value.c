@@ -234,3 +234,22 @@ tt_status tt_cfg_int_list(const tt_value *map, const char *key, int64_t *out, in
   *n = v->u.c.len;
   return TT_OK;
 }
+
+tt_status tt_cfg_check_keys(const tt_value *map, const char *const *known) {
+  if (!map || map->type == TT_V_NIL) return TT_OK;
+  if (map->type != TT_V_MAP)
+    return tt_error(TT_ERR_INVALID, "the config must be a map of keys, found %s", tt_vtype_name(map->type));
+  for (int i = 0; i < map->u.c.len; i++) {
+    const char *key = map->u.c.keys[i];
+    bool ok = false;
+    for (const char *const *k = known; *k && !ok; k++) ok = strcmp(*k, key) == 0;
+    if (ok) continue;
+    char list[1024];
+    size_t n = 0;
+    list[0] = 0;
+    for (const char *const *k = known; *k; k++)
+      n += (size_t)snprintf(list + n, n < sizeof list ? sizeof list - n : 0, "%s%s", k == known ? "" : ", ", *k);
+    return tt_error(TT_ERR_INVALID, "unknown config key '%s' (known: %s)", key, known[0] ? list : "none");
+  }
+  return TT_OK;
+}

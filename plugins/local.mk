@@ -5,8 +5,8 @@
 noinst_LTLIBRARIES += plugins/libblocks.la
 plugins_libblocks_la_SOURCES = plugins/common/blocks.c plugins/common/blocks.h
 
-noinst_LTLIBRARIES += plugins/libsampler.la plugins/libpermuter.la plugins/libcond.la
-plugins_libsampler_la_SOURCES = plugins/sampler/common.c plugins/sampler/sampler.h
+# (sampler plugins need only the SDK: tt_sampler_host_logits is in taming/kinds.h)
+noinst_LTLIBRARIES += plugins/libpermuter.la plugins/libcond.la
 plugins_libpermuter_la_SOURCES = plugins/permuter/common.c plugins/permuter/orders.c plugins/permuter/orders.h \
 	plugins/permuter/permuter.h
 plugins_libcond_la_SOURCES = plugins/cond/cond.c plugins/cond/cond.h

@@ -20,6 +20,7 @@ static const void *const one_per_header[] = {
     (const void *)&tt_l1_loss,          (const void *)&tt_group_norm,       (const void *)&tt_adam_step,
     (const void *)&tt_codebook_argmin,  (const void *)&tt_rng_make,         (const void *)&tt_sum,
     (const void *)&tt_upsample_nearest, (const void *)&tt_reshape,          (const void *)&tt_softmax,
+    (const void *)&tt_kind_find,        (const void *)&tt_sampler_sample,   (const void *)&tt_sampler_host_logits,
 };
 
 int main() {

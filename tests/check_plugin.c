@@ -1,12 +1,14 @@
 /* check_plugin.c — the plugin loader: search path, a good plugin and its calls,
  * and the refusals (wrong ABI major, larger descriptor, missing callback, a
- * non-plugin .so, a name that disagrees with the file); the one search rule
+ * non-plugin .so, a name that disagrees with the file, a plugin that breaks
+ * its kind's contract); plugins without params (ABI 1.2); the one search rule
  * that plugins, the CUDA backend and the MPI module share. */
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
 #include <lauxlib.h>
+#include <lualib.h>
 #include <lua.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,19 +107,122 @@ START_TEST(test_refusals) {
 }
 END_TEST
 
-typedef struct { int good, refused; } scan_count;
+/* ABI 1.2: a plugin of a known kind must provide that kind's required methods,
+ * methods that go together come together, and every listed method has a function. */
+START_TEST(test_kind_contract_refusals) {
+  use_test_plugins();
+  expect_refusal("sampler_nosample.so", "sampler/nosample");
+  expect_refusal("sampler_nosample.so", "lacks the method 'sample' every sampler provides");
+  expect_refusal("sampler_halfstate.so", "provides 'state' but lacks 'set_state'");
+  expect_refusal("test_nullfn.so", "lists method 'forward' without a function");
+  /* tt_plugin_find (and so tt.plugin) refuses the same way */
+  tt_plugin *p;
+  ck_assert_int_eq(tt_plugin_find("sampler", "nosample", &p), TT_ERR_PLUGIN);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "sampler_nosample.so"));
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "'sample'"));
+  /* a kind without a contract is loaded without method checks */
+  ck_assert_ptr_null(tt_kind_find("test"));
+  TH_OK(tt_plugin_find("test", "good", &p));
+  /* every kind the tree ships has a contract, each with a required method */
+  const char *shipped[] = {"sampler", "cond", "permuter", "quantizer", "encoder", "decoder", "transformer",
+                           "discriminator", "loss", "layer", "feature"};
+  for (size_t i = 0; i < sizeof shipped / sizeof *shipped; i++) {
+    const tt_kind *k = tt_kind_find(shipped[i]);
+    ck_assert_msg(k != NULL, "no contract for kind %s", shipped[i]);
+    ck_assert_int_eq(k->methods[0].group, TT_KIND_REQUIRED);
+  }
+  int n = 0;
+  while (tt_kind_at(n)) n++;
+  ck_assert_int_eq(n, (int)(sizeof shipped / sizeof *shipped));
+}
+END_TEST
+
+/* ABI 1.2: params is optional; the host reports an empty set, never NULL, and
+ * Lua sees no parameters. */
+START_TEST(test_plugin_without_params) {
+  use_test_plugins();
+  tt_plugin *p;
+  TH_OK(tt_plugin_find("test", "noparams", &p));
+  ck_assert_ptr_null(tt_plugin_descriptor_of(p)->params);
+  tt_instance *inst;
+  TH_OK(tt_instance_create(p, NULL, &inst));
+  tt_paramset *ps = tt_instance_params(inst);
+  ck_assert_ptr_nonnull(ps);
+  ck_assert_int_eq(ps->n, 0);
+  ck_assert_ptr_null(tt_paramset_find(ps, "weight"));
+  TH_OK(tt_paramset_materialize(ps, 0, TT_CPU));
+  tt_instance_free(inst);
+  lua_State *L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "taming.core", luaopen_taming_core, 0);
+  lua_setglobal(L, "tt");
+  const char *script =
+      "local p = tt.plugin('test', 'noparams', {offset = 2})\n"
+      "assert(#p:param_names() == 0)\n"
+      "assert(p:add(tt.tensor({1, 2})):totable()[2] == 4)\n"
+      "local ok, err = pcall(p.param, p, 'weight')\n"
+      "assert(not ok and err:find(\"no parameter 'weight'\"), err)\n";
+  ck_assert_msg(luaL_dostring(L, script) == LUA_OK, "%s", lua_tostring(L, -1));
+  lua_close(L);
+}
+END_TEST
+
+/* Misspelled config keys are errors that list the known ones. */
+START_TEST(test_unknown_config_keys) {
+  use_test_plugins();
+  tt_plugin *p;
+  tt_instance *inst = NULL;
+  TH_OK(tt_plugin_find("test", "noparams", &p));
+  tt_value cfg = tt_value_map(), v = tt_value_num(1.0);
+  TH_OK(tt_value_set(&cfg, "ofset", &v));
+  ck_assert_int_eq(tt_instance_create(p, &cfg, &inst), TT_ERR_INVALID);
+  ck_assert_ptr_null(inst);
+  ck_assert_str_eq(tt_error_message(), "test/noparams: unknown config key 'ofset' (known: offset)");
+  tt_value_clear(&cfg);
+  tt_value list = tt_value_list();
+  ck_assert_int_eq(tt_instance_create(p, &list, &inst), TT_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "must be a map"));
+  /* the shipped categorical sampler: {topk = 5} names topk and lists top_k */
+  TH_OK(tt_plugin_find("sampler", "categorical", &p));
+  cfg = tt_value_map();
+  v = tt_value_int(5);
+  TH_OK(tt_value_set(&cfg, "topk", &v));
+  ck_assert_int_eq(tt_instance_create(p, &cfg, &inst), TT_ERR_INVALID);
+  ck_assert_str_eq(tt_error_message(),
+                   "sampler/categorical: unknown config key 'topk' (known: temperature, top_k, top_p, seed)");
+  tt_value_clear(&cfg);
+  /* greedy takes no settings at all */
+  TH_OK(tt_plugin_find("sampler", "greedy", &p));
+  cfg = tt_value_map();
+  v = tt_value_int(5);
+  TH_OK(tt_value_set(&cfg, "seed", &v));
+  ck_assert_int_eq(tt_instance_create(p, &cfg, &inst), TT_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(tt_error_message(), "unknown config key 'seed' (known: none)"));
+  tt_value_clear(&cfg);
+}
+END_TEST
+
+typedef struct { int good, refused, mismatch; } scan_count;
 static void count_cb(const char *path, const tt_plugin_desc *d, const char *refusal, void *ud) {
   scan_count *c = ud;
   if (d) c->good++;
   else c->refused++;
+  if (strstr(path, "test_mismatch.so")) {
+    ck_assert_ptr_null(d);
+    ck_assert_ptr_nonnull(strstr(refusal, "the descriptor says test/other"));
+    c->mismatch++;
+  }
 }
 
 START_TEST(test_scan) {
   use_test_plugins();
-  scan_count c = {0, 0};
+  scan_count c = {0, 0, 0};
   tt_plugin_scan(count_cb, &c);
-  ck_assert_int_ge(c.good, 2);      /* good, mismatch (loads; only find() checks the name) */
-  ck_assert_int_ge(c.refused, 5);   /* badabi, bigdesc, nocreate, notplugin, badsizes */
+  ck_assert_int_ge(c.good, 2);      /* good, noparams */
+  /* badabi, bigdesc, nocreate, notplugin, badsizes, mismatch (the name check of
+   * tt_plugin_find), nosample, halfstate, nullfn (the kind contracts) */
+  ck_assert_int_ge(c.refused, 9);
+  ck_assert_int_eq(c.mismatch, 1);
   ck_assert_ptr_nonnull(strstr(tt_plugin_search_path(), "tests/plugins/.libs"));
 }
 END_TEST
@@ -296,6 +401,9 @@ int main(void) {
   tcase_add_test(tc, test_cuda_module_wrong_abi);
   tcase_add_test(tc, test_cuda_module_wrong_layout);
   tcase_add_test(tc, test_scan);
+  tcase_add_test(tc, test_kind_contract_refusals);
+  tcase_add_test(tc, test_plugin_without_params);
+  tcase_add_test(tc, test_unknown_config_keys);
   tcase_add_test(tc, test_taming_home_for_every_kind);
   tcase_add_test(tc, test_search_order_and_file_overrides);
   suite_add_tcase(s, tc);

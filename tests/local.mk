@@ -102,6 +102,32 @@ tests_plugins_test_notplugin_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 tests_plugins_test_mismatch_la_SOURCES = tests/plugins/mismatch.c
 tests_plugins_test_mismatch_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
 
+# ABI 1.2: kind contracts checked at load, params optional, typed calls that check results
+check_LTLIBRARIES += tests/plugins/sampler_nosample.la tests/plugins/sampler_halfstate.la \
+	tests/plugins/test_nullfn.la tests/plugins/test_noparams.la tests/plugins/sampler_liar.la \
+	tests/plugins/feature_stub.la
+tests_plugins_feature_stub_la_SOURCES = tests/plugins/feature_stub.c
+tests_plugins_feature_stub_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_feature_stub_la_LIBADD = host/libtaming.la
+tests_plugins_sampler_nosample_la_SOURCES = tests/plugins/sampler_nosample.c
+tests_plugins_sampler_nosample_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_sampler_halfstate_la_SOURCES = tests/plugins/sampler_halfstate.c
+tests_plugins_sampler_halfstate_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_nullfn_la_SOURCES = tests/plugins/nullfn.c
+tests_plugins_test_nullfn_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_noparams_la_SOURCES = tests/plugins/noparams.c
+tests_plugins_test_noparams_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_test_noparams_la_LIBADD = host/libtaming.la
+tests_plugins_sampler_liar_la_SOURCES = tests/plugins/sampler_liar.c
+tests_plugins_sampler_liar_la_LDFLAGS = $(TEST_PLUGIN_FLAGS)
+tests_plugins_sampler_liar_la_LIBADD = host/libtaming.la
+
+check_PROGRAMS += tests/check_kinds
+tests_check_kinds_SOURCES = tests/check_kinds.c
+tests_check_kinds_CFLAGS = $(TEST_CFLAGS)
+tests_check_kinds_LDADD = $(TEST_LDADD)
+TESTS += tests/check_kinds
+
 check_PROGRAMS += tests/check_plugin
 tests_check_plugin_SOURCES = tests/check_plugin.c
 tests_check_plugin_CFLAGS = $(TEST_CFLAGS) $(LUA_CFLAGS)
@@ -226,6 +252,10 @@ LUA_TESTS += tests/lua/test_shipped_model.lua
 # samplers as Lua functions, forced tokens (known/mask), pipeline sampler= options
 LUA_TESTS += tests/lua/test_samplers.lua
 EXTRA_DIST += tests/lua/lua_categorical_sampler.lua
+# the plugin SDK as a user meets it: doc strings, unknown config keys, `taming plugins [-v]`
+# (plugin_sdk_probe.lua is a helper it runs, not a test)
+LUA_TESTS += tests/lua/test_plugin_sdk.lua
+EXTRA_DIST += tests/lua/plugin_sdk_probe.lua
 # size=WxH: a 2:3 high-resolution run against the official window loop
 LUA_TESTS += tests/lua/test_nonsquare.lua
 # FID / IS parity with pytorch-fid and torch-fidelity (tests/fid/make_fixture.py)

@@ -12,6 +12,11 @@ tt_status tt_ddconfig_read(const tt_value *cfg, tt_ddconfig *dd) {
   int64_t list[16];
   int n;
   if (!cfg || cfg->type != TT_V_MAP) return tt_error(TT_ERR_INVALID, "ddconfig: expected a map of settings");
+  /* the official Encoder's and Decoder's arguments */
+  static const char *const known[] = {"ch", "out_ch", "ch_mult", "num_res_blocks", "attn_resolutions", "dropout",
+                                      "resamp_with_conv", "in_channels", "resolution", "z_channels", "double_z",
+                                      "give_pre_end", NULL};
+  if (tt_cfg_check_keys(cfg, known) != TT_OK) return tt_error_prefix(tt_last_status(), "ddconfig: ");
 #define REQ(key, field)                                                           \
   do {                                                                            \
     if (tt_cfg_int(cfg, key, &v) != TT_OK) return tt_error_prefix(tt_last_status(), "ddconfig: "); \

@@ -10,6 +10,8 @@
 typedef struct { int64_t n_embed, down; tt_paramset ps; } coord;
 
 static tt_status c_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"n_embed", "down_factor", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   coord *p = calloc(1, sizeof *p);
   if (!p) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&p->ps);

@@ -7,6 +7,8 @@
 typedef struct { tt_paramset ps; } dummy;
 
 static tt_status d_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"conditional_key", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   dummy *p = calloc(1, sizeof *p);
   if (!p) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&p->ps);

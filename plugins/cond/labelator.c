@@ -7,6 +7,8 @@
 typedef struct { int64_t n_classes; tt_paramset ps; } labelator;
 
 static tt_status l_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"n_classes", "quantize_interface", "class_names", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   labelator *p = calloc(1, sizeof *p);
   if (!p) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&p->ps);

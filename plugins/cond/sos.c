@@ -7,6 +7,8 @@
 typedef struct { int64_t sos; tt_paramset ps; } sos;
 
 static tt_status s_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"sos_token", "quantize_interface", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   sos *p = calloc(1, sizeof *p);
   if (!p) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&p->ps);

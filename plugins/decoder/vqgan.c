@@ -81,8 +81,10 @@ static tt_status dec_create(const tt_value *cfg, void **self) {
   decoder *d = calloc(1, sizeof *d);
   if (!d) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&d->ps);
+  static const char *const outer[] = {"ddconfig", NULL};
   const tt_value *dd = tt_value_get(cfg, "ddconfig");
-  tt_status s = tt_ddconfig_read(dd ? dd : cfg, &d->dd);
+  tt_status s = dd ? tt_cfg_check_keys(cfg, outer) : TT_OK;
+  if (s == TT_OK) s = tt_ddconfig_read(dd ? dd : cfg, &d->dd);
   if (s == TT_OK) s = dec_build(d);
   if (s != TT_OK) {
     dec_destroy(d);

@@ -92,6 +92,8 @@ static tt_status pg_build(patchgan *d) {
 }
 
 static tt_status pg_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"input_nc", "ndf", "n_layers", "use_actnorm", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   patchgan *d = calloc(1, sizeof *d);
   if (!d) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&d->ps);

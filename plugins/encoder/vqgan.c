@@ -78,8 +78,10 @@ static tt_status enc_create(const tt_value *cfg, void **self) {
   if (!e) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&e->ps);
   /* the config is the ddconfig itself, or a map holding it under "ddconfig" */
+  static const char *const outer[] = {"ddconfig", NULL};
   const tt_value *dd = tt_value_get(cfg, "ddconfig");
-  tt_status s = tt_ddconfig_read(dd ? dd : cfg, &e->dd);
+  tt_status s = dd ? tt_cfg_check_keys(cfg, outer) : TT_OK;
+  if (s == TT_OK) s = tt_ddconfig_read(dd ? dd : cfg, &e->dd);
   if (s == TT_OK) s = enc_build(e);
   if (s != TT_OK) {
     enc_destroy(e);

@@ -19,6 +19,9 @@ static void c_destroy(void *self) {
 }
 
 static tt_status c_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"in_channels", "out_channels", "kernel_size", "stride", "padding", "bias",
+                                      NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   conv_plugin *c = calloc(1, sizeof *c);
   if (!c) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&c->ps);

@@ -84,6 +84,8 @@ static tt_status lp_build(lpips *l) {
 }
 
 static tt_status lp_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"lin_dropout", "seed", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   lpips *l = calloc(1, sizeof *l);
   if (!l) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&l->ps);

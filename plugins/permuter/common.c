@@ -2,7 +2,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include <string.h>
-#include "permuter.h"
+#include "orders.h"
 
 typedef struct {
   int64_t H, W, L;
@@ -38,6 +38,9 @@ static tt_status check_perm(const int64_t *fwd, int64_t L, const char *what) {
 }
 
 tt_status tt_permuter_create(const tt_value *cfg, void **self, tt_order_fn order, bool buffers) {
+  /* the official permuters take H and W; the random one also its seed */
+  static const char *const known[] = {"H", "W", NULL}, *const known_random[] = {"H", "W", "seed", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, order == tt_order_random ? known_random : known));
   permuter *p = calloc(1, sizeof *p);
   if (!p) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&p->ps);

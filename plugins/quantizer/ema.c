@@ -25,6 +25,9 @@ static void e_destroy(void *self) {
 }
 
 static tt_status e_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"n_embed", "n_e", "embedding_dim", "embed_dim", "beta", "decay", "eps",
+                                      "remap", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   ema *q = calloc(1, sizeof *q);
   if (!q) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&q->ps);

@@ -30,6 +30,9 @@ static void g_destroy(void *self) {
 }
 
 static tt_status g_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"num_hiddens", "embedding_dim", "n_embed", "kl_weight", "temp_init",
+                                      "straight_through", "stochastic", "seed", "remap", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   gumbel *g = calloc(1, sizeof *g);
   if (!g) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&g->ps);

@@ -28,6 +28,9 @@ static void vq_destroy(void *self) {
 }
 
 static tt_status vq_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"n_e", "n_embed", "e_dim", "embed_dim", "beta", "legacy", "sane_index_shape",
+                                      "remap", "unknown_index", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   vq *q = calloc(1, sizeof *q);
   if (!q) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&q->ps);

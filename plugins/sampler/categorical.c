@@ -9,20 +9,20 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include "sampler.h"
+#include "taming/kinds.h"
 
 typedef struct {
   double temperature, top_p;
   int64_t top_k;
   bool use_top_p;
   tt_rng rng;
-  tt_paramset ps;
 } categorical;
 
 static tt_status ca_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"temperature", "top_k", "top_p", "seed", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   categorical *c = calloc(1, sizeof *c);
   if (!c) return tt_error(TT_ERR_NOMEM, "out of memory");
-  tt_paramset_init(&c->ps);
   int64_t seed;
   tt_status s;
   if ((s = tt_cfg_num_opt(cfg, "temperature", 1.0, &c->temperature)) || (s = tt_cfg_int_opt(cfg, "top_k", 0, &c->top_k)) ||
@@ -40,18 +40,11 @@ static tt_status ca_create(const tt_value *cfg, void **self) {
   *self = c;
   return TT_OK;
 fail:
-  tt_paramset_free(&c->ps);
   free(c);
   return s;
 }
 
-static void ca_destroy(void *self) {
-  categorical *c = self;
-  tt_paramset_free(&c->ps);
-  free(c);
-}
-
-static tt_paramset *ca_params(void *self) { return &((categorical *)self)->ps; }
+static void ca_destroy(void *self) { free(self); }
 
 typedef struct { float v; int64_t i; } entry;
 
@@ -180,4 +173,4 @@ static const tt_method ca_methods[] = {
 
 TT_PLUGIN_DEFINE(.kind = "sampler", .name = "categorical", .version = "1.0.0",
                  .summary = "temperature / top-k / top-p sampling (transformers 4.3.1 rules)", .create = ca_create,
-                 .destroy = ca_destroy, .params = ca_params, .methods = ca_methods);
+                 .destroy = ca_destroy, .methods = ca_methods);

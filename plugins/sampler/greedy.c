@@ -1,25 +1,21 @@
-/* sampler/greedy.c — arg-max decoding (lowest index on ties, as the reference's topk(1)). */
+/* sampler/greedy.c — arg-max decoding (lowest index on ties, as the reference's
+ * topk(1)). No settings, no weights, no random state. */
 #include "config.h"
 #include <stdlib.h>
-#include "sampler.h"
+#include "taming/kinds.h"
 
-typedef struct { tt_paramset ps; } greedy;
+typedef struct { int unused; } greedy;
 
 static tt_status gr_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   greedy *g = calloc(1, sizeof *g);
   if (!g) return tt_error(TT_ERR_NOMEM, "out of memory");
-  tt_paramset_init(&g->ps);
   *self = g;
   return TT_OK;
 }
 
-static void gr_destroy(void *self) {
-  greedy *g = self;
-  tt_paramset_free(&g->ps);
-  free(g);
-}
-
-static tt_paramset *gr_params(void *self) { return &((greedy *)self)->ps; }
+static void gr_destroy(void *self) { free(self); }
 
 static tt_status gr_sample(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   tt_tensor *l;
@@ -66,4 +62,4 @@ static const tt_method gr_methods[] = {
     {NULL, NULL, NULL}};
 
 TT_PLUGIN_DEFINE(.kind = "sampler", .name = "greedy", .version = "1.0.0", .summary = "arg-max decoding",
-                 .create = gr_create, .destroy = gr_destroy, .params = gr_params, .methods = gr_methods);
+                 .create = gr_create, .destroy = gr_destroy, .methods = gr_methods);

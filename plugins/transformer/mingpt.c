@@ -90,6 +90,9 @@ static tt_status declare(gpt *g) {
 }
 
 static tt_status gpt_create(const tt_value *cfg, void **self) {
+  static const char *const known[] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "embd_pdrop",
+                                      "resid_pdrop", "attn_pdrop", "n_unmasked", "seed", NULL};
+  TT_TRY(tt_cfg_check_keys(cfg, known));
   gpt *g = calloc(1, sizeof *g);
   if (!g) return tt_error(TT_ERR_NOMEM, "out of memory");
   tt_paramset_init(&g->ps);

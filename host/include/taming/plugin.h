@@ -4,18 +4,27 @@
  * `tt_plugin_descriptor`, a const tt_plugin_desc made by TT_PLUGIN_DEFINE:
  *
  *   static const tt_method methods[] = {
- *     {"encode", my_encode, "x -> zq, loss, indices"},
+ *     {"forward", my_forward, "z [B, D, h, w] -> zq, loss, indices"},
+ *     {"get_codebook_entry", my_entry, "indices [N], {B, h, w, D} -> zq"},
  *     {NULL, NULL, NULL}};
  *   TT_PLUGIN_DEFINE(.kind = "quantizer", .name = "vq", .version = "1.0.0",
  *                    .summary = "VectorQuantizer2", .create = my_create,
  *                    .destroy = my_destroy, .params = my_params, .methods = methods);
  *
+ * What each kind's methods are (here: forward and get_codebook_entry, both
+ * required of a quantizer) is the contract in taming/kinds.h.
+ *
  * The host refuses, naming the file and both versions, a descriptor with
  * another ABI major, one larger than the host's (a newer minor with fields the
  * host cannot know), one missing a required callback (create, destroy,
- * params, methods), or one built with other sizes of the public structs
+ * methods), or one built with other sizes of the public structs
  * (TT_PLUGIN_STRUCT_SIZES, from ABI 1.1). Minor versions only append fields at
- * the end; the host reads a field only when the plugin's desc_size covers it.
+ * the end or relax a requirement; the host reads a field only when the
+ * plugin's desc_size covers it. ABI 1.2: `params` is optional (a plugin
+ * without weights leaves it out), and a plugin of a kind listed in kinds.h
+ * must provide that kind's required methods — the host refuses it, naming the
+ * file and the missing method. `taming plugins` applies the same checks, and
+ * lists a file whose name is not KIND_NAME.so of its descriptor as refused.
  * Files are named KIND_NAME.so and searched in $TAMING_PLUGIN_PATH (':'-
  * separated), then the build tree when the host runs uninstalled, then the
  * install directory. (GStreamer's GST_PLUGIN_DEFINE, OBS's module checks.) */
@@ -56,7 +65,8 @@ typedef struct tt_plugin_desc {
    * need not allocate them: the host binds or initialises them after create. */
   tt_status (*create)(const tt_value *config, void **self);
   void (*destroy)(void *self);
-  /* The instance's parameters (names relative to the plugin's place in a model). */
+  /* optional (from ABI 1.2; required before): the instance's parameters (names
+   * relative to the plugin's place in a model). Without it, an empty set. */
   tt_paramset *(*params)(void *self);
   const tt_method *methods;           /* terminated by {NULL, NULL, NULL} */
   /* optional: switches train/eval behaviour (dropout, batch norm). */
@@ -106,6 +116,7 @@ TT_API tt_status tt_instance_create(tt_plugin *p, const tt_value *config, tt_ins
 TT_API void tt_instance_free(tt_instance *inst);
 TT_API void *tt_instance_self(const tt_instance *inst);
 TT_API const tt_plugin_desc *tt_instance_desc(const tt_instance *inst);
+/* The instance's parameters: never NULL (empty for a plugin without params). */
 TT_API tt_paramset *tt_instance_params(tt_instance *inst);
 TT_API const tt_method *tt_instance_method(const tt_instance *inst, const char *name);
 /* Calls a method; on failure the message is prefixed with "kind/name:method: ". */

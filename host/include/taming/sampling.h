@@ -1,6 +1,7 @@
 /* sampling.h — the autoregressive loops, in C: they drive a transformer plugin
- * (methods forward, reset_cache, forward_cached, truncate_cache) and a sampler
- * plugin (method sample) one token at a time.
+ * and a sampler plugin one token at a time, through the typed calls of their
+ * kinds' contracts (kinds.h: tt_transformer_forward, tt_transformer_reset_cache,
+ * tt_transformer_forward_cached, tt_sampler_sample).
  *
  * tt_sample_sequence: the reference's sample_with_past (KV cache) or its
  *   uncached loop, with optional classifier-free guidance.

@@ -12,6 +12,7 @@
 #include "taming/value.h"
 #include "taming/module.h"
 #include "taming/plugin.h"
+#include "taming/kinds.h"
 #include "taming/io.h"
 #include "taming/imgproc.h"
 #include "taming/datasets.h"

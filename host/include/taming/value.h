@@ -76,6 +76,11 @@ TT_API tt_status tt_cfg_str_opt(const tt_value *map, const char *key, const char
 /* A list of ints (at most max); *n receives the count. */
 TT_API tt_status tt_cfg_int_list(const tt_value *map, const char *key, int64_t *out, int max,
                                  int *n);
+/* Refuses a config key a plugin does not read: `known` is NULL-terminated.
+ * A nil config passes; a config that is not a map is refused. The message
+ * names the key and lists the known ones: "unknown config key 'topk' (known:
+ * temperature, top_k, top_p, seed)". Call it first in create(). */
+TT_API tt_status tt_cfg_check_keys(const tt_value *map, const char *const *known);
 /* Value as int/number/tensor (for method arguments). */
 TT_API tt_status tt_value_as_int(const tt_value *v, const char *what, int64_t *out);
 TT_API tt_status tt_value_as_num(const tt_value *v, const char *what, double *out);
