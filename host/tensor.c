@@ -20,11 +20,12 @@ size_t tt_dtype_size(tt_dtype dt) {
     case TT_BF16: return 2;
     case TT_F16: return 2;
     case TT_F64: return 8;
+    case TT_I8: return 1;
     default: return 0;
   }
 }
 
-static const char *dtype_names[TT_DTYPE_COUNT] = {"f32", "i64", "u8", "i32", "bf16", "f16", "f64"};
+static const char *dtype_names[TT_DTYPE_COUNT] = {"f32", "i64", "u8", "i32", "bf16", "f16", "f64", "i8"};
 
 const char *tt_dtype_name(tt_dtype dt) {
   return (unsigned)dt < TT_DTYPE_COUNT ? dtype_names[dt] : "?";
@@ -315,6 +316,7 @@ static double load_elem(const void *p, tt_dtype dt) {
     case TT_F32: return *(const float *)p;
     case TT_I64: return (double)*(const int64_t *)p;
     case TT_U8: return *(const uint8_t *)p;
+    case TT_I8: return *(const int8_t *)p;
     case TT_I32: return *(const int32_t *)p;
     case TT_F64: return *(const double *)p;
     case TT_BF16: {

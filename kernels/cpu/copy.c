@@ -46,6 +46,7 @@ static inline double ld(const char *p, tt_dtype dt) {
     case TT_F32: return *(const float *)p;
     case TT_I64: return (double)*(const int64_t *)p;
     case TT_U8: return *(const uint8_t *)p;
+    case TT_I8: return *(const int8_t *)p;
     case TT_I32: return *(const int32_t *)p;
     case TT_F64: return *(const double *)p;
     case TT_BF16: {
@@ -63,6 +64,7 @@ static inline void st(char *p, tt_dtype dt, double v) {
     case TT_F32: *(float *)p = (float)v; break;
     case TT_I64: *(int64_t *)p = (int64_t)v; break;
     case TT_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TT_I8: *(int8_t *)p = (int8_t)v; break;
     case TT_I32: *(int32_t *)p = (int32_t)v; break;
     case TT_F64: *(double *)p = v; break;
     case TT_BF16: {
