@@ -13,3 +13,5 @@ host_libtaming_la_SOURCES += \
 host_libtaming_la_SOURCES += kernels/cpu/conv.c
 # resample family
 host_libtaming_la_SOURCES += kernels/cpu/resample.c
+# low-precision linear family (bf16 / int8 weights)
+host_libtaming_la_SOURCES += kernels/cpu/qlinear.c
