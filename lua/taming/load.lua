@@ -46,7 +46,8 @@ end
 
 -- Loads weights by their official names from a .ckpt (Lightning) or .safetensors file.
 -- opts.config: YAML path or table; opts.device; opts.strict (default true); opts.train
--- (bind the training loss's weights, loss.*, too).
+-- (bind the training loss's weights, loss.*, too); opts.precision: "fp32", "bf16" or
+-- "int8" weights for the transformer's linear layers (Model:set_precision).
 function M.load(path, opts)
   opts = opts or {}
   if not opts.config then error("load: pass {config = 'model.yaml'} (the official YAML of the model)", 0) end
@@ -62,6 +63,9 @@ function M.load(path, opts)
   model.checkpoint = path
   if opts.device and opts.device ~= "cpu" then model:to(opts.device) end
   model:eval()
+  -- a quantized file runs int8 unless asked otherwise
+  local precision = opts.precision or (model.quantized and "int8") or nil
+  if precision then model:set_precision(precision) end
   return model
 end
 
