@@ -27,6 +27,13 @@ tests_check_ops_misc_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_misc_LDADD = $(TEST_LDADD) $(BLAS_LIBS)
 TESTS += tests/check_ops_misc
 
+# bf16 / int8 linear kernels (exit 77 where the CPU has neither)
+check_PROGRAMS += tests/check_ops_qlinear
+tests_check_ops_qlinear_SOURCES = tests/check_ops_qlinear.c
+tests_check_ops_qlinear_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_qlinear_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_qlinear
+
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
 tests_check_module_CFLAGS = $(TEST_CFLAGS)
