@@ -22,8 +22,9 @@ static const char *usage =
     "                                   (SCRIPT may also name a shipped pipeline: taming run sample_class)\n"
     "  plugins                          list the plugins found on the search path\n"
     "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys\n"
-    "  convert IN OUT.safetensors [--inference]\n"
-    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*)\n"
+    "  convert IN OUT.safetensors [--inference] [--quantize int8]\n"
+    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*,\n"
+    "                                   --quantize int8 stores the GPT's linear weights in int8)\n"
     "  --help, --version\n"
     "\n"
     "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
@@ -171,21 +172,28 @@ static int cmd_info(int argc, char **argv) {
 
 static int cmd_convert(int argc, char **argv) {
   bool inference = false;
-  const char *in = NULL, *out = NULL;
+  const char *in = NULL, *out = NULL, *quantize = NULL;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--inference")) inference = true;
+    else if (!strcmp(argv[i], "--quantize")) {
+      if (++i == argc) {
+        die_line("convert: ", "--quantize needs a scheme (int8)");
+        return 2;
+      }
+      quantize = argv[i];
+    }
     else if (!in) in = argv[i];
     else if (!out) out = argv[i];
     else {
-      die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference])");
+      die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference] [--quantize int8])");
       return 2;
     }
   }
   if (!in || !out) {
-    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference]");
+    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference] [--quantize int8]");
     return 2;
   }
-  if (tt_ckpt_convert(in, out, inference) != TT_OK) {
+  if ((quantize ? tt_ckpt_quantize(in, out, quantize, inference) : tt_ckpt_convert(in, out, inference)) != TT_OK) {
     die_line(NULL, tt_error_message());
     return 1;
   }
