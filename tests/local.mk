@@ -120,6 +120,8 @@ LUA_TESTS = tests/lua/test_vqgan_parity.lua
 LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
+# bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
+LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
