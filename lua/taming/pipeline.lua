@@ -25,6 +25,7 @@ function P.sampling_schema(extra)
     size = {"int", help = "output size in pixels (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
     threads = {"int"},
+    precision = {"string", choices = {"fp32", "bf16", "int8"}, help = "weights of the transformer's linear layers"},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
@@ -32,7 +33,7 @@ end
 
 function P.load(a)
   if a.threads then tt.set_threads(a.threads) end
-  local m = tt.load(a.ckpt, {config = a.config, device = a.device})
+  local m = tt.load(a.ckpt, {config = a.config, device = a.device, precision = a.precision})
   if m.kind ~= "Net2NetTransformer" then
     error(("%s: expected a Net2NetTransformer config, found %s"):format(a.config, tostring(m.target)), 0)
   end
