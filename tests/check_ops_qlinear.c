@@ -113,6 +113,9 @@ static void check_shape(tt_dtype dt, int64_t M, int64_t N, int64_t K, bool bias,
   ck_assert_int_eq(y->shape[1], N);
   const float *px = tt_f32(x), *pw = tt_f32(w), *py = tt_f32(y);
   int64_t Kp = p->shape[1];
+  const char *isa;
+  tt_qlinear_supported(TT_CPU, dt, &isa);
+  bool amx_rows = strstr(isa, "amx") && M >= TT_QLINEAR_TILE_ROWS;
   double worst = 0;
   for (int64_t m = 0; m < M; m++)
     for (int64_t n = 0; n < N; n++) {
@@ -123,7 +126,8 @@ static void check_shape(tt_dtype dt, int64_t M, int64_t N, int64_t K, bool bias,
           xv = bf16_round(px[m * K + k]);
           wv = bf16_round(pw[n * K + k]);
         } else {
-          xv = px[m * K + k];
+          /* on AMX tiles x is rounded to bf16 for int8 weights too (whole blocks of 16 rows) */
+          xv = amx_rows && n < N / 16 * 16 ? bf16_round(px[m * K + k]) : px[m * K + k];
           wv = ((const int8_t *)tt_tensor_data(p))[n * Kp + k] * (double)tt_f32(scale)[n];
         }
         r += xv * wv;
@@ -138,13 +142,15 @@ static void check_shape(tt_dtype dt, int64_t M, int64_t N, int64_t K, bool bias,
                     tt_dtype_name(dt), (long long)M, (long long)N, (long long)K, (long long)m, (long long)n,
                     py[m * N + n], r, err, tol);
     }
-  printf("qlinear %s M=%lld N=%lld K=%lld bias=%d: max diff vs reference %.3g\n", tt_dtype_name(dt), (long long)M,
-         (long long)N, (long long)K, bias, worst);
+  printf("qlinear %s M=%lld N=%lld K=%lld bias=%d (%s): max diff vs reference %.3g\n", tt_dtype_name(dt),
+         (long long)M, (long long)N, (long long)K, bias, amx_rows ? "amx" : "avx512", worst);
   tt_tensor_unref(y); tt_tensor_unref(p); tt_tensor_unref(scale);
   tt_tensor_unref(b); tt_tensor_unref(x); tt_tensor_unref(w);
 }
 
-static const int64_t Ms[] = {1, 2, 3, 4, 5, 16, 17}, Ns[] = {1, 3, 4, 17, 64, 131}, Ks[] = {1, 31, 32, 100, 1024};
+/* M >= 8 takes the AMX path where there is one: whole and partial 16-row tiles, 1-4 blocks
+ * of 16 weight rows per pass and a tail of rows past the last whole block */
+static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 17, 40}, Ns[] = {1, 3, 4, 17, 64, 80, 131}, Ks[] = {1, 31, 32, 100, 1024};
 
 START_TEST(test_bf16_against_reference) {
   if (!have(TT_BF16)) return;
@@ -166,7 +172,8 @@ END_TEST
 
 /* bf16 / int8 weights against the f32 layer they stand for: the error a user sees */
 START_TEST(test_error_against_f32) {
-  int64_t M = 4, N = 256, K = 1024;
+  /* 4 rows: vector kernels; 16 rows: AMX tiles where the CPU has them */
+  int64_t M = _i ? 16 : 4, N = 256, K = 1024;
   tt_tensor *x = th_randn(7, TT_DIMS(M, K), 1.0f), *w = th_randn(8, TT_DIMS(N, K), 0.03f);
   tt_tensor *ref = tt_linear(x, w, NULL);
   TH_NN(ref);
@@ -182,7 +189,8 @@ START_TEST(test_error_against_f32) {
     tt_tensor *y = tt_qlinear(x, p, s, NULL);
     TH_NN(y);
     double d = th_max_abs_diff(y, ref);
-    printf("qlinear %s vs f32: max diff %.3g (%.3g of max |y| %.3g)\n", tt_dtype_name(dts[i]), d, d / amax, amax);
+    printf("qlinear %s vs f32, %lld rows: max diff %.3g (%.3g of max |y| %.3g)\n", tt_dtype_name(dts[i]), (long long)M, d,
+           d / amax, amax);
     ck_assert_msg(d <= tols[i] * amax, "%s: max diff %.3g > %.3g", tt_dtype_name(dts[i]), d, tols[i] * amax);
     tt_tensor_unref(y); tt_tensor_unref(p); tt_tensor_unref(s);
   }
@@ -263,7 +271,7 @@ int main(void) {
   tcase_set_timeout(tk, 120);
   tcase_add_test(tk, test_bf16_against_reference);
   tcase_add_test(tk, test_i8_against_reference);
-  tcase_add_test(tk, test_error_against_f32);
+  tcase_add_loop_test(tk, test_error_against_f32, 0, 2);
   tcase_add_test(tk, test_threads_do_not_change_results);
   suite_add_tcase(s, tk);
   return th_run(s);

@@ -3,7 +3,7 @@
 -- runs without ../shared/fixtures): greedy tokens over 256 cached decoding steps
 -- (each step fed the fp32 greedy sequence, so one early flip does not decide the
 -- rest) and the maximum logit error, for batch-1 decoding, a 256-token prefill
--- and a batch of 4; set_precision's refusals and fallbacks; a file written by
+-- and a batch of 16; set_precision's refusals and fallbacks; a file written by
 -- `taming convert --quantize int8` loading directly. Exit 77 on a CPU with
 -- neither kernel.
 package.path = os.getenv("TT_SRCDIR") .. "/tests/lua/?.lua;" .. package.path
@@ -43,12 +43,12 @@ local seq = tt.no_grad(function()
   return tt.cat({prefix, new}, 1)
 end)
 
--- logits [B, STEPS, V] of decoding toks [B, >= STEPS] one position at a time through the KV cache
-local function decode(toks)
+-- logits [B, steps, V] of decoding toks [B, >= steps] one position at a time through the KV cache
+local function decode(toks, steps)
   return tt.no_grad(function()
     gpt:reset_cache(toks:shape()[1])
     local outs = {}
-    for i = 0, STEPS - 1 do outs[#outs + 1] = gpt:forward_cached(toks:slice(1, i, i + 1):contiguous()) end
+    for i = 0, (steps or STEPS) - 1 do outs[#outs + 1] = gpt:forward_cached(toks:slice(1, i, i + 1):contiguous()) end
     return tt.cat(outs, 1)
   end)
 end
@@ -81,15 +81,15 @@ for _, p in ipairs(available) do
   end)
 
   test(p .. "_prefill_and_batch", function()
-    -- one 256-token forward (the GEMM path) and a batch of 4 sequences decoded together
+    -- one 256-token forward (the GEMM path) and 64 steps of a batch of 16 (AMX tiles where the CPU has them)
     local toks = seq:slice(1, 0, STEPS):contiguous()
     local full = tt.no_grad(function() return gpt:forward(toks) end)
-    local other = (tt.rand({3, STEPS}, tt.rng(5)) * (CONFIG.vocab_size - 1)):long()
+    local other = (tt.rand({15, STEPS}, tt.rng(5)) * (CONFIG.vocab_size - 1)):long()
     local batch = tt.cat({toks, other}, 0)
-    local rb = decode(batch)
+    local rb = decode(batch, 64)
     gpt:set_precision(p)
     gate("prefill", p, tt.no_grad(function() return gpt:forward(toks) end), full)
-    gate("batch-4", p, decode(batch), rb)
+    gate("batch-16", p, decode(batch, 64), rb)
     gpt:set_precision("fp32")
   end)
 end

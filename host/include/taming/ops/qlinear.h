@@ -1,7 +1,7 @@
 /* ops/qlinear.h — linear layers with low-precision weights for inference:
  * bf16 weights, or int8 weights with one f32 scale per output channel
- * (weight-only quantization; activations stay f32 and are rounded to bf16 only
- * inside the bf16 kernel). Forward only: no autograd node is recorded.
+ * (weight-only quantization; activations stay f32, rounded to bf16 inside the bf16
+ * kernels and on AMX tiles). Forward only: no autograd node is recorded.
  *
  * Packed layout (internal, made by tt_qlinear_pack):
  *   w     [N, Kp] bf16 or i8, Kp = in rounded up to TT_QLINEAR_KALIGN, padding zero
@@ -12,6 +12,11 @@
 #include "taming/tensor.h"
 
 #define TT_QLINEAR_KALIGN 32
+/* From this many activation rows on (batched sampling, prefill) a CPU with AMX runs
+ * both kinds of weights on bf16 tiles: x is then rounded to bf16 for int8 weights too
+ * (whole blocks of 16 weight rows; the rest keep x in f32). Fewer rows read the
+ * weights just as fast with vector instructions. */
+#define TT_QLINEAR_TILE_ROWS 8
 
 /* Kernel on host pointers: y[m, n] = sum_k x[m, k] w[n, k] (* scale[n]) (+ bias[n]) for
  * x [M, K] (row stride ldx), w packed [N, Kp], y [M, N] (row stride ldy).
@@ -21,7 +26,8 @@ typedef tt_status (*tt_qlinear_bf16_fn)(int64_t M, int64_t N, int64_t K, const f
 typedef tt_status (*tt_qlinear_i8_fn)(int64_t M, int64_t N, int64_t K, const float *x, int64_t ldx,
                                       const int8_t *w, int64_t Kp, const float *scale, const float *bias, float *y,
                                       int64_t ldy);
-/* The instruction set a backend's kernel for weight dtype dt uses ("avx512bf16", "avx512f"). */
+/* The instruction set a backend's kernel for weight dtype dt uses ("amx-bf16+avx512bf16",
+ * "avx512bf16", "avx512f"), or why there is none. */
 typedef const char *(*tt_qlinear_isa_fn)(tt_dtype dt);
 
 /* True when dev has a kernel for weights of dtype dt (bf16 or i8). *isa (may be NULL)
