@@ -24,10 +24,12 @@ end
 local sampler = tt.plugin("sampler", "categorical", {temperature = 1.0, top_k = 250, seed = 0})
 local prefix = tt.zeros({a.batch, 1}, {dtype = "i64", device = a.device})
 local params = 0
-for _, n in ipairs(gpt:param_names()) do
-  local c = 1
-  for _, d in ipairs(gpt:param(n):shape()) do c = c * d end
-  params = params + c
+for _, n in ipairs(gpt:param_names()) do   -- the weights (not the attention masks)
+  if gpt:param_info(n).trainable then
+    local c = 1
+    for _, d in ipairs(gpt:param(n):shape()) do c = c * d end
+    params = params + c
+  end
 end
 
 tt.no_grad(function()
