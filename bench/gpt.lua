@@ -1,20 +1,36 @@
 -- bench/gpt.lua — KV-cached sampling speed of the official FacesHQ transformer
--- config (vocab 1024, block 512, 24 layers, 16 heads, width 1024), random weights.
+-- config (vocab 1024, block 512, 24 layers, 16 heads, width 1024: 305M
+-- parameters), random weights, with the linear layers' weights in fp32, bf16 or
+-- int8. Prints the ISA path taken and the streaming-read memory bandwidth measured
+-- in the same run (batch-1 decoding streams every weight once per token).
 --
---   taming run bench/gpt.lua [batch=1] [tokens=256] [device=cpu] [threads=N]
+--   taming run bench/gpt.lua [batch=1] [tokens=256] [precision=fp32|bf16|int8] [device=cpu] [threads=N]
 local tt = require "taming"
 
 local a = tt.args.parse(..., {
   batch = {"int", default = 1}, tokens = {"int", default = 256}, device = {"string", default = "cpu"},
   threads = {"int"}, layers = {"int", default = 24}, width = {"int", default = 1024},
-  cache = {"bool", default = true},
+  cache = {"bool", default = true}, precision = {"string", default = "fp32"},
+  bandwidth = {"bool", default = true},
 })
 if a.threads then tt.set_threads(a.threads) end
 
 local gpt = tt.plugin("transformer", "mingpt", {vocab_size = 1024, block_size = 512, n_layer = a.layers, n_head = 16,
   n_embd = a.width}, {seed = 0, device = a.device})
+local info = gpt:set_precision(a.precision)
+if info.fallback then
+  io.stderr:write(("gpt: precision=%s is not available (%s); running fp32\n"):format(a.precision, info.fallback))
+end
 local sampler = tt.plugin("sampler", "categorical", {temperature = 1.0, top_k = 250, seed = 0})
 local prefix = tt.zeros({a.batch, 1}, {dtype = "i64", device = a.device})
+local params = 0
+for _, n in ipairs(gpt:param_names()) do   -- the weights (not the attention masks)
+  if gpt:param_info(n).trainable then
+    local c = 1
+    for _, d in ipairs(gpt:param(n):shape()) do c = c * d end
+    params = params + c
+  end
+end
 
 tt.no_grad(function()
   tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = 4, cache = a.cache}   -- warm-up
@@ -23,6 +39,9 @@ tt.no_grad(function()
   local out = tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = a.tokens, cache = a.cache}
   tt.synchronize(a.device)
   local dt = tt.time() - t0
-  print(('{"bench":"gpt","batch":%d,"tokens":%d,"device":"%s","threads":%d,"cache":%s,"s":%.3f,"tok_per_s":%.3f}'):format(
-    a.batch, a.tokens, a.device, tt.threads(), tostring(a.cache), dt, a.tokens * a.batch / dt))
+  local bw = a.bandwidth and a.device == "cpu" and tt.stream_read_gbs(1024, 5) or 0
+  print(('{"bench":"gpt","batch":%d,"tokens":%d,"device":"%s","threads":%d,"cache":%s,"precision":"%s",' ..
+         '"isa":"%s","params":%d,"s":%.3f,"tok_per_s":%.3f,"stream_read_gbs":%.2f}'):format(
+    a.batch, a.tokens, a.device, tt.threads(), tostring(a.cache), info.precision, info.isa, params, dt,
+    a.tokens * a.batch / dt, bw))
 end)

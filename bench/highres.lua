@@ -3,19 +3,23 @@
 -- 24 layers, 16 heads, width 1024), random weights, KV cache reused while the
 -- window does not move.
 --
---   taming run bench/highres.lua [grid=32] [window=16] [device=cpu] [threads=N] [cells=N]
+--   taming run bench/highres.lua [grid=32] [window=16] [device=cpu] [threads=N] [cells=N] [precision=fp32|bf16|int8]
 local tt = require "taming"
 
 local a = tt.args.parse(..., {
   grid = {"int", default = 32}, window = {"int", default = 16}, device = {"string", default = "cpu"},
   threads = {"int"}, layers = {"int", default = 24}, width = {"int", default = 1024}, cache = {"bool", default = true},
-  cells = {"int"},
+  cells = {"int"}, precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}},
 })
 if a.threads then tt.set_threads(a.threads) end
 
 local W = a.window
 local gpt = tt.plugin("transformer", "mingpt", {vocab_size = 1024, block_size = 2 * W * W, n_layer = a.layers,
   n_head = 16, n_embd = a.width}, {seed = 0, device = a.device})
+local info = gpt:set_precision(a.precision)
+if info.fallback then
+  io.stderr:write(("highres: precision=%s is not available (%s); running fp32\n"):format(a.precision, info.fallback))
+end
 local sampler = tt.plugin("sampler", "categorical", {temperature = 1.0, top_k = 100, seed = 0})
 local G = a.grid
 -- a depth code grid (what the depth VQGAN would produce), and the image grid to fill
@@ -30,6 +34,6 @@ tt.no_grad(function()
   tt.synchronize(a.device)
   local dt = tt.time() - t0
   local n = G * G - start
-  print(('{"bench":"highres","grid":%d,"window":%d,"cells":%d,"device":"%s","threads":%d,"cache":%s,"s":%.2f,"s_per_token":%.4f}'):format(
-    G, W, n, a.device, tt.threads(), tostring(a.cache), dt, dt / n))
+  print(('{"bench":"highres","grid":%d,"window":%d,"cells":%d,"device":"%s","threads":%d,"cache":%s,"precision":"%s","isa":"%s","s":%.2f,"s_per_token":%.4f}'):format(
+    G, W, n, a.device, tt.threads(), tostring(a.cache), info.precision, info.isa, dt, dt / n))
 end)

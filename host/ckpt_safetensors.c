@@ -29,7 +29,7 @@ static uint64_t max_header(void) {
 
 static const struct { const char *name; tt_dtype dt; } st_dtypes[] = {
     {"F32", TT_F32}, {"F64", TT_F64}, {"F16", TT_F16}, {"BF16", TT_BF16},
-    {"I64", TT_I64}, {"I32", TT_I32}, {"U8", TT_U8}, {"BOOL", TT_U8}};
+    {"I64", TT_I64}, {"I32", TT_I32}, {"U8", TT_U8}, {"I8", TT_I8}, {"BOOL", TT_U8}};
 
 static int st_dtype(const char *s) {
   for (size_t i = 0; i < sizeof st_dtypes / sizeof st_dtypes[0]; i++)

@@ -6,10 +6,11 @@ host_libtaming_la_SOURCES += host/value.c host/internal.h host/dl.c host/dl.h ho
 # files: checkpoints, safetensors, npy, YAML, atomic writes
 host_libtaming_la_SOURCES += host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c
 host_libtaming_la_SOURCES += host/ckpt_torch.c host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c
+host_libtaming_la_SOURCES += host/ckpt_quantize.c
 # op wrappers (shape checks, kernel dispatch, autograd), one file per family
 host_libtaming_la_SOURCES += host/ops/common.c host/ops/common.h
 host_libtaming_la_SOURCES += host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c
-host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c
+host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c host/ops/qlinear.c
 # plugins, the Lua module, the sampling loops
 host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
 host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
@@ -45,6 +46,7 @@ tamingops_HEADERS += \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
 	host/include/taming/ops/random.h host/include/taming/ops/compare.h \
 	host/include/taming/ops/sort.h
+	host/include/taming/ops/random.h host/include/taming/ops/qlinear.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 
 bin_PROGRAMS += host/taming

@@ -453,6 +453,35 @@ static int l_threads(lua_State *L) {
   return 1;
 }
 
+/* stream_read_gbs([mib = 1024 [, reps = 5]]) -> GB/s: the best of reps passes of
+ * all threads summing a buffer far larger than the caches, the memory bandwidth a
+ * weight-streaming decoder can hope for (benches print it next to their speed). */
+static int l_stream_read_gbs(lua_State *L) {
+  lua_Integer mib = luaL_optinteger(L, 1, 1024), reps = luaL_optinteger(L, 2, 5);
+  if (mib < 1 || mib > (1 << 20) || reps < 1) return luaL_error(L, "stream_read_gbs: mib in [1, 2^20] and reps >= 1");
+  size_t n = (size_t)mib << 17;   /* 8-byte words */
+  uint64_t *buf = malloc(n * sizeof *buf);
+  if (!buf) return luaL_error(L, "stream_read_gbs: out of memory for %d MiB", (int)mib);
+#pragma omp parallel for schedule(static)
+  for (size_t i = 0; i < n; i++) buf[i] = i;
+  double best = 0;
+  uint64_t sink = 0;
+  for (lua_Integer r = 0; r < reps; r++) {
+    struct timespec t0, t1;
+    uint64_t s = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+#pragma omp parallel for schedule(static) reduction(+ : s)
+    for (size_t i = 0; i < n; i++) s += buf[i];
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sink += s;
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (dt > 0 && n * 8.0 / dt / 1e9 > best) best = n * 8.0 / dt / 1e9;
+  }
+  free(buf);
+  lua_pushnumber(L, sink == 1 ? -1 : best);   /* keeps the sums live */
+  return 1;
+}
+
 static const luaL_Reg ops_funcs[] = {
     {"tensor", l_tensor}, {"zeros", l_zeros}, {"ones", l_ones}, {"full", l_full}, {"arange", l_arange},
     {"rng", l_rng}, {"rand", l_rand}, {"randn", l_randn}, {"bernoulli", l_bernoulli}, {"dropout", l_dropout}, {"cat", l_cat},
@@ -466,6 +495,7 @@ static const luaL_Reg ops_funcs[] = {
     {"autograd_grad", l_autograd_grad}, {"adam_step", l_adam_step}, {"time", l_time},
     {"device_available", l_device_available}, {"synchronize", l_synchronize},
     {"memory_in_use", l_memory_in_use}, {"set_threads", l_set_threads}, {"threads", l_threads},
+    {"stream_read_gbs", l_stream_read_gbs},
     {NULL, NULL}};
 
 static const luaL_Reg rng_methods[] = {

@@ -24,9 +24,10 @@ static const char *usage =
     "                                   -v: each plugin's summary and methods with their doc strings\n"
     "  info FILE                        list a checkpoint's tensors (name, dtype, shape) and keys, and\n"
     "                                   warn about pickle globals that torch.load would call\n"
-    "  convert IN OUT.safetensors [--inference] [--allow-unsafe-globals]\n"
-    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*;\n"
-    "                                   a pickle with globals outside the allowlist is refused unless allowed)\n"
+    "  convert IN OUT.safetensors [--inference] [--quantize int8] [--allow-unsafe-globals]\n"
+    "                                   rewrite a checkpoint as safetensors (--inference drops loss.*,\n"
+    "                                   --quantize int8 stores the GPT's linear weights in int8; a pickle\n"
+    "                                   with globals outside the allowlist is refused unless allowed)\n"
     "  --help, --version\n"
     "\n"
     "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
@@ -210,23 +211,36 @@ static int cmd_info(int argc, char **argv) {
 static int cmd_convert(int argc, char **argv) {
   bool inference = false;
   tt_ckpt_options opts = {0};
-  const char *in = NULL, *out = NULL;
+  const char *in = NULL, *out = NULL, *quantize = NULL;
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--inference")) inference = true;
     else if (!strcmp(argv[i], "--allow-unsafe-globals")) opts.allow_unsafe_globals = true;
+    else if (!strcmp(argv[i], "--quantize")) {
+      if (++i == argc) {
+        die_line("convert: ", "--quantize needs a scheme (int8)");
+        return 2;
+      }
+      quantize = argv[i];
+    }
     else if (!in) in = argv[i];
     else if (!out) out = argv[i];
     else {
       die_line("convert: ", "too many arguments (usage: taming convert IN OUT.safetensors [--inference] "
-                            "[--allow-unsafe-globals])");
+                            "[--quantize int8] [--allow-unsafe-globals])");
       return 2;
     }
   }
   if (!in || !out) {
-    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference] [--allow-unsafe-globals]");
+    die_line("convert: ", "usage: taming convert IN OUT.safetensors [--inference] [--quantize int8] "
+                          "[--allow-unsafe-globals]");
     return 2;
   }
-  if (tt_ckpt_convert_with(in, out, inference, &opts) != TT_OK) {
+  if (quantize && opts.allow_unsafe_globals) {
+    die_line("convert: ", "--quantize reads only checkpoints without unsafe globals; convert first, then quantize");
+    return 2;
+  }
+  if ((quantize ? tt_ckpt_quantize(in, out, quantize, inference) : tt_ckpt_convert_with(in, out, inference, &opts)) !=
+      TT_OK) {
     die_line(NULL, tt_error_message());
     return 1;
   }

@@ -22,11 +22,12 @@ size_t tt_dtype_size(tt_dtype dt) {
     case TT_BF16: return 2;
     case TT_F16: return 2;
     case TT_F64: return 8;
+    case TT_I8: return 1;
     default: return 0;
   }
 }
 
-static const char *dtype_names[TT_DTYPE_COUNT] = {"f32", "i64", "u8", "i32", "bf16", "f16", "f64"};
+static const char *dtype_names[TT_DTYPE_COUNT] = {"f32", "i64", "u8", "i32", "bf16", "f16", "f64", "i8"};
 
 const char *tt_dtype_name(tt_dtype dt) {
   return (unsigned)dt < TT_DTYPE_COUNT ? dtype_names[dt] : "?";

@@ -6,6 +6,7 @@
 --
 --   taming run pipelines/evaluate.lua config=M.yaml ckpt=M.safetensors data=fashion_mnist split=test
 --       [data_root=..] [size=N] [channels=C] [batch=64] [limit=N] [device=cpu] [threads=N]
+--       [precision=fp32|bf16|int8] (the transformer's linear weights)
 local tt = require "taming"
 local train = require "taming.train"
 local data = require "taming.data"
@@ -19,10 +20,11 @@ local a = tt.args.parse(..., {
   cond = {"string", default = "segmentation", choices = {"segmentation", "depth"}},
   seg_dataset = {"string"}, n_labels = {"int"},
   device = {"string", default = "cpu", choices = {"cpu", "cuda"}}, threads = {"int"}, workers = {"int", default = 2},
+  precision = {"string", choices = {"fp32", "bf16", "int8"}},
 }, "taming run pipelines/evaluate.lua config=M.yaml ckpt=M.safetensors data=... split=test")
 if a.threads then tt.set_threads(a.threads) end
 
-local model = tt.load(a.ckpt, {config = a.config, device = a.device})
+local model = tt.load(a.ckpt, {config = a.config, device = a.device, precision = a.precision})
 local n2n = model.kind == "Net2NetTransformer"
 local vq = n2n and model.first_stage or model
 local ds, batch = train.dataset(a, model.config, vq)

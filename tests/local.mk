@@ -39,6 +39,12 @@ tests_check_ops_select_SOURCES = tests/check_ops_select.c
 tests_check_ops_select_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_select_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_select
+# bf16 / int8 linear kernels (exit 77 where the CPU has neither)
+check_PROGRAMS += tests/check_ops_qlinear
+tests_check_ops_qlinear_SOURCES = tests/check_ops_qlinear.c
+tests_check_ops_qlinear_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_qlinear_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_qlinear
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
@@ -171,6 +177,8 @@ LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
 LUA_TESTS += tests/lua/test_hostile_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
+# bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
+LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua

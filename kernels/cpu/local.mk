@@ -15,3 +15,5 @@ host_libtaming_la_SOURCES += kernels/cpu/conv.c
 host_libtaming_la_SOURCES += kernels/cpu/resample.c
 # compare and sort families (sampler building blocks)
 host_libtaming_la_SOURCES += kernels/cpu/compare.c kernels/cpu/sort.c
+# low-precision linear family (bf16 / int8 weights)
+host_libtaming_la_SOURCES += kernels/cpu/qlinear.c

@@ -109,7 +109,13 @@ function Model:load_state(src, opts)
     for _, n in ipairs(p:param_names()) do
       local full = pp .. n
       local t = avail[full]
-      if t then
+      local qscale = t and avail[full .. "_scale"]
+      if t and qscale and t:dtype() == "i8" and p:has_method("bind_int8") then
+        -- int8 weights + per-channel scales of a quantized file (taming convert --quantize int8)
+        p:bind_int8(n, t, qscale)
+        used[full], used[full .. "_scale"] = true, true
+        self.quantized = true
+      elseif t then
         local info = p:param_info(n)
         local want, have = shape_str(info.shape), shape_str(t:shape())
         if want ~= have then
@@ -169,6 +175,28 @@ function Model:init(seed, device)
     p:params_ready()
   end)
   return self
+end
+
+-- Weights of the plugins that support it (the transformer's linear layers) in
+-- "fp32", "bf16" or "int8"; the rest stays fp32. Where the CPU lacks the
+-- instructions, stays fp32 and says so in one line on stderr.
+-- Returns {precision =, isa =[, fallback =]} of the last plugin that took it.
+function Model:set_precision(precision)
+  local info = {precision = "fp32", isa = "openblas"}
+  if precision ~= "fp32" and precision ~= "bf16" and precision ~= "int8" then
+    error(("precision: expected fp32, bf16 or int8, found '%s'"):format(tostring(precision)), 0)
+  end
+  self:each_plugin(function(prefix, p)
+    if p:has_method("set_precision") then
+      info = p:set_precision(precision)
+      if info.fallback then
+        io.stderr:write(("taming: precision=%s is not available for %s (%s); running fp32\n"):format(
+          precision, prefix ~= "" and prefix:sub(1, -2) or "the model", info.fallback))
+      end
+    end
+  end)
+  self.precision_info = info
+  return info
 end
 
 function Model:train(on)

@@ -30,6 +30,7 @@ function P.sampling_schema(extra)
     size = {"string", help = "output size in pixels, N or WxH (larger than the training size: sliding window)"},
     device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
     threads = {"int", min = 1},
+    precision = {"string", choices = {"fp32", "bf16", "int8"}, help = "weights of the transformer's linear layers"},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
@@ -37,7 +38,7 @@ end
 
 function P.load(a)
   if a.threads then tt.set_threads(a.threads) end
-  local m = tt.load(a.ckpt, {config = a.config, device = a.device})
+  local m = tt.load(a.ckpt, {config = a.config, device = a.device, precision = a.precision})
   if m.kind ~= "Net2NetTransformer" then
     error(("%s: expected a Net2NetTransformer config, found %s"):format(a.config, tostring(m.target)), 0)
   end

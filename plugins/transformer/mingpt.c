@@ -4,7 +4,11 @@
  * training. A KV cache serves incremental decoding for any batch size:
  * reset_cache(B), then forward_cached(tokens) appends tokens and returns their
  * logits; truncate_cache(n) rewinds it (a sliding window that did not move).
- * Parameters relative to `transformer.` carry the official names. */
+ * Parameters relative to `transformer.` carry the official names.
+ * set_precision("bf16" | "int8") packs every linear layer's weight (attention,
+ * MLP, head) for inference with low-precision weights (taming/ops/qlinear.h);
+ * the f32 parameters stay bound, so state_dict, training and "fp32" are intact.
+ * bind_int8 takes int8 weights + per-channel scales from a quantized file. */
 #include "config.h"
 #include <math.h>
 #include <stdio.h>
@@ -12,9 +16,19 @@
 #include <string.h>
 #include "taming/plugin.h"
 
+/* A linear layer's weight packed for inference (bf16, or i8 + scale), made from
+ * `src`, the f32 tensor bound when it was packed: once the parameter is rebound
+ * or moved, the pack no longer applies and the f32 path runs. */
+typedef struct {
+  tt_tensor *w, *scale, *src;
+} packed;
+
+enum { PK_KEY, PK_QUERY, PK_VALUE, PK_PROJ, PK_FC, PK_OUT, PK_PER_BLOCK };
+
 typedef struct {
   tt_norm_layer ln1, ln2;
   tt_linear_layer key, query, value, proj, fc, out;
+  packed pk[PK_PER_BLOCK];
   tt_param *mask;
   tt_tensor *k_cache, *v_cache;   /* [B, H, block, d] */
 } block;
@@ -30,7 +44,41 @@ typedef struct {
   block *blocks;
   int64_t cache_b, cache_len;       /* batch and filled length of the KV cache */
   tt_rng rng;
+  packed head_pk;
+  tt_dtype precision;               /* TT_F32, TT_BF16 or TT_I8 */
 } gpt;
+
+static void packed_free(packed *p) {
+  tt_tensor_release(&p->w);
+  tt_tensor_release(&p->scale);
+  tt_tensor_release(&p->src);
+}
+
+static void free_packs(gpt *g) {
+  for (int64_t l = 0; g->blocks && l < g->L; l++)
+    for (int i = 0; i < PK_PER_BLOCK; i++) packed_free(&g->blocks[l].pk[i]);
+  packed_free(&g->head_pk);
+}
+
+/* every packable weight with its slot, in a fixed order; returns the count (or fills at most max) */
+static int linear_slots(gpt *g, int max, tt_param **w, tt_param **bias, packed **pk) {
+  int n = 0;
+  for (int64_t l = 0; l < g->L; l++) {
+    block *b = &g->blocks[l];
+    tt_linear_layer *ls[PK_PER_BLOCK] = {&b->key, &b->query, &b->value, &b->proj, &b->fc, &b->out};
+    for (int i = 0; i < PK_PER_BLOCK; i++, n++)
+      if (n < max) { w[n] = ls[i]->weight; bias[n] = ls[i]->bias; pk[n] = &b->pk[i]; }
+  }
+  if (n < max) { w[n] = g->head; bias[n] = NULL; pk[n] = &g->head_pk; }
+  return n + 1;
+}
+
+/* x @ W^T + b through the pack when it is current (and not training), else in f32 */
+static tt_tensor *linear_fwd(gpt *g, const tt_linear_layer *l, const packed *p, tt_tensor *x) {
+  if (p->w && !g->training && p->src == l->weight->t)
+    return tt_qlinear(x, p->w, p->scale, l->bias ? l->bias->t : NULL);
+  return tt_linear_layer_forward(l, x);
+}
 
 static void free_cache(gpt *g) {
   for (int64_t l = 0; l < g->L; l++) {
@@ -44,6 +92,7 @@ static void gpt_destroy(void *self) {
   gpt *g = self;
   if (!g) return;
   if (g->blocks) free_cache(g);
+  free_packs(g);
   free(g->blocks);
   tt_paramset_free(&g->ps);
   free(g);
@@ -202,8 +251,8 @@ static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int
   bool train = g->training;
   tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);
   if (!h) return NULL;
-  tt_tensor *q0 = tt_linear_layer_forward(&b->query, h), *k0 = tt_linear_layer_forward(&b->key, h),
-            *v0 = tt_linear_layer_forward(&b->value, h);
+  tt_tensor *q0 = linear_fwd(g, &b->query, &b->pk[PK_QUERY], h), *k0 = linear_fwd(g, &b->key, &b->pk[PK_KEY], h),
+            *v0 = linear_fwd(g, &b->value, &b->pk[PK_VALUE], h);
   tt_tensor_unref(h);
   tt_tensor *q = q0 ? split_heads(g, q0) : NULL, *k = k0 ? split_heads(g, k0) : NULL, *v = v0 ? split_heads(g, v0) : NULL;
   tt_tensor_unref(q0); tt_tensor_unref(k0); tt_tensor_unref(v0);
@@ -231,7 +280,7 @@ static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int
   if (!y) return NULL;
   tt_tensor *m = merge_heads(g, y);
   tt_tensor_unref(y);
-  tt_tensor *a = m ? tt_linear_layer_forward(&b->proj, m) : NULL;
+  tt_tensor *a = m ? linear_fwd(g, &b->proj, &b->pk[PK_PROJ], m) : NULL;
   tt_tensor_unref(m);
   if (a && train && g->resid_pdrop > 0) {
     tt_tensor *d = tt_dropout(a, g->resid_pdrop, true, &g->rng);
@@ -242,11 +291,11 @@ static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int
   tt_tensor_unref(a);
   if (!x1) return NULL;
   tt_tensor *h2 = tt_layer_norm_layer_forward(&b->ln2, x1);
-  tt_tensor *f = h2 ? tt_linear_layer_forward(&b->fc, h2) : NULL;
+  tt_tensor *f = h2 ? linear_fwd(g, &b->fc, &b->pk[PK_FC], h2) : NULL;
   tt_tensor_unref(h2);
   tt_tensor *ge = f ? tt_gelu(f) : NULL;
   tt_tensor_unref(f);
-  tt_tensor *o = ge ? tt_linear_layer_forward(&b->out, ge) : NULL;
+  tt_tensor *o = ge ? linear_fwd(g, &b->out, &b->pk[PK_OUT], ge) : NULL;
   tt_tensor_unref(ge);
   if (o && train && g->resid_pdrop > 0) {
     tt_tensor *d = tt_dropout(o, g->resid_pdrop, true, &g->rng);
@@ -309,7 +358,8 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
   }
   tt_tensor *h = tt_layer_norm_layer_forward(&g->ln_f, x);
   tt_tensor_unref(x);
-  tt_tensor *logits = h ? tt_linear(h, g->head->t, NULL) : NULL;   // [B, T, V]
+  tt_linear_layer head = {g->head, NULL};
+  tt_tensor *logits = h ? linear_fwd(g, &head, &g->head_pk, h) : NULL;   // [B, T, V]
   tt_tensor_unref(h);
   return logits;
 }
@@ -390,6 +440,13 @@ static tt_status gpt_truncate_cache(void *self, const tt_value *args, int nargs,
   return TT_OK;
 }
 
+static const char *precision_name(tt_dtype dt) { return dt == TT_BF16 ? "bf16" : dt == TT_I8 ? "int8" : "fp32"; }
+
+static tt_status set_str(tt_value *map, const char *key, const char *v) {
+  tt_value x = tt_value_str(v);
+  return tt_value_set(map, key, &x);
+}
+
 static tt_status gpt_info(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   gpt *g = self;
   rets[0] = tt_value_map();
@@ -399,8 +456,111 @@ static tt_status gpt_info(void *self, const tt_value *args, int nargs, tt_value 
     tt_value x = tt_value_int(v[i]);
     TT_TRY(tt_value_set(&rets[0], k[i], &x));
   }
+  TT_TRY(set_str(&rets[0], "precision", precision_name(g->precision)));
   *nrets = 1;
   return TT_OK;
+}
+
+/* set_precision("fp32" | "bf16" | "int8") -> {precision, isa[, fallback]}: packs every
+ * linear weight; where the device has no kernel for it, stays fp32 and says why */
+static tt_status gpt_set_precision(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  TT_TRY(tt_args_check("set_precision", nargs, 1, 1));
+  const char *mode = args[0].type == TT_V_STR ? args[0].u.s : "";
+  tt_dtype dt = !strcmp(mode, "fp32") ? TT_F32 : !strcmp(mode, "bf16") ? TT_BF16 : !strcmp(mode, "int8") ? TT_I8 : TT_DTYPE_COUNT;
+  if (dt == TT_DTYPE_COUNT)
+    return tt_error(TT_ERR_INVALID, "set_precision: expected fp32, bf16 or int8, found '%s'",
+                    args[0].type == TT_V_STR ? mode : tt_vtype_name(args[0].type));
+  if (!g->tok_emb->t) return tt_error(TT_ERR_INVALID, "set_precision: parameters are neither bound nor materialised");
+  tt_device dev = g->tok_emb->t->device;
+  const char *isa = "openblas", *fallback = NULL;
+  if (dt != TT_F32 && !tt_qlinear_supported(dev, dt, &isa)) {
+    fallback = isa;
+    isa = "openblas";
+    dt = TT_F32;
+  }
+  int n = linear_slots(g, 0, NULL, NULL, NULL);
+  tt_param **w = malloc(sizeof *w * (size_t)n), **bias = malloc(sizeof *bias * (size_t)n);
+  packed **pk = malloc(sizeof *pk * (size_t)n);
+  tt_status s = w && bias && pk ? TT_OK : tt_error(TT_ERR_NOMEM, "set_precision: out of memory");
+  if (s == TT_OK) linear_slots(g, n, w, bias, pk);
+  for (int i = 0; s == TT_OK && i < n; i++) {
+    packed *p = pk[i];
+    if (dt == TT_F32) { packed_free(p); continue; }
+    if (!w[i]->t) { s = tt_error(TT_ERR_INVALID, "set_precision: '%s' is not bound", w[i]->name); break; }
+    /* keep a current pack of the same kind (int8 weights read from a quantized file) */
+    if (p->w && p->w->dtype == dt && p->src == w[i]->t) continue;
+    packed_free(p);
+    p->w = tt_qlinear_pack(w[i]->t, dt, dt == TT_I8 ? &p->scale : NULL);
+    if (!p->w) s = tt_error_prefix(tt_last_status(), "set_precision: '%s': ", w[i]->name);
+    else p->src = tt_tensor_ref(w[i]->t);
+  }
+  free(w);
+  free(bias);
+  free(pk);
+  if (s != TT_OK) {
+    free_packs(g);
+    g->precision = TT_F32;
+    return s;
+  }
+  g->precision = dt;
+  rets[0] = tt_value_map();
+  TT_TRY(set_str(&rets[0], "precision", precision_name(dt)));
+  TT_TRY(set_str(&rets[0], "isa", isa));
+  if (fallback) TT_TRY(set_str(&rets[0], "fallback", fallback));
+  *nrets = 1;
+  return TT_OK;
+}
+
+/* bind_int8(name, q i8 [out, in], scale f32 [out]): a linear weight as a quantized
+ * file stores it. The f32 parameter is bound to q * scale (exactly what the int8
+ * kernel computes with), and q is kept packed for set_precision("int8"). */
+static tt_status gpt_bind_int8(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  tt_tensor *q, *scale;
+  TT_TRY(tt_args_check("bind_int8", nargs, 3, 3));
+  if (args[0].type != TT_V_STR) return tt_error(TT_ERR_INVALID, "bind_int8: the first argument is a parameter name");
+  TT_TRY(tt_arg_tensor(args, nargs, 1, "q", &q));
+  TT_TRY(tt_arg_tensor(args, nargs, 2, "scale", &scale));
+  int n = linear_slots(g, 0, NULL, NULL, NULL);
+  tt_param **w = malloc(sizeof *w * (size_t)n), **bias = malloc(sizeof *bias * (size_t)n);
+  packed **pk = malloc(sizeof *pk * (size_t)n);
+  tt_status s = w && bias && pk ? TT_OK : tt_error(TT_ERR_NOMEM, "bind_int8: out of memory");
+  int at = -1;
+  if (s == TT_OK) {
+    linear_slots(g, n, w, bias, pk);
+    for (int i = 0; i < n && at < 0; i++)
+      if (!strcmp(w[i]->name, args[0].u.s)) at = i;
+    if (at < 0) s = tt_error(TT_ERR_INVALID, "bind_int8: '%s' is not a linear weight of this GPT", args[0].u.s);
+  }
+  if (s == TT_OK && (q->dtype != TT_I8 || q->ndim != 2 || q->shape[0] != w[at]->shape[0] || q->shape[1] != w[at]->shape[1])) {
+    char b[128];
+    s = tt_error(TT_ERR_INVALID, "bind_int8: '%s': expected i8 [%lld, %lld], found %s %s", w[at]->name,
+                 (long long)w[at]->shape[0], (long long)w[at]->shape[1], tt_dtype_name(q->dtype),
+                 tt_tensor_shape_str(q, b, sizeof b));
+  }
+  tt_tensor *deq = s == TT_OK ? tt_dequantize_i8_rows(q, scale) : NULL;
+  if (s == TT_OK && !deq) s = tt_error_prefix(tt_last_status(), "bind_int8: '%s': ", w[at]->name);
+  if (s == TT_OK) s = tt_param_bind(w[at], deq, "quantized weights");
+  tt_tensor *packed_q = s == TT_OK ? tt_qlinear_pack_i8(q, scale) : NULL;
+  tt_tensor *sc = packed_q ? tt_contiguous(scale) : NULL;
+  if (s == TT_OK && !sc) s = tt_last_status();
+  if (s == TT_OK) {
+    packed *p = pk[at];
+    packed_free(p);
+    p->w = packed_q;
+    p->scale = sc;
+    p->src = tt_tensor_ref(w[at]->t);
+  } else {
+    tt_tensor_unref(packed_q);
+    tt_tensor_unref(sc);
+  }
+  tt_tensor_unref(deq);
+  free(w);
+  free(bias);
+  free(pk);
+  *nrets = 0;
+  return s;
 }
 
 static const tt_method gpt_methods[] = {
@@ -409,7 +569,9 @@ static const tt_method gpt_methods[] = {
     {"forward_cached", gpt_forward_cached, "tokens [B, T] [, last_only] -> logits of the new tokens"},
     {"cache_len", gpt_cache_len, "-> positions held in the KV cache"},
     {"truncate_cache", gpt_truncate_cache, "n: keep the first n cached positions"},
-    {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked}"},
+    {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked, precision}"},
+    {"set_precision", gpt_set_precision, "fp32|bf16|int8: weights of the linear layers -> {precision, isa[, fallback]}"},
+    {"bind_int8", gpt_bind_int8, "name, q i8 [out, in], scale f32 [out]: a weight from a quantized file"},
     {NULL, NULL, NULL}};
 
 TT_PLUGIN_DEFINE(.kind = "transformer", .name = "mingpt", .version = "1.0.0",

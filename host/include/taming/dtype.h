@@ -8,7 +8,7 @@
  *   bits kept, quiet bit set).
  * - A floating value stored into an integer dtype truncates toward zero; NaN
  *   becomes 0 and values outside i32/i64 saturate at the type's limits; u8
- *   takes the low 8 bits of the i64 value (-1.0 -> 255, 256.0 -> 0).
+ *   and i8 take the low 8 bits of the i64 value (u8: -1.0 -> 255, 256.0 -> 0).
  * - Between integer dtypes the value goes through i64 (so i64 -> i64 and
  *   i64 -> i32 do not lose bits to a double); a narrower integer keeps the low
  *   bits, as a C cast does.
@@ -113,7 +113,9 @@ TT_DTYPE_FN int32_t tt_i32_from_f64(double v) {
 
 /* ---- one element of any dtype ---- */
 
-TT_DTYPE_FN bool tt_dtype_is_integer(tt_dtype dt) { return dt == TT_I64 || dt == TT_I32 || dt == TT_U8; }
+TT_DTYPE_FN bool tt_dtype_is_integer(tt_dtype dt) {
+  return dt == TT_I64 || dt == TT_I32 || dt == TT_U8 || dt == TT_I8;
+}
 TT_DTYPE_FN bool tt_dtype_is_float(tt_dtype dt) {
   return dt == TT_F32 || dt == TT_F16 || dt == TT_BF16 || dt == TT_F64;
 }
@@ -123,6 +125,7 @@ TT_DTYPE_FN double tt_dtype_load_f64(const void *p, tt_dtype dt) {
     case TT_F32: return *(const float *)p;
     case TT_I64: return (double)*(const int64_t *)p;
     case TT_U8: return *(const uint8_t *)p;
+    case TT_I8: return *(const int8_t *)p;
     case TT_I32: return *(const int32_t *)p;
     case TT_BF16: return tt_bf16_to_f32(*(const uint16_t *)p);
     case TT_F16: return tt_f16_to_f32(*(const uint16_t *)p);
@@ -136,6 +139,7 @@ TT_DTYPE_FN int64_t tt_dtype_load_i64(const void *p, tt_dtype dt) {
     case TT_I64: return *(const int64_t *)p;
     case TT_I32: return *(const int32_t *)p;
     case TT_U8: return *(const uint8_t *)p;
+    case TT_I8: return *(const int8_t *)p;
     default: return tt_i64_from_f64(tt_dtype_load_f64(p, dt));
   }
 }
@@ -145,6 +149,7 @@ TT_DTYPE_FN void tt_dtype_store_f64(void *p, tt_dtype dt, double v) {
     case TT_F32: *(float *)p = (float)v; break;
     case TT_I64: *(int64_t *)p = tt_i64_from_f64(v); break;
     case TT_U8: *(uint8_t *)p = (uint8_t)tt_i64_from_f64(v); break;
+    case TT_I8: *(int8_t *)p = (int8_t)(uint8_t)tt_i64_from_f64(v); break;
     case TT_I32: *(int32_t *)p = tt_i32_from_f64(v); break;
     case TT_BF16: *(uint16_t *)p = tt_f32_to_bf16((float)v); break;
     case TT_F16: *(uint16_t *)p = tt_f32_to_f16((float)v); break;
@@ -158,6 +163,7 @@ TT_DTYPE_FN void tt_dtype_store_i64(void *p, tt_dtype dt, int64_t v) {
     case TT_I64: *(int64_t *)p = v; break;
     case TT_I32: *(int32_t *)p = (int32_t)v; break;
     case TT_U8: *(uint8_t *)p = (uint8_t)v; break;
+    case TT_I8: *(int8_t *)p = (int8_t)(uint8_t)v; break;
     default: tt_dtype_store_f64(p, dt, (double)v); break;
   }
 }

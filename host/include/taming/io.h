@@ -60,6 +60,9 @@ TT_API tt_status tt_ckpt_print_info(const tt_ckpt *c, FILE *out);
  * `inference`, the training-only `loss.*` tensors (LPIPS, discriminator) are dropped. */
 TT_API tt_status tt_ckpt_convert(const char *in, const char *out, bool inference);
 TT_API tt_status tt_ckpt_convert_with(const char *in, const char *out, bool inference, const tt_ckpt_options *opts);
+/* tt_ckpt_convert with minGPT's linear weights quantized (scheme "int8": per output
+ * channel, <name>.weight i8 + <name>.weight_scale f32; host/ckpt_quantize.c). */
+TT_API tt_status tt_ckpt_quantize(const char *in, const char *out, const char *scheme, bool inference);
 
 /* Writes name -> tensor pairs (any device; contiguous copies are made as needed)
  * with optional string metadata (a map of strings, may be NULL). Atomic. */

@@ -14,6 +14,7 @@
 #include "taming/ops/shape.h"
 #include "taming/ops/reduce.h"
 #include "taming/ops/gemm.h"
+#include "taming/ops/qlinear.h"
 #include "taming/ops/conv.h"
 #include "taming/ops/resample.h"
 #include "taming/ops/norm.h"

@@ -29,6 +29,7 @@ typedef enum tt_dtype {
   TT_BF16, /* storage type: planned for weights and GPU math */
   TT_F16,  /* storage type: planned */
   TT_F64,
+  TT_I8,   /* storage type: int8 weights (quantized linear layers) */
   TT_DTYPE_COUNT
 } tt_dtype;
 
