@@ -5,6 +5,7 @@
 #include <string.h>
 #include "taming/autograd.h"
 #include "taming/ops.h"
+#include "taming/profile.h"
 
 static _Thread_local int grad_off;
 static _Atomic uint64_t next_seq = 1;
@@ -91,6 +92,7 @@ void tt_node_release_tensors(tt_tensor **ts, int n) {
 
 /* slot += g, out of place so that a gradient shared by two slots is never mutated. */
 static tt_status accumulate(tt_tensor **slot, tt_tensor *g) {
+  TT_PROFILE_SCOPE("grad_accumulate", "backward");
   if (!*slot) {
     *slot = tt_tensor_ref(g);
     return TT_OK;
@@ -249,7 +251,9 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
       }
       n->want[i] = w;
     }
+    int prof = tt_profile_begin(n->op, "backward");
     s = n->backward(n, n->pending, grad_in);
+    tt_profile_end(prof);
     if (s != TT_OK) tt_error_prefix(s, "backward of %s: ", n->op);
     for (int i = 0; i < n->n_in; i++) {
       tt_tensor *g = grad_in[i];

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -420,6 +421,43 @@ static int l_time(lua_State *L) {
   return 1;
 }
 
+/* ---- profiling ---- */
+
+/* tt.profile_start(): counters cleared and on; tt.profile_stop(): off (the
+ * counters stay for a report); tt.profile_report([title]): the table on stderr */
+static int l_profile_start(lua_State *L) {
+  (void)L;
+  tt_profile_set_enabled(true);
+  return 0;
+}
+
+static int l_profile_stop(lua_State *L) {
+  lua_pushboolean(L, tt_profile_set_enabled(false));
+  return 1;
+}
+
+static int l_profile_report(lua_State *L) {
+  tt_profile_report(stderr, luaL_optstring(L, 1, NULL));
+  return 0;
+}
+
+/* tt.profile_memory() -> peak CPU tensor bytes in the window, bytes at its start */
+static int l_profile_memory(lua_State *L) {
+  size_t peak, start;
+  tt_profile_memory(&peak, &start);
+  lua_pushinteger(L, (lua_Integer)peak);
+  lua_pushinteger(L, (lua_Integer)start);
+  return 2;
+}
+
+/* tt.peak_rss() -> the process's peak resident set so far, in bytes */
+static int l_peak_rss(lua_State *L) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "peak_rss: getrusage failed");
+  lua_pushinteger(L, (lua_Integer)ru.ru_maxrss * 1024);   /* Linux reports KiB */
+  return 1;
+}
+
 static int l_device_available(lua_State *L) {
   lua_pushboolean(L, tt_device_available(tt_lua_check_device(L, luaL_checkstring(L, 1))));
   return 1;
@@ -464,6 +502,8 @@ static const luaL_Reg ops_funcs[] = {
     {"pad2d", l_pad2d}, {"codebook_argmin", l_codebook_argmin}, {"no_grad", l_no_grad},
     {"set_grad_enabled", l_set_grad_enabled}, {"grad_enabled", l_grad_enabled},
     {"autograd_grad", l_autograd_grad}, {"adam_step", l_adam_step}, {"time", l_time},
+    {"profile_start", l_profile_start}, {"profile_stop", l_profile_stop}, {"profile_report", l_profile_report},
+    {"profile_memory", l_profile_memory}, {"peak_rss", l_peak_rss},
     {"device_available", l_device_available}, {"synchronize", l_synchronize},
     {"memory_in_use", l_memory_in_use}, {"set_threads", l_set_threads}, {"threads", l_threads},
     {NULL, NULL}};

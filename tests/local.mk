@@ -237,3 +237,12 @@ tests_check_ops_conv_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv
 endif
 EXTRA_DIST += tests/data/gen_resample.py tests/data/resample/interpolate.txt
+
+# the profiler and the fused optimizer (what a training step is built from)
+if HAVE_CHECK
+check_PROGRAMS += tests/check_train
+tests_check_train_SOURCES = tests/check_train.c
+tests_check_train_CFLAGS = $(TEST_CFLAGS)
+tests_check_train_LDADD = $(TEST_LDADD)
+TESTS += tests/check_train
+endif

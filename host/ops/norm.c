@@ -152,6 +152,7 @@ static tt_status check_bc(const char *op, tt_tensor *x, tt_tensor *w, tt_tensor 
 /* ---- group norm ---- */
 
 tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
+  TT_PROFILE_OP("group_norm");
   const char *op = "group_norm";
   if (check_bc(op, x, weight, bias)) return NULL;
   char s1[TT_SHAPE_BUF];
@@ -194,6 +195,7 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
 /* ---- layer norm ---- */
 
 tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps) {
+  TT_PROFILE_OP("layer_norm");
   const char *op = "layer_norm";
   if (tt_check_f32(op, "input", x)) return NULL;
   char s1[TT_SHAPE_BUF];
@@ -247,6 +249,7 @@ static tt_status update_running(tt_tensor *running, float momentum, float scale,
 
 tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
                          tt_tensor *running_var, bool training, float momentum, float eps) {
+  TT_PROFILE_OP("batch_norm");
   const char *op = "batch_norm";
   if (check_bc(op, x, weight, bias)) return NULL;
   int64_t B = x->shape[0], C = x->shape[1];

@@ -19,6 +19,7 @@ static tt_status check_state(const char *what, const tt_tensor *t, const tt_tens
 
 tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *grad, tt_tensor *m,
                        tt_tensor *v) {
+  TT_PROFILE_SCOPE("adam_step", "update");
   if (!p) return tt_error(TT_ERR_INVALID, "adam: hyperparameters are missing");
   if (!param) return tt_error(TT_ERR_INVALID, "adam: parameter is missing");
   if (!grad)
