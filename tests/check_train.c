@@ -1,5 +1,6 @@
 /* check_train.c — what a training step is built from beyond the ops' own
  * gradients: the per-op profiler and the fused optimizer over many tensors. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "testhelp.h"
@@ -101,11 +102,116 @@ START_TEST(test_profile_nested_ops_count_once) {
 }
 END_TEST
 
+/* ---- fused Adam over many tensors ---- */
+
+#define N_PARAMS 7
+
+/* Largest |a - b| / max(|b|, 1e-30) over all elements. */
+static double max_rel_diff(const tt_tensor *a, const tt_tensor *b) {
+  const float *x = tt_f32(a), *y = tt_f32(b);
+  double worst = 0;
+  for (int64_t i = 0; i < tt_tensor_numel(a); i++) {
+    double d = fabs((double)x[i] - (double)y[i]) / fmax(fabs((double)y[i]), 1e-30);
+    if (d > worst) worst = d;
+  }
+  return worst;
+}
+
+/* Ten steps of tt_adam_step_multi against the per-tensor tt_adam_step on copies:
+ * sizes from 1 element to more than the threads' split (ragged ends), three
+ * groups (plain Adam, L2 decay, AdamW with another lr) and a parameter that
+ * joins late (its own step count). */
+START_TEST(test_adam_multi_matches_per_tensor) {
+  const int64_t sizes[N_PARAMS] = {1, 17, 4096, 100003, 333, 70001, 65};
+  tt_tensor *w[2][N_PARAMS], *m[2][N_PARAMS], *v[2][N_PARAMS];
+  for (int i = 0; i < N_PARAMS; i++) {
+    tt_tensor *w0 = th_randn(10 + i, TT_DIMS(sizes[i]), 1.0f);
+    for (int k = 0; k < 2; k++) {
+      w[k][i] = tt_clone(w0);
+      m[k][i] = tt_zeros(TT_F32, 1, &sizes[i], TT_CPU);
+      v[k][i] = tt_zeros(TT_F32, 1, &sizes[i], TT_CPU);
+      TH_NN(w[k][i]);
+    }
+    tt_tensor_unref(w0);
+  }
+  int64_t steps[N_PARAMS] = {0};
+  for (int step = 1; step <= 10; step++) {
+    tt_adam_params hp[N_PARAMS];
+    tt_tensor *pw[N_PARAMS], *pg[N_PARAMS], *pm[N_PARAMS], *pv[N_PARAMS];
+    int n = 0;
+    for (int i = 0; i < N_PARAMS; i++) {
+      if (i == 6 && step < 4) continue;   /* no gradient yet: skipped, as PyTorch skips it */
+      steps[i]++;
+      tt_adam_params p = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.0f, false, steps[i]};
+      if (i % 3 == 1) p.weight_decay = 0.05f;
+      if (i % 3 == 2) { p.weight_decay = 0.01f; p.decoupled = true; p.lr = 3e-3f; p.beta1 = 0.5f; p.beta2 = 0.9f; }
+      tt_tensor *g = th_randn(1000 * step + i, TT_DIMS(sizes[i]), 0.1f);
+      TH_OK(tt_adam_step(&p, w[0][i], g, m[0][i], v[0][i]));
+      hp[n] = p;
+      pw[n] = w[1][i];
+      pg[n] = g;
+      pm[n] = m[1][i];
+      pv[n] = v[1][i];
+      n++;
+    }
+    TH_OK(tt_adam_step_multi(n, hp, pw, pg, pm, pv));
+    for (int k = 0; k < n; k++) tt_tensor_unref(pg[k]);
+  }
+  double worst = 0;
+  for (int i = 0; i < N_PARAMS; i++) {
+    worst = fmax(worst, max_rel_diff(w[1][i], w[0][i]));
+    worst = fmax(worst, max_rel_diff(m[1][i], m[0][i]));
+    worst = fmax(worst, max_rel_diff(v[1][i], v[0][i]));
+  }
+  ck_assert_msg(worst <= 1e-7, "fused vs per-tensor Adam after 10 steps: max relative difference %.3g", worst);
+  /* and the parameters did move */
+  tt_tensor *w0 = th_randn(13, TT_DIMS(sizes[3]), 1.0f);
+  ck_assert_msg(th_max_abs_diff(w[1][3], w0) > 1e-3, "the fused update left parameter 4 unchanged");
+  tt_tensor_unref(w0);
+  for (int k = 0; k < 2; k++)
+    for (int i = 0; i < N_PARAMS; i++) {
+      tt_tensor_unref(w[k][i]); tt_tensor_unref(m[k][i]); tt_tensor_unref(v[k][i]);
+    }
+}
+END_TEST
+
+/* A bad entry anywhere refuses the whole call before any parameter moves. */
+START_TEST(test_adam_multi_checks_all_first) {
+  tt_tensor *w[2], *g[2], *m[2], *v[2];
+  for (int i = 0; i < 2; i++) {
+    w[i] = th_randn(40 + i, TT_DIMS(8), 1.0f);
+    g[i] = th_randn(50 + i, TT_DIMS(8), 1.0f);
+    m[i] = tt_zeros(TT_F32, TT_DIMS(8), TT_CPU);
+    v[i] = tt_zeros(TT_F32, TT_DIMS(i == 1 ? 9 : 8), TT_CPU);   /* the second moment of parameter 2 is wrong */
+  }
+  tt_tensor *before = tt_clone(w[0]);
+  tt_adam_params hp[2] = {{1e-2f, 0.9f, 0.999f, 1e-8f, 0.0f, false, 1}, {1e-2f, 0.9f, 0.999f, 1e-8f, 0.0f, false, 1}};
+  ck_assert_int_ne(tt_adam_step_multi(2, hp, w, g, m, v), TT_OK);
+  ck_assert_msg(strstr(tt_error_message(), "parameter 2 of 2") && strstr(tt_error_message(), "second moment"),
+                "message: %s", tt_error_message());
+  th_assert_close("parameter 1 after a refused call", w[0], before, 0.0);
+  hp[1].step = 0;
+  tt_tensor_unref(v[1]);
+  v[1] = tt_zeros(TT_F32, TT_DIMS(8), TT_CPU);
+  ck_assert_int_ne(tt_adam_step_multi(2, hp, w, g, m, v), TT_OK);
+  ck_assert_msg(strstr(tt_error_message(), "step must count from 1"), "message: %s", tt_error_message());
+  th_assert_close("parameter 1 after a refused call", w[0], before, 0.0);
+  tt_tensor_unref(before);
+  for (int i = 0; i < 2; i++) {
+    tt_tensor_unref(w[i]); tt_tensor_unref(g[i]); tt_tensor_unref(m[i]); tt_tensor_unref(v[i]);
+  }
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("train");
   TCase *tc = tcase_create("profile");
   tcase_add_test(tc, test_profile_counts_ops_and_passes);
   tcase_add_test(tc, test_profile_nested_ops_count_once);
   suite_add_tcase(s, tc);
+  TCase *to = tcase_create("optim");
+  tcase_add_test(to, test_adam_multi_matches_per_tensor);
+  tcase_add_test(to, test_adam_multi_checks_all_first);
+  suite_add_tcase(s, to);
   return th_run(s);
 }
