@@ -141,6 +141,9 @@ static tt_status collect(int n_roots, tt_tensor *const *roots, node_list *out) {
   while (s == TT_OK && stack.n > 0) {
     tt_node *n = stack.items[--stack.n];
     s = list_push(out, n);
+    /* the walk holds each node: a backward releases inputs, and with them the
+     * last reference to an older node still waiting in the list */
+    if (s == TT_OK) atomic_fetch_add_explicit((_Atomic int *)&n->refcount, 1, memory_order_relaxed);
     for (int i = 0; s == TT_OK && i < n->n_in; i++) {
       tt_node *p = n->in[i] ? n->in[i]->grad_fn : NULL;
       if (p && p->mark != mark) {
@@ -274,11 +277,19 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
     }
     if (grad_in != grad_in_buf) free(grad_in);
     for (int o = 0; o < n->n_out; o++) tt_tensor_release(&n->pending[o]);
-    if (!retain) node_free_saved(n);
+    if (!retain) {
+      /* The node can never run again: its saved tensors and its inputs go now, so
+       * that each activation is freed as soon as the last backward that reads it
+       * has run, not when the loss tensor (which owns the graph) is collected. */
+      node_free_saved(n);
+      if (s == TT_OK)
+        for (int i = 0; i < n->n_in; i++) tt_tensor_release(&n->in[i]);
+    }
   }
   /* on failure, drop whatever is still pending */
   for (int k = 0; k < order.n; k++)
     for (int o = 0; o < order.items[k]->n_out; o++) tt_tensor_release(&order.items[k]->pending[o]);
+  for (int k = 0; k < order.n; k++) tt_node_unref(order.items[k]);
   free(order.items);
   tt_grad_set_enabled(prev);
   return s;

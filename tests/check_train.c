@@ -102,6 +102,51 @@ START_TEST(test_profile_nested_ops_count_once) {
 }
 END_TEST
 
+/* ---- activation memory ---- */
+
+/* A backward without retain_graph frees the activations it has gone through even
+ * while the loss (which owns the graph) is still alive, as PyTorch does: a
+ * training loop's loss tensor lives on until the language's collector runs. */
+START_TEST(test_backward_frees_activations) {
+  tt_tensor *x = th_leaf(60, TT_DIMS(64, 1024), 1.0f);          // 256 KiB
+  size_t base = tt_memory_in_use(TT_CPU);
+  tt_tensor *h = tt_tensor_ref(x);
+  for (int i = 0; i < 8; i++) {                                 // 8 activations of 256 KiB
+    tt_tensor *y = tt_silu(h);
+    TH_NN(y);
+    tt_tensor_unref(h);
+    h = y;
+  }
+  tt_tensor *loss = tt_mean(h);
+  tt_tensor_unref(h);
+  size_t held = tt_memory_in_use(TT_CPU) - base;
+  ck_assert_msg(held >= 8 * 262144, "the graph holds %zu bytes, expected at least 8 activations", held);
+  TH_OK(tt_backward(loss, NULL, false));
+  /* left: x's gradient (256 KiB) and the loss; the activations are gone */
+  size_t after = tt_memory_in_use(TT_CPU) - base;
+  ck_assert_msg(after <= 262144 + 4096, "after backward the graph still holds %zu bytes (%zu before)", after, held);
+  /* a second backward is refused, not a crash */
+  ck_assert_int_ne(tt_backward(loss, NULL, false), TT_OK);
+  tt_tensor_unref(loss);
+  tt_tensor_unref(x);
+}
+END_TEST
+
+/* With retain_graph the same graph runs backward twice and the gradients add. */
+START_TEST(test_retained_graph_keeps_activations) {
+  tt_tensor *x = th_leaf(61, TT_DIMS(3, 5), 1.0f);
+  tt_tensor *a = tt_silu(x), *b = tt_mul(a, a), *loss = tt_sum(b);
+  tt_tensor_unref(a);
+  tt_tensor_unref(b);
+  TH_OK(tt_backward(loss, NULL, true));
+  tt_tensor *g1 = tt_clone(x->grad);
+  TH_OK(tt_backward(loss, NULL, false));
+  tt_tensor *twice = tt_mul_scalar(g1, 2.0);
+  th_assert_close("gradient after two backward passes", x->grad, twice, 1e-6);
+  tt_tensor_unref(twice); tt_tensor_unref(g1); tt_tensor_unref(loss); tt_tensor_unref(x);
+}
+END_TEST
+
 /* ---- fused Adam over many tensors ---- */
 
 #define N_PARAMS 7
@@ -209,6 +254,10 @@ int main(void) {
   tcase_add_test(tc, test_profile_counts_ops_and_passes);
   tcase_add_test(tc, test_profile_nested_ops_count_once);
   suite_add_tcase(s, tc);
+  TCase *tm = tcase_create("memory");
+  tcase_add_test(tm, test_backward_frees_activations);
+  tcase_add_test(tm, test_retained_graph_keeps_activations);
+  suite_add_tcase(s, tm);
   TCase *to = tcase_create("optim");
   tcase_add_test(to, test_adam_multi_matches_per_tensor);
   tcase_add_test(to, test_adam_multi_checks_all_first);
