@@ -26,6 +26,35 @@ void tt_tensor_set_requires_grad(tt_tensor *t, bool on) { t->requires_grad = on;
 
 long tt_autograd_live_nodes(void) { return atomic_load(&live_nodes); }
 
+/* What a node keeps of an input that needs a gradient: a leaf itself (its ->grad
+ * is where the gradient lands), or, for the output of another op, a header with
+ * its shape and its autograd link (grad_fn, out_index) but no data. Backward
+ * functions read only the shapes of n->in; the data an op needs it saves in its
+ * ctx, so an activation no backward reads is freed as soon as the forward is
+ * done with it. */
+static tt_tensor *input_edge(tt_tensor *x) {
+  if (!x->grad_fn) return tt_tensor_ref(x);
+  tt_tensor *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->refcount = 1;
+  e->dtype = x->dtype;
+  e->device = x->device;
+  e->ndim = x->ndim;
+  memcpy(e->shape, x->shape, sizeof e->shape);
+  memcpy(e->stride, x->stride, sizeof e->stride);
+  e->requires_grad = x->requires_grad;
+  e->grad_fn = x->grad_fn;
+  atomic_fetch_add_explicit((_Atomic int *)&x->grad_fn->refcount, 1, memory_order_relaxed);
+  e->out_index = x->out_index;
+  return e;
+}
+
+/* Whether the input edge x stands for the tensor t (t itself, or another header
+ * of the same op output). */
+static bool is_tensor(const tt_tensor *x, const tt_tensor *t) {
+  return x == t || (x->grad_fn && x->grad_fn == t->grad_fn && x->out_index == t->out_index);
+}
+
 tt_node *tt_node_new(const char *op, tt_backward_fn backward, void (*release)(tt_node *), int n_in,
                      tt_tensor *const *inputs, int n_out, size_t ctx_size) {
   if (grad_off) return NULL;
@@ -56,9 +85,15 @@ tt_node *tt_node_new(const char *op, tt_backward_fn backward, void (*release)(tt
   n->in = (tt_tensor **)(mem + in_off);
   n->pending = (tt_tensor **)(mem + pend_off);
   n->want = (unsigned char *)(mem + want_off);
-  for (int i = 0; i < n_in; i++)
-    n->in[i] = tt_requires_grad(inputs[i]) ? tt_tensor_ref(inputs[i]) : NULL;
   atomic_fetch_add(&live_nodes, 1);
+  for (int i = 0; i < n_in; i++) {
+    if (!tt_requires_grad(inputs[i])) continue;
+    if (!(n->in[i] = input_edge(inputs[i]))) {
+      tt_node_unref(n);
+      tt_error(TT_ERR_NOMEM, "out of memory recording %s on the autograd tape", op);
+      return NULL;
+    }
+  }
   return n;
 }
 
@@ -188,9 +223,7 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
         if (!x) continue;
         bool hit = false;
         for (int t = 0; t < n_targets; t++)
-          if (x == targets[t] || (targets[t]->grad_fn && targets[t]->grad_fn == x->grad_fn &&
-                                  targets[t]->out_index == x->out_index))
-            hit = true;
+          if (is_tensor(x, targets[t])) hit = true;
         if (hit || (x->grad_fn && x->grad_fn->mark == relevant)) {
           n->mark = relevant;
           break;
@@ -249,7 +282,7 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
       bool w = x != NULL;
       if (w && n_targets > 0) {
         bool hit = false;
-        for (int t = 0; t < n_targets; t++) if (x == targets[t]) hit = true;
+        for (int t = 0; t < n_targets; t++) if (is_tensor(x, targets[t])) hit = true;
         w = hit || (x->grad_fn && x->grad_fn->mark == relevant);
       }
       n->want[i] = w;
@@ -266,7 +299,7 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
         s = check_grad_shape(n, i, g);
         if (s == TT_OK && n_targets > 0) {
           for (int t = 0; t < n_targets; t++)
-            if (targets[t] == x && s == TT_OK) s = accumulate(&captured[t], g);
+            if (is_tensor(x, targets[t]) && s == TT_OK) s = accumulate(&captured[t], g);
         }
         if (s == TT_OK) {
           if (x->grad_fn) s = accumulate(&x->grad_fn->pending[x->out_index], g);
