@@ -166,6 +166,62 @@ START_TEST(test_grad_of_intermediate) {
 }
 END_TEST
 
+/* Group norm composed of elementary ops: the oracle of its gradients. x [B, C, S]. */
+static tt_tensor *group_norm_by_ops(tt_tensor *x, int G, tt_tensor *w, tt_tensor *b, double eps) {
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2];
+  tt_tensor *xr = tt_reshape(x, TT_DIMS(B, G, C / G * S));                 // [B, G, C/G*S]
+  tt_tensor *mu = tt_mean_dim(xr, 2, true), *d = tt_sub(xr, mu), *d2 = tt_mul(d, d);
+  tt_tensor *var = tt_mean_dim(d2, 2, true), *ve = tt_add_scalar(var, eps), *r = tt_pow_scalar(ve, -0.5);
+  tt_tensor *xh = tt_mul(d, r), *xh3 = tt_reshape(xh, TT_DIMS(B, C, S));
+  tt_tensor *w3 = tt_reshape(w, TT_DIMS(1, C, 1)), *b3 = tt_reshape(b, TT_DIMS(1, C, 1));
+  tt_tensor *yw = tt_mul(xh3, w3), *y = tt_add(yw, b3);
+  tt_tensor *tmp[] = {xr, mu, d, d2, var, ve, r, xh, xh3, w3, b3, yw};
+  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tt_tensor_unref(tmp[i]);
+  return y;
+}
+
+/* Group norm saves its output where the weights allow inverting it (backward
+ * from y): its gradients match the composed oracle's, for inputs far from zero
+ * mean too, and its input is freed as soon as the caller drops it. */
+START_TEST(test_group_norm_backward_from_output) {
+  int64_t C = 8;
+  tt_tensor *x0 = th_randn(70, TT_DIMS(2, C, 30), 2.0f), *x = tt_add_scalar(x0, 5.0);   // mean 5, sd 2
+  tt_tensor *w = th_uniform(71, TT_DIMS(C), 0.5f, 1.5f), *b = th_uniform(72, TT_DIMS(C), -1.0f, 1.0f);
+  tt_tensor *R = th_randn(73, TT_DIMS(2, C, 30), 1.0f);
+  tt_tensor_set_requires_grad(x, true);
+  tt_tensor_set_requires_grad(w, true);
+  tt_tensor_set_requires_grad(b, true);
+  tt_tensor *g[2][3];
+  for (int k = 0; k < 2; k++) {
+    tt_tensor *y = k == 0 ? tt_group_norm(x, 4, w, b, 1e-6f) : group_norm_by_ops(x, 4, w, b, 1e-6);
+    TH_NN(y);
+    tt_tensor *yr = tt_mul(y, R), *l = tt_sum(yr);
+    TH_OK(tt_backward(l, NULL, false));
+    g[k][0] = tt_tensor_ref(x->grad);
+    g[k][1] = tt_tensor_ref(w->grad);
+    g[k][2] = tt_tensor_ref(b->grad);
+    tt_zero_grad(x); tt_zero_grad(w); tt_zero_grad(b);
+    tt_tensor_unref(l); tt_tensor_unref(yr); tt_tensor_unref(y);
+  }
+  th_assert_close("group norm d/dx, from its output", g[0][0], g[1][0], 2e-5);
+  th_assert_close("group norm d/dw, from its output", g[0][1], g[1][1], 2e-4);
+  th_assert_close("group norm d/db, from its output", g[0][2], g[1][2], 2e-4);
+  for (int k = 0; k < 2; k++) for (int i = 0; i < 3; i++) tt_tensor_unref(g[k][i]);
+  /* memory: h -> group norm -> silu keeps y (saved by both) and not h */
+  tt_tensor *big = th_randn(74, TT_DIMS(4, C, 8192), 1.0f);      // 1 MiB
+  tt_tensor_set_requires_grad(big, true);
+  size_t base = tt_memory_in_use(TT_CPU);
+  tt_tensor *h = tt_mul_scalar(big, 2.0), *y = tt_group_norm(h, 4, w, b, 1e-6f), *sy = tt_silu(y);
+  TH_NN(sy);
+  tt_tensor_unref(h);
+  tt_tensor_unref(y);
+  size_t held = tt_memory_in_use(TT_CPU) - base;   /* y and silu(y): 2 MiB, not 3 */
+  ck_assert_msg(held < (size_t)5 << 19, "h -> group norm -> silu holds %zu bytes", held);
+  tt_tensor_unref(sy); tt_tensor_unref(big);
+  tt_tensor_unref(x0); tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(R);
+}
+END_TEST
+
 /* With retain_graph the same graph runs backward twice and the gradients add. */
 START_TEST(test_retained_graph_keeps_activations) {
   tt_tensor *x = th_leaf(61, TT_DIMS(3, 5), 1.0f);
@@ -293,6 +349,7 @@ int main(void) {
   tcase_add_test(tm, test_retained_graph_keeps_activations);
   tcase_add_test(tm, test_graph_keeps_only_saved_tensors);
   tcase_add_test(tm, test_grad_of_intermediate);
+  tcase_add_test(tm, test_group_norm_backward_from_output);
   suite_add_tcase(s, tm);
   TCase *to = tcase_create("optim");
   tcase_add_test(to, test_adam_multi_matches_per_tensor);
