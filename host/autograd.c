@@ -125,13 +125,20 @@ void tt_node_release_tensors(tt_tensor **ts, int n) {
   for (int i = 0; i < n; i++) tt_tensor_release(&ts[i]);
 }
 
-/* slot += g, out of place so that a gradient shared by two slots is never mutated. */
+/* slot += g: in place when nothing else can see the slot's tensor or its data
+ * (one reference to each, no history), else out of place, so that a gradient
+ * shared by two slots, or held by the caller, is never mutated. */
 static tt_status accumulate(tt_tensor **slot, tt_tensor *g) {
   TT_PROFILE_SCOPE("grad_accumulate", "backward");
   if (!*slot) {
     *slot = tt_tensor_ref(g);
     return TT_OK;
   }
+  tt_tensor *t = *slot;
+  if (t != g && t->refcount == 1 && t->storage && t->storage->refcount == 1 && !t->grad_fn &&
+      t->dtype == TT_F32 && g->dtype == TT_F32 && tt_tensor_same_shape(t, g) && tt_tensor_is_contiguous(t) &&
+      t->storage != g->storage)
+    return tt_axpy_(t, 1.0f, g);
   tt_tensor *s = tt_add(*slot, g);
   if (!s) return tt_last_status();
   tt_tensor_unref(*slot);

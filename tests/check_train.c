@@ -222,6 +222,34 @@ START_TEST(test_group_norm_backward_from_output) {
 }
 END_TEST
 
+/* A tensor used by 8 ops gets 8 gradients: they add into one buffer in place
+ * (the slot's tensor is seen by nothing else), not into 7 new ones, and the sum
+ * is the same. */
+START_TEST(test_gradients_accumulate_in_place) {
+  tt_tensor *x = th_leaf(80, TT_DIMS(256, 1024), 1.0f);         // 1 MiB
+  tt_tensor *l = NULL;
+  for (int k = 1; k <= 8; k++) {
+    tt_tensor *a = tt_mul_scalar(x, (double)k), *m = tt_mean(a);
+    tt_tensor *nl = l ? tt_add(l, m) : tt_tensor_ref(m);
+    tt_tensor_unref(l); tt_tensor_unref(a); tt_tensor_unref(m);
+    l = nl;
+  }
+  tt_profile_set_enabled(true);
+  TH_OK(tt_backward(l, NULL, false));
+  tt_profile_set_enabled(false);
+  char *text = report_text();
+  prof_row acc = report_row(text, "grad_accumulate", "backward");
+  ck_assert_msg(acc.found && acc.calls >= 8, "no accumulation row:\n%s", text);
+  ck_assert_msg(acc.mb < 0.5, "accumulating 8 gradients of 1 MiB allocated %.2f MB:\n%s", acc.mb, text);
+  free(text);
+  /* d/dx sum_k mean(k x) = 36 / numel */
+  double want = 36.0 / (256.0 * 1024.0);
+  ck_assert_double_eq_tol(tt_tensor_get(x->grad, 0), want, want * 1e-5);
+  ck_assert_double_eq_tol(tt_tensor_get(x->grad, 256 * 1024 - 1), want, want * 1e-5);
+  tt_tensor_unref(l); tt_tensor_unref(x);
+}
+END_TEST
+
 /* With retain_graph the same graph runs backward twice and the gradients add. */
 START_TEST(test_retained_graph_keeps_activations) {
   tt_tensor *x = th_leaf(61, TT_DIMS(3, 5), 1.0f);
@@ -350,6 +378,7 @@ int main(void) {
   tcase_add_test(tm, test_graph_keeps_only_saved_tensors);
   tcase_add_test(tm, test_grad_of_intermediate);
   tcase_add_test(tm, test_group_norm_backward_from_output);
+  tcase_add_test(tm, test_gradients_accumulate_in_place);
   suite_add_tcase(s, tm);
   TCase *to = tcase_create("optim");
   tcase_add_test(to, test_adam_multi_matches_per_tensor);
