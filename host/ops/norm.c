@@ -81,28 +81,25 @@ static bool group_norm_invertible(const tt_tensor *w, const tt_tensor *b) {
 }
 
 /* x' with (x' - 0) * rstd = x^ = (y - b) / w, the input the group norm backward
- * kernel reads (with a zero mean): [B, C, S] from the saved y. */
+ * kernel reads (with a zero mean): [B, C, S] from the saved y, in two passes
+ * over y: x' = y * s + t with s = 1 / (w rstd), t = -b s per (sample, channel). */
 static tt_tensor *group_norm_input_from_y(const norm_ctx *c) {
   int64_t B = c->kshape[0], C = c->kshape[1], S = c->kshape[2], G = c->groups;
-  tt_tensor *y = tt_reshape(c->x, TT_DIMS(B, G, C / G, S));          // [B, G, C/G, S]
-  tt_tensor *r = y ? tt_reshape(c->rstd, TT_DIMS(B, G, 1, 1)) : NULL;  // [B, G, 1, 1]
-  tt_tensor *t = r ? tt_tensor_ref(y) : NULL;
-  if (t && c->b) {
-    tt_tensor *b = tt_reshape(c->b, TT_DIMS(1, G, C / G, 1)), *u = b ? tt_sub(t, b) : NULL;
+  tt_tensor *y = tt_reshape(c->x, TT_DIMS(B, G, C / G, S));             // [B, G, C/G, S]
+  tt_tensor *r = y ? tt_reshape(c->rstd, TT_DIMS(B, G, 1, 1)) : NULL;    // [B, G, 1, 1]
+  tt_tensor *w = r && c->w ? tt_reshape(c->w, TT_DIMS(1, G, C / G, 1)) : NULL;
+  tt_tensor *wr = !r ? NULL : w ? tt_mul(w, r) : tt_tensor_ref(r);     // [B, G, C/G or 1, 1]
+  tt_tensor *sc = wr ? tt_reciprocal(wr) : NULL, *t = NULL;
+  if (sc && c->b) {
+    tt_tensor *b = tt_reshape(c->b, TT_DIMS(1, G, C / G, 1)), *bs = b ? tt_mul(b, sc) : NULL;
+    t = bs ? tt_neg(bs) : NULL;
     tt_tensor_unref(b);
-    tt_tensor_unref(t);
-    t = u;
+    tt_tensor_unref(bs);
   }
-  if (t && c->w) {
-    tt_tensor *w = tt_reshape(c->w, TT_DIMS(1, G, C / G, 1)), *u = w ? tt_div(t, w) : NULL;
-    tt_tensor_unref(w);
-    tt_tensor_unref(t);
-    t = u;
-  }
-  tt_tensor *xp = t ? tt_div(t, r) : NULL;
-  tt_tensor_unref(t);
-  tt_tensor_unref(r);
-  tt_tensor_unref(y);
+  tt_tensor *ys = sc && (t || !c->b) ? tt_mul(y, sc) : NULL;
+  tt_tensor *xp = ys && t ? tt_add(ys, t) : tt_tensor_ref(ys);
+  tt_tensor *tmp[] = {y, r, w, wr, sc, t, ys};
+  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tt_tensor_unref(tmp[i]);
   return xp;
 }
 
