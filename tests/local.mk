@@ -220,6 +220,8 @@ EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
 # training: both loops end to end, data parallel through a file-based tt.dist, kill -9 and resume
 # (stand_in_loss.lua is a helper those tests load, not a test)
 LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
+# the per-op profiler through the training pipeline (profile=K, TAMING_PROFILE=1)
+LUA_TESTS += tests/lua/test_profile.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
