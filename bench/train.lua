@@ -5,7 +5,8 @@
 -- preloaded (random images and labels: no loader cost), the weights are random
 -- (the frozen first stage too), and checkpoints, image grids and TensorBoard are
 -- off. Prints one JSON line: median and mean steps/s over the timed steps, the
--- warm-up steps' times, peak RSS and its growth over the RSS before the first
+-- median CPU seconds a step takes (all threads: steadier than wall time on a
+-- shared machine), the warm-up steps' times, peak RSS and its growth over the RSS before the first
 -- step, and the peak of tensor memory per step (taming's own allocator).
 --
 --   taming run bench/train.lua what=vqgan|transformer [config=FILE.yaml] [size=64] [batch=N]
@@ -64,8 +65,8 @@ function loader:close() end
 
 local logdir = os.tmpname()
 os.remove(logdir)
-local times, peaks = {}, {}
-local t_last
+local times, cpus, peaks = {}, {}, {}
+local t_last, c_last
 local rss0 = rss_now()
 local o = {model = model, loader = loader, steps = a.steps, lr = 4.5e-6 * batch, seed = a.seed, logdir = logdir,
            ckpt_every = 0, checkpoint = false, image_every = 0, log_every = a.steps + 1, progress = "off",
@@ -73,14 +74,14 @@ local o = {model = model, loader = loader, steps = a.steps, lr = 4.5e-6 * batch,
 -- the tensor-memory peak of each step: the profiler's window, restarted after every step
 -- (a profile=K table is printed before this runs)
 o.on_step = function(step)
-  local t = tt.time()
-  times[step] = t - t_last
+  local t, c = tt.time(), os.clock()
+  times[step], cpus[step] = t - t_last, c - c_last
   peaks[step] = tt.profile_memory()
   tt.profile_start()
-  t_last = tt.time()
+  t_last, c_last = tt.time(), os.clock()
 end
 tt.profile_start()
-t_last = tt.time()
+t_last, c_last = tt.time(), os.clock()
 if a.what == "vqgan" then train.vqgan(o) else train.transformer(o) end
 tt.profile_stop()
 os.execute(("rm -rf '%s'"):format(logdir))
@@ -92,9 +93,10 @@ local function median(t)
   local n = #s
   return n % 2 == 1 and s[(n + 1) / 2] or 0.5 * (s[n / 2] + s[n / 2 + 1])
 end
-local timed, warm = {}, {}
+local timed, warm, cpu = {}, {}, {}
 for i = 1, a.steps do
-  if i <= a.warmup then warm[#warm + 1] = ("%.3f"):format(times[i]) else timed[#timed + 1] = times[i] end
+  if i <= a.warmup then warm[#warm + 1] = ("%.3f"):format(times[i])
+  else timed[#timed + 1], cpu[#cpu + 1] = times[i], cpus[i] end
 end
 local sum = 0
 for _, v in ipairs(timed) do sum = sum + v end
@@ -102,8 +104,8 @@ local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
 print(('{"bench":"train","what":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
-  .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"warmup_s":[%s],'
+  .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],'
   .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f}')
   :format(a.what, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
-    #timed / sum, math.min(table.unpack(timed)), table.concat(warm, ","), rss_peak / 2^20, rss0 / 2^20,
+    #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), rss_peak / 2^20, rss0 / 2^20,
     (rss_peak - rss0) / 2^20, peak_tensors / 2^20))
