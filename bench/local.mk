@@ -5,6 +5,7 @@ EXTRA_DIST += bench/highres.lua
 EXTRA_DIST += bench/fid.lua
 EXTRA_DIST += bench/gpu_check.sh
 EXTRA_DIST += bench/train_step.lua
+EXTRA_DIST += bench/train.lua
 EXTRA_DIST += bench/torch_bench.py
 # bench/ — (see the files in this folder)
 # conv2d timings (JSON lines)

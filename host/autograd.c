@@ -5,6 +5,7 @@
 #include <string.h>
 #include "taming/autograd.h"
 #include "taming/ops.h"
+#include "taming/profile.h"
 
 static _Thread_local int grad_off;
 static _Atomic uint64_t next_seq = 1;
@@ -24,6 +25,35 @@ bool tt_requires_grad(const tt_tensor *t) { return t && (t->requires_grad || t->
 void tt_tensor_set_requires_grad(tt_tensor *t, bool on) { t->requires_grad = on; }
 
 long tt_autograd_live_nodes(void) { return atomic_load(&live_nodes); }
+
+/* What a node keeps of an input that needs a gradient: a leaf itself (its ->grad
+ * is where the gradient lands), or, for the output of another op, a header with
+ * its shape and its autograd link (grad_fn, out_index) but no data. Backward
+ * functions read only the shapes of n->in; the data an op needs it saves in its
+ * ctx, so an activation no backward reads is freed as soon as the forward is
+ * done with it. */
+static tt_tensor *input_edge(tt_tensor *x) {
+  if (!x->grad_fn) return tt_tensor_ref(x);
+  tt_tensor *e = calloc(1, sizeof *e);
+  if (!e) return NULL;
+  e->refcount = 1;
+  e->dtype = x->dtype;
+  e->device = x->device;
+  e->ndim = x->ndim;
+  memcpy(e->shape, x->shape, sizeof e->shape);
+  memcpy(e->stride, x->stride, sizeof e->stride);
+  e->requires_grad = x->requires_grad;
+  e->grad_fn = x->grad_fn;
+  atomic_fetch_add_explicit((_Atomic int *)&x->grad_fn->refcount, 1, memory_order_relaxed);
+  e->out_index = x->out_index;
+  return e;
+}
+
+/* Whether the input edge x stands for the tensor t (t itself, or another header
+ * of the same op output). */
+static bool is_tensor(const tt_tensor *x, const tt_tensor *t) {
+  return x == t || (x->grad_fn && x->grad_fn == t->grad_fn && x->out_index == t->out_index);
+}
 
 tt_node *tt_node_new(const char *op, tt_backward_fn backward, void (*release)(tt_node *), int n_in,
                      tt_tensor *const *inputs, int n_out, size_t ctx_size) {
@@ -55,9 +85,15 @@ tt_node *tt_node_new(const char *op, tt_backward_fn backward, void (*release)(tt
   n->in = (tt_tensor **)(mem + in_off);
   n->pending = (tt_tensor **)(mem + pend_off);
   n->want = (unsigned char *)(mem + want_off);
-  for (int i = 0; i < n_in; i++)
-    n->in[i] = tt_requires_grad(inputs[i]) ? tt_tensor_ref(inputs[i]) : NULL;
   atomic_fetch_add(&live_nodes, 1);
+  for (int i = 0; i < n_in; i++) {
+    if (!tt_requires_grad(inputs[i])) continue;
+    if (!(n->in[i] = input_edge(inputs[i]))) {
+      tt_node_unref(n);
+      tt_error(TT_ERR_NOMEM, "out of memory recording %s on the autograd tape", op);
+      return NULL;
+    }
+  }
   return n;
 }
 
@@ -89,12 +125,20 @@ void tt_node_release_tensors(tt_tensor **ts, int n) {
   for (int i = 0; i < n; i++) tt_tensor_release(&ts[i]);
 }
 
-/* slot += g, out of place so that a gradient shared by two slots is never mutated. */
+/* slot += g: in place when nothing else can see the slot's tensor or its data
+ * (one reference to each, no history), else out of place, so that a gradient
+ * shared by two slots, or held by the caller, is never mutated. */
 static tt_status accumulate(tt_tensor **slot, tt_tensor *g) {
+  TT_PROFILE_SCOPE("grad_accumulate", "backward");
   if (!*slot) {
     *slot = tt_tensor_ref(g);
     return TT_OK;
   }
+  tt_tensor *t = *slot;
+  if (t != g && t->refcount == 1 && t->storage && t->storage->refcount == 1 && !t->grad_fn &&
+      t->dtype == TT_F32 && g->dtype == TT_F32 && tt_tensor_same_shape(t, g) && tt_tensor_is_contiguous(t) &&
+      t->storage != g->storage)
+    return tt_axpy_(t, 1.0f, g);
   tt_tensor *s = tt_add(*slot, g);
   if (!s) return tt_last_status();
   tt_tensor_unref(*slot);
@@ -139,6 +183,9 @@ static tt_status collect(int n_roots, tt_tensor *const *roots, node_list *out) {
   while (s == TT_OK && stack.n > 0) {
     tt_node *n = stack.items[--stack.n];
     s = list_push(out, n);
+    /* the walk holds each node: a backward releases inputs, and with them the
+     * last reference to an older node still waiting in the list */
+    if (s == TT_OK) atomic_fetch_add_explicit((_Atomic int *)&n->refcount, 1, memory_order_relaxed);
     for (int i = 0; s == TT_OK && i < n->n_in; i++) {
       tt_node *p = n->in[i] ? n->in[i]->grad_fn : NULL;
       if (p && p->mark != mark) {
@@ -183,9 +230,7 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
         if (!x) continue;
         bool hit = false;
         for (int t = 0; t < n_targets; t++)
-          if (x == targets[t] || (targets[t]->grad_fn && targets[t]->grad_fn == x->grad_fn &&
-                                  targets[t]->out_index == x->out_index))
-            hit = true;
+          if (is_tensor(x, targets[t])) hit = true;
         if (hit || (x->grad_fn && x->grad_fn->mark == relevant)) {
           n->mark = relevant;
           break;
@@ -244,12 +289,14 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
       bool w = x != NULL;
       if (w && n_targets > 0) {
         bool hit = false;
-        for (int t = 0; t < n_targets; t++) if (x == targets[t]) hit = true;
+        for (int t = 0; t < n_targets; t++) if (is_tensor(x, targets[t])) hit = true;
         w = hit || (x->grad_fn && x->grad_fn->mark == relevant);
       }
       n->want[i] = w;
     }
+    int prof = tt_profile_begin(n->op, "backward");
     s = n->backward(n, n->pending, grad_in);
+    tt_profile_end(prof);
     if (s != TT_OK) tt_error_prefix(s, "backward of %s: ", n->op);
     for (int i = 0; i < n->n_in; i++) {
       tt_tensor *g = grad_in[i];
@@ -259,7 +306,7 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
         s = check_grad_shape(n, i, g);
         if (s == TT_OK && n_targets > 0) {
           for (int t = 0; t < n_targets; t++)
-            if (targets[t] == x && s == TT_OK) s = accumulate(&captured[t], g);
+            if (is_tensor(x, targets[t]) && s == TT_OK) s = accumulate(&captured[t], g);
         }
         if (s == TT_OK) {
           if (x->grad_fn) s = accumulate(&x->grad_fn->pending[x->out_index], g);
@@ -270,11 +317,19 @@ static tt_status run_backward(int n_roots, tt_tensor *const *roots, tt_tensor *c
     }
     if (grad_in != grad_in_buf) free(grad_in);
     for (int o = 0; o < n->n_out; o++) tt_tensor_release(&n->pending[o]);
-    if (!retain) node_free_saved(n);
+    if (!retain) {
+      /* The node can never run again: its saved tensors and its inputs go now, so
+       * that each activation is freed as soon as the last backward that reads it
+       * has run, not when the loss tensor (which owns the graph) is collected. */
+      node_free_saved(n);
+      if (s == TT_OK)
+        for (int i = 0; i < n->n_in; i++) tt_tensor_release(&n->in[i]);
+    }
   }
   /* on failure, drop whatever is still pending */
   for (int k = 0; k < order.n; k++)
     for (int o = 0; o < order.items[k]->n_out; o++) tt_tensor_release(&order.items[k]->pending[o]);
+  for (int k = 0; k < order.n; k++) tt_node_unref(order.items[k]);
   free(order.items);
   tt_grad_set_enabled(prev);
   return s;

@@ -2,9 +2,11 @@
  * that take several tensors or options, random generators, autograd helpers,
  * the optimizer step, clocks and device queries. */
 #include "config.h"
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -411,12 +413,92 @@ static int l_adam_step(lua_State *L) {
   return 0;
 }
 
+/* tt.adam_step_multi(params, grads, ms, vs, steps, hps): one fused update of
+ * every params[i] (lists of tensors; steps[i] an integer; hps[i] an options
+ * table as adam_step's, usually shared by a parameter group) */
+static int l_adam_step_multi(lua_State *L) {
+  for (int k = 1; k <= 6; k++) luaL_checktype(L, k, LUA_TTABLE);
+  lua_Integer n = luaL_len(L, 1);
+  for (int k = 2; k <= 6; k++)
+    if (luaL_len(L, k) != n)
+      return luaL_error(L, "adam_step_multi: argument %d has %d entries, the parameters %d", k, (int)luaL_len(L, k),
+                        (int)n);
+  if (n > INT_MAX / 8) return luaL_error(L, "adam_step_multi: %d parameters is too many", (int)n);
+  if (n == 0) return 0;
+  /* scratch in a userdata, so that a Lua error on the way frees it */
+  size_t per = 4 * sizeof(tt_tensor *) + sizeof(tt_adam_params);
+  char *mem = lua_newuserdatauv(L, per * (size_t)n, 0);
+  tt_adam_params *hp = (tt_adam_params *)mem;
+  tt_tensor **ts = (tt_tensor **)(mem + sizeof(tt_adam_params) * (size_t)n);
+  for (lua_Integer i = 0; i < n; i++) {
+    for (int k = 0; k < 4; k++) {
+      lua_geti(L, k + 1, i + 1);
+      ts[k * n + i] = tt_lua_check_tensor(L, -1);
+      lua_pop(L, 1);
+    }
+    lua_geti(L, 5, i + 1);
+    int isnum = 0;
+    hp[i].step = (int64_t)lua_tointegerx(L, -1, &isnum);
+    if (!isnum) return luaL_error(L, "adam_step_multi: steps[%d] is not an integer", (int)i + 1);
+    lua_pop(L, 1);
+    lua_geti(L, 6, i + 1);
+    int o = lua_gettop(L);
+    if (!lua_istable(L, o)) return luaL_error(L, "adam_step_multi: hps[%d] is not a table", (int)i + 1);
+    hp[i].lr = (float)tt_lua_opt_field_num(L, o, "lr", 1e-3);
+    hp[i].beta1 = (float)tt_lua_opt_field_num(L, o, "beta1", 0.9);
+    hp[i].beta2 = (float)tt_lua_opt_field_num(L, o, "beta2", 0.999);
+    hp[i].eps = (float)tt_lua_opt_field_num(L, o, "eps", 1e-8);
+    hp[i].weight_decay = (float)tt_lua_opt_field_num(L, o, "weight_decay", 0.0);
+    hp[i].decoupled = tt_lua_opt_field_bool(L, o, "decoupled", 0);
+    lua_pop(L, 1);
+  }
+  if (tt_adam_step_multi((int)n, hp, ts, ts + n, ts + 2 * n, ts + 3 * n) != TT_OK) return tt_lua_fail(L);
+  return 0;
+}
+
 /* ---- clocks, devices, threads ---- */
 
 static int l_time(lua_State *L) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   lua_pushnumber(L, (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9);
+  return 1;
+}
+
+/* ---- profiling ---- */
+
+/* tt.profile_start(): counters cleared and on; tt.profile_stop(): off (the
+ * counters stay for a report); tt.profile_report([title]): the table on stderr */
+static int l_profile_start(lua_State *L) {
+  (void)L;
+  tt_profile_set_enabled(true);
+  return 0;
+}
+
+static int l_profile_stop(lua_State *L) {
+  lua_pushboolean(L, tt_profile_set_enabled(false));
+  return 1;
+}
+
+static int l_profile_report(lua_State *L) {
+  tt_profile_report(stderr, luaL_optstring(L, 1, NULL));
+  return 0;
+}
+
+/* tt.profile_memory() -> peak CPU tensor bytes in the window, bytes at its start */
+static int l_profile_memory(lua_State *L) {
+  size_t peak, start;
+  tt_profile_memory(&peak, &start);
+  lua_pushinteger(L, (lua_Integer)peak);
+  lua_pushinteger(L, (lua_Integer)start);
+  return 2;
+}
+
+/* tt.peak_rss() -> the process's peak resident set so far, in bytes */
+static int l_peak_rss(lua_State *L) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "peak_rss: getrusage failed");
+  lua_pushinteger(L, (lua_Integer)ru.ru_maxrss * 1024);   /* Linux reports KiB */
   return 1;
 }
 
@@ -493,6 +575,9 @@ static const luaL_Reg ops_funcs[] = {
     {"pad2d", l_pad2d}, {"codebook_argmin", l_codebook_argmin}, {"no_grad", l_no_grad},
     {"set_grad_enabled", l_set_grad_enabled}, {"grad_enabled", l_grad_enabled},
     {"autograd_grad", l_autograd_grad}, {"adam_step", l_adam_step}, {"time", l_time},
+    {"adam_step_multi", l_adam_step_multi},
+    {"profile_start", l_profile_start}, {"profile_stop", l_profile_stop}, {"profile_report", l_profile_report},
+    {"profile_memory", l_profile_memory}, {"peak_rss", l_peak_rss},
     {"device_available", l_device_available}, {"synchronize", l_synchronize},
     {"memory_in_use", l_memory_in_use}, {"set_threads", l_set_threads}, {"threads", l_threads},
     {"stream_read_gbs", l_stream_read_gbs},

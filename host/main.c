@@ -33,6 +33,7 @@ static const char *usage =
     "environment: TAMING_PLUGIN_PATH (extra plugin folders, ':'-separated),\n"
     "             TAMING_HOME (an install prefix moved elsewhere),\n"
     "             TAMING_TRACEBACK=1 (print a Lua traceback on errors),\n"
+    "             TAMING_PROFILE=1 (time and memory per op on stderr when a run ends),\n"
     "             OMP_NUM_THREADS (threads for the CPU kernels)\n";
 
 /* One line: newlines and tabs in a message become spaces. */
@@ -86,6 +87,9 @@ static int cmd_run(int argc, char **argv) {
             lua_root());
     return 2;
   }
+  const char *prof = getenv("TAMING_PROFILE");
+  bool profile = prof && *prof && strcmp(prof, "0") != 0;
+  if (profile) tt_profile_set_enabled(true);
   lua_State *L = luaL_newstate();
   if (!L) {
     die_line(NULL, "cannot create a Lua state (out of memory)");
@@ -139,6 +143,7 @@ static int cmd_run(int argc, char **argv) {
   } else if (lua_isinteger(L, -1)) {
     rc = (int)lua_tointeger(L, -1);
   }
+  if (profile) tt_profile_report(stderr, script);
   lua_close(L);
   return rc;
 }

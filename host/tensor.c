@@ -9,6 +9,7 @@
 #include "taming/checked.h"
 #include "taming/dtype.h"
 #include "taming/ops/copy.h"
+#include "taming/profile.h"
 #include "taming/tensor.h"
 
 static _Atomic size_t mem_in_use[TT_DEVICE_COUNT];
@@ -69,7 +70,8 @@ tt_storage *tt_storage_new(size_t nbytes, tt_device dev) {
              tt_device_name(dev), nbytes, tt_memory_in_use(dev));
     return NULL;
   }
-  atomic_fetch_add(&mem_in_use[dev], nbytes);
+  size_t in_use = atomic_fetch_add(&mem_in_use[dev], nbytes) + nbytes;
+  tt_profile_note_alloc(nbytes, dev == TT_CPU ? in_use : 0);
   return s;
 }
 

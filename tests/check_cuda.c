@@ -45,6 +45,7 @@
 #pragma weak tt_cross_entropy
 #pragma weak tt_codebook_argmin
 #pragma weak tt_adam_step
+#pragma weak tt_adam_step_multi
 
 #define MAX_IN 16
 
@@ -192,7 +193,7 @@ static const char *const covered[] = {
     "upsample_nearest_bwd", "pool2d_fwd", "pool2d_bwd", "interpolate_fwd", "group_norm_fwd", "group_norm_bwd",
     "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
     "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
-    "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step"};
+    "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi"};
 
 /* Kernels that run on the CPU only for now (the sampler building blocks): their
  * ops refuse a CUDA tensor with a message saying so (test_cpu_only_ops_refuse_cuda). */
@@ -921,6 +922,46 @@ START_TEST(test_adam) {
 }
 END_TEST
 
+/* 30 parameters (two launches of the CUDA kernel), three groups, ragged sizes and
+ * an empty one: the fused update on both devices. */
+START_TEST(test_adam_multi) {
+  if (!have_op("adam_step_multi", tt_adam_step_multi != NULL, "adam_step_multi")) return;
+  enum { N = 30 };
+  tt_adam_params hp[N];
+  tt_tensor *w[N], *g[N], *m[N], *v[N], *gw[N], *gg[N], *gm[N], *gv[N];
+  for (int i = 0; i < N; i++) {
+    int64_t n = i == 7 ? 0 : 1 + (int64_t)((i * 7919) % 5000);
+    tt_adam_params p = {1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, false, 1 + i % 5};
+    if (i % 3 == 1) p.weight_decay = 0.01f;
+    if (i % 3 == 2) { p.weight_decay = 0.05f; p.decoupled = true; p.beta1 = 0.5f; p.beta2 = 0.9f; }
+    hp[i] = p;
+    w[i] = th_randn(300 + i, TT_DIMS(n), 1.0f);
+    g[i] = th_randn(400 + i, TT_DIMS(n), 1.0f);
+    m[i] = th_randn(500 + i, TT_DIMS(n), 0.1f);
+    v[i] = th_uniform(600 + i, TT_DIMS(n), 0.0f, 0.01f);
+    gw[i] = copy_to(w[i], TT_CUDA);
+    gg[i] = copy_to(g[i], TT_CUDA);
+    gm[i] = copy_to(m[i], TT_CUDA);
+    gv[i] = copy_to(v[i], TT_CUDA);
+  }
+  TH_OK(tt_adam_step_multi(N, hp, w, g, m, v));
+  TH_OK(tt_adam_step_multi(N, hp, gw, gg, gm, gv));
+  double d = 0;
+  for (int i = 0; i < N; i++) {
+    char label[64];
+    snprintf(label, sizeof label, "adam_step_multi tensor %d", i);
+    expect_close(label, "param", w[i], gw[i], 1e-6, &d);
+    expect_close(label, "m", m[i], gm[i], 1e-6, &d);
+    expect_close(label, "v", v[i], gv[i], 1e-6, &d);
+  }
+  print_row("adam_step_multi 30 tensors", d, 0, false);
+  for (int i = 0; i < N; i++) {
+    tt_tensor *ts[] = {w[i], g[i], m[i], v[i], gw[i], gg[i], gm[i], gv[i]};
+    release(8, ts);
+  }
+}
+END_TEST
+
 /* ---- a model-sized workload ---- */
 
 static double now(void) {
@@ -1013,6 +1054,7 @@ int main(void) {
   tcase_add_test(tc, test_embedding_and_loss);
   tcase_add_test(tc, test_quantize);
   tcase_add_test(tc, test_adam);
+  tcase_add_test(tc, test_adam_multi);
   suite_add_tcase(s, tc);
   /* apart, so that a slow run (compute-sanitizer) can leave it out: CK_RUN_CASE=parity */
   TCase *large = tcase_create("large");

@@ -254,6 +254,8 @@ EXTRA_DIST += tests/data/gen_optim.py tests/data/optim/reference.safetensors
 # training: both loops end to end, data parallel through a file-based tt.dist, kill -9 and resume
 # (stand_in_loss.lua is a helper those tests load, not a test)
 LUA_TESTS += tests/lua/test_train.lua tests/lua/test_resume.lua
+# the per-op profiler through the training pipeline (profile=K, TAMING_PROFILE=1)
+LUA_TESTS += tests/lua/test_profile.lua
 EXTRA_DIST += tests/lua/stand_in_loss.lua
 # the shipped Fashion-MNIST model: held-out metrics and the README sample command
 LUA_TESTS += tests/lua/test_shipped_model.lua
@@ -296,3 +298,11 @@ LUA_TESTS += tests/lua/test_registries.lua
 LUA_TESTS += tests/lua/test_tutorial.lua
 # docs/lua-api.md lists every binding of the taming module and every tensor method
 LUA_TESTS += tests/lua/test_api_doc.lua
+# the profiler and the fused optimizer (what a training step is built from)
+if HAVE_CHECK
+check_PROGRAMS += tests/check_train
+tests_check_train_SOURCES = tests/check_train.c
+tests_check_train_CFLAGS = $(TEST_CFLAGS)
+tests_check_train_LDADD = $(TEST_LDADD)
+TESTS += tests/check_train
+endif

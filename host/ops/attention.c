@@ -104,6 +104,7 @@ static tt_status check_args(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_a
 }
 
 tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_attention_params *p) {
+  TT_PROFILE_OP("attention");
   if (check_args(q, k, v, p)) return NULL;
   tt_attention_fwd_fn f = TT_KERNEL(q->device, attention_fwd);
   if (!f) return NULL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include "../backend_impl.h"
 #include "taming/ops.h"
+#include "taming/profile.h"
 
 /* Fails unless t is f32 (naming the op and the argument). */
 tt_status tt_check_f32(const char *op, const char *what, const tt_tensor *t);

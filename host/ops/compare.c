@@ -48,6 +48,7 @@ static tt_status check_value_dtype(const char *op, const char *what, const tt_te
 }
 
 tt_tensor *tt_compare(tt_compare_op op, tt_tensor *a, tt_tensor *b) {
+  TT_PROFILE_OP("compare");
   if ((unsigned)op >= TT_CMP_COUNT) {
     tt_error(TT_ERR_INVALID, "compare: unknown op %d", (int)op);
     return NULL;
@@ -149,6 +150,7 @@ static tt_status where_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx
 }
 
 tt_tensor *tt_where(tt_tensor *cond, tt_tensor *a, tt_tensor *b) {
+  TT_PROFILE_OP("where");
   tt_tensor *all[3] = {cond, a, b};
   if (tt_check_same_device("where", 3, all) || check_value_dtype("where", "a", a)) return NULL;
   if (cond->dtype != TT_U8) {
@@ -193,6 +195,7 @@ tt_tensor *tt_where(tt_tensor *cond, tt_tensor *a, tt_tensor *b) {
 }
 
 tt_tensor *tt_masked_fill(tt_tensor *x, tt_tensor *mask, double value) {
+  TT_PROFILE_OP("masked_fill");
   if (check_value_dtype("masked_fill", "the input", x) || check_scalar("masked_fill", x->dtype, value)) return NULL;
   int nd;
   int64_t shape[TT_MAX_DIMS];

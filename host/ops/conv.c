@@ -63,6 +63,7 @@ static const char *label(const tt_tensor *t, char *buf, size_t n) {
 }
 
 tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_params *p) {
+  TT_PROFILE_OP("conv2d");
   tt_tensor *args[3] = {x, w, b};
   if (tt_check_f32("conv2d", "input", x) || tt_check_f32("conv2d", "weight", w) ||
       (b && tt_check_f32("conv2d", "bias", b)) || tt_check_same_device("conv2d", 3, args) ||

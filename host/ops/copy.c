@@ -3,6 +3,7 @@
 #include <string.h>
 #include "../backend_impl.h"
 #include "taming/ops.h"
+#include "taming/profile.h"
 
 static tt_status broadcast_strides(const tt_tensor *src, const tt_tensor *dst, int64_t *strides) {
   int off = dst->ndim - src->ndim;
@@ -23,6 +24,7 @@ bad: {
 }
 
 tt_status tt_copy_(tt_tensor *dst, const tt_tensor *src) {
+  TT_PROFILE_OP("copy_");
   if (dst->device != src->device) {
     /* cross-device: make a contiguous same-dtype copy on the source side, then transfer */
     if (!tt_tensor_same_shape(dst, src) || !tt_tensor_is_contiguous(dst) || dst->dtype != src->dtype) {
@@ -60,6 +62,7 @@ tt_status tt_copy_(tt_tensor *dst, const tt_tensor *src) {
 }
 
 tt_status tt_fill_(tt_tensor *t, double value) {
+  TT_PROFILE_OP("fill_");
   if (!tt_tensor_is_contiguous(t)) {
     tt_tensor *v = tt_full(t->dtype, 0, NULL, value, t->device);
     if (!v) return tt_last_status();
@@ -78,6 +81,7 @@ static tt_status identity_backward(tt_node *n, tt_tensor *const *gy, tt_tensor *
 }
 
 static tt_tensor *copy_op(tt_tensor *t, const char *name) {
+  TT_PROFILE_OP(name);
   tt_tensor *out = tt_tensor_new(t->dtype, t->ndim, t->shape, t->device);
   if (!out) return NULL;
   if (tt_copy_(out, t) != TT_OK) {
@@ -100,6 +104,7 @@ tt_tensor *tt_contiguous(tt_tensor *t) {
 tt_tensor *tt_clone(tt_tensor *t) { return copy_op(t, "clone"); }
 
 tt_tensor *tt_cast(tt_tensor *t, tt_dtype dt) {
+  TT_PROFILE_OP("cast");
   if (t->dtype == dt) return tt_tensor_ref(t);
   tt_tensor *out = tt_tensor_new(dt, t->ndim, t->shape, t->device);
   if (!out) return NULL;
@@ -122,6 +127,7 @@ static tt_status to_device_backward(tt_node *n, tt_tensor *const *gy, tt_tensor 
 }
 
 tt_tensor *tt_to_device(tt_tensor *t, tt_device dev) {
+  TT_PROFILE_OP("to_device");
   if (t->device == dev) return tt_tensor_ref(t);
   tt_tensor *out = tt_tensor_new(t->dtype, t->ndim, t->shape, dev);
   if (!out) return NULL;

@@ -87,6 +87,7 @@ static tt_status binary_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
 }
 
 tt_tensor *tt_binary(tt_binary_op op, tt_tensor *a, tt_tensor *b) {
+  TT_PROFILE_OP(binary_names[(unsigned)op < TT_BINARY_COUNT ? op : 0]);
   if ((unsigned)op >= TT_BINARY_COUNT) {
     tt_error(TT_ERR_INVALID, "binary: unknown op %d", (int)op);
     return NULL;
@@ -175,6 +176,7 @@ static tt_status unary_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx
 }
 
 tt_tensor *tt_unary(tt_unary_op op, float alpha, float beta, tt_tensor *x) {
+  TT_PROFILE_OP(unary_names[(unsigned)op < TT_UNARY_COUNT ? op : 0]);
   if ((unsigned)op >= TT_UNARY_COUNT) {
     tt_error(TT_ERR_INVALID, "unary: unknown op %d", (int)op);
     return NULL;
@@ -226,6 +228,7 @@ tt_tensor *tt_pow_scalar(tt_tensor *x, double p) { return tt_unary(TT_UNARY_POW,
 tt_tensor *tt_reciprocal(tt_tensor *x) { return tt_unary(TT_UNARY_RECIPROCAL, 0, 0, x); }
 
 tt_status tt_axpy_(tt_tensor *y, float alpha, tt_tensor *x) {
+  TT_PROFILE_OP("axpy_");
   if (!tt_tensor_same_shape(x, y) || !tt_tensor_is_contiguous(y)) {
     char a[TT_SHAPE_BUF], b[TT_SHAPE_BUF];
     return tt_error(TT_ERR_INVALID, "axpy: shapes %s and %s differ or the destination is strided",

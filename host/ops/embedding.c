@@ -56,6 +56,7 @@ static tt_tensor *flat_index(tt_tensor *idx) {
 
 // weight [V, E], idx [...] -> [..., E]
 tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *idx) {
+  TT_PROFILE_OP("embedding");
   tt_tensor *args[2] = {weight, idx};
   if (tt_check_f32("embedding", "weight", weight) || tt_check_ndim("embedding", "weight", weight, 2) ||
       check_index("embedding", idx) || tt_check_same_device("embedding", 2, args))

@@ -178,6 +178,7 @@ static tt_tensor *matmul_nd(tt_tensor *a, tt_tensor *b) {
 }
 
 tt_tensor *tt_matmul(tt_tensor *a, tt_tensor *b) {
+  TT_PROFILE_OP("matmul");
   tt_tensor *args[2] = {a, b};
   if (tt_check_f32("matmul", "a", a) || tt_check_f32("matmul", "b", b) || tt_check_same_device("matmul", 2, args))
     return NULL;
@@ -248,6 +249,7 @@ static tt_status linear_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
 }
 
 tt_tensor *tt_linear(tt_tensor *x, tt_tensor *w, tt_tensor *bias) {
+  TT_PROFILE_OP("linear");
   tt_tensor *args[3] = {x, w, bias};
   if (tt_check_f32("linear", "input", x) || tt_check_f32("linear", "weight", w) ||
       (bias && tt_check_f32("linear", "bias", bias)) || tt_check_same_device("linear", 3, args))

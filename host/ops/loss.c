@@ -22,6 +22,7 @@ static tt_status check_pair(const char *op, const char *na, const tt_tensor *a, 
 
 /* mean(f(a - b)) for f = |.| or (.)^2 */
 static tt_tensor *mean_of_diff(const char *op, tt_unary_op f, tt_tensor *a, tt_tensor *b) {
+  TT_PROFILE_OP(op);
   if (check_pair(op, "input", a, "target", b)) return NULL;
   tt_tensor *d = tt_sub(a, b);
   tt_tensor *e = d ? tt_unary(f, 0, 0, d) : NULL;
@@ -39,6 +40,7 @@ tt_tensor *tt_mse_loss(tt_tensor *a, tt_tensor *b) { return mean_of_diff("mse_lo
  * kernel is the stable form, and its derivative sigmoid(x) - t is exact at
  * x = 0 too, where the max/abs spelling has two kinks. */
 tt_tensor *tt_bce_with_logits(tt_tensor *logits, tt_tensor *target) {
+  TT_PROFILE_OP("bce_with_logits");
   if (check_pair("bce_with_logits", "logits", logits, "target", target)) return NULL;
   tt_tensor *sp = tt_softplus(logits);
   tt_tensor *xt = sp ? tt_mul(logits, target) : NULL;
@@ -89,6 +91,7 @@ static tt_status ce_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
 
 // logits [N, V], target [N] -> 0-dim mean over rows
 tt_tensor *tt_cross_entropy(tt_tensor *logits, tt_tensor *target) {
+  TT_PROFILE_OP("cross_entropy");
   const char *op = "cross_entropy";
   tt_tensor *args[2] = {logits, target};
   if (tt_check_f32(op, "logits", logits) || tt_check_ndim(op, "logits", logits, 2)) return NULL;

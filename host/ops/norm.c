@@ -43,7 +43,10 @@ static tt_tensor *plain_contiguous(tt_tensor *t) {
 
 /* What every norm saves for its backward. */
 typedef struct {
-  tt_tensor *x, *w;          /* contiguous, detached; w may be NULL */
+  tt_tensor *x, *w;          /* contiguous, detached; w may be NULL; for group norm with
+                                from_y, x holds the output y instead of the input */
+  tt_tensor *b;              /* group norm with from_y: the bias (may be NULL) */
+  bool from_y;
   tt_tensor *mean, *rstd;
   int groups;                /* group norm */
   bool training;             /* batch norm */
@@ -57,6 +60,47 @@ static void norm_release(tt_node *n) {
   tt_tensor_release(&c->w);
   tt_tensor_release(&c->mean);
   tt_tensor_release(&c->rstd);
+  tt_tensor_release(&c->b);
+}
+
+/* Group norm's backward reads x only through x^ = (x - mean) * rstd, which the
+ * output gives back as (y - b) / w. Saving y instead of x keeps one activation
+ * where the next op (SiLU, the attention's projections) saves y anyway, and
+ * frees x. Only where that inversion is well conditioned: on the CPU (the
+ * check reads the weights), every |w| nonzero and |b| <= 64 |w| (y's rounding
+ * error, divided by w, stays within 64 ulp of x^). */
+static bool group_norm_invertible(const tt_tensor *w, const tt_tensor *b) {
+  if ((w && w->device != TT_CPU) || (b && b->device != TT_CPU)) return false;
+  int64_t C = w ? w->shape[0] : b ? b->shape[0] : 0;
+  const float *ws = w ? tt_f32(w) : NULL, *bs = b ? tt_f32(b) : NULL;
+  for (int64_t c = 0; c < C; c++) {
+    float wc = ws ? ws[c] : 1.0f, bc = bs ? bs[c] : 0.0f;
+    if (!(fabsf(wc) > 0.0f) || !isfinite(wc) || !isfinite(bc) || fabsf(bc) > 64.0f * fabsf(wc)) return false;
+  }
+  return true;
+}
+
+/* x' with (x' - 0) * rstd = x^ = (y - b) / w, the input the group norm backward
+ * kernel reads (with a zero mean): [B, C, S] from the saved y, in two passes
+ * over y: x' = y * s + t with s = 1 / (w rstd), t = -b s per (sample, channel). */
+static tt_tensor *group_norm_input_from_y(const norm_ctx *c) {
+  int64_t B = c->kshape[0], C = c->kshape[1], S = c->kshape[2], G = c->groups;
+  tt_tensor *y = tt_reshape(c->x, TT_DIMS(B, G, C / G, S));             // [B, G, C/G, S]
+  tt_tensor *r = y ? tt_reshape(c->rstd, TT_DIMS(B, G, 1, 1)) : NULL;    // [B, G, 1, 1]
+  tt_tensor *w = r && c->w ? tt_reshape(c->w, TT_DIMS(1, G, C / G, 1)) : NULL;
+  tt_tensor *wr = !r ? NULL : w ? tt_mul(w, r) : tt_tensor_ref(r);     // [B, G, C/G or 1, 1]
+  tt_tensor *sc = wr ? tt_reciprocal(wr) : NULL, *t = NULL;
+  if (sc && c->b) {
+    tt_tensor *b = tt_reshape(c->b, TT_DIMS(1, G, C / G, 1)), *bs = b ? tt_mul(b, sc) : NULL;
+    t = bs ? tt_neg(bs) : NULL;
+    tt_tensor_unref(b);
+    tt_tensor_unref(bs);
+  }
+  tt_tensor *ys = sc && (t || !c->b) ? tt_mul(y, sc) : NULL;
+  tt_tensor *xp = ys && t ? tt_add(ys, t) : tt_tensor_ref(ys);
+  tt_tensor *tmp[] = {y, r, w, wr, sc, t, ys};
+  for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) tt_tensor_unref(tmp[i]);
+  return xp;
 }
 
 typedef enum { NORM_GROUP, NORM_LAYER, NORM_BATCH } norm_kind;
@@ -73,13 +117,21 @@ static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *con
   if (tt_node_wants(n, 0) && !(rx = tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, g->device))) s = tt_last_status();
   if (s == TT_OK && tt_node_wants(n, 1) && !(rw = tt_tensor_new(TT_F32, TT_DIMS(C), g->device))) s = tt_last_status();
   if (s == TT_OK && tt_node_wants(n, 2) && !(rb = tt_tensor_new(TT_F32, TT_DIMS(C), g->device))) s = tt_last_status();
+  tt_tensor *xin = c->x, *mean = c->mean, *own_x = NULL, *zero_mean = NULL;
+  if (s == TT_OK && c->from_y) {
+    own_x = group_norm_input_from_y(c);
+    zero_mean = own_x ? tt_zeros(TT_F32, c->mean->ndim, c->mean->shape, g->device) : NULL;
+    if (!zero_mean) s = tt_last_status();
+    xin = own_x;
+    mean = zero_mean;
+  }
   if (s == TT_OK) {
-    tt_tensor vx = as_shape(c->x, c->nd, c->kshape), vg = as_shape(g, c->nd, c->kshape), vgx;
+    tt_tensor vx = as_shape(xin, c->nd, c->kshape), vg = as_shape(g, c->nd, c->kshape), vgx;
     if (rx) vgx = as_shape(rx, c->nd, c->kshape);
     tt_tensor *pgx = rx ? &vgx : NULL;
     if (kind == NORM_GROUP) {
       tt_group_norm_bwd_fn f = TT_KERNEL(g->device, group_norm_bwd);
-      s = f ? f(&vx, c->groups, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
+      s = f ? f(&vx, c->groups, c->w, mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
     } else if (kind == NORM_LAYER) {
       tt_layer_norm_bwd_fn f = TT_KERNEL(g->device, layer_norm_bwd);
       s = f ? f(&vx, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
@@ -89,6 +141,8 @@ static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *con
     }
   }
   tt_tensor_unref(g);
+  tt_tensor_unref(own_x);
+  tt_tensor_unref(zero_mean);
   if (s != TT_OK) {
     tt_tensor_unref(rx);
     tt_tensor_unref(rw);
@@ -152,6 +206,7 @@ static tt_status check_bc(const char *op, tt_tensor *x, tt_tensor *w, tt_tensor 
 /* ---- group norm ---- */
 
 tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
+  TT_PROFILE_OP("group_norm");
   const char *op = "group_norm";
   if (check_bc(op, x, weight, bias)) return NULL;
   char s1[TT_SHAPE_BUF];
@@ -178,8 +233,8 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
     tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
     ok = f(&vx, groups, eps, wc, bc, &vy, mean, rstd) == TT_OK;
   }
-  tt_tensor_unref(bc);
   if (!ok) {
+    tt_tensor_unref(bc);
     tt_tensor_unref(xc);
     tt_tensor_unref(wc);
     tt_tensor_unref(y);
@@ -187,6 +242,33 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
     tt_tensor_unref(rstd);
     return NULL;
   }
+  tt_tensor *args[3] = {x, weight, bias};
+  bool recorded = tt_grad_enabled() && (tt_requires_grad(x) || tt_requires_grad(weight) || tt_requires_grad(bias));
+  if (recorded && group_norm_invertible(wc, bc)) {
+    tt_node *n = tt_node_new(op, group_norm_backward, norm_release, 3, args, 1, sizeof(norm_ctx));
+    if (n) {
+      norm_ctx *c = n->ctx;
+      c->x = tt_detach(y);   /* y, not x: see group_norm_invertible */
+      c->from_y = true;
+      c->w = wc;
+      c->b = bc;
+      c->mean = mean;
+      c->rstd = rstd;
+      c->groups = groups;
+      c->nd = 3;
+      memcpy(c->kshape, kshape, sizeof kshape);
+      tt_node_attach(n, 0, y);
+      tt_node_unref(n);
+      wc = bc = mean = rstd = NULL;
+    }
+    tt_tensor_unref(xc);
+    tt_tensor_unref(wc);
+    tt_tensor_unref(bc);
+    tt_tensor_unref(mean);
+    tt_tensor_unref(rstd);
+    return y;
+  }
+  tt_tensor_unref(bc);
   norm_record(op, group_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, groups, false, 3, kshape);
   return y;
 }
@@ -194,6 +276,7 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
 /* ---- layer norm ---- */
 
 tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps) {
+  TT_PROFILE_OP("layer_norm");
   const char *op = "layer_norm";
   if (tt_check_f32(op, "input", x)) return NULL;
   char s1[TT_SHAPE_BUF];
@@ -247,6 +330,7 @@ static tt_status update_running(tt_tensor *running, float momentum, float scale,
 
 tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
                          tt_tensor *running_var, bool training, float momentum, float eps) {
+  TT_PROFILE_OP("batch_norm");
   const char *op = "batch_norm";
   if (check_bc(op, x, weight, bias)) return NULL;
   int64_t B = x->shape[0], C = x->shape[1];

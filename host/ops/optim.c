@@ -1,6 +1,7 @@
 /* ops/optim.c — the fused Adam / AdamW update, in place and outside autograd. */
 #include "config.h"
 #include <math.h>
+#include <stdlib.h>
 #include "common.h"
 
 static tt_status check_state(const char *what, const tt_tensor *t, const tt_tensor *param, bool in_place) {
@@ -17,8 +18,9 @@ static tt_status check_state(const char *what, const tt_tensor *t, const tt_tens
   return TT_OK;
 }
 
-tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *grad, tt_tensor *m,
-                       tt_tensor *v) {
+/* The hyperparameters and the four tensors of one update. */
+static tt_status check_update(const tt_adam_params *p, tt_tensor *param, const tt_tensor *grad, tt_tensor *m,
+                              tt_tensor *v, bool grad_in_place) {
   if (!p) return tt_error(TT_ERR_INVALID, "adam: hyperparameters are missing");
   if (!param) return tt_error(TT_ERR_INVALID, "adam: parameter is missing");
   if (!grad)
@@ -34,9 +36,16 @@ tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *gra
                     "(need lr, eps, decay >= 0 and betas in [0, 1))",
                     p->lr, p->beta1, p->beta2, p->eps, p->weight_decay);
   TT_TRY(check_state("parameter", param, param, true));
-  TT_TRY(check_state("gradient", grad, param, false));
+  TT_TRY(check_state("gradient", grad, param, grad_in_place));
   TT_TRY(check_state("first moment", m, param, true));
   TT_TRY(check_state("second moment", v, param, true));
+  return TT_OK;
+}
+
+tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *grad, tt_tensor *m,
+                       tt_tensor *v) {
+  TT_PROFILE_SCOPE("adam_step", "update");
+  TT_TRY(check_update(p, param, grad, m, v, false));
   tt_adam_step_fn f = TT_KERNEL(param->device, adam_step);
   if (!f) return tt_last_status();
   tt_tensor *gc = NULL;
@@ -46,5 +55,35 @@ tt_status tt_adam_step(const tt_adam_params *p, tt_tensor *param, tt_tensor *gra
   if (!gc) return tt_last_status();
   tt_status s = f(p, param, gc, m, v);
   tt_tensor_unref(gc);
+  return s;
+}
+
+tt_status tt_adam_step_multi(int n, const tt_adam_params *hp, tt_tensor *const *param, tt_tensor *const *grad,
+                             tt_tensor *const *m, tt_tensor *const *v) {
+  TT_PROFILE_SCOPE("adam_step_multi", "update");
+  if (n < 0 || (n > 0 && (!hp || !param || !grad || !m || !v)))
+    return tt_error(TT_ERR_INVALID, "adam: %d parameters but missing arrays", n);
+  if (n == 0) return TT_OK;
+  for (int i = 0; i < n; i++) {
+    tt_status s = check_update(&hp[i], param[i], grad[i], m[i], v[i], false);
+    if (s != TT_OK) return tt_error_prefix(s, "parameter %d of %d: ", i + 1, n);
+    if (param[i]->device != param[0]->device)
+      return tt_error(TT_ERR_INVALID, "adam: parameter %d%s%s is on %s, parameter 1 on %s (one call per device)",
+                      i + 1, param[i]->name ? " " : "", param[i]->name ? param[i]->name : "",
+                      tt_device_name(param[i]->device), tt_device_name(param[0]->device));
+  }
+  tt_adam_step_multi_fn f = TT_KERNEL(param[0]->device, adam_step_multi);
+  if (!f) return tt_last_status();
+  /* gradients are only read: a strided one (rare: a broadcast view) is copied, the rest are references */
+  tt_tensor **gc = calloc((size_t)n, sizeof *gc);
+  if (!gc) return tt_error(TT_ERR_NOMEM, "adam: out of memory for %d gradients", n);
+  tt_status s = TT_OK;
+  TT_NO_GRAD_BEGIN;
+  for (int i = 0; i < n && s == TT_OK; i++)
+    if (!(gc[i] = tt_contiguous(grad[i]))) s = tt_last_status();
+  TT_NO_GRAD_END;
+  if (s == TT_OK) s = f(n, hp, param, gc, m, v);
+  for (int i = 0; i < n; i++) tt_tensor_unref(gc[i]);
+  free(gc);
   return s;
 }

@@ -182,6 +182,7 @@ tt_tensor *tt_qlinear_pack_i8(tt_tensor *q, tt_tensor *scale) {
 }
 
 tt_tensor *tt_qlinear(tt_tensor *x, tt_tensor *w, tt_tensor *scale, tt_tensor *bias) {
+  TT_PROFILE_OP("qlinear");
   tt_tensor *args[4] = {x, w, scale ? scale : x, bias ? bias : x};
   if (tt_check_f32("qlinear", "input", x) || tt_check_same_device("qlinear", 4, args)) return NULL;
   char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF];

@@ -6,6 +6,7 @@
 
 // z [N, D], codebook [K, D] -> idx [N] i64; *dmin_out [N] f32
 tt_tensor *tt_codebook_argmin(tt_tensor *z, tt_tensor *codebook, tt_tensor **dmin_out) {
+  TT_PROFILE_OP("codebook_argmin");
   const char *op = "codebook_argmin";
   tt_tensor *args[2] = {z, codebook};
   if (dmin_out) *dmin_out = NULL;

@@ -39,6 +39,7 @@ double tt_rng_normal(tt_rng *r) {
 }
 
 tt_status tt_random_fill_(tt_tensor *t, tt_rng *r, tt_random_kind kind, double a, double b) {
+  TT_PROFILE_OP("random_fill_");
   if (!tt_tensor_is_contiguous(t) || t->dtype != TT_F32)
     return tt_error(TT_ERR_INVALID, "random fill: needs a contiguous f32 tensor, found %s%s",
                     tt_dtype_name(t->dtype), tt_tensor_is_contiguous(t) ? "" : " (strided)");
@@ -112,6 +113,7 @@ tt_tensor *tt_multinomial(tt_tensor *probs, int64_t n, tt_rng *r) {
 }
 
 tt_tensor *tt_dropout(tt_tensor *x, float p, bool training, tt_rng *r) {
+  TT_PROFILE_OP("dropout");
   if (!training || p <= 0.0f) return tt_tensor_ref(x);
   if (p >= 1.0f) {
     tt_tensor *z = tt_zeros_like(x);

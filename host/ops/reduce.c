@@ -84,6 +84,7 @@ static tt_tensor *reduce_raw(tt_reduce_op op, tt_tensor *x, unsigned mask, tt_dt
 
 static tt_tensor *sum_mean(const char *op, bool mean, tt_tensor *x, int ndims, const int *dims, bool all,
                            bool keepdim) {
+  TT_PROFILE_OP(op);
   if (tt_check_f32(op, "input", x)) return NULL;
   unsigned mask = 0;
   if (all) mask = x->ndim ? (1u << x->ndim) - 1 : 0;
@@ -136,6 +137,7 @@ tt_tensor *tt_sum_dim(tt_tensor *x, int dim, bool keepdim) { return tt_sum_dims(
 tt_tensor *tt_mean_dim(tt_tensor *x, int dim, bool keepdim) { return tt_mean_dims(x, 1, &dim, keepdim); }
 
 tt_tensor *tt_sum_to(tt_tensor *x, int ndim, const int64_t *shape) {
+  TT_PROFILE_OP("sum_to");
   int off = x->ndim - ndim;
   char a[TT_SHAPE_BUF], b[TT_SHAPE_BUF];
   if (off < 0) goto bad;
@@ -159,6 +161,7 @@ bad:
 }
 
 static tt_tensor *arg_like(const char *op, tt_reduce_op rop, tt_tensor *x, int dim, bool keepdim, tt_dtype dt) {
+  TT_PROFILE_OP(op);
   if (tt_check_f32(op, "input", x)) return NULL;
   int d = tt_tensor_dim(x, dim);
   if (d < 0 || x->ndim == 0) {
@@ -219,6 +222,7 @@ static tt_status cumsum_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
 }
 
 tt_tensor *tt_cumsum(tt_tensor *x, int dim) {
+  TT_PROFILE_OP("cumsum");
   if (tt_check_f32("cumsum", "input", x)) return NULL;
   int d = tt_tensor_dim(x, dim);
   if (d < 0 || x->ndim == 0) {

@@ -32,6 +32,7 @@ static tt_status upsample_backward(tt_node *n, tt_tensor *const *gy, tt_tensor *
 }
 
 tt_tensor *tt_upsample_nearest(tt_tensor *x, int scale) {
+  TT_PROFILE_OP("upsample_nearest");
   if (check_map("upsample_nearest", x)) return NULL;
   if (scale < 1) {
     tt_error(TT_ERR_INVALID, "upsample_nearest: scale must be >= 1, found %d", scale);
@@ -87,6 +88,7 @@ static tt_status pool_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx)
 }
 
 static tt_tensor *pool2d(const char *op, tt_tensor *x, const tt_pool2d_params *pp) {
+  TT_PROFILE_OP(op);
   if (check_map(op, x)) return NULL;
   char b[TT_SHAPE_BUF];
   tt_pool2d_params p = *pp;
@@ -155,6 +157,7 @@ tt_tensor *tt_pool2d(tt_tensor *x, const tt_pool2d_params *p) {
 /* ---- interpolation ---- */
 
 tt_tensor *tt_interpolate(tt_tensor *x, int64_t oh, int64_t ow, tt_interp_mode mode) {
+  TT_PROFILE_OP("interpolate");
   if (check_map("interpolate", x)) return NULL;
   char b[TT_SHAPE_BUF];
   if (oh < 1 || ow < 1) {

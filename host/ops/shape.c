@@ -301,6 +301,7 @@ bad:
 }
 
 tt_tensor *tt_cat(int n, tt_tensor *const *ts, int dim) {
+  TT_PROFILE_OP("cat");
   if (n <= 0) {
     tt_error(TT_ERR_INVALID, "cat: no tensors");
     return NULL;
@@ -364,6 +365,7 @@ tt_tensor *tt_cat(int n, tt_tensor *const *ts, int dim) {
 }
 
 tt_tensor *tt_pad2d(tt_tensor *t, const int64_t pads[4], double value) {
+  TT_PROFILE_OP("pad2d");
   if (t->ndim < 2) {
     tt_error(TT_ERR_INVALID, "pad2d: needs at least 2 dims, found %d", t->ndim);
     return NULL;
@@ -397,6 +399,7 @@ tt_tensor *tt_pad2d(tt_tensor *t, const int64_t pads[4], double value) {
 }
 
 tt_tensor *tt_repeat(tt_tensor *t, int ndim, const int64_t *reps) {
+  TT_PROFILE_OP("repeat");
   if (ndim < t->ndim || 2 * ndim > TT_MAX_DIMS) {
     tt_error(TT_ERR_INVALID, "repeat: %d repeats for %d dims", ndim, t->ndim);
     return NULL;

@@ -70,6 +70,7 @@ static tt_status softmax_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **
 }
 
 static tt_tensor *softmax_common(const char *op, bool log_, tt_tensor *x, int dim) {
+  TT_PROFILE_OP(op);
   if (tt_check_f32(op, "input", x)) return NULL;
   int nd = x->ndim;
   int d = nd == 0 && (dim == 0 || dim == -1) ? 0 : tt_tensor_dim(x, dim);

@@ -43,10 +43,12 @@ static tt_status sort_common(const char *op, tt_tensor *x, int64_t k, int dim, b
 }
 
 tt_status tt_sort(tt_tensor *x, int dim, bool descending, tt_tensor **values, tt_tensor **indices) {
+  TT_PROFILE_OP("sort");
   return sort_common("sort", x, -1, dim, descending, values, indices);
 }
 
 tt_status tt_topk(tt_tensor *x, int64_t k, int dim, bool largest, tt_tensor **values, tt_tensor **indices) {
+  TT_PROFILE_OP("topk");
   if (k < 1) {
     *values = *indices = NULL;
     return tt_error(TT_ERR_INVALID, "topk: k = %lld must be positive", (long long)k);

@@ -1,6 +1,7 @@
 -- taming.optim — Adam and AdamW over named parameters, with parameter groups,
 -- gradient accumulation and a state made of named tensors (for checkpoints).
--- The update itself is the fused kernel tt.adam_step (PyTorch's arithmetic).
+-- The update is one fused kernel over all parameters, tt.adam_step_multi (PyTorch's
+-- arithmetic, the fused/foreach path).
 --
 --   local opt = optim.Adam(model:parameters(), {lr = 4.5e-6, betas = {0.5, 0.9}})
 --   local opt = optim.AdamW(optim.gpt_groups(params, 0.01), {lr = lr, betas = {0.9, 0.95}})
@@ -162,6 +163,8 @@ function Opt:step()
   if self.dist then
     for _, e in ipairs(todo) do self.dist.allreduce_mean_(e.g) end
   end
+  -- one fused update of all of them per device (tt.adam_step_multi), hyperparameters per group
+  local hps, by_dev = {}, {}
   for _, e in ipairs(todo) do
     local p, grp = e.p, e.group
     local st = self.state[p.name]
@@ -171,9 +174,19 @@ function Opt:step()
       self.state[p.name] = st
     end
     st.step = st.step + 1
-    tt.adam_step(p.tensor, e.g, st.exp_avg, st.exp_avg_sq, {lr = grp.lr, beta1 = grp.betas[1], beta2 = grp.betas[2],
-      eps = grp.eps, weight_decay = grp.weight_decay, decoupled = self.decoupled, step = st.step})
+    local hp = hps[grp]
+    if not hp then
+      hp = {lr = grp.lr, beta1 = grp.betas[1], beta2 = grp.betas[2], eps = grp.eps, weight_decay = grp.weight_decay,
+            decoupled = self.decoupled}
+      hps[grp] = hp
+    end
+    local dev = p.tensor:device()
+    local b = by_dev[dev]
+    if not b then b = {{}, {}, {}, {}, {}, {}}; by_dev[dev] = b end
+    local k = #b[1] + 1
+    b[1][k], b[2][k], b[3][k], b[4][k], b[5][k], b[6][k] = p.tensor, e.g, st.exp_avg, st.exp_avg_sq, st.step, hp
   end
+  for _, b in pairs(by_dev) do tt.adam_step_multi(b[1], b[2], b[3], b[4], b[5], b[6]) end
   self.micro = 0
   self.steps = self.steps + 1
   self:zero_grad()

@@ -139,6 +139,25 @@ function Run:due(step, every)
   return every and every > 0 and step % every == 0
 end
 
+-- profile=K: the per-op table of step K on stderr (tt.profile_*); on_step(step)
+-- is called after every step (benchmarks time steps with it)
+function Run:step_begin(step)
+  if self.o.profile == step + 1 then tt.profile_start() end
+end
+
+function Run:step_end(step)
+  if self.o.profile == step then
+    tt.profile_report(("step %d"):format(step))
+    tt.profile_stop()
+  end
+  if self.o.on_step then self.o.on_step(step) end
+end
+
+-- the last step's checkpoint is written unless checkpoint = false
+function Run:checkpoint_due(step)
+  return self:due(step, self.o.ckpt_every) or (step == self.o.steps and self.o.checkpoint ~= false)
+end
+
 function Run:finish(step)
   self.bar:finish()
   local dt = tt.time() - self.t0
@@ -288,6 +307,7 @@ function M.vqgan(o)
   local last_x, last_rec
   local acc, acc_n = {}, 0
   while step < o.steps do
+    run:step_begin(step)
     local logs = {}
     for _ = 1, N do
       local batch = loader:next()
@@ -315,6 +335,7 @@ function M.vqgan(o)
       end
     end
     step = step + 1
+    run:step_end(step)
     add_logs(acc, logs, 1)
     acc_n = acc_n + 1
     shown = {{"aeloss", logs["train/aeloss"]},
@@ -340,7 +361,7 @@ function M.vqgan(o)
       if model.kind == "VQSegmentationModel" then xs, rs = model:to_rgb(xs), model:to_rgb(rs) end
       run:images(step, "reconstructions", {xs, rs})
     end
-    if run:due(step, o.ckpt_every) or step == o.steps then
+    if run:checkpoint_due(step) then
       run:checkpoint(step, {model = model, optimizers = optimizers,
                             state = common_state(o, loader, "vqgan", batch_size, dist.size)})
     end
@@ -424,6 +445,7 @@ function M.transformer(o)
   local acc, acc_n = 0, 0
   local last_x, last_c
   while step < o.steps do
+    run:step_begin(step)
     local loss_sum = 0
     for _ = 1, N do
       local batch = loader:next()
@@ -437,6 +459,7 @@ function M.transformer(o)
       last_x, last_c = x, c
     end
     step = step + 1
+    run:step_end(step)
     acc, acc_n = acc + loss_sum, acc_n + 1
     run:progress(step, {{"loss", loss_sum}})
     if run:due(step, o.log_every or 50) or step == o.steps then
@@ -450,7 +473,7 @@ function M.transformer(o)
       local rec, samples = transformer_images(model, xs, cs, step, o.seed or 0)
       run:images(step, "samples", {xs, rec, samples})
     end
-    if run:due(step, o.ckpt_every) or step == o.steps then
+    if run:checkpoint_due(step) then
       run:checkpoint(step, {model = model, optimizers = optimizers, rngs = rngs,
                             state = common_state(o, loader, "transformer", batch_size, dist.size)})
     end
@@ -496,6 +519,7 @@ function M.schema(extra)
     hflip = {"bool", default = false},
     channels = {"int", help = "1 or 3 (default: the model's in_channels)"},
     limit = {"int", help = "use only the first N items"},
+    profile = {"int", help = "print the time and memory of each op during step K (stderr)"},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
@@ -597,7 +621,7 @@ function M.options(a, cfg, info)
   return {steps = a.steps, accumulate = a.accumulate, device = a.device, seed = a.seed, logdir = a.logdir,
           ckpt_every = a.ckpt_every, keep = a.keep, image_every = a.image_every, log_every = a.log_every,
           progress = a.progress, tensorboard = a.tensorboard, resume = info, config = cfg,
-          config_path = a.config, args = a}
+          config_path = a.config, args = a, profile = a.profile}
 end
 
 return M

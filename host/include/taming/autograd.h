@@ -1,8 +1,12 @@
 /* autograd.h — reverse-mode differentiation with a tape.
  *
  * While gradients are enabled, every op whose inputs need a gradient records a
- * node: the inputs it read (strong references), what it saved for the backward
- * pass, and its backward function. Nodes carry a sequence number — the tape
+ * node: its inputs' autograd links, what it saved for the backward pass, and its
+ * backward function. n->in[i] is the leaf itself, or for another op's output a
+ * header with its shape and link but NO data: a backward function reads only
+ * shapes there and keeps the data it needs in its ctx (so that activations no
+ * backward reads are freed during the forward pass). A backward without
+ * retain_graph releases each node's ctx and inputs as soon as it has run. Nodes carry a sequence number — the tape
  * order. tt_backward(loss) collects the nodes the loss depends on, walks them in
  * reverse tape order and accumulates gradients into leaves (t->grad).
  * Plugin authors write forward code only; op authors write a forward and a
@@ -29,7 +33,7 @@ struct tt_node {
   tt_backward_fn backward;
   void (*release)(tt_node *n); /* frees what ctx holds (saved tensors); may be NULL */
   int n_in;
-  tt_tensor **in;              /* inputs that need a gradient (others NULL) */
+  tt_tensor **in;              /* inputs that need a gradient (others NULL); shape and link only */
   int n_out;
   tt_tensor **pending;         /* gradients gathered for the outputs during a backward pass */
   void *ctx;                   /* op-owned saved state (zeroed, freed with the node) */

@@ -8,6 +8,7 @@
 #include "taming/arena.h"
 #include "taming/backend.h"
 #include "taming/autograd.h"
+#include "taming/profile.h"
 #include "taming/ops.h"
 #include "taming/value.h"
 #include "taming/module.h"
