@@ -21,6 +21,7 @@
  * fallback), TAMING_CPU_ISA=avx512 hides AMX. With 8 or more activation rows
  * (batched sampling, prefill) bf16 runs on AMX tiles where the CPU has them. */
 #include "config.h"
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,18 @@ static bool request_amx(void) {
 #endif
 }
 
+/* AMX-TILE and AMX-BF16 from CPUID leaf 7 (EDX bits 24 and 22), read directly:
+ * __builtin_cpu_supports knows no AMX names in every compiler the build allows */
+static bool cpu_has_amx_bf16(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return (d >> 24 & 1) && (d >> 22 & 1);
+#else
+  return false;
+#endif
+}
+
 static const char *cpu_qlinear_isa(tt_dtype dt) {
   return dt == TT_BF16 ? bf16_isa : dt == TT_I8 ? i8_isa : "no kernel for this dtype";
 }
@@ -398,8 +411,7 @@ tt_status tt_cpu_register_qlinear(tt_backend *b) {
   if (generic) {
     bf16_isa = i8_isa = "no kernel (TAMING_CPU_ISA=generic)";
   } else {
-    amx_ok = bf16 && !no_amx && __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16") &&
-             request_amx();
+    amx_ok = bf16 && !no_amx && cpu_has_amx_bf16() && request_amx();
     bf16_isa = amx_ok ? "amx-bf16+avx512bf16" : bf16 ? "avx512bf16" : "no avx512bf16 on this CPU";
     i8_isa = avx512 ? (amx_ok ? "amx-bf16+avx512f" : "avx512f") : "no avx512f on this CPU";
     if (bf16) TT_REGISTER_KERNEL(b, qlinear_bf16, cpu_qlinear_bf16);
