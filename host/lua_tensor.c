@@ -208,6 +208,10 @@ tt_status tt_lua_to_value(lua_State *L, int idx, tt_value *out) {
 }
 
 void tt_lua_push_value(lua_State *L, tt_value *v) {
+  /* each nesting level holds its table and an item on the stack; a C function
+   * is only promised LUA_MINSTACK slots. The readers cap nesting (JSON at 64),
+   * so this never fails in practice (Lua's stack grows to a million slots). */
+  luaL_checkstack(L, 3, "a value nested too deeply to convert to Lua");
   switch (v->type) {
     case TT_V_NIL: lua_pushnil(L); break;
     case TT_V_BOOL: lua_pushboolean(L, v->u.b); break;

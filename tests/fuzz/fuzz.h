@@ -59,7 +59,8 @@ uint64_t fuzz_touch_value(const tt_value *v, int depth);
  * checks that the result reads back with the same tensors. */
 void fuzz_ckpt_roundtrip(const char *path);
 
-/* A Lua state set up as `taming run` sets it up: the standard libraries,
+/* A Lua state set up as `taming run` sets it up (its allocations carry
+ * canaries, see fuzz_lua_check_heap): the standard libraries,
  * package.path with the source tree's lua/ first, taming.core preloaded. */
 lua_State *fuzz_lua_new(void);
 /* Calls the function below its nargs arguments on the stack, discarding
@@ -68,5 +69,8 @@ lua_State *fuzz_lua_new(void);
  * index a nil value") nor a luaL_check* refusal of an argument the library
  * passed without checking it ("bad argument #2 to ..."). Pops everything. */
 void fuzz_lua_call(lua_State *L, int nargs, const char *what);
+/* Checks that no block of the harnesses' Lua states was written past its end
+ * (liblua is not instrumented; fuzz_lua_call runs this after each call). */
+void fuzz_lua_check_heap(void);
 
 #endif

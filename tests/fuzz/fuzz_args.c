@@ -5,7 +5,8 @@
  * Refusals must be messages; what is accepted must be what was asked for:
  * a given int is an integer equal to the number written (never the default
  * because it did not fit), a number is finite and the number written, a bool a boolean, lists hold what their kind says, and
- * keys not given take their defaults. */
+ * keys not given take their defaults. `--help` (which exits 0 by design)
+ * must write a usage text. */
 #include <lauxlib.h>
 #include <string.h>
 #include "fuzz.h"
@@ -27,6 +28,13 @@ static const char *checker =
     "  classes = {'intlist'}, names = {'list'},\n"
     "  device = {'string', default = 'cpu', choices = {'cpu', 'cuda'}},\n"
     "}\n"
+    "-- --help (or -h) prints the usage and exits 0 by design: here it writes\n"
+    "-- nowhere and ends the call with a message instead of the process\n"
+    "io.stdout = {write = function(self, text)\n"
+    "  if type(text) ~= 'string' or #text == 0 then fuzz_bug('--help wrote no usage text') end\n"
+    "  return self\n"
+    "end, flush = function(self) return self end}\n"
+    "os.exit = function(code) error('exit ' .. tostring(code), 0) end\n"
     "local function finite(x) return type(x) == 'number' and x == x and x ~= math.huge and x ~= -math.huge end\n"
     "return function(raw)\n"
     "  local out = args.parse(raw, schema, 'taming run fuzz.lua key=value ...')\n"

@@ -239,8 +239,67 @@ void fuzz_ckpt_roundtrip(const char *path) {
 
 /* ---- Lua ---- */
 
+/* The harnesses' Lua states allocate through here: every block carries a
+ * header in a list and a canary after its end, so that a write past a block
+ * by liblua (which is not instrumented) shows: a C function that pushes more
+ * than the Lua stack holds without lua_checkstack writes past the stack's
+ * block. fuzz_lua_check_heap checks every live block. */
+typedef struct lblk {
+  struct lblk *prev, *next;
+  size_t size;
+  uint64_t magic;
+} lblk;
+#define LUA_CANARY 0x6b63616c2d6e6f6eull
+static lblk lua_blocks = {&lua_blocks, &lua_blocks, 0, 0};
+
+static void lblk_check(const lblk *b) {
+  uint64_t tail;
+  memcpy(&tail, (const char *)(b + 1) + b->size, sizeof tail);
+  FUZZ_CHECK(b->magic == LUA_CANARY && tail == LUA_CANARY,
+             "a Lua heap block of %zu bytes was written past its end (a C function pushed more values than "
+             "the Lua stack holds, without lua_checkstack?)", b->size);
+}
+
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+  (void)ud;
+  (void)osize;
+  lblk *b = ptr ? (lblk *)ptr - 1 : NULL;
+  if (b) {
+    lblk_check(b);
+    b->prev->next = b->next;
+    b->next->prev = b->prev;
+  }
+  if (nsize == 0) {
+    free(b);
+    return NULL;
+  }
+  lblk *n = realloc(b, sizeof *n + nsize + sizeof(uint64_t));
+  if (!n) {
+    if (b) {   /* the old block stays Lua's */
+      b->next = lua_blocks.next;
+      b->prev = &lua_blocks;
+      lua_blocks.next->prev = b;
+      lua_blocks.next = b;
+    }
+    return NULL;
+  }
+  n->size = nsize;
+  n->magic = LUA_CANARY;
+  uint64_t c = LUA_CANARY;
+  memcpy((char *)(n + 1) + nsize, &c, sizeof c);
+  n->next = lua_blocks.next;
+  n->prev = &lua_blocks;
+  lua_blocks.next->prev = n;
+  lua_blocks.next = n;
+  return n + 1;
+}
+
+void fuzz_lua_check_heap(void) {
+  for (const lblk *b = lua_blocks.next; b != &lua_blocks; b = b->next) lblk_check(b);
+}
+
 lua_State *fuzz_lua_new(void) {
-  lua_State *L = luaL_newstate();
+  lua_State *L = lua_newstate(lua_alloc, NULL);
   FUZZ_CHECK(L != NULL, "luaL_newstate failed");
   luaL_openlibs(L);
   lua_getglobal(L, "package");
@@ -291,4 +350,5 @@ void fuzz_lua_call(lua_State *L, int nargs, const char *what) {
     if (getenv("FUZZ_VERBOSE")) fprintf(stderr, "refused by %s: %s\n", what, msg);
   }
   lua_settop(L, base - 1);
+  fuzz_lua_check_heap();
 }
