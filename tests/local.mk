@@ -141,7 +141,9 @@ tests_check_plugin_LDADD = $(TEST_LDADD) $(LUA_LIBS)
 TESTS += tests/check_plugin
 endif
 EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
-	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors
+	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors \
+	tests/data/gen_legacy.py tests/data/io/legacy_mixed.pt tests/data/io/legacy_inception.pth \
+	tests/data/io/legacy_inception_nonbt.pth tests/data/io/expected_legacy.safetensors
 # images and the data-pipeline preprocessing (reference data in tests/data/image)
 if HAVE_CHECK
 check_LTLIBRARIES += tests/libimgtest.la
