@@ -90,7 +90,7 @@ static tt_status legacy_storage(void *src, const pk_node *st, const char *what, 
 }
 
 /* The next pickle of the file, from *off (advanced past it); `what` names it. */
-static tt_status next_pickle(tt_ckpt *c, uint64_t *off, const char *what, pk_result *pr) {
+static tt_status next_pickle(tt_ckpt *c, uint64_t *off, const char *what, bool obj, pk_result *pr) {
   tt_mfile *m = c->file;
   char name[1200];
   snprintf(name, sizeof name, "%s (%s, at byte %" PRIu64 ")", c->path, what, *off);
@@ -99,6 +99,16 @@ static tt_status next_pickle(tt_ckpt *c, uint64_t *off, const char *what, pk_res
   size_t used = 0;
   TT_TRY(tt_pickle_parse_next(m->base + *off, (size_t)(m->size - *off), name, pr, &used));
   *off += used;
+  /* the object pickle's findings are judged with the file's options; the
+   * header and the list of keys never hold a global that torch.load would call */
+  if (pr->n_unsafe && !obj) {
+    tt_status s = tt_error(TT_ERR_FORMAT,
+                           "%s: %s references %s, which torch.load would call; refusing the file (nothing was "
+                           "called; a legacy header never holds it)",
+                           c->path, what, pr->unsafe[0]);
+    tt_pickle_free(pr);
+    return s;
+  }
   return TT_OK;
 }
 
@@ -114,7 +124,7 @@ static tt_status read_preamble(tt_ckpt *c, uint64_t *off) {
   static const uint8_t magic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
   pk_result pr = {0};
   uint64_t start = *off;
-  TT_TRY(next_pickle(c, off, "the magic number", &pr));
+  TT_TRY(next_pickle(c, off, "the magic number", false, &pr));
   bool ok = pr.root->type == PK_OBJ && *off - start >= sizeof magic;
   if (ok) {
     ok = false;
@@ -125,14 +135,14 @@ static tt_status read_preamble(tt_ckpt *c, uint64_t *off) {
   if (!ok)
     return tt_error(TT_ERR_FORMAT, "%s: not a torch.save file: its first pickle is not the magic number 0x1950a86a20f9469cfc6c",
                     c->path);
-  TT_TRY(next_pickle(c, off, "the protocol version", &pr));
+  TT_TRY(next_pickle(c, off, "the protocol version", false, &pr));
   bool proto = pr.root->type == PK_INT && pr.root->i == LEGACY_PROTOCOL_VERSION;
   int64_t found = pr.root->type == PK_INT ? pr.root->i : -1;
   tt_pickle_free(&pr);
   if (!proto)
     return tt_error(TT_ERR_FORMAT, "%s: legacy torch.save protocol version %" PRId64 ", expected %d (corrupt file?)",
                     c->path, found, LEGACY_PROTOCOL_VERSION);
-  TT_TRY(next_pickle(c, off, "sys_info", &pr));
+  TT_TRY(next_pickle(c, off, "sys_info", false, &pr));
   const pk_node *le = pr.root->type == PK_DICT ? dict_item(pr.root, "little_endian") : NULL;
   tt_status s = TT_OK;
   if (!le || le->type != PK_BOOL)
@@ -172,7 +182,7 @@ static tt_status index_storages(tt_ckpt *c, const pk_result *obj, uint64_t *off,
   ls->n = n;
 
   pk_result keys = {0};
-  TT_TRY(next_pickle(c, off, "the list of storage keys", &keys));
+  TT_TRY(next_pickle(c, off, "the list of storage keys", false, &keys));
   tt_status s = TT_OK;
   if (keys.root->type != PK_LIST && keys.root->type != PK_TUPLE) {
     s = tt_error(TT_ERR_FORMAT, "%s: the list of storage keys is not a list (corrupt file)", path);
@@ -249,7 +259,7 @@ tt_status tt_ckpt_open_torch_legacy(tt_ckpt *c) {
   TT_TRY(read_preamble(c, &off));
   pk_result obj = {0};
   uint64_t obj_off = off;
-  TT_TRY(next_pickle(c, &off, "the object", &obj));
+  TT_TRY(next_pickle(c, &off, "the object", true, &obj));
   size_t obj_len = (size_t)(off - obj_off);
   leg_src ls = {.c = c};
   tt_status s = index_storages(c, &obj, &off, &ls);
