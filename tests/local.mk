@@ -178,6 +178,7 @@ LUA_TESTS = tests/lua/test_vqgan_parity.lua
 LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
 LUA_TESTS += tests/lua/test_hostile_ckpt.lua
+LUA_TESTS += tests/lua/test_legacy_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 # bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
