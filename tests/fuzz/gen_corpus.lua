@@ -32,7 +32,8 @@ local function saved(target, name, save)   -- save(path) writes a file with the 
 end
 
 -- ---- checkpoints: the torch zips of the I/O tests, and their pickles alone
-for _, f in ipairs({"flat_p4.pt", "zip64_unaligned.pt", "lightning_like.ckpt", "legacy.pt"}) do
+for _, f in ipairs({"flat_p4.pt", "zip64_unaligned.pt", "lightning_like.ckpt", "legacy.pt", "legacy_mixed.pt",
+                    "legacy_inception_nonbt.pth"}) do
   write("ckpt", f, read(data .. "/io/" .. f))
 end
 
