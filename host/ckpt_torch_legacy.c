@@ -157,12 +157,12 @@ static tt_status read_preamble(tt_ckpt *c, uint64_t *off) {
  * declaration of it agreeing), then locates their bytes from the list of keys. */
 static tt_status index_storages(tt_ckpt *c, const pk_result *obj, uint64_t *off, leg_src *ls) {
   const char *path = c->path;
-  if (obj->n_storages) {
+  if (obj->n_storages) {   /* none: a file without tensors (and qsort must not see NULL) */
     ls->st = calloc(obj->n_storages, sizeof *ls->st);
     if (!ls->st) return tt_error(TT_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < obj->n_storages; i++) ls->st[i].st = obj->storages[i];
+    qsort(ls->st, obj->n_storages, sizeof *ls->st, cmp_key);
   }
-  for (size_t i = 0; i < obj->n_storages; i++) ls->st[i].st = obj->storages[i];
-  qsort(ls->st, obj->n_storages, sizeof *ls->st, cmp_key);
   size_t n = 0;
   for (size_t i = 0; i < obj->n_storages; i++) {
     const pk_node *a = ls->st[i].st;
