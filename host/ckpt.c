@@ -1,7 +1,7 @@
 /* ckpt.c — the checkpoint object: the shared file mapping, format detection,
  * name lookup, and the `info` / `convert` helpers of the command line.
  *
- * The format readers (ckpt_torch.c, ckpt_safetensors.c) fill a tt_ckpt with
+ * The format readers (ckpt_torch.c, ckpt_torch_legacy.c, ckpt_safetensors.c) fill a tt_ckpt with
  * tensors that are views onto one MAP_PRIVATE mapping of the file; each view's
  * storage holds a reference on the mapping, so tensors outlive tt_ckpt_close. */
 #include "config.h"
@@ -180,6 +180,14 @@ static bool has_legacy_magic(const uint8_t *h, size_t n) {
   return false;
 }
 
+/* The oldest torch.save wrote a tar archive (sys_info, pickle, tensors, storages):
+ * "ustar" at byte 257 of the first header. */
+static bool is_tar(const tt_ckpt *c) {
+  char magic[5];
+  return c->file->size >= 512 && tt_mfile_read(c->file, 257, magic, 5, "the tar header") == TT_OK &&
+         !memcmp(magic, "ustar", 5);
+}
+
 static tt_status not_a_checkpoint(const tt_ckpt *c, const uint8_t *h, size_t n) {
   const char *hint = "expected a PyTorch zip checkpoint (.ckpt/.pt/.pth) or a .safetensors file";
   if (n == 0) hint = "the file is empty";
@@ -222,9 +230,12 @@ tt_status tt_ckpt_open_with(const char *path, const tt_ckpt_options *opts, tt_ck
       c->format = "torch-zip";
       s = tt_ckpt_open_torch(c);
     } else if (has_legacy_magic(h, hn)) {
+      c->format = "torch-legacy";
+      s = tt_ckpt_open_torch_legacy(c);
+    } else if (is_tar(c)) {
       s = tt_error(TT_ERR_UNSUPPORTED,
-                   "%s: a legacy (PyTorch < 1.6) checkpoint, which is not read; re-save it with a recent "
-                   "PyTorch (torch.save(torch.load(OLD), NEW)) or convert it to .safetensors",
+                   "%s: a tar archive, as torch.save wrote before PyTorch 0.1.10, which is not read; re-save it with "
+                   "a recent PyTorch (torch.save(torch.load(OLD), NEW))",
                    path);
     } else if (hn > 8 && h[8] == '{' && stlen >= 2) {
       /* a JSON object after a length: the reader checks the length against the cap and the file */

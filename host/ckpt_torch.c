@@ -29,16 +29,23 @@ typedef struct cached_storage {
   int64_t numel;   /* as first declared: a later reference must agree */
 } cached_storage;
 
-typedef struct conv {
+typedef struct zip_src {
   tt_ckpt *c;
   tt_zip *z;
   char prefix[512];
+} zip_src;
+
+typedef struct conv {
+  tt_ckpt *c;
+  tt_torch_storage_fn get;   /* the format's storages */
+  void *src;
   int64_t budget;   /* values left to build: bounds memo-shared structures */
 } conv;
 
 /* The storage behind a tensor (`what` names it), made once per archive entry;
  * every later reference must declare the same dtype and element count. */
-static tt_status get_storage(conv *cv, const pk_node *st, const char *what, tt_storage **out, int64_t *numel) {
+static tt_status zip_storage(void *src, const pk_node *st, const char *what, tt_storage **out, int64_t *numel) {
+  zip_src *cv = src;
   const char *path = cv->c->path;
   char name[1024];
   snprintf(name, sizeof name, "%sdata/%s", cv->prefix, st->key);
@@ -92,13 +99,18 @@ static tt_status make_tensor(conv *cv, const pk_node *n, const char *what, tt_te
   tt_shape_str(t->ndim, t->shape, sh, sizeof sh);
   if (st->dtype < 0)
     return tt_error(TT_ERR_UNSUPPORTED, "%s: tensor '%s' %s: storage type %s is not supported", path, what, sh, st->s);
+  if (st->view)
+    return tt_error(TT_ERR_UNSUPPORTED,
+                    "%s: tensor '%s' lies in a storage view (storage '%s'), which only PyTorch < 0.4 wrote and is not "
+                    "read; re-save the checkpoint with a recent PyTorch",
+                    path, what, st->key);
   size_t nbytes;
   if (!tt_shape_nbytes(t->ndim, t->shape, tt_dtype_size(st->dtype), &nbytes))
     return tt_error(TT_ERR_FORMAT, "%s: tensor '%s' has an impossible shape %s (negative, or over 2^63 bytes of %s)",
                     path, what, sh, tt_dtype_name(st->dtype));
   tt_storage *s = NULL;
   int64_t numel = 0;
-  TT_TRY(get_storage(cv, st, what, &s, &numel));
+  TT_TRY(cv->get(cv->src, st, what, &s, &numel));
   /* the elements it touches, computed without overflow, against the storage's first declared size */
   int64_t lo, hi;
   bool empty, bad = t->offset < 0;
@@ -240,10 +252,30 @@ static tt_zip_entry *find_pickle(const tt_zip *z) {
   return best;
 }
 
+tt_status tt_torch_build(tt_ckpt *c, pk_result *pr, size_t pickle_len, tt_torch_storage_fn get, void *src) {
+  /* the scanner's findings go to the checkpoint (for `taming info`) */
+  c->unsafe = pr->unsafe;
+  c->n_unsafe = pr->n_unsafe;
+  pr->unsafe = NULL;
+  pr->n_unsafe = 0;
+  if (c->n_unsafe && !c->allow_unsafe_globals)
+    return tt_error(TT_ERR_FORMAT,
+                    "%s: the pickle references %s%s, which torch.load without weights_only=True would call; refusing "
+                    "the file (nothing was called; to read its tensors anyway, opt in: tt.load(path, {unsafe_globals = "
+                    "true}) or taming convert --allow-unsafe-globals)",
+                    c->path, c->unsafe[0], c->n_unsafe > 1 ? " and other globals outside the allowlist" : "");
+  /* memo references can share one structure many times over: bound the values
+   * built from it by the pickle's size, and absolutely (about 4M values) */
+  conv cv = {.c = c, .get = get, .src = src};
+  cv.budget = (int64_t)4 * (int64_t)(pickle_len < ((size_t)1 << 40) ? pickle_len : ((size_t)1 << 40)) + (1 << 20);
+  if (cv.budget > ((int64_t)4 << 20)) cv.budget = (int64_t)4 << 20;
+  return convert(&cv, pr->root);
+}
+
 tt_status tt_ckpt_open_torch(tt_ckpt *c) {
   tt_zip z;
   TT_TRY(tt_zip_open(&z, c->file));
-  conv cv = {.c = c, .z = &z};
+  zip_src cv = {.c = c, .z = &z};
   pk_result pr = {0};
   uint8_t *pkl = NULL;
   tt_status s = TT_OK;
@@ -277,24 +309,7 @@ tt_status tt_ckpt_open_torch(tt_ckpt *c) {
   }
   if ((s = tt_mfile_read(c->file, e->data_off, pkl, (size_t)e->size, e->name)) != TT_OK) goto done;
   if ((s = tt_pickle_parse(pkl, (size_t)e->size, c->path, &pr)) != TT_OK) goto done;
-  /* the scanner's findings go to the checkpoint (for `taming info`) */
-  c->unsafe = pr.unsafe;
-  c->n_unsafe = pr.n_unsafe;
-  pr.unsafe = NULL;
-  pr.n_unsafe = 0;
-  if (c->n_unsafe && !c->allow_unsafe_globals) {
-    s = tt_error(TT_ERR_FORMAT,
-                 "%s: the pickle references %s%s, which torch.load without weights_only=True would call; refusing "
-                 "the file (nothing was called; to read its tensors anyway, opt in: tt.load(path, {unsafe_globals = "
-                 "true}) or taming convert --allow-unsafe-globals)",
-                 c->path, c->unsafe[0], c->n_unsafe > 1 ? " and other globals outside the allowlist" : "");
-    goto done;
-  }
-  /* memo references can share one structure many times over: bound the values
-   * built from it by the pickle's size, and absolutely (about 4M values) */
-  cv.budget = (int64_t)4 * (int64_t)e->size + (1 << 20);
-  if (cv.budget > ((int64_t)4 << 20)) cv.budget = (int64_t)4 << 20;
-  s = convert(&cv, pr.root);
+  s = tt_torch_build(c, &pr, (size_t)e->size, zip_storage, &cv);
 done:
   for (int i = 0; i < z.n; i++) {
     cached_storage *cs = z.entries[i].user;

@@ -52,6 +52,7 @@ struct tt_ckpt {
 /* Appends a state-dict tensor (takes over the reference). */
 tt_status tt_ckpt_add(tt_ckpt *c, const char *name, tt_tensor *t);
 tt_status tt_ckpt_open_torch(tt_ckpt *c);
+tt_status tt_ckpt_open_torch_legacy(tt_ckpt *c);
 tt_status tt_ckpt_open_safetensors(tt_ckpt *c);
 
 /* ---- ZIP (stored entries, ZIP64) ---- */
@@ -111,6 +112,7 @@ struct pk_node {
   char *s;          /* STR, BYTES (NUL-terminated copy); GLOBAL, OBJ, STORAGE: "module.name" */
   size_t slen;
   char *key;        /* STORAGE: its key (the entry data/<key>) */
+  bool view;        /* STORAGE: a view onto part of another storage (legacy files of PyTorch < 0.4) */
   pk_node **items;  /* TUPLE, LIST, SET; DICT: key, value, key, value, ... */
   size_t n, cap;
   pk_tensor *t;     /* TENSOR */
@@ -125,13 +127,30 @@ typedef struct pk_result {
    * inert here, but torch.load without weights_only would call them. */
   char **unsafe;
   int n_unsafe;
+  /* Every storage persistent id, in order (a storage used twice appears twice). */
+  pk_node **storages;
+  size_t n_storages, storages_cap;
 } pk_result;
 #define PK_MAX_UNSAFE 64
 
 /* Parses a pickle; `name` is used in messages. Globals that only run code are
  * an error; other globals outside the allowlist are listed in out->unsafe. */
 tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out);
+/* The same for the first of several pickles in a row: *used is set to the bytes
+ * up to and including its STOP opcode (as far as it read, on an error). */
+tt_status tt_pickle_parse_next(const uint8_t *data, size_t len, const char *name, pk_result *out, size_t *used);
 void tt_pickle_free(pk_result *r);
+
+/* ---- torch pickles -> tensors (ckpt_torch.c), for the zip and the legacy reader ---- */
+/* The storage behind a tensor (`what` names it), made once per storage key;
+ * every later reference must declare the same dtype and element count.
+ * *numel is its element count. */
+typedef tt_status (*tt_torch_storage_fn)(void *src, const pk_node *st, const char *what, tt_storage **out,
+                                         int64_t *numel);
+/* Moves the scanner's findings from pr to c (refusing the file if it found a
+ * global outside the allowlist, unless c allows them), then fills c's state
+ * dict and metadata from pr->root. The values built are bounded by pickle_len. */
+tt_status tt_torch_build(tt_ckpt *c, pk_result *pr, size_t pickle_len, tt_torch_storage_fn get, void *src);
 
 /* ---- JSON (strict RFC 8259) ---- */
 /* Objects become maps (duplicate keys are an error), arrays lists, integers

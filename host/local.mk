@@ -7,7 +7,7 @@ host_libtaming_la_SOURCES += host/value.c host/internal.h host/dl.c host/dl.h ho
 # files: checkpoints, safetensors, npy, YAML, atomic writes
 host_libtaming_la_SOURCES += host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c
 host_libtaming_la_SOURCES += host/ckpt_torch.c host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c
-host_libtaming_la_SOURCES += host/ckpt_quantize.c
+host_libtaming_la_SOURCES += host/ckpt_quantize.c host/ckpt_torch_legacy.c
 # op wrappers (shape checks, kernel dispatch, autograd), one file per family
 host_libtaming_la_SOURCES += host/ops/common.c host/ops/common.h
 host_libtaming_la_SOURCES += host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c

@@ -118,6 +118,9 @@ void tt_pickle_free(pk_result *r) {
   free(r->unsafe);
   r->unsafe = NULL;
   r->n_unsafe = 0;
+  free(r->storages);
+  r->storages = NULL;
+  r->n_storages = r->storages_cap = 0;
   pk_chunk *c = r->chunks;
   while (c) {
     for (int i = 0; i < c->used; i++) {
@@ -539,7 +542,9 @@ static tt_status call(vm *v, pk_node *fn, pk_node *args, int depth, pk_node **ou
   return *out ? TT_OK : oom(v);
 }
 
-/* BINPERSID: ('storage', storage class, key, location, numel) */
+/* BINPERSID: ('storage', storage class, key, location, numel) in zip files,
+ * ('storage', storage class, root key, location, numel, view metadata) in
+ * legacy ones, where view metadata (a storage view, PyTorch < 0.4) is None. */
 static tt_status persistent_load(vm *v, pk_node *pid) {
   if (!pid || pid->type != PK_TUPLE || pid->n < 5 || !pid->items[0] || pid->items[0]->type != PK_STR ||
       strcmp(pid->items[0]->s, "storage") != 0)
@@ -555,6 +560,17 @@ static tt_status persistent_load(vm *v, pk_node *pid) {
   n->dtype = storage_dtype(cls->s);
   n->i = numel->i;
   if (n->i < 0) return err(v, "storage with a negative size");
+  n->view = pid->n > 5 && pid->items[5] && pid->items[5]->type != PK_NONE;
+  /* the legacy reader finds each storage's bytes through this list */
+  pk_result *r = v->res;
+  if (r->n_storages == r->storages_cap) {
+    size_t cap = r->storages_cap ? r->storages_cap * 2 : 64;
+    pk_node **l = realloc(r->storages, sizeof *l * cap);
+    if (!l) return oom(v);
+    r->storages = l;
+    r->storages_cap = cap;
+  }
+  r->storages[r->n_storages++] = n;
   return push(v, n);
 }
 
@@ -811,9 +827,16 @@ static tt_status run(vm *v) {
 }
 
 tt_status tt_pickle_parse(const uint8_t *data, size_t len, const char *name, pk_result *out) {
+  size_t used;
+  return tt_pickle_parse_next(data, len, name, out, &used);
+}
+
+tt_status tt_pickle_parse_next(const uint8_t *data, size_t len, const char *name, pk_result *out, size_t *used) {
   memset(out, 0, sizeof *out);
+  *used = 0;
   vm v = {.start = data, .p = data, .end = data + len, .name = name, .res = out, .limit = values_limit()};
   tt_status s = run(&v);
+  *used = (size_t)(v.p - v.start);
   free(v.stack);
   free(v.marks);
   free(v.memo);

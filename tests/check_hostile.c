@@ -2,7 +2,8 @@
  * tensor core (taming/checked.h) and of every checkpoint reader, a reused
  * storage that grows, shapes whose zero dim hides an overflowing product,
  * huge safetensors header lengths, a directory given as a .npy file, and the
- * pickle safety scanner (globals that torch.load would call).
+ * pickle safety scanner (globals that torch.load would call), and the legacy
+ * (PyTorch < 1.6) serialisation's counts, keys and headers.
  *
  * Every hostile file is built here, in a temporary folder; each must be
  * refused with one message naming the file and the tensor, and stay far below
@@ -492,6 +493,148 @@ START_TEST(test_pickle_value_bomb) {
 }
 END_TEST
 
+/* ---- the legacy (PyTorch < 1.6) serialisation ---- */
+
+/* {'state_dict': {'w': f32 [4] over storage '0' of `numel` elements}} with legacy
+ * persistent ids, its storage listed once with `count` elements and `nbytes` bytes. */
+static void write_legacy(const char *path, int64_t numel, uint64_t count, size_t nbytes, legacy_spec *ls) {
+  tensor_spec t = {.numel = numel, .ndim = 1, .size = {4}, .stride = {1}, .legacy_view = 1};
+  pb p = {.n = 0};
+  build_pickle(&p, &t);
+  legacy_spec d = {.nkeys = 1, .keys = {"0"}, .count = {count}, .nbytes = {nbytes}};
+  if (!ls) ls = &d;
+  ls->obj = &p;
+  write_legacy_ckpt(path, ls);
+}
+
+START_TEST(test_legacy_reads_what_it_should) {
+  /* the builder's baseline: a good file, and the element count that makes its storage */
+  write_legacy(tmp("good.pt"), 4, 4, 16, NULL);
+  tt_ckpt *c;
+  TH_OK(tt_ckpt_open(tmp("good.pt"), &c));
+  ck_assert_str_eq(tt_ckpt_format(c), "torch-legacy");
+  tt_tensor *w = tt_ckpt_get(c, "w");
+  ck_assert(w && tt_tensor_numel(w) == 4 && tt_tensor_get(w, 3) == 3.0);
+  tt_ckpt_close(c);
+  /* trailing bytes after the last storage are ignored, as torch.load does */
+  write_legacy(tmp("trailing.pt"), 4, 4, 16, NULL);
+  FILE *f = fopen(tmp("trailing.pt"), "ab");
+  fputs("trailing", f);
+  fclose(f);
+  TH_OK(tt_ckpt_open(tmp("trailing.pt"), &c));
+  tt_ckpt_close(c);
+}
+END_TEST
+
+START_TEST(test_legacy_refuses_hostile_sizes) {
+  /* the data ends early, or inside the element count */
+  write_legacy(tmp("cut.pt"), 4, 4, 12, NULL);
+  expect_refusal(tmp("cut.pt"), NULL, "storage '0' (4 elements of 4 bytes from byte", "runs past the end of the file");
+  printf("legacy, truncated data: %s\n", tt_error_message());
+  legacy_spec ls = {.nkeys = 1, .keys = {"0"}, .count = {4}, .count_bytes = 5};
+  write_legacy(tmp("cut_count.pt"), 4, 4, 0, &ls);
+  expect_refusal(tmp("cut_count.pt"), NULL, "truncated", "the element count of storage '0'");
+  /* the count differs from the one the persistent id declared */
+  write_legacy(tmp("count.pt"), 4, 5, 20, NULL);
+  expect_refusal(tmp("count.pt"), NULL, "storage '0' holds 5 elements in the file but the pickle declares 4", NULL);
+  printf("legacy, count mismatch: %s\n", tt_error_message());
+  write_legacy(tmp("count_neg.pt"), 4, UINT64_MAX, 16, NULL);
+  expect_refusal(tmp("count_neg.pt"), NULL, "holds 18446744073709551615 elements", NULL);
+  /* a count whose byte size overflows, declared alike by the pickle */
+  write_legacy(tmp("count_huge.pt"), INT64_C(1) << 62, UINT64_C(1) << 62, 16, NULL);
+  expect_refusal(tmp("count_huge.pt"), NULL, "storage '0' (4611686018427387904 elements of 4 bytes",
+                 "runs past the end");
+  write_legacy(tmp("count_max.pt"), INT64_MAX, INT64_MAX, 16, NULL);
+  expect_refusal(tmp("count_max.pt"), NULL, "runs past the end", NULL);
+  printf("legacy, count overflow: %s\n", tt_error_message());
+  /* storage keys: missing from the list, unknown to the pickle, listed twice */
+  legacy_spec none = {.nkeys = 0};
+  write_legacy(tmp("unlisted.pt"), 4, 4, 16, &none);
+  expect_refusal(tmp("unlisted.pt"), NULL, "storage '0' is used by the pickle but missing from the list", NULL);
+  printf("legacy, key missing: %s\n", tt_error_message());
+  legacy_spec extra = {.nkeys = 2, .keys = {"0", "7"}, .count = {4, 1}, .nbytes = {16, 4}};
+  write_legacy(tmp("extra.pt"), 4, 4, 16, &extra);
+  expect_refusal(tmp("extra.pt"), NULL, "storage '7' has bytes in the file but the pickle never uses it", NULL);
+  legacy_spec twice = {.nkeys = 2, .keys = {"0", "0"}, .count = {4, 4}, .nbytes = {16, 16}};
+  write_legacy(tmp("twice.pt"), 4, 4, 16, &twice);
+  expect_refusal(tmp("twice.pt"), NULL, "storage '0' is listed twice", NULL);
+  /* a tensor reaching past its (consistent) storage is the zip path's check */
+  write_legacy(tmp("short.pt"), 2, 2, 8, NULL);
+  expect_refusal(tmp("short.pt"), NULL, "tensor 'w' [4] at storage offset 0 reaches outside its storage '0' of 2", NULL);
+}
+END_TEST
+
+START_TEST(test_legacy_refuses_bad_headers) {
+  legacy_spec ls = {.nkeys = 1, .keys = {"0"}, .count = {4}, .nbytes = {16}, .bad_magic = 1};
+  write_legacy(tmp("magic.pt"), 4, 4, 16, &ls);
+  expect_refusal(tmp("magic.pt"), NULL, "not a checkpoint", NULL);
+  ls.bad_magic = 2;
+  write_legacy(tmp("magic_tuple.pt"), 4, 4, 16, &ls);
+  expect_refusal(tmp("magic_tuple.pt"), NULL, "its first pickle is not the magic number", NULL);
+  printf("legacy, wrong magic: %s\n", tt_error_message());
+  ls.bad_magic = 0;
+  ls.protocol = 1000;
+  write_legacy(tmp("proto.pt"), 4, 4, 16, &ls);
+  expect_refusal(tmp("proto.pt"), NULL, "protocol version 1000, expected 1001", NULL);
+  ls.protocol = 0;
+  ls.big_endian = true;
+  write_legacy(tmp("big.pt"), 4, 4, 16, &ls);
+  expect_refusal(tmp("big.pt"), NULL, "a big-endian checkpoint", NULL);
+  printf("legacy, big-endian: %s\n", tt_error_message());
+  /* a storage view (PyTorch < 0.4) */
+  tensor_spec t = {.numel = 4, .ndim = 1, .size = {4}, .stride = {1}, .legacy_view = 2};
+  pb p = {.n = 0};
+  build_pickle(&p, &t);
+  legacy_spec lv = {.obj = &p, .nkeys = 1, .keys = {"0"}, .count = {4}, .nbytes = {16}};
+  write_legacy_ckpt(tmp("view.pt"), &lv);
+  expect_refusal(tmp("view.pt"), NULL, "tensor 'w' lies in a storage view", NULL);
+  /* a storage class without a known element size cannot be stepped over */
+  tensor_spec u = {.numel = 4, .ndim = 1, .size = {4}, .stride = {1}, .legacy_view = 1, .storage_class = "WeirdStorage"};
+  p.n = 0;
+  build_pickle(&p, &u);
+  write_legacy_ckpt(tmp("weird.pt"), &lv);
+  expect_refusal(tmp("weird.pt"), NULL, "storage '0' is a torch.WeirdStorage, whose element size is not known", NULL);
+}
+END_TEST
+
+START_TEST(test_legacy_scanner) {
+  /* {'thing': pydoc.pipepager(), 'state_dict': {}} in the object pickle */
+  static const tt_ckpt_options allow = {.allow_unsafe_globals = true};
+  pb p = {.n = 0};
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, '}');
+  pb_str(&p, "thing"); pb_global(&p, "pydoc", "pipepager"); pb_op(&p, ')'); pb_op(&p, 'R'); pb_op(&p, 's');
+  pb_str(&p, "n"); pb_int(&p, 3); pb_op(&p, 's');
+  pb_op(&p, '.');
+  legacy_spec ls = {.obj = &p};
+  write_legacy_ckpt(tmp("pipepager.pt"), &ls);
+  expect_refusal(tmp("pipepager.pt"), NULL, "references pydoc.pipepager", "torch.load without weights_only=True");
+  printf("legacy, unsafe global: %s\n", tt_error_message());
+  tt_ckpt *c;
+  TH_OK(tt_ckpt_open_with(tmp("pipepager.pt"), &allow, &c));
+  ck_assert_int_eq(tt_ckpt_unsafe_count(c), 1);
+  ck_assert_int_eq(tt_value_get(tt_ckpt_meta(c), "thing")->type, TT_V_NIL);
+  tt_ckpt_close(c);
+  p.n = 0;
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, '}');
+  pb_str(&p, "x"); pb_global(&p, "os", "system"); pb_str(&p, "touch pwned"); pb_op(&p, 0x85); pb_op(&p, 'R');
+  pb_op(&p, 's'); pb_op(&p, '.');
+  write_legacy_ckpt(tmp("system.pt"), &ls);
+  expect_refusal(tmp("system.pt"), &allow, "refusing to call os.system", NULL);
+  /* the list of storage keys is scanned too: a global there is refused, opt-in or not */
+  pb k = {.n = 0};
+  pb_op(&k, 0x80); pb_op(&k, 2); pb_op(&k, ']'); pb_op(&k, '(');
+  pb_global(&k, "pydoc", "pipepager"); pb_op(&k, ')'); pb_op(&k, 'R');
+  pb_op(&k, 'e'); pb_op(&k, '.');
+  p.n = 0;
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, '}'); pb_op(&p, '.');
+  legacy_spec lk = {.obj = &p, .keys_pickle = &k};
+  write_legacy_ckpt(tmp("keys_global.pt"), &lk);
+  expect_refusal(tmp("keys_global.pt"), &allow, "the list of storage keys", "references pydoc.pipepager");
+  printf("legacy, global in the key list: %s\n", tt_error_message());
+  ck_assert_msg(access("pwned", F_OK) != 0, "the payload ran");
+}
+END_TEST
+
 /* The temporary folder holds files only. */
 static void remove_tmpdir(void) {
   DIR *d = opendir(tmpdir);
@@ -530,6 +673,13 @@ int main(void) {
   tcase_add_test(sc, test_scanner_passes_lightning_checkpoints);
   tcase_add_test(sc, test_pickle_value_bomb);
   suite_add_tcase(s, sc);
+  TCase *lc = tcase_create("legacy");
+  tcase_set_timeout(lc, 60);
+  tcase_add_test(lc, test_legacy_reads_what_it_should);
+  tcase_add_test(lc, test_legacy_refuses_hostile_sizes);
+  tcase_add_test(lc, test_legacy_refuses_bad_headers);
+  tcase_add_test(lc, test_legacy_scanner);
+  suite_add_tcase(s, lc);
   int rc = th_run(s);
   remove_tmpdir();
   return rc;

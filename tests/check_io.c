@@ -2,7 +2,7 @@
  * safetensors, npy, YAML configs, atomic writes.
  *
  * The official fixtures (vqgan/gpt .ckpt vs .safetensors, npy, yaml) and the
- * small checkpoints made by tests/data/gen_io.py are the references; every bad
+ * small checkpoints made by tests/data/gen_io.py and gen_legacy.py are the references; every bad
  * input (truncations, compressed entries, a pickle that calls os.system,
  * storages outside the file, ...) is built here, in a temporary folder. */
 #include "config.h"
@@ -378,8 +378,84 @@ START_TEST(test_torch_views_dtypes_meta) {
 }
 END_TEST
 
-START_TEST(test_refuses_legacy_and_non_checkpoints) {
-  expect_ckpt_error(data("legacy.pt"), "legacy");
+/* The serialisation of torch.save before PyTorch 1.6 (tests/data/gen_legacy.py): the
+ * state dict of lightning_like.ckpt compared value for value with expected.safetensors,
+ * and the FID Inception's first block with and without num_batches_tracked. */
+START_TEST(test_legacy_format) {
+  tt_ckpt *c, *e;
+  TH_OK(tt_ckpt_open(data("expected.safetensors"), &e));
+  TH_OK(tt_ckpt_open(data("legacy_mixed.pt"), &c));
+  ck_assert_str_eq(tt_ckpt_format(c), "torch-legacy");
+  ck_assert_int_eq(tt_ckpt_count(c), tt_ckpt_count(e));
+  for (int i = 0; i < tt_ckpt_count(c); i++) {
+    tt_tensor *t = tt_ckpt_tensor(c, i), *want = tt_ckpt_get(e, tt_ckpt_name(c, i));
+    ck_assert_msg(want != NULL, "unexpected tensor '%s'", tt_ckpt_name(c, i));
+    assert_same_bytes(tt_ckpt_name(c, i), t, want);
+    /* storages follow 8-byte counts at any offset: misaligned ones are copied */
+    ck_assert(((uintptr_t)tt_tensor_data(t)) % tt_dtype_size(t->dtype) == 0);
+  }
+  /* views share their storage, as in the zip format */
+  ck_assert_ptr_eq(tt_ckpt_get(c, "a")->storage, tt_ckpt_get(c, "a_t")->storage);
+  ck_assert_ptr_eq(tt_ckpt_get(c, "a")->storage, tt_ckpt_get(c, "a_col")->storage);
+  ck_assert_ptr_eq(tt_ckpt_get(c, "first_stage_model.w")->storage, tt_ckpt_get(c, "cond_stage_model.w")->storage);
+  ck_assert_int_eq(tt_ckpt_get(c, "a_col")->offset, 2);
+  const tt_value *m = tt_ckpt_meta(c);
+  int64_t v;
+  TH_OK(tt_cfg_int(m, "epoch", &v));
+  ck_assert(v == 3);
+  ck_assert_str_eq(tt_value_get(m, "note")->u.s, "legacy");
+  TH_OK(tt_cfg_int(tt_value_get(m, "nested"), "neg", &v));
+  ck_assert(v == -123456789012LL);
+  ck_assert(tt_value_at(tt_value_get(tt_value_get(m, "nested"), "list"), 1)->u.n == 2.5);
+  /* an int8 storage (not mapped: nil) lies between the state dict's and 'after''s bytes */
+  ck_assert_int_eq(tt_value_get(m, "extra_i8")->type, TT_V_NIL);
+  tt_ckpt *x;
+  TH_OK(tt_ckpt_open(data("expected_legacy.safetensors"), &x));
+  const tt_value *after = tt_value_get(m, "after");
+  ck_assert(after && after->type == TT_V_TENSOR);
+  assert_same_bytes("after", after->u.t, tt_ckpt_get(x, "after"));
+  tt_ckpt_close(c);
+  tt_ckpt_close(e);
+
+  /* an OrderedDict state dict as the FID weights file holds: protocol 2 with
+   * num_batches_tracked, protocol 4 without */
+  const char *files[] = {"legacy_inception.pth", "legacy_inception_nonbt.pth"};
+  for (int f = 0; f < 2; f++) {
+    TH_OK(tt_ckpt_open(data(files[f]), &c));
+    ck_assert_int_eq(tt_ckpt_count(c), f ? 5 : 6);
+    for (int i = 0; i < tt_ckpt_count(c); i++)
+      assert_same_bytes(tt_ckpt_name(c, i), tt_ckpt_tensor(c, i), tt_ckpt_get(x, tt_ckpt_name(c, i)));
+    tt_tensor *nbt = tt_ckpt_get(c, "Conv2d_1a_3x3.bn.num_batches_tracked");
+    if (f) ck_assert_ptr_null(nbt);
+    else ck_assert(nbt && nbt->dtype == TT_I64 && nbt->ndim == 0 && tt_tensor_get(nbt, 0) == 7);
+    tt_ckpt_close(c);
+  }
+  /* convert writes the same values */
+  TH_OK(tt_ckpt_convert(data("legacy_inception.pth"), tmp("legacy_inception.safetensors"), false));
+  TH_OK(tt_ckpt_open(tmp("legacy_inception.safetensors"), &c));
+  ck_assert_int_eq(tt_ckpt_count(c), 6);
+  for (int i = 0; i < tt_ckpt_count(c); i++)
+    assert_same_bytes(tt_ckpt_name(c, i), tt_ckpt_tensor(c, i), tt_ckpt_get(x, tt_ckpt_name(c, i)));
+  tt_ckpt_close(c);
+  tt_ckpt_close(x);
+  /* gen_io.py's {'w': torch.zeros(2)} */
+  TH_OK(tt_ckpt_open(data("legacy.pt"), &c));
+  ck_assert(tt_ckpt_count(c) == 1 && tt_tensor_numel(tt_ckpt_get(c, "w")) == 2 && tt_tensor_get(tt_ckpt_get(c, "w"), 1) == 0);
+  tt_ckpt_close(c);
+}
+END_TEST
+
+/* The tar archive of the first torch.save (one 512-byte header naming sys_info). */
+static void write_tar(const char *path) {
+  uint8_t h[1024] = {0};
+  memcpy(h, "sys_info", 8);
+  memcpy(h + 257, "ustar", 5);
+  spit(path, h, sizeof h);
+}
+
+START_TEST(test_refuses_tar_and_non_checkpoints) {
+  write_tar(tmp("tar.pt"));
+  expect_ckpt_error(tmp("tar.pt"), "a tar archive");
   ck_assert_ptr_nonnull(strstr(tt_error_message(), "re-save"));
   spit(tmp("empty.ckpt"), "", 0);
   expect_ckpt_error(tmp("empty.ckpt"), "not a checkpoint");
@@ -1014,7 +1090,8 @@ START_TEST(test_convert_and_info) {
   TH_OK(tt_ckpt_open(tmp("vqgan_full.safetensors"), &c));
   ck_assert_int_eq(tt_ckpt_count(c), 232);
   tt_ckpt_close(c);
-  ck_assert_int_ne(tt_ckpt_convert(data("legacy.pt"), tmp("never.safetensors"), true), TT_OK);
+  write_tar(tmp("tar.pt"));
+  ck_assert_int_ne(tt_ckpt_convert(tmp("tar.pt"), tmp("never.safetensors"), true), TT_OK);
   ck_assert_int_ne(access(tmp("never.safetensors"), F_OK), 0);
 
   char *text = NULL;
@@ -1065,7 +1142,8 @@ int main(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_test(tc, test_atomic_write);
   tcase_add_test(tc, test_torch_views_dtypes_meta);
-  tcase_add_test(tc, test_refuses_legacy_and_non_checkpoints);
+  tcase_add_test(tc, test_legacy_format);
+  tcase_add_test(tc, test_refuses_tar_and_non_checkpoints);
   tcase_add_test(tc, test_compressed_entries);
   tcase_add_test(tc, test_pickle_never_calls_unknown_globals);
   tcase_add_test(tc, test_storage_outside_entry_or_file);

@@ -130,7 +130,13 @@ void build_pickle(pb *p, const tensor_spec *t) {
   pb_op(p, '(');
   pb_op(p, '(');
   pb_str(p, "storage"); pb_global(p, "torch", t->storage_class ? t->storage_class : "FloatStorage");
-  pb_str(p, "0"); pb_str(p, "cpu"); pb_long(p, t->numel);
+  pb_str(p, t->key ? t->key : "0"); pb_str(p, "cpu"); pb_long(p, t->numel);
+  if (t->legacy_view == 1) pb_op(p, 'N');
+  if (t->legacy_view == 2) {
+    pb_op(p, '(');
+    pb_str(p, "1"); pb_long(p, 0); pb_long(p, t->numel);
+    pb_op(p, 't');
+  }
   pb_op(p, 't');
   pb_op(p, 'Q');
   pb_long(p, t->offset);
@@ -167,4 +173,50 @@ void write_tensor_ckpt(const char *path, const tensor_spec *t) {
   float fl[64];
   for (size_t i = 0; i < t->entry_floats; i++) fl[i] = (float)i;
   write_zip_with_pickle(path, &p, fl, t->entry_floats, t->pkl_method, t->data_method, t->zip64);
+}
+
+/* ---- the legacy serialisation ---- */
+
+void write_legacy_ckpt(const char *path, const legacy_spec *ls) {
+  zb z = {0};
+  /* the magic number 0x1950a86a20f9469cfc6c as LONG1 */
+  static const uint8_t magic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+  zb_put(&z, magic, sizeof magic);
+  if (ls->bad_magic == 1) z.b[z.n - 2] ^= 1;
+  if (ls->bad_magic == 2) {
+    z.b[z.n - 1] = 0x85;   /* TUPLE1 */
+    zb_put(&z, ".", 1);
+  }
+  pb p = {.n = 0};
+  int proto = ls->protocol ? ls->protocol : 1001;
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, 'M'); pb_op(&p, (uint8_t)proto); pb_op(&p, (uint8_t)(proto >> 8));
+  pb_op(&p, '.');
+  zb_put(&z, p.b, p.n);
+  p.n = 0;
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, '}'); pb_op(&p, '(');
+  pb_str(&p, "protocol_version"); pb_int(&p, proto);
+  pb_str(&p, "little_endian"); pb_op(&p, ls->big_endian ? 0x89 : 0x88);
+  pb_str(&p, "type_sizes"); pb_op(&p, '}'); pb_op(&p, '(');
+  pb_str(&p, "short"); pb_int(&p, 2); pb_str(&p, "int"); pb_int(&p, 4); pb_str(&p, "long"); pb_int(&p, 4);
+  pb_op(&p, 'u'); pb_op(&p, 'u'); pb_op(&p, '.');
+  zb_put(&z, p.b, p.n);
+  zb_put(&z, ls->obj->b, ls->obj->n);
+  p.n = 0;
+  pb_op(&p, 0x80); pb_op(&p, 2); pb_op(&p, ']'); pb_op(&p, '(');
+  for (int i = 0; i < ls->nkeys; i++) pb_str(&p, ls->keys[i]);
+  pb_op(&p, 'e'); pb_op(&p, '.');
+  if (ls->keys_pickle) zb_put(&z, ls->keys_pickle->b, ls->keys_pickle->n);
+  else zb_put(&z, p.b, p.n);
+  for (int i = 0; i < ls->nkeys; i++) {
+    uint8_t cb[8];
+    for (int b = 0; b < 8; b++) cb[b] = (uint8_t)(ls->count[i] >> (8 * b));
+    bool last = i == ls->nkeys - 1;
+    zb_put(&z, cb, last && ls->count_bytes ? ls->count_bytes : 8);
+    for (size_t k = 0; k < ls->nbytes[i]; k += 4) {
+      float f = (float)(k / 4);
+      zb_put(&z, &f, ls->nbytes[i] - k < 4 ? ls->nbytes[i] - k : 4);
+    }
+  }
+  spit(path, z.b, z.n);
+  free(z.b);
 }

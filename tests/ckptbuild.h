@@ -49,6 +49,10 @@ typedef struct tensor_spec {
   uint16_t pkl_method, data_method;
   bool zip64;
   const char *storage_class;
+  const char *key;      /* the storage key, "0" when NULL */
+  /* the persistent id's view metadata, as legacy files carry it: 0 none (zip
+   * files), 1 None, 2 a storage view (key, offset, size) */
+  int legacy_view;
 } tensor_spec;
 /* {'state_dict': {'w': tensor}, 'global_step': 5} as torch.save lays it out. */
 void build_pickle(pb *p, const tensor_spec *t);
@@ -57,5 +61,22 @@ void write_zip_with_pickle(const char *path, const pb *p, const float *fl, size_
                            bool zip64);
 /* build_pickle + write_zip_with_pickle with entry_floats floats 0, 1, 2, ... */
 void write_tensor_ckpt(const char *path, const tensor_spec *t);
+
+/* ---- a legacy (PyTorch < 1.6) torch.save file ----
+ * The magic, protocol version and sys_info pickles, the object pickle, the
+ * list of storage keys, then per key its element count (int64) and bytes. */
+typedef struct legacy_spec {
+  const pb *obj;          /* the object pickle */
+  int nkeys;
+  const char *keys[4];    /* the list of storage keys */
+  const pb *keys_pickle;  /* written instead of the list's pickle when not NULL */
+  uint64_t count[4];      /* the element count written before each key's bytes */
+  size_t nbytes[4];       /* the bytes actually written after it (floats 0, 1, 2, ...) */
+  size_t count_bytes;     /* bytes of the last count written (8 when 0: a cut count) */
+  int bad_magic;          /* 1: a byte changed, 2: the number inside a tuple */
+  bool big_endian;
+  int protocol;           /* 1001 when 0 */
+} legacy_spec;
+void write_legacy_ckpt(const char *path, const legacy_spec *ls);
 
 #endif

@@ -141,7 +141,9 @@ tests_check_plugin_LDADD = $(TEST_LDADD) $(LUA_LIBS)
 TESTS += tests/check_plugin
 endif
 EXTRA_DIST += tests/data/gen_io.py tests/data/io/lightning_like.ckpt tests/data/io/flat_p4.pt \
-	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors
+	tests/data/io/zip64_unaligned.pt tests/data/io/legacy.pt tests/data/io/expected.safetensors \
+	tests/data/gen_legacy.py tests/data/io/legacy_mixed.pt tests/data/io/legacy_inception.pth \
+	tests/data/io/legacy_inception_nonbt.pth tests/data/io/expected_legacy.safetensors
 # images and the data-pipeline preprocessing (reference data in tests/data/image)
 if HAVE_CHECK
 check_LTLIBRARIES += tests/libimgtest.la
@@ -176,6 +178,7 @@ LUA_TESTS = tests/lua/test_vqgan_parity.lua
 LUA_TESTS += tests/lua/test_gpt_parity.lua
 LUA_TESTS += tests/lua/test_bad_input.lua
 LUA_TESTS += tests/lua/test_hostile_ckpt.lua
+LUA_TESTS += tests/lua/test_legacy_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 # bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua

@@ -1,5 +1,6 @@
-/* fuzz_ckpt.c — a whole PyTorch zip checkpoint (.ckpt/.pt): the ZIP directory
- * and local headers, the pickle, the storages; every tensor read, the file
+/* fuzz_ckpt.c — a whole PyTorch checkpoint (.ckpt/.pt): the ZIP directory
+ * and local headers, or the legacy (PyTorch < 1.6) header pickles, list of
+ * storage keys and counts; the pickle, the storages; every tensor read, the file
  * listed as `taming info` lists it and converted as `taming convert` does. */
 #include "fuzz.h"
 

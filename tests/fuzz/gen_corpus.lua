@@ -32,8 +32,22 @@ local function saved(target, name, save)   -- save(path) writes a file with the 
 end
 
 -- ---- checkpoints: the torch zips of the I/O tests, and their pickles alone
-for _, f in ipairs({"flat_p4.pt", "zip64_unaligned.pt", "lightning_like.ckpt", "legacy.pt"}) do
+for _, f in ipairs({"flat_p4.pt", "zip64_unaligned.pt", "lightning_like.ckpt", "legacy.pt", "legacy_mixed.pt",
+                    "legacy_inception_nonbt.pth"}) do
   write("ckpt", f, read(data .. "/io/" .. f))
+end
+-- legacy files one edit away from the reader's refusals: the protocol version, the
+-- byte order, a storage's element count (legacy.pt holds one storage of 2 f32), the data
+do
+  local legacy = read(data .. "/io/legacy.pt")
+  local function edit(name, from, to)
+    local at = assert(legacy:find(from, 1, true), name)
+    write("ckpt", name, legacy:sub(1, at - 1) .. to .. legacy:sub(at + #from))
+  end
+  edit("legacy_protocol1000.pt", "M\xe9\x03.", "M\xe8\x03.")
+  edit("legacy_big_endian.pt", "little_endianq\x02\x88", "little_endianq\x02\x89")
+  edit("legacy_count3.pt", "a." .. string.pack("<i8", 2), "a." .. string.pack("<i8", 3))
+  write("ckpt", "legacy_cut.pt", legacy:sub(1, #legacy - 2))
 end
 
 -- an entry of a stored zip, found through the central directory (torch writes

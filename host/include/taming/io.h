@@ -20,9 +20,9 @@ extern "C" {
 
 typedef struct tt_ckpt tt_ckpt;
 
-/* Opens a PyTorch zip checkpoint (.ckpt/.pt/.pth: the pickle is parsed, never
- * executed) or a .safetensors file, by content. Legacy (pre-1.6) torch files are
- * refused with a message saying how to convert them. */
+/* Opens a PyTorch checkpoint (.ckpt/.pt/.pth: the zip files of PyTorch >= 1.6
+ * and the legacy files of earlier versions; the pickle is parsed, never
+ * executed) or a .safetensors file, by content. */
 TT_API tt_status tt_ckpt_open(const char *path, tt_ckpt **out);
 /* Options of tt_ckpt_open_with (zero-initialise; NULL means all defaults). */
 typedef struct tt_ckpt_options {
@@ -40,7 +40,7 @@ TT_API const char *tt_ckpt_unsafe_global(const tt_ckpt *c, int i);
 /* Tensors stay valid after close (each holds a reference on the mapping). */
 TT_API void tt_ckpt_close(tt_ckpt *c);
 TT_API const char *tt_ckpt_path(const tt_ckpt *c);
-TT_API const char *tt_ckpt_format(const tt_ckpt *c);       /* "torch-zip" or "safetensors" */
+TT_API const char *tt_ckpt_format(const tt_ckpt *c);       /* "torch-zip", "torch-legacy" or "safetensors" */
 /* The state dict: tensors in file order (borrowed references, alive until close). */
 TT_API int tt_ckpt_count(const tt_ckpt *c);
 TT_API const char *tt_ckpt_name(const tt_ckpt *c, int i);
