@@ -121,10 +121,10 @@ local function conditions(first)
   return cond, grid, P.geometry(model, h)
 end
 
-local todo, done = 0, 0
-for i = 0, a.n - 1 do if not tt.fs.exists(name(i)) then todo = todo + 1 end end
-print(("%s: %d of %d samples to make (batch %d)"):format(a.out, todo, a.n, a.batch))
-local bar = progress.new{total = todo, every = a.batch}
+local to_make, done = 0, 0
+for i = 0, a.n - 1 do if not tt.fs.exists(name(i)) then to_make = to_make + 1 end end
+print(("%s: %d of %d samples to make (batch %d)"):format(a.out, to_make, a.n, a.batch))
+local bar = progress.new{total = to_make, every = a.batch}
 local t0, made = tt.time(), 0
 for first = 0, a.n - 1, a.batch do
   local missing = false
