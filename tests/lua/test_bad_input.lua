@@ -40,25 +40,8 @@ end
 
 local function fails(what, args, ...) return fails_env("", what, args, ...) end
 
--- a minimal stored (uncompressed) zip writer: entries = {{name, data}, ...}
-local function zip(entries, method)
-  local locals, central, off = {}, {}, 0
-  for _, e in ipairs(entries) do
-    local name, data = e[1], e[2]
-    local lh = string.pack("<I4I2I2I2I2I2I4I4I4I2I2", 0x04034b50, 20, 0, method or 0, 0, 0, 0, #data, #data, #name, 0)
-    locals[#locals + 1] = lh .. name .. data
-    central[#central + 1] = string.pack("<I4I2I2I2I2I2I2I4I4I4I2I2I2I2I2I4I4", 0x02014b50, 20, 20, 0, method or 0,
-      0, 0, 0, #data, #data, #name, 0, 0, 0, 0, 0, off) .. name
-    off = off + #lh + #name + #data
-  end
-  local cd = table.concat(central)
-  return table.concat(locals) .. cd .. string.pack("<I4I2I2I2I2I4I4I2", 0x06054b50, 0, 0, #entries, #entries, #cd, off, 0)
-end
-
--- pickle helpers (protocol 2)
-local function u(s) return "X" .. string.pack("<I4", #s) .. s end
-local function global(mod, name) return "c" .. mod .. "\n" .. name .. "\n" end
-local function int(n) return "J" .. string.pack("<i4", n) end
+-- the hand-built zip and pickle helpers of testlib
+local zip, u, global, int = T.zip, T.pk.str, T.pk.global, T.pk.int
 
 local function tiny_config()
   local p = tmp .. "/tiny.yaml"
