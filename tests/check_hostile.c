@@ -635,23 +635,8 @@ START_TEST(test_legacy_scanner) {
 }
 END_TEST
 
-/* The temporary folder holds files only. */
-static void remove_tmpdir(void) {
-  DIR *d = opendir(tmpdir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char p[800];
-    snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-    remove(p);
-  }
-  if (d) closedir(d);
-  rmdir(tmpdir);
-}
-
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "%s/check_hostile.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!mkdtemp(tmpdir)) {
+  if (th_tmpdir_make("check_hostile", tmpdir, sizeof tmpdir) != 0) {
     perror("mkdtemp");
     return 99;
   }
@@ -681,6 +666,6 @@ int main(void) {
   tcase_add_test(lc, test_legacy_scanner);
   suite_add_tcase(s, lc);
   int rc = th_run(s);
-  remove_tmpdir();
+  th_tmpdir_remove(tmpdir);
   return rc;
 }

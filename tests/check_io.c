@@ -1110,23 +1110,8 @@ START_TEST(test_convert_and_info) {
 }
 END_TEST
 
-/* The temporary folder holds files and empty folders only. */
-static void remove_tmpdir(void) {
-  DIR *d = opendir(tmpdir);
-  struct dirent *e;
-  while (d && (e = readdir(d))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char p[800];
-    snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-    remove(p);
-  }
-  if (d) closedir(d);
-  rmdir(tmpdir);
-}
-
 int main(void) {
-  snprintf(tmpdir, sizeof tmpdir, "%s/check_io.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if (!mkdtemp(tmpdir)) {
+  if (th_tmpdir_make("check_io", tmpdir, sizeof tmpdir) != 0) {
     perror("mkdtemp");
     return 99;
   }
@@ -1170,6 +1155,6 @@ int main(void) {
     suite_add_tcase(s, fx);
   }
   int rc = th_run(s);
-  remove_tmpdir();
+  th_tmpdir_remove(tmpdir);
   return rc;
 }

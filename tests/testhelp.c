@@ -1,10 +1,13 @@
 /* testhelp.c — see testhelp.h. */
 #include "config.h"
 #include "testhelp.h"
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 tt_tensor *th_randn(uint64_t seed, int ndim, const int64_t *shape, float scale) {
   tt_rng r = tt_rng_make(seed);
@@ -167,4 +170,23 @@ double *th_ref_alloc(int64_t n) {
   double *r = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
   ck_assert_ptr_nonnull(r);
   return r;
+}
+
+int th_tmpdir_make(const char *name, char *out, size_t cap) {
+  const char *base = getenv("TMPDIR");
+  snprintf(out, cap, "%s/%s.XXXXXX", base && *base ? base : "/tmp", name);
+  return mkdtemp(out) ? 0 : -1;
+}
+
+void th_tmpdir_remove(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    remove(p);
+  }
+  if (d) closedir(d);
+  rmdir(dir);
 }

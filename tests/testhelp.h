@@ -47,4 +47,9 @@ const char *th_fixtures_or_skip(const char *suite);
 /* Runs a suite, prints the summary, returns the process exit status. */
 int th_run(Suite *s);
 
+/* A scratch folder $TMPDIR/NAME.XXXXXX (or under /tmp) into out[cap]: 0, or -1 with
+ * errno set. th_tmpdir_remove deletes its files, then the folder. */
+int th_tmpdir_make(const char *name, char *out, size_t cap);
+void th_tmpdir_remove(const char *dir);
+
 #endif
