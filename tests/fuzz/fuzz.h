@@ -30,6 +30,14 @@ void fuzz_fail(const char *file, int line, const char *fmt, ...) __attribute__((
  * low enough that a refused "decompression bomb" never counts as a finding
  * (the fuzzers run with -malloc_limit_mb=1024), no GPU. Idempotent. */
 void fuzz_setup(void);
+/* libFuzzer's init hook for the targets that need nothing beyond fuzz_setup. */
+#define FUZZ_INITIALIZE_DEFAULT                            \
+  int LLVMFuzzerInitialize(int *argc, char ***argv) {      \
+    (void)argc;                                            \
+    (void)argv;                                            \
+    fuzz_setup();                                          \
+    return 0;                                              \
+  }
 
 /* A path whose file holds exactly data[0..n): an in-memory file (memfd) per
  * slot (0..3), rewritten on every call, so targets that read paths run

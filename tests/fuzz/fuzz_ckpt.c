@@ -4,12 +4,7 @@
  * listed as `taming info` lists it and converted as `taming convert` does. */
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup();
-  return 0;
-}
+FUZZ_INITIALIZE_DEFAULT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_ckpt_roundtrip(fuzz_file(0, data, size));

@@ -14,12 +14,7 @@
 #include "fuzz.h"
 #include "taming/dataloader.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup();
-  return 0;
-}
+FUZZ_INITIALIZE_DEFAULT
 
 static void check_batch(const tt_batch *b, const tt_dataset_spec *sp) {
   const tt_tensor *x = b->image;

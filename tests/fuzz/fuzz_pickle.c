@@ -55,12 +55,7 @@ static void finish(zb *z) {
   u32(z, cd_size); u32(z, cd); u16(z, 0);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup();
-  return 0;
-}
+FUZZ_INITIALIZE_DEFAULT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > (1u << 20)) return 0;   /* the wrapper keeps 32-bit ZIP sizes */

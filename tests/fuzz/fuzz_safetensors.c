@@ -3,12 +3,7 @@
  * and converted (safetensors -> safetensors) and read back. */
 #include "fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  (void)argc;
-  (void)argv;
-  fuzz_setup();
-  return 0;
-}
+FUZZ_INITIALIZE_DEFAULT
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz_ckpt_roundtrip(fuzz_file(0, data, size));

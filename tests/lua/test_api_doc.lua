@@ -10,12 +10,7 @@ local T = require "testlib"
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.read
 
 -- the names the headings document: `tt.a.b(...)`, `tt.Model:add(...)` -> tt.Model.add, `x:m(...)` -> x:m
 local function documented(doc)

@@ -10,18 +10,7 @@ local tmp = T.tmpdir("bad_input")
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read, write = T.read, T.write
 
 -- runs taming with args (after the environment settings env, e.g. "X=1 ");
 -- asserts a failure with exactly one line mentioning every needle

@@ -12,11 +12,7 @@ local tmp = T.tmpdir("hostile_ckpt")
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local write = T.write
 
 local have_time = T.sh("test -x /usr/bin/time") == 0
 

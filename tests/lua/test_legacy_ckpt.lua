@@ -14,18 +14,7 @@ local tmp = T.tmpdir("legacy_ckpt")
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
+local read, write = T.read, T.write
 
 -- every tensor of `path` equals the tensor of the same name in `want` (a name -> tensor table)
 local function same_values(path, want, n)

@@ -22,18 +22,7 @@ local SRC = T.srcdir()
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local read, write = T.read, T.write
 
 write(tmp .. "/vq.yaml", [[
 model:

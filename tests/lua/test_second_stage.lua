@@ -11,11 +11,7 @@ local have_examples = tt.fs.isdir(EX)
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function write(path, s)
-  local f = assert(io.open(path, "w"))
-  f:write(s)
-  f:close()
-end
+local write = T.write
 
 -- 4x4 tables of REFERENCE §4.5: the sequence position of each raster cell
 local TABLES = {

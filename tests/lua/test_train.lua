@@ -71,11 +71,7 @@ model:
       params: {n_classes: 10}
 ]]
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
+local write = T.write
 write(tmp .. "/vq.yaml", VQ_YAML)
 write(tmp .. "/gpt.yaml", GPT_YAML)
 

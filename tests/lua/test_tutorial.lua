@@ -16,12 +16,7 @@ tt.fs.mkdir(tmp .. "/photos")
 local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = T.read
 
 local doc = read(SRC .. "/docs/tutorial-colorization.md")
 local task = read(SRC .. "/examples/colorization.lua")

@@ -8,6 +8,19 @@ local T = {}
 function T.srcdir() return os.getenv("TT_SRCDIR") or "." end
 function T.builddir() return os.getenv("TT_BUILDDIR") or "." end
 
+-- a whole file's bytes; writing replaces the file's bytes
+function T.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+function T.write(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+end
+
 -- The fixtures folder, or nil (the caller skips) when it is absent.
 function T.fixtures()
   local f = os.getenv("TAMING_FIXTURES") or (T.srcdir() .. "/../shared/fixtures")
