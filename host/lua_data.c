@@ -13,9 +13,17 @@ static tt_interp check_interp(lua_State *L, int idx) {
   return (tt_interp)luaL_checkoption(L, idx, "linear", names);
 }
 
+/* resize(img, h, w [, interp [, top, left, ch, cw]]): with a window, only the rows
+ * [top, top+ch) and columns [left, left+cw) of the h x w result are computed */
 static int l_resize(lua_State *L) {
-  tt_lua_push_tensor(L, tt_cv_resize(tt_lua_check_tensor(L, 1), luaL_checkinteger(L, 2), luaL_checkinteger(L, 3),
-                                     check_interp(L, 4)));
+  const tt_tensor *x = tt_lua_check_tensor(L, 1);
+  lua_Integer h = luaL_checkinteger(L, 2), w = luaL_checkinteger(L, 3);
+  if (lua_isnoneornil(L, 5)) {
+    tt_lua_push_tensor(L, tt_cv_resize(x, h, w, check_interp(L, 4)));
+  } else {
+    tt_lua_push_tensor(L, tt_cv_resize_window(x, h, w, luaL_checkinteger(L, 5), luaL_checkinteger(L, 6),
+                                              luaL_checkinteger(L, 7), luaL_checkinteger(L, 8), check_interp(L, 4)));
+  }
   return 1;
 }
 

@@ -36,8 +36,8 @@ local function resize_crop(img, size, interp)
     local h0, w0 = img:size(0), img:size(1)
     local k = math.max(size.w / w0, size.h / h0)
     local nh, nw = math.max(size.h, math.ceil(h0 * k - 1e-9)), math.max(size.w, math.ceil(w0 * k - 1e-9))
-    img = tt.image.resize(img, nh, nw, interp or "linear")
-    return tt.image.center_crop(img, size.h, size.w)
+    -- the centre crop's window only is resized (center_crop's origin: (N - n) // 2)
+    return tt.image.resize(img, nh, nw, interp or "linear", (nh - size.h) // 2, (nw - size.w) // 2, size.h, size.w)
   end
   -- only the kept window is resized, so a long thin strip does not grow first
   return tt.image.smallest_max_size_crop(img, size, interp or "linear", size, size)

@@ -81,4 +81,27 @@ test("size_argument_and_conditions", function()
   T.eq("pose condition WxH", table.concat(C.pose(kp, {w = 48, h = 24}, 2):shape(), "x"), "1x2x24x48")
 end)
 
+-- WxH conditions resize only the centre window: the same pixels as resizing the whole
+-- image and cropping, for both orientations, u8 and f32, every interpolation
+test("condition_window_equals_resize_then_crop", function()
+  for _, src in ipairs({{37, 53, 3}, {61, 29, 1}, {20, 20, 3}}) do
+    local f32 = tt.rand({src[1], src[2], src[3]}, 11) * 255
+    for _, img in ipairs({f32, f32:byte()}) do
+      for _, interp in ipairs({"nearest", "linear", "cubic", "area"}) do
+        for _, size in ipairs({{w = 48, h = 24}, {w = 24, h = 40}, {w = 17, h = 9}}) do
+          local h0, w0 = src[1], src[2]
+          local k = math.max(size.w / w0, size.h / h0)
+          local nh, nw = math.max(size.h, math.ceil(h0 * k - 1e-9)), math.max(size.w, math.ceil(w0 * k - 1e-9))
+          local whole = tt.image.center_crop(tt.image.resize(img, nh, nw, interp), size.h, size.w)
+          local what = ("%dx%dx%d %s %s -> %dx%d"):format(src[1], src[2], src[3], img:dtype(), interp, size.w, size.h)
+          T.equal(what, C.resize_crop(img, size, interp), whole)
+        end
+      end
+    end
+  end
+  -- a 1 x 3,000,000 strip to cover 64x48 would be 48 x 144,000,000 pixels resized whole
+  local strip = tt.zeros({1, 3000000, 1}):byte()
+  T.eq("thin strip, WxH", table.concat(C.resize_crop(strip, {w = 64, h = 48}, "linear"):shape(), "x"), "48x64x1")
+end)
+
 os.exit(T.run("nonsquare", tests))
