@@ -177,6 +177,9 @@ tt_status tt_sample_sequence(tt_instance *gpt, tt_instance *sampler, tt_tensor *
       tt_tensor_unref(known); tt_tensor_unref(mask);
       return tt_error(TT_ERR_INVALID, "sample: the unconditional prefix must have the prefix's shape");
     }
+  }
+  if (o.uncond && o.cfg_scale == 1.0) o.uncond = NULL;   /* u + 1 (c - u) is c: plain sampling, bit for bit */
+  if (o.uncond) {
     tt_tensor *parts[2] = {prefix, o.uncond};
     seq = tt_cat(2, parts, 0);                                     // [2B, L0]
   } else {

@@ -119,6 +119,32 @@ test("cfg_scale_1_is_plain_sampling_bit_for_bit", function()
   T.equal("cfg_scale=1 with an explicit uncond", draw({cfg_scale = 1.0, uncond = model:null_prefix(4)}), plain)
   local g = draw({cfg_scale = 3.0})
   T.ok("cfg_scale=3 changes the samples", T.max_diff(g, plain) > 0)
+  -- tt.sample itself: with uncond at cfg_scale 1 the sampler sees the conditional logits
+  -- exactly (not u + (c - u), which rounds), and the unconditional rows are not run
+  local function logits_seen(extra)
+    local seen = {}
+    local args = {gpt = model.transformer, prefix = c, steps = L, vocab_limit = V,
+      sampler = function(logits)
+        seen[#seen + 1] = logits:clone()
+        T.eq("rows the sampler sees", logits:size(0), 4)
+        return logits:argmax(-1)
+      end}
+    for k, v in pairs(extra) do args[k] = v end
+    collectgarbage()
+    tt.profile_start()
+    tt.sample(args)
+    local peak, start = tt.profile_memory()
+    tt.profile_stop()
+    return seen, peak - start
+  end
+  logits_seen({})   -- the first call's figure differs (buffers made once); compare the later ones
+  local a, pa = logits_seen({})
+  local b, pb = logits_seen({uncond = model:null_prefix(4), cfg_scale = 1.0})
+  local _, pg = logits_seen({uncond = model:null_prefix(4), cfg_scale = 2.0})
+  T.eq("tensor memory with uncond at cfg_scale=1 (the unconditional rows are not run)", pb, pa)
+  T.ok(("guidance at 2 holds more (%d vs %d bytes)"):format(pg, pa), pg > pa)
+  T.eq("steps", #b, #a)
+  for i = 1, #a do T.equal(("tt.sample cfg_scale=1 logits, step %d"):format(i), b[i], a[i]) end
 end)
 
 test("pipelines_find_the_null_condition_in_the_checkpoint", function()

@@ -37,7 +37,7 @@ typedef struct tt_sample_opts {
   bool use_cache;          /* KV cache (true) or the full forward every step */
   int64_t vocab_limit;     /* > 0: only logits[:, :vocab_limit] are sampled from */
   tt_tensor *uncond;       /* classifier-free guidance: unconditional prefix [B, L0] (or NULL) */
-  double cfg_scale;        /* logits = u + scale * (c - u) */
+  double cfg_scale;        /* logits = u + scale * (c - u); at 1 uncond is not run */
   tt_draw_fn draw;         /* the sampler when the plugin is NULL */
   void *draw_ctx;
   tt_tensor *known;        /* forced tokens: i64 [B, steps] (or NULL) ... */
