@@ -207,6 +207,10 @@ endif
 TESTS += tests/gpu_check_test.sh
 EXTRA_DIST += tests/gpu_check_test.sh
 
+# every built shared object resolves all its symbols (the dlopen'ed modules included)
+TESTS += tests/links_test.sh
+EXTRA_DIST += tests/links_test.sh
+
 # NCCL all-reduce on the backend's memory, one rank, no MPI; skips (77) without a GPU.
 if HAVE_CHECK
 if HAVE_NCCL
