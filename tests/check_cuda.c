@@ -193,17 +193,8 @@ static const char *const covered[] = {
     "upsample_nearest_bwd", "pool2d_fwd", "pool2d_bwd", "interpolate_fwd", "group_norm_fwd", "group_norm_bwd",
     "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
     "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
-    "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi"};
-
-/* Kernels that run on the CPU only for now (the sampler building blocks): their
- * ops refuse a CUDA tensor with a message saying so (test_cpu_only_ops_refuse_cuda). */
-static const char *const cpu_only[] = {"compare", "where", "sort", "cumsum", "multinomial"};
-
-static bool is_cpu_only(const char *k) {
-  for (size_t j = 0; j < sizeof cpu_only / sizeof *cpu_only; j++)
-    if (!strcmp(cpu_only[j], k)) return true;
-  return false;
-}
+    "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi", "compare", "where",
+    "sort", "cumsum", "multinomial"};
 
 START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
   int n = tt_backend_kernel_count(TT_CPU), missing = 0, untested = 0;
@@ -212,10 +203,6 @@ START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
   for (int i = 0; i < n; i++) {
     const char *k = tt_backend_kernel_name(TT_CPU, i);
     ck_assert_ptr_nonnull(k);
-    if (is_cpu_only(k)) {
-      printf("CPU-ONLY kernel '%s' (its op refuses cuda tensors)\n", k);
-      continue;
-    }
     if (!tt_backend_supports(TT_CUDA, k)) {
       printf("MISSING cuda kernel '%s'\n", k);
       missing++;
@@ -232,23 +219,81 @@ START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
 }
 END_TEST
 
-START_TEST(test_cpu_only_ops_refuse_cuda) {
-  tt_tensor *h = th_randn(1, TT_DIMS(2, 5), 1.0f);
-  tt_tensor *x = tt_to_device(h, TT_CUDA);
-  TH_NN(x);
+/* ---- the sampler building blocks: compare, where, sort / top-k, cumsum, multinomial ---- */
+
+static tt_tensor *f_lt(tt_tensor *const *in, void *ud) { return tt_lt(in[0], in[1]); }
+static tt_tensor *f_ne_scalar(tt_tensor *const *in, void *ud) { return tt_compare_scalar(TT_CMP_NE, in[0], 0); }
+static tt_tensor *f_where(tt_tensor *const *in, void *ud) { return tt_where(in[0], in[1], in[2]); }
+static tt_tensor *f_masked_fill(tt_tensor *const *in, void *ud) { return tt_masked_fill(in[0], in[1], -1e9); }
+static tt_tensor *f_cumsum(tt_tensor *const *in, void *ud) { return tt_cumsum(in[0], *(int *)ud); }
+
+typedef struct { int dim; bool desc; int64_t k; bool indices; } sort_case;
+static tt_tensor *f_sort(tt_tensor *const *in, void *ud) {
+  const sort_case *c = ud;
   tt_tensor *v = NULL, *i = NULL;
-  tt_rng r = tt_rng_make(0);
-  ck_assert_int_ne(tt_sort(x, -1, false, &v, &i), TT_OK);
-  ck_assert_msg(strstr(tt_error_message(), "sort: runs on the CPU only") != NULL, "%s", tt_error_message());
-  ck_assert_ptr_null(tt_cumsum(x, -1));
-  ck_assert_msg(strstr(tt_error_message(), "cumsum: runs on the CPU only") != NULL, "%s", tt_error_message());
-  ck_assert_ptr_null(tt_compare_scalar(TT_CMP_LT, x, 0));
-  ck_assert_msg(strstr(tt_error_message(), "lt: runs on the CPU only") != NULL, "%s", tt_error_message());
-  tt_tensor *p = tt_softmax(x, -1);
+  tt_status st = c->k > 0 ? tt_topk(in[0], c->k, c->dim, c->desc, &v, &i) : tt_sort(in[0], c->dim, c->desc, &v, &i);
+  if (st != TT_OK) return NULL;
+  if (c->indices) { tt_tensor_unref(v); return i; }
+  tt_tensor_unref(i);
+  return v;
+}
+
+START_TEST(test_select) {
+  /* comparisons (broadcast, f32 and i64) and where/masked_fill with gradients: exact */
+  tt_tensor *a = th_randn(11, TT_DIMS(3, 1, 7), 1.0f), *b = th_randn(12, TT_DIMS(4, 7), 1.0f);
+  tt_tensor *ab[2] = {a, b};
+  parity("lt broadcast [3,1,7] < [4,7]", f_lt, NULL, 2, ab, 0, 0);
+  tt_tensor *ai = tt_cast(a, TT_I64);
+  TH_NN(ai);
+  parity("ne scalar i64", f_ne_scalar, NULL, 1, &ai, 0, 0);
+  tt_tensor *cond = tt_lt(a, b), *x = th_randn(13, TT_DIMS(3, 4, 7), 1.0f), *y = th_randn(14, TT_DIMS(4, 7), 1.0f);
+  TH_NN(cond);
+  tt_tensor_set_requires_grad(x, true);
+  tt_tensor_set_requires_grad(y, true);
+  tt_tensor *cxy[3] = {cond, x, y};
+  parity("where (grad to both)", f_where, NULL, 3, cxy, 0, 0);
+  tt_tensor *xm[2] = {x, cond};
+  parity("masked_fill", f_masked_fill, NULL, 2, xm, 0, 0);
+  /* cumsum along each dim (the backward is the reversed cumsum): same bits */
+  tt_tensor *c = th_randn(15, TT_DIMS(5, 300, 3), 1.0f);
+  tt_tensor_set_requires_grad(c, true);
+  for (int d = 0; d < 3; d++) {
+    char label[64];
+    snprintf(label, sizeof label, "cumsum dim %d of [5,300,3]", d);
+    parity(label, f_cumsum, &d, 1, &c, 0, 0);
+  }
+  /* sort / top-k: ties (values rounded to a few levels), NaN of both signs, -0/+0, inner > 1 */
+  tt_tensor *r = th_randn(16, TT_DIMS(4, 1000, 2), 2.0f);
+  tt_tensor *h = tt_contiguous(r);
+  TH_NN(h);
+  float *hv = tt_f32(h);
+  for (int64_t i = 0; i < tt_tensor_numel(h); i++) hv[i] = roundf(hv[i]);
+  hv[5] = NAN; hv[17] = -NAN; hv[40] = -0.0f; hv[42] = 0.0f; hv[2001] = INFINITY; hv[3001] = -INFINITY;
+  sort_case sc[] = {{1, false, -1, true}, {1, true, -1, true}, {1, true, 50, true}, {1, false, 7, false},
+                    {0, true, -1, true}, {2, false, -1, true}, {-1, true, 1, false}};
+  for (size_t i = 0; i < sizeof sc / sizeof *sc; i++) {
+    char label[80];
+    snprintf(label, sizeof label, "%s dim %d %s k %lld (%s)", sc[i].k > 0 ? "topk" : "sort", sc[i].dim,
+             sc[i].desc ? "desc" : "asc", (long long)sc[i].k, sc[i].indices ? "indices" : "values");
+    parity(label, f_sort, &sc[i], 1, &h, 0, 0);
+  }
+  /* multinomial: the same draws for the same stream; a bad row is named */
+  tt_tensor *logits = th_randn(17, TT_DIMS(6, 16384), 3.0f), *p = tt_softmax(logits, -1);
   TH_NN(p);
-  ck_assert_ptr_null(tt_multinomial(p, 1, &r));
-  ck_assert_msg(strstr(tt_error_message(), "multinomial: runs on the CPU only") != NULL, "%s", tt_error_message());
-  tt_tensor_unref(h); tt_tensor_unref(x); tt_tensor_unref(p);
+  tt_tensor *pg = copy_to(p, TT_CUDA);
+  tt_rng rc = tt_rng_make(5), rg = tt_rng_make(5);
+  tt_tensor *dc = tt_multinomial(p, 9, &rc), *dg = tt_multinomial(pg, 9, &rg);
+  ck_assert_msg(dc && dg, "multinomial: %s", tt_error_message());
+  ck_assert(rc.counter == rg.counter);
+  double dd = 0;
+  expect_close("multinomial 6x16384, 9 draws", "draws", dc, dg, 0, &dd);
+  print_row("multinomial 6x16384, 9 draws", dd, 0, false);
+  tt_tensor *zero = tt_zeros(TT_F32, TT_DIMS(3, 4), TT_CUDA);
+  TH_NN(zero);
+  ck_assert_ptr_null(tt_multinomial(zero, 1, &rg));
+  ck_assert_msg(strstr(tt_error_message(), "row 0") != NULL, "%s", tt_error_message());
+  tt_tensor *all[] = {a, b, ai, cond, x, y, c, r, h, logits, p, pg, dc, dg, zero};
+  release((int)(sizeof all / sizeof *all), all);
 }
 END_TEST
 
@@ -1037,7 +1082,7 @@ int main(void) {
   TCase *tc = tcase_create("parity");
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_every_cpu_kernel_has_a_cuda_twin);
-  tcase_add_test(tc, test_cpu_only_ops_refuse_cuda);
+  tcase_add_test(tc, test_select);
   tcase_add_test(tc, test_copy_and_fill);
   tcase_add_test(tc, test_every_dtype_pair);
   tcase_add_test(tc, test_unary);

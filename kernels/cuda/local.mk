@@ -16,6 +16,8 @@ TT_CUDA_CU += kernels/cuda/norm.cu
 TT_CUDA_CU += kernels/cuda/softmax.cu kernels/cuda/attention.cu
 TT_CUDA_CU += kernels/cuda/embedding.cu kernels/cuda/loss.cu
 TT_CUDA_CU += kernels/cuda/quantize.cu kernels/cuda/optim.cu
+# compare and sort families (sampler building blocks)
+TT_CUDA_CU += kernels/cuda/compare.cu kernels/cuda/sort.cu
 EXTRA_DIST += kernels/cuda/nvcc-wrap $(TT_CUDA_HDR) $(TT_CUDA_CU)
 
 # Exact fp32 by default (no --use_fast_math: the CPU kernels are the oracle).

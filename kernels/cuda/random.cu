@@ -59,7 +59,64 @@ static tt_status cu_random_fill(tt_random_kind kind, double a, double b, uint64_
   return tt_cuda_check_launch("random_fill");
 }
 
+/* multinomial with replacement, one thread a draw (row b, draw j): the row's total
+ * and the running sum in double in the CPU kernel's order, the uniform from
+ * Philox(seed, counter + b*n + j) as kernels/cpu/random.c forms it, so both pick
+ * the same categories. A row with a negative, NaN or infinite weight, or with
+ * no positive one, is recorded in *bad (the smallest such row wins). */
+__global__ void k_multinomial(const float *p, int64_t B, int64_t V, int64_t n, uint64_t seed, uint64_t counter,
+                              int64_t *out, unsigned long long *bad) {
+  TT_CUDA_LOOP(i, B * n) {
+    int64_t b = i / n, j = i % n;
+    const float *row = p + b * V;
+    double total = 0;
+    int64_t last = -1;
+    for (int64_t v = 0; v < V; v++) {
+      if (!(row[v] >= 0) || isinf(row[v])) { total = -1; break; }
+      if (row[v] > 0) { total += row[v]; last = v; }
+    }
+    if (!(total > 0)) {
+      atomicMin(bad, (unsigned long long)b);
+      out[i] = 0;
+      continue;
+    }
+    uint32_t w[4];
+    philox4x32(seed, counter + (uint64_t)(b * n + j), w);
+    double u = (double)(((uint64_t)w[0] << 21) ^ (w[1] >> 11)) * (1.0 / 9007199254740992.0) * total;
+    double cum = 0;
+    int64_t pick = last;
+    for (int64_t v = 0; v < V; v++) {
+      if (row[v] <= 0) continue;
+      cum += row[v];
+      if (u < cum) { pick = v; break; }
+    }
+    out[i] = pick;
+  }
+}
+
+/* Synchronises: the draws are read on the host next (the sampler's tokens), and a
+ * bad row must be reported by this call. */
+static tt_status cu_multinomial(const tt_tensor *p, int64_t n, uint64_t seed, uint64_t counter, tt_tensor *out) {
+  int64_t B = p->shape[0], V = p->shape[1];
+  if (B * n == 0) return TT_OK;
+  tt_cuda_buf flag;
+  TT_TRY(flag.alloc(sizeof(unsigned long long), "multinomial"));
+  cudaStream_t st = tt_cuda_stream();
+  TT_CUDA_TRY(cudaMemsetAsync(flag.p, 0xff, sizeof(unsigned long long), st), "multinomial");
+  k_multinomial<<<tt_cuda_grid(B * n, 128), 128, 0, st>>>(tt_cuda_ptr<float>(p), B, V, n, seed, counter,
+                                                         tt_cuda_ptr<int64_t>(out), flag.as<unsigned long long>());
+  TT_TRY(tt_cuda_check_launch("multinomial"));
+  unsigned long long bad = 0;
+  TT_CUDA_TRY(cudaMemcpyAsync(&bad, flag.p, sizeof bad, cudaMemcpyDeviceToHost, st), "multinomial");
+  TT_CUDA_TRY(cudaStreamSynchronize(st), "multinomial");
+  if (bad != ~0ull)
+    return tt_error(TT_ERR_INVALID, "multinomial: row %lld has a negative, NaN or infinite weight or no positive one",
+                    (long long)bad);
+  return TT_OK;
+}
+
 tt_status tt_cuda_register_random(tt_backend *b) {
   TT_REGISTER_KERNEL(b, random_fill, cu_random_fill);
+  TT_REGISTER_KERNEL(b, multinomial, cu_multinomial);
   return TT_OK;
 }

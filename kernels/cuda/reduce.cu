@@ -61,7 +61,30 @@ static tt_status cu_reduce(tt_reduce_op op, const tt_tensor *x, int64_t outer, i
   return run(r, outer, n, inner);
 }
 
+/* cumsum along lines of n (stride inner): one thread a line, summing in double in
+ * the CPU kernel's order, so both give the same bits. */
+__global__ void k_cumsum(const float *x, int64_t n, int64_t inner, int64_t lines, bool reverse, float *y) {
+  TT_CUDA_LOOP(line, lines) {
+    int64_t o = line / inner, q = line % inner;
+    double acc = 0;
+    for (int64_t t = 0; t < n; t++) {
+      int64_t j = reverse ? n - 1 - t : t, at = (o * n + j) * inner + q;
+      acc += x[at];
+      y[at] = (float)acc;
+    }
+  }
+}
+
+static tt_status cu_cumsum(const tt_tensor *x, int64_t outer, int64_t n, int64_t inner, bool reverse, tt_tensor *y) {
+  int64_t lines = outer * inner;
+  if (lines == 0 || n == 0) return TT_OK;
+  k_cumsum<<<tt_cuda_grid(lines, 128), 128, 0, tt_cuda_stream()>>>(tt_cuda_ptr<float>(x), n, inner, lines, reverse,
+                                                                  tt_cuda_ptr<float>(y));
+  return tt_cuda_check_launch("cumsum");
+}
+
 tt_status tt_cuda_register_reduce(tt_backend *b) {
   TT_REGISTER_KERNEL(b, reduce, cu_reduce);
+  TT_REGISTER_KERNEL(b, cumsum, cu_cumsum);
   return TT_OK;
 }
