@@ -9,13 +9,8 @@ local tt = require "taming"
 local P = require "taming.pipeline"
 local C = require "taming.conditions"
 
-local a = tt.args.parse(..., P.sampling_schema({
+local a = tt.args.parse(..., P.conditional_schema({
   input = {"string", required = true, help = "the image to complete"},
-  class = {"int", help = "class id for a class-conditional model"},
-  cond = {"string", choices = C.KINDS},
-  cond_input = {"string"},
-  dataset = {"string"},
-  factor = {"int", default = 8},
   keep = {"number", default = 0.5, help = "share of the codes kept (raster order)"},
 }), "taming run pipelines/completion.lua config=M.yaml ckpt=M.ckpt input=IMG")
 local model = P.load(a)

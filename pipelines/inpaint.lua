@@ -13,15 +13,10 @@ local tt = require "taming"
 local P = require "taming.pipeline"
 local C = require "taming.conditions"
 
-local a = tt.args.parse(..., P.sampling_schema({
+local a = tt.args.parse(..., P.conditional_schema({
   input = {"string", required = true, help = "the image to inpaint"},
   box = {"intlist", help = "x0,y0,x1,y1: the pixel box to repaint"},
   mask = {"string", help = "PNG of the input's size: bright pixels are repainted"},
-  class = {"int", help = "class id for a class-conditional model"},
-  cond = {"string", choices = C.KINDS},
-  cond_input = {"string"},
-  dataset = {"string"},
-  factor = {"int", default = 8},
 }), "taming run pipelines/inpaint.lua config=M.yaml ckpt=M.ckpt input=IMG box=x0,y0,x1,y1|mask=M.png")
 if (a.box == nil) == (a.mask == nil) then error("give the region to repaint as box=x0,y0,x1,y1 or as mask=FILE.png (one of them)", 0) end
 local model = P.load(a)

@@ -36,6 +36,21 @@ function P.sampling_schema(extra)
   return s
 end
 
+-- sampling_schema plus what a spatial condition takes (cond=, its file, the segmentation
+-- encoding, the low-resolution factor) and class=; extra's entries win
+function P.conditional_schema(extra)
+  local C = require "taming.conditions"
+  local s = P.sampling_schema({
+    class = {"int", help = "class id for a class-conditional model"},
+    cond = {"string", choices = C.KINDS, help = "a spatial condition: the kind"},
+    cond_input = {"string", help = "cond=: the condition's file"},
+    dataset = {"string", help = "segmentation encoding: sflckr, coco or ade20k"},
+    factor = {"int", default = 8, help = "lowres: downscaling factor"},
+  })
+  for k, v in pairs(extra or {}) do s[k] = v end
+  return s
+end
+
 function P.load(a)
   if a.threads then tt.set_threads(a.threads) end
   local m = tt.load(a.ckpt, {config = a.config, device = a.device, precision = a.precision})
