@@ -85,7 +85,7 @@ make install DESTDIR="$stage" >"$WORK/install.log" 2>&1 || die "make install fai
 B=$stage$PREFIX
 # headers, pkg-config data and the shipped Fashion-MNIST model (12 MB) serve no GPU check
 rm -rf "$B/include" "$B/lib/pkgconfig" "$B/share/taming/models"
-rm -f "$B"/lib/*.la "$B"/lib/taming/*.la "$B"/lib/taming/plugins/*.la "$B"/lib/libtaming.so
+rm -f "$B"/lib/*.la "$B"/lib/taming/*.la "$B"/lib/taming/plugins/*.la "$B"/lib/libtaming*.so
 for p in tests/check_cuda tests/check_nccl bench/bench_conv; do
   ./libtool --mode=install install -c "$p" "$B/bin/" >>"$WORK/install.log" 2>&1 || die "installing $p failed"
 done
@@ -142,7 +142,7 @@ while :; do
 done
 for f in $(elves); do
   # ours were built with -g: symbols stay (backtraces), debug sections go
-  case $f in "$B"/bin/* | "$B"/lib/taming/* | "$B"/lib/libtaming.so.*) strip --strip-debug "$f" ;; esac
+  case $f in "$B"/bin/* | "$B"/lib/taming/* | "$B"/lib/libtaming*.so.*) strip --strip-debug "$f" ;; esac
   case $f in
     "$B"/bin/*) rp='$ORIGIN/../lib' ;;
     "$B"/lib/taming/plugins/*) rp='$ORIGIN/../..' ;;

@@ -1,6 +1,6 @@
 /* check_nccl.c — NCCL on the CUDA backend's own memory, in one process.
  *
- * The data-parallel module (host/dist_mpi.c) reduces device gradients with
+ * The data-parallel module (host/dist/dist_mpi.c) reduces device gradients with
  * ncclAllReduce, in place, on tensors the CUDA backend allocated; it needs an
  * MPI launcher to start. This suite checks the NCCL half alone, with no MPI:
  * a one-rank communicator on the backend's GPU (TAMING_CUDA_DEVICE, else 0),

@@ -5,7 +5,7 @@ tests_libtesthelp_la_SOURCES = tests/testhelp.c tests/testhelp.h tests/ckptbuild
 tests_libtesthelp_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_libtesthelp_la_LIBADD = host/libtaming.la $(CHECK_LIBS)
 
-TEST_LDADD = tests/libtesthelp.la host/libtaming.la $(CHECK_LIBS) -lm
+TEST_LDADD = tests/libtesthelp.la host/libtaming_lua.la host/libtaming_data.la host/libtaming.la $(CHECK_LIBS) -lm
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 
 check_PROGRAMS += tests/check_tensor tests/check_autograd tests/check_ops_core
@@ -13,7 +13,7 @@ check_PROGRAMS += tests/check_tensor tests/check_autograd tests/check_ops_core
 check_PROGRAMS += tests/check_headers_cxx
 tests_check_headers_cxx_SOURCES = tests/check_headers_cxx.cc
 tests_check_headers_cxx_CXXFLAGS = -std=c++17 -Wall
-tests_check_headers_cxx_LDADD = host/libtaming.la
+tests_check_headers_cxx_LDADD = host/libtaming_data.la host/libtaming.la
 TESTS += tests/check_headers_cxx
 tests_check_tensor_SOURCES = tests/check_tensor.c
 tests_check_tensor_CFLAGS = $(TEST_CFLAGS)
@@ -149,7 +149,7 @@ if HAVE_CHECK
 check_LTLIBRARIES += tests/libimgtest.la
 tests_libimgtest_la_SOURCES = tests/imgtest.c tests/imgtest.h
 tests_libimgtest_la_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_libimgtest_la_LIBADD = tests/libtesthelp.la host/libtaming.la $(CHECK_LIBS)
+tests_libimgtest_la_LIBADD = tests/libtesthelp.la host/libtaming_data.la host/libtaming.la $(CHECK_LIBS)
 check_PROGRAMS += tests/check_image tests/check_image_examples
 tests_check_image_SOURCES = tests/check_image.c
 tests_check_image_CFLAGS = $(TEST_CFLAGS) $(ZLIB_CFLAGS)

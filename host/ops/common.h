@@ -3,7 +3,7 @@
 #define TAMING_OPS_COMMON_H
 
 #include <stdio.h>
-#include "../backend_impl.h"
+#include "../core/backend_impl.h"
 #include "taming/ops.h"
 #include "taming/profile.h"
 

@@ -1,7 +1,7 @@
 /* ops/copy.c — copies, casts, fills and device transfers. */
 #include "config.h"
 #include <string.h>
-#include "../backend_impl.h"
+#include "../core/backend_impl.h"
 #include "taming/ops.h"
 #include "taming/profile.h"
 

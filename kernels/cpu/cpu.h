@@ -3,7 +3,7 @@
 #define TAMING_KERNELS_CPU_H
 
 #include <stdint.h>
-#include "../../host/backend_impl.h"
+#include "../../host/core/backend_impl.h"
 #include "taming/ops.h"
 #include "../collapse.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cpu.h"
-#include "../../host/internal.h"
+#include "../../host/core/internal.h"
 
 #pragma weak tt_cpu_register_conv
 #pragma weak tt_cpu_register_resample

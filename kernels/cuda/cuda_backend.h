@@ -14,7 +14,7 @@
 #include <cublas_v2.h>
 #include <cudnn.h>
 #include <stdint.h>
-#include "../../host/backend_impl.h"
+#include "../../host/core/backend_impl.h"
 #include "taming/ops.h"
 #include "../collapse.h"
 

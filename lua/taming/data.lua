@@ -1,4 +1,4 @@
--- taming.data — training datasets and the threaded loader (host/dataloader.c).
+-- taming.data — training datasets and the threaded loader (host/data/dataloader.c).
 --
 --   local ds = data.image_folder{root = "imgs", size = 256, random_crop = true}
 --   local ds = data.fashion_mnist{split = "train", channels = 1, size = 16}

@@ -1,6 +1,6 @@
 /* fuzz_args.c — pipeline arguments (lua/taming/args.lua). The input is the
  * command line of `taming run`, one argument per line: key=value pairs become
- * fields and anything else positional entries, exactly as host/main.c builds
+ * fields and anything else positional entries, exactly as host/cli/main.c builds
  * the table. They are parsed against a schema with every kind of argument.
  * Refusals must be messages; what is accepted must be what was asked for:
  * a given int is an integer equal to the number written (never the default

@@ -1,7 +1,7 @@
 /* fuzz_dataloader.c — one training item through the data loader with a
  * condition: image decode, channel conversion, the paired segmentation or
  * depth PNG, SmallestMaxSize, random or centre crop, flip, one-hot encoding,
- * and the batch assembly (host/dataloader.c, host/imgproc.c).
+ * and the batch assembly (host/data/dataloader.c, host/data/imgproc_*.c).
  *
  * Input: 6 header bytes, then the image file, then the condition file.
  *   [0] bits 0-1 condition (0 none, 1 segmentation, 2 depth, 3 segmentation

@@ -6,7 +6,7 @@
 # `make fuzz-smoke` runs for FUZZ_SECONDS each.
 FUZZ_TARGETS = pickle ckpt safetensors json yaml npy image idx dataloader args
 FUZZ_CFLAGS = $(AM_CFLAGS) $(LUA_CFLAGS) $(OPENMP_CFLAGS)
-FUZZ_LIBS = host/libtaming.la $(LUA_LIBS) -lm
+FUZZ_LIBS = host/libtaming_lua.la host/libtaming_data.la host/libtaming.la $(LUA_LIBS) -lm
 
 # replay.c stands in front of malloc (the allocation limit), so it links into
 # each program from this convenience library, with the shared harness helpers.

@@ -1,4 +1,4 @@
--- test_data.lua — the threaded data loader (host/dataloader.c via taming.data):
+-- test_data.lua — the threaded data loader (host/data/dataloader.c via taming.data):
 -- items equal the official preprocessing built from the single-image
 -- primitives (ImagePaths, SegmentationBase, DRIN depth, padded Fashion-MNIST);
 -- batches depend on (seed, epoch, step) only, not on the worker threads; the

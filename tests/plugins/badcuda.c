@@ -2,7 +2,7 @@
  * another ABI major (built with -DBAD_ABI) or another tt_backend layout (with
  * -DBAD_LAYOUT). The host must refuse both before calling anything in them. */
 #include <stdlib.h>
-#include "../../host/backend_impl.h"
+#include "../../host/core/backend_impl.h"
 
 static tt_status must_not_run(tt_backend **out) {
   (void)out;

@@ -72,6 +72,8 @@ TT_API tt_status tt_safetensors_save(const char *path, int n, const char *const 
 /* ---- numpy ---- */
 TT_API tt_status tt_npy_load(const char *path, tt_tensor **out);
 TT_API tt_status tt_npy_save(const char *path, const tt_tensor *t);   /* atomic */
+/* The .npz, YAML and image functions below live in libtaming_data (link
+ * `pkg-config --libs taming-data`); the rest of this header in libtaming. */
 /* .npz (a zip of .npy, as np.savez / np.savez_compressed write it): every array,
  * named without ".npy"; release with tt_npz_free. The writer stores the members
  * uncompressed, atomically. */

@@ -1,4 +1,4 @@
-/* lua_internal.h — shared pieces of the Lua binding (host/lua_*.c). */
+/* lua_internal.h — shared pieces of the Lua binding (host/lua/lua_*.c). */
 #ifndef TAMING_LUA_INTERNAL_H
 #define TAMING_LUA_INTERNAL_H
 

@@ -20,8 +20,8 @@
 #include "taming/dist.h"
 #include "taming/ops.h"
 #include "dist_module.h"
-#include "dl.h"
-#include "internal.h"
+#include "../core/dl.h"
+#include "../core/internal.h"
 
 #define MODULE_FILE "libtaming_mpi.so"
 /* Elements per MPI call: MPI counts are int, and a bounded message keeps

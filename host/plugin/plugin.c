@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include "taming/kinds.h"
 #include "taming/plugin.h"
-#include "dl.h"
-#include "internal.h"
+#include "../core/dl.h"
+#include "../core/internal.h"
 
 struct tt_plugin {
   char *path;

@@ -16,7 +16,7 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
-#include "io_internal.h"
+#include "../io/io_internal.h"
 #include "taming/dataloader.h"
 #include "taming/io.h"
 #include "taming/ops/random.h"

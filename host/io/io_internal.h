@@ -1,4 +1,4 @@
-/* io_internal.h — pieces shared by the file-format readers inside libtaming:
+/* io_internal.h — pieces shared by the file-format readers (host/io):
  * the refcounted file mapping that checkpoint tensors point into, the
  * checkpoint object the format readers fill, the ZIP directory reader, the
  * pickle parser and the JSON parser. Not part of the SDK. */
@@ -9,6 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "taming/io.h"
+
+/* The few pieces below that libtaming_data (the .npz reader and writer) and
+ * libtaming_lua (the JSON binding) use are exported from libtaming under this
+ * mark; they stay out of the SDK headers and may change at any time. */
+#define TT_INTERNAL_API TT_API
 
 /* Every format here stores little-endian numbers and we map them in place. */
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the file readers assume a little-endian host");
@@ -25,11 +30,11 @@ typedef struct tt_mfile {
   uint64_t size;
 } tt_mfile;
 
-tt_status tt_mfile_open(const char *path, tt_mfile **out);
+TT_INTERNAL_API tt_status tt_mfile_open(const char *path, tt_mfile **out);
 tt_mfile *tt_mfile_ref(tt_mfile *m);
-void tt_mfile_unref(tt_mfile *m);
+TT_INTERNAL_API void tt_mfile_unref(tt_mfile *m);
 /* Reads exactly n bytes at off; a short read is a "truncated" format error. */
-tt_status tt_mfile_read(tt_mfile *m, uint64_t off, void *dst, size_t n, const char *what);
+TT_INTERNAL_API tt_status tt_mfile_read(tt_mfile *m, uint64_t off, void *dst, size_t n, const char *what);
 /* A storage over [off, off + nbytes) of the file that keeps the mapping alive.
  * Bytes not aligned to `align` are copied instead (kernels assume aligned data). */
 tt_storage *tt_mfile_storage(tt_mfile *m, uint64_t off, size_t nbytes, size_t align);
@@ -73,17 +78,17 @@ typedef struct tt_zip {
   tt_zip_entry **sorted; /* entries sorted by name */
 } tt_zip;
 
-tt_status tt_zip_open(tt_zip *z, tt_mfile *file);
-void tt_zip_close(tt_zip *z);
+TT_INTERNAL_API tt_status tt_zip_open(tt_zip *z, tt_mfile *file);
+TT_INTERNAL_API void tt_zip_close(tt_zip *z);
 tt_zip_entry *tt_zip_find(const tt_zip *z, const char *name);
 /* Checks that the entry is stored (not compressed) and inside the file and
  * sets data_off from its local header. */
-tt_status tt_zip_resolve(tt_zip *z, tt_zip_entry *e);
+TT_INTERNAL_API tt_status tt_zip_resolve(tt_zip *z, tt_zip_entry *e);
 
 /* ---- .npy in memory (npy.c), shared with the .npz reader and writer ---- */
 #define TT_NPY_HEADER_MAX (10 + 64 + TT_MAX_DIMS * 24 + 64)
-tt_status tt_npy_decode(const uint8_t *buf, uint64_t size, const char *path, tt_tensor **out);
-tt_status tt_npy_header(const tt_tensor *t, const char *path, char *out, size_t cap, size_t *len);
+TT_INTERNAL_API tt_status tt_npy_decode(const uint8_t *buf, uint64_t size, const char *path, tt_tensor **out);
+TT_INTERNAL_API tt_status tt_npy_header(const tt_tensor *t, const char *path, char *out, size_t cap, size_t *len);
 
 /* ---- pickle (parsed, never executed) ---- */
 typedef enum pk_type {
@@ -155,7 +160,7 @@ tt_status tt_torch_build(tt_ckpt *c, pk_result *pr, size_t pickle_len, tt_torch_
 /* ---- JSON (strict RFC 8259) ---- */
 /* Objects become maps (duplicate keys are an error), arrays lists, integers
  * without fraction or exponent ints, other numbers numbers. */
-tt_status tt_json_parse(const char *text, size_t len, const char *name, tt_value *out);
+TT_INTERNAL_API tt_status tt_json_parse(const char *text, size_t len, const char *name, tt_value *out);
 /* Writes s as a JSON string literal (with quotes). */
 void tt_json_write_string(FILE *f, const char *s);
 

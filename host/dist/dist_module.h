@@ -1,5 +1,5 @@
-/* dist_module.h — the contract between libtaming (host/dist.c) and the MPI
- * module libtaming_mpi.so (host/dist_mpi.c), which libtaming loads with
+/* dist_module.h — the contract between libtaming (host/dist/dist.c) and the MPI
+ * module libtaming_mpi.so (host/dist/dist_mpi.c), which libtaming loads with
  * dlopen. Not part of the SDK: both sides are built from the same tree, and
  * the ABI number guards against a stale installed module.
  *

@@ -5,7 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sys/stat.h>
-#include "io_internal.h"
+#include "../io/io_internal.h"
 #include "lua_internal.h"
 
 /* ---- npy ---- */

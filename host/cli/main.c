@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "taming/taming.h"
-#include "internal.h"
+#include "../core/internal.h"
 
 int luaopen_taming_core(lua_State *L);
 
