@@ -3,6 +3,8 @@ lib_LTLIBRARIES += host/libtaming.la
 # the core: tensors, backends, autograd, values, parameters
 host_libtaming_la_SOURCES = host/status.c host/arena.c host/tensor.c host/backend.c host/autograd.c
 host_libtaming_la_SOURCES += host/profile.c
+# scopes that own the temporaries of a forward pass
+host_libtaming_la_SOURCES += host/scope.c
 host_libtaming_la_SOURCES += host/value.c host/internal.h host/dl.c host/dl.h host/backend_impl.h
 # files: checkpoints, safetensors, npy, YAML, atomic writes
 host_libtaming_la_SOURCES += host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c
@@ -33,6 +35,7 @@ taming_HEADERS = \
 	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
 	host/include/taming/sampling.h
 taming_HEADERS += host/include/taming/checked.h host/include/taming/profile.h
+taming_HEADERS += host/include/taming/scope.h
 	host/include/taming/sampling.h host/include/taming/dtype.h
 	host/include/taming/sampling.h host/include/taming/metrics.h
 taming_HEADERS += host/include/taming/checked.h host/include/taming/dtype.h host/include/taming/kinds.h
