@@ -61,16 +61,13 @@ static tt_status vq_create(const tt_value *cfg, void **self) {
   if (remap) {
     tt_tensor *used = NULL;
     if ((s = tt_npy_load(remap, &used)) != TT_OK) goto fail;
-    tt_tensor *u64 = tt_cast(used, TT_I64);
-    tt_tensor_unref(used);
-    if (!u64 || u64->ndim != 1) {
-      tt_tensor_unref(u64);
-      s = tt_error(TT_ERR_INVALID, "remap %s: expected a 1-D integer array", remap);
-      goto fail;
-    }
-    q->used = tt_param_declare(&q->ps, TT_I64, 1, u64->shape, TT_PARAM_BUFFER, tt_init_zeros(), "used");
-    s = q->used ? tt_param_bind(q->used, u64, remap) : tt_last_status();
-    tt_tensor_unref(u64);
+    tt_scope_begin();
+    tt_tensor *u64 = tt_cast(tt_scope_own(used), TT_I64);   // [U]
+    if (!u64 || u64->ndim != 1) s = tt_error(TT_ERR_INVALID, "remap %s: expected a 1-D integer array", remap);
+    if (s == TT_OK)
+      q->used = tt_param_declare(&q->ps, TT_I64, 1, u64->shape, TT_PARAM_BUFFER, tt_init_zeros(), "used");
+    if (s == TT_OK) s = q->used ? tt_param_bind(q->used, u64, remap) : tt_last_status();
+    tt_scope_end();
     if (s != TT_OK) goto fail;
     int64_t U = q->used->shape[0];
     q->re_embed = U;
