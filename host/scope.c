@@ -76,19 +76,18 @@ tt_status tt_scope_return_n(tt_value *rets, int *nrets, int n, tt_tensor *const 
   return TT_OK;
 }
 
-/* the slot of t, innermost scope first; S.n when no open scope owns it */
+/* the slot of t in the innermost scope (the newest one); S.n when that scope does not own it */
 static size_t find(const tt_tensor *t) {
-  for (size_t j = S.n; j > 0; j--)
+  size_t from = S.depth > 0 ? S.start[S.depth - 1] : S.n;
+  for (size_t j = S.n; j > from; j--)
     if (S.items[j - 1] == t) return j - 1;
   return S.n;
 }
 
-/* removes slot j, moving the later ones down (and the starts of inner scopes) */
+/* removes slot j of the innermost scope, moving the later ones down */
 static void remove_slot(size_t j) {
   memmove(S.items + j, S.items + j + 1, (S.n - j - 1) * sizeof *S.items);
   S.n--;
-  for (int d = 0; d < S.depth; d++)
-    if (S.start[d] > j) S.start[d]--;
 }
 
 void tt_scope_drop(tt_tensor *t) {

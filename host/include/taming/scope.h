@@ -78,15 +78,18 @@ TT_API tt_status tt_scope_return_n(tt_value *rets, int *nrets, int n, tt_tensor 
  * with no scope open it stays the caller's. NULL passes through. Fails (NULL,
  * t released) only when out of memory. */
 TT_API tt_tensor *tt_scope_own(tt_tensor *t);
-/* Releases now the reference an open scope holds on t (t is dead: a large
- * intermediate in a loop). A tensor no scope owns is left alone. */
+/* Releases now the reference the innermost scope holds on t (t is dead: a
+ * large intermediate in a loop). A tensor that scope does not own (an
+ * argument, a tensor an outer scope owns) is left alone, so a function can
+ * only release what it made. */
 TT_API void tt_scope_drop(tt_tensor *t);
 /* h = tt_scope_replace(h, tt_conv2d_layer_forward(&l, h)): releases `dead`
  * now, as tt_scope_drop does, and returns `next` (the step of a chain or loop
  * that replaces a large tensor by the next one). */
 TT_API tt_tensor *tt_scope_replace(tt_tensor *dead, tt_tensor *next);
-/* Takes t out of its scope: the reference becomes the caller's (a tensor made
- * inside a scope that must outlive it, such as a cache). Returns t. */
+/* Takes t out of the innermost scope: the reference becomes the caller's (a
+ * tensor made inside a scope that must outlive it, such as a cache); when that
+ * scope does not own t, the caller gets a new reference. Returns t. */
 TT_API tt_tensor *tt_scope_detach(tt_tensor *t);
 /* Open scopes on this thread, and the tensors they own (for tests). */
 TT_API int tt_scope_depth(void);
