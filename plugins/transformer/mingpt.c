@@ -283,7 +283,7 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
   tt_scope_begin();
   /* tokens are small: follow the weights to their device */
   tt_tensor *x = tt_embedding(g->tok_emb->t, tt_to_device(idx, g->tok_emb->t->device));   // [B, T, E]
-  if (emb) x = tt_cat(2, ((tt_tensor *[]){emb, x}), 1);                                  // [B, T0+T, E]
+  if (emb) x = tt_cat(2, (tt_tensor *[]){emb, x}, 1);                                    // [B, T0+T, E]
   x = tt_add(x, tt_slice(g->pos_emb->t, 1, offset, offset + T, 1));                       // + pos_emb [1, T, E]
   if (g->training && g->embd_pdrop > 0) x = tt_dropout(x, g->embd_pdrop, true, &g->rng);
   for (int64_t l = 0; l < g->L; l++)
