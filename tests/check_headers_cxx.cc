@@ -6,6 +6,7 @@
 #include "taming/dataloader.h"
 #include "taming/dtype.h"
 #include "taming/tensorboard.h"
+#include "taming/scope.h"
 #include <cstdio>
 
 // One function of each header, taken by address so the linker must find it.
@@ -21,6 +22,7 @@ static const void *const one_per_header[] = {
     (const void *)&tt_codebook_argmin,  (const void *)&tt_rng_make,         (const void *)&tt_sum,
     (const void *)&tt_upsample_nearest, (const void *)&tt_reshape,          (const void *)&tt_softmax,
     (const void *)&tt_kind_find,        (const void *)&tt_sampler_sample,   (const void *)&tt_sampler_host_logits,
+    (const void *)&tt_scope_own,
 };
 
 int main() {

@@ -26,6 +26,13 @@ tests_check_ops_core_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_core_LDADD = $(TEST_LDADD)
 TESTS += tests/check_tensor tests/check_autograd tests/check_ops_core
 
+# scopes that own temporaries (taming/scope.h); one case runs a second thread
+check_PROGRAMS += tests/check_scope
+tests_check_scope_SOURCES = tests/check_scope.c
+tests_check_scope_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_check_scope_LDADD = $(TEST_LDADD) -lpthread
+TESTS += tests/check_scope
+
 # OpenBLAS's thread control is used to cover both tilings of the codebook argmin.
 check_PROGRAMS += tests/check_ops_misc
 tests_check_ops_misc_SOURCES = tests/check_ops_misc.c

@@ -1,5 +1,7 @@
-/* blocks.c — see blocks.h. Intermediates are released as soon as they are used,
- * so a 256x256 forward keeps only a few feature maps alive at once. */
+/* blocks.c — see blocks.h. Each block has its own scope (taming/scope.h), and
+ * the chains of full-size feature maps release each one as soon as it is used
+ * (tt_scope_replace), so a 256x256 forward keeps only a few alive at once.
+ * The definitions put their names in parentheses: blocks.h wraps the calls. */
 #include "config.h"
 #include <math.h>
 #include <stdio.h>
@@ -91,29 +93,21 @@ tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefi
   return TT_OK;
 }
 
-tt_tensor *tt_norm_swish(const tt_norm_layer *n, tt_tensor *x) {
+tt_tensor *(tt_norm_swish)(const tt_norm_layer *n, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *h = tt_group_norm_layer_forward(n, x);
-  if (!h) return NULL;
-  tt_tensor *y = tt_silu(h);
-  tt_tensor_unref(h);
-  return y;
+  return tt_scope_end(tt_silu(h));
 }
 
-tt_tensor *tt_resblock_forward(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
-  tt_tensor *h = tt_norm_swish(&b->norm1, x);                      // [B, Cin, H, W]
-  if (!h || !tt_step(&h, tt_conv2d_layer_forward(&b->conv1, h))) return NULL;   // -> [B, Cout, H, W]
-  if (!tt_step(&h, tt_norm_swish(&b->norm2, h))) return NULL;
-  if (b->dropout > 0 && training && !tt_step(&h, tt_dropout(h, b->dropout, true, rng))) return NULL;
-  if (!tt_step(&h, tt_conv2d_layer_forward(&b->conv2, h))) return NULL;
-  tt_tensor *sc = b->has_nin ? tt_conv2d_layer_forward(&b->nin_shortcut, x) : tt_tensor_ref(x);
-  if (!sc) {
-    tt_tensor_unref(h);
-    return NULL;
-  }
-  tt_tensor *y = tt_add(sc, h);
-  tt_tensor_unref(sc);
-  tt_tensor_unref(h);
-  return y;
+tt_tensor *(tt_resblock_forward)(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
+  tt_scope_begin();
+  tt_tensor *h = tt_norm_swish(&b->norm1, x);                            // [B, Cin, H, W]
+  h = tt_scope_replace(h, tt_conv2d_layer_forward(&b->conv1, h));        // -> [B, Cout, H, W]
+  h = tt_scope_replace(h, tt_norm_swish(&b->norm2, h));
+  if (b->dropout > 0 && training) h = tt_scope_replace(h, tt_dropout(h, b->dropout, true, rng));
+  h = tt_scope_replace(h, tt_conv2d_layer_forward(&b->conv2, h));
+  tt_tensor *sc = b->has_nin ? tt_conv2d_layer_forward(&b->nin_shortcut, x) : x;
+  return tt_scope_end(tt_add(sc, h));
 }
 
 tt_status tt_attnblock_declare(tt_attnblock *a, tt_paramset *ps, const char *prefix, int c) {
@@ -131,40 +125,27 @@ tt_status tt_attnblock_declare(tt_attnblock *a, tt_paramset *ps, const char *pre
   return TT_OK;
 }
 
-/* [B, C, H, W] -> [B, H*W, C] contiguous */
+/* [B, C, H, W] -> [B, H*W, C] contiguous (in the caller's scope) */
 static tt_tensor *to_tokens(tt_tensor *x) {
+  if (!x) return NULL;
   int64_t B = x->shape[0], C = x->shape[1], N = x->shape[2] * x->shape[3];
   tt_tensor *r = tt_reshape(x, TT_DIMS(B, C, N));
-  tt_tensor *p = r ? tt_transpose(r, 1, 2) : NULL;
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor_unref(r);
-  tt_tensor_unref(p);
-  return c;
+  return tt_contiguous(tt_transpose(r, 1, 2));
 }
 
-tt_tensor *tt_attnblock_forward(const tt_attnblock *a, tt_tensor *x) {
+tt_tensor *(tt_attnblock_forward)(const tt_attnblock *a, tt_tensor *x) {
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+  tt_scope_begin();
   tt_tensor *h = tt_group_norm_layer_forward(&a->norm, x);
-  if (!h) return NULL;
-  tt_tensor *q = tt_conv2d_layer_forward(&a->q, h), *k = tt_conv2d_layer_forward(&a->k, h),
-            *v = tt_conv2d_layer_forward(&a->v, h);
-  tt_tensor_unref(h);
-  tt_tensor *o = NULL;
-  if (q && k && v) {
-    tt_tensor *qt = to_tokens(q), *kt = to_tokens(k), *vt = to_tokens(v);    // [B, HW, C] each
-    tt_attention_params p = {(float)(1.0 / sqrt((double)C)), false, 0, 0};
-    tt_tensor *att = (qt && kt && vt) ? tt_attention(qt, kt, vt, &p) : NULL;  // [B, HW, C]
-    tt_tensor *t = att ? tt_transpose(att, 1, 2) : NULL;                      // [B, C, HW]
-    tt_tensor *c = t ? tt_contiguous(t) : NULL;
-    o = c ? tt_reshape(c, TT_DIMS(B, C, H, W)) : NULL;
-    tt_tensor_unref(qt); tt_tensor_unref(kt); tt_tensor_unref(vt);
-    tt_tensor_unref(att); tt_tensor_unref(t); tt_tensor_unref(c);
-  }
-  tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
-  if (!o || !tt_step(&o, tt_conv2d_layer_forward(&a->proj_out, o))) return NULL;
-  tt_tensor *y = tt_add(x, o);
-  tt_tensor_unref(o);
-  return y;
+  tt_tensor *q = to_tokens(tt_conv2d_layer_forward(&a->q, h));          // [B, HW, C]
+  tt_tensor *k = to_tokens(tt_conv2d_layer_forward(&a->k, h));
+  tt_tensor *v = to_tokens(tt_conv2d_layer_forward(&a->v, h));
+  tt_attention_params p = {(float)(1.0 / sqrt((double)C)), false, 0, 0};
+  tt_tensor *o = tt_attention(q, k, v, &p);                               // [B, HW, C]
+  o = tt_contiguous(tt_transpose(o, 1, 2));                               // [B, C, HW]
+  o = tt_reshape(o, TT_DIMS(B, C, H, W));
+  o = tt_conv2d_layer_forward(&a->proj_out, o);
+  return tt_scope_end(tt_add(x, o));
 }
 
 tt_status tt_downsample_declare(tt_resample *d, tt_paramset *ps, const char *prefix, int c, bool with_conv) {
@@ -179,9 +160,11 @@ tt_status tt_downsample_declare(tt_resample *d, tt_paramset *ps, const char *pre
   return TT_OK;
 }
 
-tt_tensor *tt_downsample_forward(const tt_resample *d, tt_tensor *x) {
-  if (d->with_conv) return tt_conv2d_layer_forward(&d->conv, x);   // [B,C,H,W] -> [B,C,H/2,W/2]
-  return tt_avg_pool2d(x, 2, 2);
+tt_tensor *(tt_downsample_forward)(const tt_resample *d, tt_tensor *x) {
+  tt_scope_begin();
+  tt_tensor *y = d->with_conv ? tt_conv2d_layer_forward(&d->conv, x)   // [B,C,H,W] -> [B,C,H/2,W/2]
+                              : tt_avg_pool2d(x, 2, 2);
+  return tt_scope_end(y);
 }
 
 tt_status tt_upsample_declare(tt_resample *u, tt_paramset *ps, const char *prefix, int c, bool with_conv) {
@@ -193,9 +176,9 @@ tt_status tt_upsample_declare(tt_resample *u, tt_paramset *ps, const char *prefi
   return tt_conv2d_layer_declare(&u->conv, ps, name, c, c, 3, 1, 1, true);
 }
 
-tt_tensor *tt_upsample_forward(const tt_resample *u, tt_tensor *x) {
+tt_tensor *(tt_upsample_forward)(const tt_resample *u, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *h = tt_upsample_nearest(x, 2);   // [B,C,H,W] -> [B,C,2H,2W]
-  if (!h || !u->with_conv) return h;
-  tt_step(&h, tt_conv2d_layer_forward(&u->conv, h));
-  return h;
+  if (u->with_conv) h = tt_scope_replace(h, tt_conv2d_layer_forward(&u->conv, h));
+  return tt_scope_end(h);
 }

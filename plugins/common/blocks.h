@@ -5,6 +5,7 @@
 #define TAMING_PLUGINS_BLOCKS_H
 
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 #define TT_MAX_LEVELS 8
 
@@ -60,11 +61,12 @@ tt_tensor *tt_downsample_forward(const tt_resample *d, tt_tensor *x);
 tt_status tt_upsample_declare(tt_resample *u, tt_paramset *ps, const char *prefix, int c, bool with_conv);
 tt_tensor *tt_upsample_forward(const tt_resample *u, tt_tensor *x);
 
-/* Consumes *x: replaces it by f(*x) and drops the old reference (NULL on failure). */
-static inline tt_tensor *tt_step(tt_tensor **x, tt_tensor *y) {
-  tt_tensor_unref(*x);
-  *x = y;
-  return y;
-}
+/* In a scope, a block's result belongs to the scope and a NULL input passes
+ * through, as for the SDK's calls (taming/scope.h). */
+#define tt_norm_swish(n, x) TT_SCOPE_1_(tt_norm_swish, x, tt_norm_swish((n), tt_s_a_))
+#define tt_resblock_forward(b, x, tr, r) TT_SCOPE_1_(tt_resblock_forward, x, tt_resblock_forward((b), tt_s_a_, (tr), (r)))
+#define tt_attnblock_forward(a, x) TT_SCOPE_1_(tt_attnblock_forward, x, tt_attnblock_forward((a), tt_s_a_))
+#define tt_downsample_forward(d, x) TT_SCOPE_1_(tt_downsample_forward, x, tt_downsample_forward((d), tt_s_a_))
+#define tt_upsample_forward(u, x) TT_SCOPE_1_(tt_upsample_forward, x, tt_upsample_forward((u), tt_s_a_))
 
 #endif

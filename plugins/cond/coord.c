@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "cond.h"
+#include "taming/scope.h"
 
 typedef struct { int64_t n_embed, down; tt_paramset ps; } coord;
 
@@ -36,21 +37,17 @@ static tt_status c_encode(void *self, const tt_value *args, int nargs, tt_value 
   }
   int64_t h = c->shape[2] / p->down, w = c->shape[3] / p->down;
   if (h < 1 || w < 1) return tt_error(TT_ERR_INVALID, "coordinate map smaller than down_factor %lld", (long long)p->down);
-  tt_tensor *a = tt_interpolate(c, h, w, TT_INTERP_AREA);
-  tt_tensor *cl = a ? tt_clamp(a, 0.0f, 1.0f) : NULL;
-  tt_tensor *sc = cl ? tt_mul_scalar(cl, (double)p->n_embed) : NULL;
-  tt_tensor *hq = sc ? tt_to_device(sc, TT_CPU) : NULL;
-  tt_tensor *q = hq ? tt_contiguous(hq) : NULL;
-  tt_status s = q ? TT_OK : tt_last_status();
-  if (s == TT_OK) {
+  tt_scope_begin();
+  tt_tensor *a = tt_clamp(tt_interpolate(c, h, w, TT_INTERP_AREA), 0.0f, 1.0f);   // [B, 1, h, w]
+  tt_tensor *q = tt_contiguous(tt_to_device(tt_mul_scalar(a, (double)p->n_embed), TT_CPU));
+  if (q) {
     float *v = tt_f32(q);
     for (int64_t i = 0; i < tt_tensor_numel(q); i++) v[i] = nearbyintf(v[i]);   /* half to even */
   }
-  tt_tensor *ind = s == TT_OK ? tt_cast(q, TT_I64) : NULL;
-  tt_tensor *qd = ind ? tt_to_device(q, c->device) : NULL, *id = qd ? tt_to_device(ind, c->device) : NULL;
-  if (s == TT_OK) s = id ? tt_cond_return(qd, id, rets, nrets) : tt_last_status();
-  tt_tensor *all[] = {a, cl, sc, hq, q, ind, qd, id};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
+  tt_tensor *ind = tt_cast(q, TT_I64);
+  tt_tensor *qd = tt_to_device(q, c->device), *id = tt_to_device(ind, c->device);
+  tt_status s = qd && id ? tt_cond_return(qd, id, rets, nrets) : tt_last_status();
+  tt_scope_end();
   return s;
 }
 
@@ -59,13 +56,9 @@ static tt_status c_decode(void *self, const tt_value *args, int nargs, tt_value 
   tt_tensor *q;
   TT_TRY(tt_args_check("decode", nargs, 1, 1));
   TT_TRY(tt_arg_tensor(args, nargs, 0, "quant", &q));
-  tt_tensor *d = tt_mul_scalar(q, 1.0 / (double)p->n_embed);
-  tt_tensor *u = d ? tt_upsample_nearest(d, (int)p->down) : NULL;
-  tt_tensor_unref(d);
-  if (!u) return tt_last_status();
-  rets[0] = tt_value_tensor_steal(u);
-  *nrets = 1;
-  return TT_OK;
+  tt_scope_begin();
+  tt_tensor *u = tt_upsample_nearest(tt_mul_scalar(q, 1.0 / (double)p->n_embed), (int)p->down);
+  return tt_scope_return(rets, nrets, u);
 }
 
 static const tt_method c_methods[] = {

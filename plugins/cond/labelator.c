@@ -3,6 +3,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include "cond.h"
+#include "taming/scope.h"
 
 typedef struct { int64_t n_classes; tt_paramset ps; } labelator;
 
@@ -28,20 +29,17 @@ static tt_status l_encode(void *self, const tt_value *args, int nargs, tt_value 
   TT_TRY(tt_arg_tensor(args, nargs, 0, "labels", &c));
   int64_t B = c->ndim ? c->shape[0] : 1;
   if (tt_tensor_numel(c) != B) return tt_error(TT_ERR_INVALID, "labels must be [B] or [B, 1]");
-  tt_tensor *l = tt_cast(c, TT_I64);
-  tt_tensor *r = l ? tt_reshape(l, TT_DIMS(B, 1)) : NULL;
-  tt_tensor_unref(l);
-  if (!r) return tt_last_status();
-  for (int64_t b = 0; b < B; b++) {
+  tt_scope_begin();
+  tt_tensor *r = tt_reshape(tt_cast(c, TT_I64), TT_DIMS(B, 1));   // [B, 1]
+  tt_status s = r ? TT_OK : tt_last_status();
+  for (int64_t b = 0; s == TT_OK && b < B; b++) {
     int64_t v = (int64_t)tt_tensor_get(r, b);
-    if (v < 0 || v >= p->n_classes) {
-      tt_tensor_unref(r);
-      return tt_error(TT_ERR_INVALID, "class id %lld out of range: the model has %lld classes (0..%lld)", (long long)v,
-                      (long long)p->n_classes, (long long)p->n_classes - 1);
-    }
+    if (v < 0 || v >= p->n_classes)
+      s = tt_error(TT_ERR_INVALID, "class id %lld out of range: the model has %lld classes (0..%lld)", (long long)v,
+                   (long long)p->n_classes, (long long)p->n_classes - 1);
   }
-  tt_status s = tt_cond_return(r, r, rets, nrets);
-  tt_tensor_unref(r);
+  if (s == TT_OK) s = tt_cond_return(r, r, rets, nrets);
+  tt_scope_end();
   return s;
 }
 

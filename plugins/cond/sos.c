@@ -3,6 +3,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include "cond.h"
+#include "taming/scope.h"
 
 typedef struct { int64_t sos; tt_paramset ps; } sos;
 
@@ -28,10 +29,10 @@ static tt_status s_encode(void *self, const tt_value *args, int nargs, tt_value 
   tt_device dev = TT_CPU;
   if (args[0].type == TT_V_TENSOR) { B = args[0].u.t->ndim ? args[0].u.t->shape[0] : 1; dev = args[0].u.t->device; }
   else TT_TRY(tt_value_as_int(&args[0], "batch", &B));
-  tt_tensor *c = tt_full(TT_I64, TT_DIMS(B, 1), (double)p->sos, dev);
-  if (!c) return tt_last_status();
-  tt_status s = tt_cond_return(c, c, rets, nrets);
-  tt_tensor_unref(c);
+  tt_scope_begin();
+  tt_tensor *c = tt_full(TT_I64, TT_DIMS(B, 1), (double)p->sos, dev);   // [B, 1]
+  tt_status s = c ? tt_cond_return(c, c, rets, nrets) : tt_last_status();
+  tt_scope_end();
   return s;
 }
 

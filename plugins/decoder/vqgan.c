@@ -112,22 +112,23 @@ static tt_tensor *dec_run(decoder *d, tt_tensor *z) {
     return NULL;
   }
   int nb = dd->num_res_blocks + 1;
-  tt_tensor *h = tt_conv2d_layer_forward(&d->conv_in, z);
-  if (h) tt_step(&h, tt_resblock_forward(&d->mid1, h, d->training, &d->rng));
-  if (h) tt_step(&h, tt_attnblock_forward(&d->mid_attn, h));
-  if (h) tt_step(&h, tt_resblock_forward(&d->mid2, h, d->training, &d->rng));
-  for (int i = dd->n_levels - 1; h && i >= 0; i--) {
+  tt_scope_begin();
+  tt_tensor *h = tt_conv2d_layer_forward(&d->conv_in, z);                          // [B, C, h, w]
+  h = tt_scope_replace(h, tt_resblock_forward(&d->mid1, h, d->training, &d->rng));
+  h = tt_scope_replace(h, tt_attnblock_forward(&d->mid_attn, h));
+  h = tt_scope_replace(h, tt_resblock_forward(&d->mid2, h, d->training, &d->rng));
+  for (int i = dd->n_levels - 1; i >= 0; i--) {
     dec_level *lv = &d->level[i];
-    for (int j = 0; h && j < nb; j++) {
-      tt_step(&h, tt_resblock_forward(&lv->block[j], h, d->training, &d->rng));
-      if (h && lv->has_attn) tt_step(&h, tt_attnblock_forward(&lv->attn[j], h));
+    for (int j = 0; j < nb; j++) {
+      h = tt_scope_replace(h, tt_resblock_forward(&lv->block[j], h, d->training, &d->rng));
+      if (lv->has_attn) h = tt_scope_replace(h, tt_attnblock_forward(&lv->attn[j], h));
     }
-    if (h && lv->has_up) tt_step(&h, tt_upsample_forward(&lv->up, h));
+    if (lv->has_up) h = tt_scope_replace(h, tt_upsample_forward(&lv->up, h));   // -> [B, C, 2h, 2w]
   }
-  if (!h || dd->give_pre_end) return h;
-  tt_step(&h, tt_norm_swish(&d->norm_out, h));
-  if (h) tt_step(&h, tt_conv2d_layer_forward(&d->conv_out, h));
-  return h;
+  if (dd->give_pre_end) return tt_scope_end(h);
+  h = tt_scope_replace(h, tt_norm_swish(&d->norm_out, h));
+  h = tt_conv2d_layer_forward(&d->conv_out, h);                                     // -> [B, out_ch, h*f, w*f]
+  return tt_scope_end(h);
 }
 
 static tt_status dec_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

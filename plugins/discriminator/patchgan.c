@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 #define MAX_STAGES 16
 
@@ -138,58 +139,45 @@ static tt_status actnorm_init(actnorm *a, tt_tensor *x) {
   tt_status s = TT_OK;
   static const int dims[3] = {0, 2, 3};
   TT_NO_GRAD_BEGIN;
-  tt_tensor *mean = tt_mean_dims(x, 3, dims, true);        // [1, C, 1, 1]
-  tt_tensor *c = mean ? tt_sub(x, mean) : NULL;
-  tt_tensor *c2 = c ? tt_square(c) : NULL;
-  tt_tensor *ss = c2 ? tt_sum_dims(c2, 3, dims, true) : NULL;
-  tt_tensor *var = ss ? tt_mul_scalar(ss, 1.0 / (double)(n - 1)) : NULL;
-  tt_tensor *sd = var ? tt_sqrt(var) : NULL;
-  tt_tensor *sde = sd ? tt_add_scalar(sd, 1e-6) : NULL;
-  tt_tensor *scale = sde ? tt_reciprocal(sde) : NULL;
-  tt_tensor *loc = scale ? tt_neg(mean) : NULL;
-  if (!loc) s = tt_last_status();
+  tt_scope_begin();
+  tt_tensor *mean = tt_mean_dims(x, 3, dims, true);                               // [1, C, 1, 1]
+  tt_tensor *ss = tt_sum_dims(tt_square(tt_sub(x, mean)), 3, dims, true);
+  tt_tensor *sd = tt_sqrt(tt_mul_scalar(ss, 1.0 / (double)(n - 1)));              // unbiased std
+  tt_tensor *scale = tt_reciprocal(tt_add_scalar(sd, 1e-6));
+  tt_tensor *loc = tt_neg(mean);
+  if (!scale || !loc) s = tt_last_status();
   if (s == TT_OK) s = tt_copy_(a->loc->t, loc);
   if (s == TT_OK) s = tt_copy_(a->scale->t, scale);
   if (s == TT_OK) s = tt_fill_(a->initialized->t, 1.0);
-  tt_tensor *all[] = {mean, c, c2, ss, var, sd, sde, scale, loc};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
+  tt_scope_end();
   TT_NO_GRAD_END;
   return s;
 }
 
-// x [B, C, H, W] -> scale * (x + loc), same shape
+// x [B, C, H, W] -> scale * (x + loc), same shape (in the caller's scope)
 static tt_tensor *actnorm_forward(actnorm *a, tt_tensor *x, bool training) {
+  if (!x) return NULL;
   if (!a->loc->t || !a->scale->t || !a->initialized->t) {
     tt_error(TT_ERR_INVALID, "ActNorm '%s': parameters are neither bound nor materialised", a->loc->name);
     return NULL;
   }
   if (training && tt_tensor_get(a->initialized->t, 0) == 0 && actnorm_init(a, x) != TT_OK) return NULL;
-  tt_tensor *h = tt_add(x, a->loc->t);
-  tt_tensor *y = h ? tt_mul(a->scale->t, h) : NULL;
-  tt_tensor_unref(h);
-  return y;
+  return tt_mul(a->scale->t, tt_add(x, a->loc->t));
 }
 
 // x [B, input_nc, H, W] -> logits [B, 1, h, w]
 static tt_tensor *pg_run(patchgan *d, tt_tensor *x) {
-  tt_tensor *h = tt_tensor_ref(x);
-  for (int i = 0; h && i < d->n_stages; i++) {
+  tt_scope_begin();
+  tt_tensor *h = x;
+  for (int i = 0; i < d->n_stages; i++) {
     stage *s = &d->st[i];
-    tt_tensor *t = tt_conv2d_layer_forward(&s->conv, h);
-    tt_tensor_unref(h);
-    h = t;
-    if (h && s->has_norm) {
-      t = d->use_actnorm ? actnorm_forward(&s->an, h, d->training) : tt_batch_norm_layer_forward(&s->bn, h, d->training);
-      tt_tensor_unref(h);
-      h = t;
-    }
-    if (h && s->has_act) {
-      t = tt_leaky_relu(h, 0.2f);
-      tt_tensor_unref(h);
-      h = t;
-    }
+    h = tt_scope_replace(h, tt_conv2d_layer_forward(&s->conv, h));
+    if (s->has_norm)
+      h = tt_scope_replace(h, d->use_actnorm ? actnorm_forward(&s->an, h, d->training)
+                                             : tt_batch_norm_layer_forward(&s->bn, h, d->training));
+    if (s->has_act) h = tt_scope_replace(h, tt_leaky_relu(h, 0.2f));
   }
-  return h;
+  return tt_scope_end(h);
 }
 
 static tt_status pg_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

@@ -115,21 +115,22 @@ static tt_tensor *enc_run(encoder *e, tt_tensor *x) {
              tt_tensor_shape_str(x, b, sizeof b), (long long)f);
     return NULL;
   }
-  tt_tensor *h = tt_conv2d_layer_forward(&e->conv_in, x);
-  for (int i = 0; h && i < dd->n_levels; i++) {
+  tt_scope_begin();
+  tt_tensor *h = tt_conv2d_layer_forward(&e->conv_in, x);                          // [B, ch, H, W]
+  for (int i = 0; i < dd->n_levels; i++) {
     enc_level *lv = &e->level[i];
-    for (int j = 0; h && j < dd->num_res_blocks; j++) {
-      tt_step(&h, tt_resblock_forward(&lv->block[j], h, e->training, &e->rng));
-      if (h && lv->has_attn) tt_step(&h, tt_attnblock_forward(&lv->attn[j], h));
+    for (int j = 0; j < dd->num_res_blocks; j++) {
+      h = tt_scope_replace(h, tt_resblock_forward(&lv->block[j], h, e->training, &e->rng));
+      if (lv->has_attn) h = tt_scope_replace(h, tt_attnblock_forward(&lv->attn[j], h));
     }
-    if (h && lv->has_down) tt_step(&h, tt_downsample_forward(&lv->down, h));
+    if (lv->has_down) h = tt_scope_replace(h, tt_downsample_forward(&lv->down, h));   // -> [B, C, H/2, W/2]
   }
-  if (h) tt_step(&h, tt_resblock_forward(&e->mid1, h, e->training, &e->rng));
-  if (h) tt_step(&h, tt_attnblock_forward(&e->mid_attn, h));
-  if (h) tt_step(&h, tt_resblock_forward(&e->mid2, h, e->training, &e->rng));
-  if (h) tt_step(&h, tt_norm_swish(&e->norm_out, h));
-  if (h) tt_step(&h, tt_conv2d_layer_forward(&e->conv_out, h));
-  return h;
+  h = tt_scope_replace(h, tt_resblock_forward(&e->mid1, h, e->training, &e->rng));
+  h = tt_scope_replace(h, tt_attnblock_forward(&e->mid_attn, h));
+  h = tt_scope_replace(h, tt_resblock_forward(&e->mid2, h, e->training, &e->rng));
+  h = tt_scope_replace(h, tt_norm_swish(&e->norm_out, h));
+  h = tt_conv2d_layer_forward(&e->conv_out, h);                                     // -> [B, z, H/f, W/f]
+  return tt_scope_end(h);
 }
 
 static tt_status enc_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

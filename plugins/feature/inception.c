@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 #define INCEPTION_SIZE 299
 #define POOL_DIM 2048
@@ -186,126 +187,105 @@ static tt_status inc_create(const tt_value *cfg, void **self) {
 
 static tt_paramset *inc_params(void *self) { return &((inception *)self)->ps; }
 
-/* ---- forward (every function borrows x and returns a new reference, NULL on error) ---- */
+/* ---- forward: bconv_forward, chain and pool_branch run in their caller's scope;
+ * each block has a scope of its own and returns a new reference ---- */
 
 // [B, Ci, H, W] -> [B, Co, Ho, Wo]
 static tt_tensor *bconv_forward(const bconv *c, tt_tensor *x) {
   tt_tensor *y = tt_conv2d(x, c->w->t, NULL, &c->p);
-  tt_tensor *z = y ? tt_batch_norm(y, c->gamma->t, c->beta->t, c->mean->t, c->var->t, false, 0.1f, BN_EPS) : NULL;
-  tt_tensor_unref(y);
-  y = z ? tt_relu(z) : NULL;
-  tt_tensor_unref(z);
-  return y;
+  y = tt_batch_norm(y, c->gamma->t, c->beta->t, c->mean->t, c->var->t, false, 0.1f, BN_EPS);
+  return tt_relu(y);
 }
 
 /* a chain of BasicConv2d: x -> c[0] -> ... -> c[n-1] */
 static tt_tensor *chain(tt_tensor *x, int n, const bconv *const *c) {
-  tt_tensor *h = tt_tensor_ref(x);
-  for (int i = 0; h && i < n; i++) {
-    tt_tensor *t = bconv_forward(c[i], h);
-    tt_tensor_unref(h);
-    h = t;
-  }
+  tt_tensor *h = x;
+  for (int i = 0; i < n; i++) h = tt_scope_replace(h, bconv_forward(c[i], h));
   return h;
 }
 #define CHAIN(x, ...) chain(x, (int)(sizeof((const bconv *[]){__VA_ARGS__}) / sizeof(bconv *)), \
                             (const bconv *[]){__VA_ARGS__})
-
-/* concatenates the n branches along channels and releases them (any may be NULL: then NULL) */
-static tt_tensor *cat_branches(int n, tt_tensor **br) {
-  bool ok = true;
-  for (int i = 0; i < n; i++) ok = ok && br[i];
-  tt_tensor *y = ok ? tt_cat(n, br, 1) : NULL;
-  for (int i = 0; i < n; i++) tt_tensor_unref(br[i]);
-  return y;
-}
 
 static const tt_pool2d_params AVG_3x3_PAD = {TT_POOL_AVG, 3, 3, 1, 1, 1, 1, false};   /* count_include_pad=False */
 static const tt_pool2d_params MAX_3x3_PAD = {TT_POOL_MAX, 3, 3, 1, 1, 1, 1, false};
 
 /* pool (3x3 stride 1 pad 1) then the branch_pool conv */
 static tt_tensor *pool_branch(const bconv *c, tt_tensor *x, const tt_pool2d_params *pp) {
-  tt_tensor *p = tt_pool2d(x, pp);
-  tt_tensor *y = p ? bconv_forward(c, p) : NULL;
-  tt_tensor_unref(p);
-  return y;
+  return bconv_forward(c, tt_pool2d(x, pp));
 }
 
 // FIDInceptionA: [B, Cin, 35, 35] -> [B, 224 + pool_features, 35, 35]
 static tt_tensor *block_a_forward(const block_a *b, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *br[4] = {bconv_forward(&b->b1x1, x), CHAIN(x, &b->b5x5_1, &b->b5x5_2),
                       CHAIN(x, &b->b3dbl_1, &b->b3dbl_2, &b->b3dbl_3), pool_branch(&b->pool, x, &AVG_3x3_PAD)};
-  return cat_branches(4, br);
+  return tt_scope_end(tt_cat(4, br, 1));
 }
 
 // InceptionB: [B, 288, 35, 35] -> [B, 768, 17, 17]
 static tt_tensor *block_b_forward(const block_b *b, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *br[3] = {bconv_forward(&b->b3x3, x), CHAIN(x, &b->b3dbl_1, &b->b3dbl_2, &b->b3dbl_3),
                       tt_max_pool2d(x, 3, 2)};
-  return cat_branches(3, br);
+  return tt_scope_end(tt_cat(3, br, 1));
 }
 
 // FIDInceptionC: [B, 768, 17, 17] -> [B, 768, 17, 17]
 static tt_tensor *block_c_forward(const block_c *b, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *br[4] = {bconv_forward(&b->b1x1, x), CHAIN(x, &b->b7_1, &b->b7_2, &b->b7_3),
                       CHAIN(x, &b->b7dbl_1, &b->b7dbl_2, &b->b7dbl_3, &b->b7dbl_4, &b->b7dbl_5),
                       pool_branch(&b->pool, x, &AVG_3x3_PAD)};
-  return cat_branches(4, br);
+  return tt_scope_end(tt_cat(4, br, 1));
 }
 
 // InceptionD: [B, 768, 17, 17] -> [B, 1280, 8, 8]
 static tt_tensor *block_d_forward(const block_d *b, tt_tensor *x) {
+  tt_scope_begin();
   tt_tensor *br[3] = {CHAIN(x, &b->b3_1, &b->b3_2), CHAIN(x, &b->b7x3_1, &b->b7x3_2, &b->b7x3_3, &b->b7x3_4),
                       tt_max_pool2d(x, 3, 2)};
-  return cat_branches(3, br);
+  return tt_scope_end(tt_cat(3, br, 1));
 }
 
 // FIDInceptionE_1 (average pool) / E_2 (max pool): [B, Cin, 8, 8] -> [B, 2048, 8, 8]
 static tt_tensor *block_e_forward(const block_e *b, tt_tensor *x, const tt_pool2d_params *pp) {
+  tt_scope_begin();
   tt_tensor *t3 = bconv_forward(&b->b3_1, x);
   tt_tensor *t3dbl = CHAIN(x, &b->b3dbl_1, &b->b3dbl_2);
-  tt_tensor *br[6] = {bconv_forward(&b->b1x1, x),
-                      t3 ? bconv_forward(&b->b3_2a, t3) : NULL,
-                      t3 ? bconv_forward(&b->b3_2b, t3) : NULL,
-                      t3dbl ? bconv_forward(&b->b3dbl_3a, t3dbl) : NULL,
-                      t3dbl ? bconv_forward(&b->b3dbl_3b, t3dbl) : NULL,
+  tt_tensor *br[6] = {bconv_forward(&b->b1x1, x), bconv_forward(&b->b3_2a, t3), bconv_forward(&b->b3_2b, t3),
+                      bconv_forward(&b->b3dbl_3a, t3dbl), bconv_forward(&b->b3dbl_3b, t3dbl),
                       pool_branch(&b->pool, x, pp)};
-  tt_tensor_unref(t3);
-  tt_tensor_unref(t3dbl);
   /* torch.cat([b1x1, cat([3a, 3b]), cat([dbl_3a, dbl_3b]), pool]) is this one cat */
-  return cat_branches(6, br);
+  return tt_scope_end(tt_cat(6, br, 1));
 }
 
-/* Consumes *h: replaces it by y (NULL on failure). */
-static bool step(tt_tensor **h, tt_tensor *y) {
-  tt_tensor_unref(*h);
-  *h = y;
-  return y != NULL;
-}
+/* a block with its own scope, in the caller's: h is replaced by the block's output */
+#define BLOCK(h, call) (h = tt_scope_replace(h, tt_scope_own(call)))
 
 // x [B, 3, H, W] in [0, 1] -> pool3 [B, 2048]
 static tt_tensor *features(const inception *n, tt_tensor *x) {
-  tt_tensor *h = tt_tensor_ref(x);
-  if (x->shape[1] == 1 && !step(&h, tt_repeat(h, 4, (const int64_t[]){1, 3, 1, 1}))) return NULL;
-  if (n->resize && (x->shape[2] != INCEPTION_SIZE || x->shape[3] != INCEPTION_SIZE) &&
-      !step(&h, tt_interpolate(h, INCEPTION_SIZE, INCEPTION_SIZE, TT_INTERP_BILINEAR)))
-    return NULL;
-  if (n->normalize && !step(&h, tt_affine(h, 2.0, -1.0))) return NULL;
-  bool ok = step(&h, CHAIN(h, &n->c1a, &n->c2a, &n->c2b)) &&   // [B, 64, 147, 147]
-            step(&h, tt_max_pool2d(h, 3, 2)) &&                 // [B, 64, 73, 73]
-            step(&h, CHAIN(h, &n->c3b, &n->c4a)) &&            // [B, 192, 71, 71]
-            step(&h, tt_max_pool2d(h, 3, 2)) &&                 // [B, 192, 35, 35]
-            step(&h, block_a_forward(&n->m5b, h)) &&            // [B, 256, 35, 35]
-            step(&h, block_a_forward(&n->m5c, h)) &&            // [B, 288, 35, 35]
-            step(&h, block_a_forward(&n->m5d, h)) &&            // [B, 288, 35, 35]
-            step(&h, block_b_forward(&n->m6a, h)) &&            // [B, 768, 17, 17]
-            step(&h, block_c_forward(&n->m6b, h)) && step(&h, block_c_forward(&n->m6c, h)) &&
-            step(&h, block_c_forward(&n->m6d, h)) && step(&h, block_c_forward(&n->m6e, h)) &&
-            step(&h, block_d_forward(&n->m7a, h)) &&            // [B, 1280, 8, 8]
-            step(&h, block_e_forward(&n->m7b, h, &AVG_3x3_PAD)) &&   // [B, 2048, 8, 8]
-            step(&h, block_e_forward(&n->m7c, h, &MAX_3x3_PAD)) &&
-            step(&h, tt_mean_dims(h, 2, (const int[]){2, 3}, false));   // [B, 2048]
-  return ok ? h : NULL;
+  tt_scope_begin();
+  tt_tensor *h = x;
+  if (x->shape[1] == 1) h = tt_repeat(h, 4, (const int64_t[]){1, 3, 1, 1});
+  if (n->resize && (x->shape[2] != INCEPTION_SIZE || x->shape[3] != INCEPTION_SIZE))
+    h = tt_scope_replace(h, tt_interpolate(h, INCEPTION_SIZE, INCEPTION_SIZE, TT_INTERP_BILINEAR));
+  if (n->normalize) h = tt_scope_replace(h, tt_affine(h, 2.0, -1.0));
+  h = CHAIN(h, &n->c1a, &n->c2a, &n->c2b);                  // [B, 64, 147, 147]
+  h = tt_scope_replace(h, tt_max_pool2d(h, 3, 2));          // [B, 64, 73, 73]
+  h = CHAIN(h, &n->c3b, &n->c4a);                           // [B, 192, 71, 71]
+  h = tt_scope_replace(h, tt_max_pool2d(h, 3, 2));          // [B, 192, 35, 35]
+  BLOCK(h, block_a_forward(&n->m5b, h));                    // [B, 256, 35, 35]
+  BLOCK(h, block_a_forward(&n->m5c, h));                    // [B, 288, 35, 35]
+  BLOCK(h, block_a_forward(&n->m5d, h));                    // [B, 288, 35, 35]
+  BLOCK(h, block_b_forward(&n->m6a, h));                    // [B, 768, 17, 17]
+  BLOCK(h, block_c_forward(&n->m6b, h));
+  BLOCK(h, block_c_forward(&n->m6c, h));
+  BLOCK(h, block_c_forward(&n->m6d, h));
+  BLOCK(h, block_c_forward(&n->m6e, h));
+  BLOCK(h, block_d_forward(&n->m7a, h));                    // [B, 1280, 8, 8]
+  BLOCK(h, block_e_forward(&n->m7b, h, &AVG_3x3_PAD));      // [B, 2048, 8, 8]
+  BLOCK(h, block_e_forward(&n->m7c, h, &MAX_3x3_PAD));
+  return tt_scope_end(tt_mean_dims(h, 2, (const int[]){2, 3}, false));   // [B, 2048]
 }
 
 static tt_status check_input(const tt_tensor *x) {
@@ -331,20 +311,14 @@ static tt_status inc_forward(void *self, const tt_value *args, int nargs, tt_val
                     tt_tensor_shape_str(x, b, sizeof b));
   }
   if (!n->c1a.w->t || !n->fc_w->t) return tt_error(TT_ERR_INVALID, "parameters are neither bound nor materialised");
-  tt_tensor *pool = NULL, *logits = NULL;
+  tt_status s;
   TT_NO_GRAD_BEGIN;
-  pool = features(n, x);
-  logits = pool ? tt_linear(pool, n->fc_w->t, NULL) : NULL;   // [B, 2048] -> [B, 1008]
+  tt_scope_begin();
+  tt_tensor *pool = tt_scope_own(features(n, x));
+  tt_tensor *logits = tt_linear(pool, n->fc_w->t, NULL);   // [B, 2048] -> [B, 1008]
+  s = tt_scope_return(rets, nrets, pool, logits);
   TT_NO_GRAD_END;
-  if (!logits) {
-    tt_status s = tt_last_status();
-    tt_tensor_unref(pool);
-    return s;
-  }
-  rets[0] = tt_value_tensor_steal(pool);
-  rets[1] = tt_value_tensor_steal(logits);
-  *nrets = 2;
-  return TT_OK;
+  return s;
 }
 
 static const tt_method inc_methods[] = {

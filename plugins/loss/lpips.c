@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 #define N_CONV 13
 #define N_SLICE 5
@@ -58,10 +59,10 @@ static tt_status declare_const(lpips *l, tt_param **p, const char *name, const f
   *p = tt_param_declare(&l->ps, TT_F32, TT_DIMS(1, 3, 1, 1), TT_PARAM_BUFFER | TT_PARAM_OPTIONAL, tt_init_zeros(),
                         "scaling_layer.%s", name);
   if (!*p) return tt_last_status();
-  tt_tensor *t = tt_tensor_from_data(TT_F32, TT_DIMS(1, 3, 1, 1), v, TT_CPU);
-  if (!t) return tt_last_status();
-  tt_status s = tt_param_bind(*p, t, "LPIPS constants");
-  tt_tensor_unref(t);
+  tt_scope_begin();
+  tt_tensor *t = tt_tensor_from_data(TT_F32, TT_DIMS(1, 3, 1, 1), v, TT_CPU);   // [1, 3, 1, 1]
+  tt_status s = t ? tt_param_bind(*p, t, "LPIPS constants") : tt_last_status();
+  tt_scope_end();
   return s;
 }
 
@@ -108,59 +109,32 @@ static tt_status lp_set_training(void *self, bool training) {
   return TT_OK;
 }
 
-/* x [B, 1|3, H, W] -> the five slice outputs feats[k] [B, C_k, H/2^k, W/2^k] */
-static tt_status vgg_features(lpips *l, tt_tensor *x, tt_tensor *feats[N_SLICE]) {
-  tt_tensor *a = tt_sub(x, l->shift->t);       // [B, 3, H, W] (a 1-channel input broadcasts)
-  tt_tensor *h = a ? tt_div(a, l->scale->t) : NULL;
-  tt_tensor_unref(a);
-  for (int i = 0; h && i < N_CONV; i++) {
-    tt_tensor *t;
-    if (VGG[i].pool_before) {
-      t = tt_max_pool2d(h, 2, 2);               // [B, C, H, W] -> [B, C, H/2, W/2]
-      tt_tensor_unref(h);
-      if (!(h = t)) break;
-    }
-    t = tt_conv2d_layer_forward(&l->conv[i], h);
-    tt_tensor_unref(h);
-    h = t ? tt_relu(t) : NULL;
-    tt_tensor_unref(t);
-    if (h && (i == N_CONV - 1 || VGG[i + 1].slice != VGG[i].slice)) feats[VGG[i].slice - 1] = tt_tensor_ref(h);
+/* x [B, 1|3, H, W] -> the five slice outputs feats[k] [B, C_k, H/2^k, W/2^k], owned by the
+ * caller's scope (NULL after a failure) */
+static void vgg_features(lpips *l, tt_tensor *x, tt_tensor *feats[N_SLICE]) {
+  tt_tensor *h = tt_div(tt_sub(x, l->shift->t), l->scale->t);   // [B, 3, H, W] (a 1-channel input broadcasts)
+  for (int i = 0; i < N_CONV; i++) {
+    if (VGG[i].pool_before) h = tt_scope_replace(h, tt_max_pool2d(h, 2, 2));   // -> [B, C, H/2, W/2]
+    h = tt_scope_replace(h, tt_conv2d_layer_forward(&l->conv[i], h));
+    h = tt_scope_replace(h, tt_relu(h));
+    if (i == N_CONV - 1 || VGG[i + 1].slice != VGG[i].slice) feats[VGG[i].slice - 1] = tt_scope_own(tt_tensor_ref(h));
   }
-  bool ok = h != NULL;
-  tt_tensor_unref(h);
-  if (!ok) {
-    for (int k = 0; k < N_SLICE; k++) tt_tensor_release(&feats[k]);
-    return tt_last_status();
-  }
-  return TT_OK;
+  tt_scope_drop(h);
 }
 
-/* f / (sqrt(sum_c f^2) + 1e-10): the eps sits outside the root, as in the reference */
+/* f / (sqrt(sum_c f^2) + 1e-10): the eps sits outside the root, as in the reference (caller's scope) */
 static tt_tensor *unit_normalize(tt_tensor *f) {
-  tt_tensor *sq = tt_square(f);
-  tt_tensor *ss = sq ? tt_sum_dim(sq, 1, true) : NULL;   // [B, 1, h, w]
-  tt_tensor *n = ss ? tt_sqrt(ss) : NULL;
-  tt_tensor *ne = n ? tt_add_scalar(n, 1e-10) : NULL;
-  tt_tensor *y = ne ? tt_div(f, ne) : NULL;
-  tt_tensor_unref(sq);
-  tt_tensor_unref(ss);
-  tt_tensor_unref(n);
-  tt_tensor_unref(ne);
-  return y;
+  tt_tensor *n = tt_sqrt(tt_sum_dim(tt_square(f), 1, true));   // [B, 1, h, w]
+  return tt_div(f, tt_add_scalar(n, 1e-10));
 }
 
 /* lin_k(dropout((unit(fx) - unit(fy))^2)) averaged over space: [B, C, h, w] -> [B, 1, 1, 1] */
 static tt_tensor *layer_distance(lpips *l, int k, tt_tensor *fx, tt_tensor *fy) {
-  tt_tensor *nx = unit_normalize(fx);
-  tt_tensor *ny = nx ? unit_normalize(fy) : NULL;
-  tt_tensor *d = ny ? tt_sub(nx, ny) : NULL;
-  tt_tensor *d2 = d ? tt_square(d) : NULL;
-  tt_tensor *dd = d2 ? tt_dropout(d2, 0.5f, l->training && l->lin_dropout, &l->rng) : NULL;
-  tt_tensor *c = dd ? tt_conv2d_layer_forward(&l->lin[k], dd) : NULL;   // [B, 1, h, w]
-  tt_tensor *m = c ? tt_mean_dims(c, 2, (const int[]){2, 3}, true) : NULL;
-  tt_tensor *all[] = {nx, ny, d, d2, dd, c};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
-  return m;
+  tt_scope_begin();
+  tt_tensor *d2 = tt_square(tt_sub(unit_normalize(fx), unit_normalize(fy)));
+  tt_tensor *dd = tt_dropout(d2, 0.5f, l->training && l->lin_dropout, &l->rng);
+  tt_tensor *c = tt_conv2d_layer_forward(&l->lin[k], dd);   // [B, 1, h, w]
+  return tt_scope_end(tt_mean_dims(c, 2, (const int[]){2, 3}, true));
 }
 
 static tt_status check_input(const tt_tensor *t, const char *what) {
@@ -191,34 +165,17 @@ static tt_status lp_forward(void *self, const tt_value *args, int nargs, tt_valu
   if (!l->shift->t || !l->conv[0].weight->t || !l->lin[0].weight->t)
     return tt_error(TT_ERR_INVALID, "parameters are neither bound nor materialised");
   tt_tensor *fx[N_SLICE] = {0}, *fy[N_SLICE] = {0}, *val = NULL;
-  tt_status s = vgg_features(l, x, fx);
-  if (s == TT_OK) s = vgg_features(l, y, fy);
-  for (int k = 0; s == TT_OK && k < N_SLICE; k++) {
-    tt_tensor *r = layer_distance(l, k, fx[k], fy[k]);   // [B, 1, 1, 1]
-    if (!r) { s = tt_last_status(); break; }
-    if (val) {
-      tt_tensor *sum = tt_add(val, r);
-      tt_tensor_unref(r);
-      tt_tensor_unref(val);
-      if (!(val = sum)) s = tt_last_status();
-    } else {
-      val = r;
-    }
-    /* the features of a slice are no longer needed once its distance is taken */
-    tt_tensor_release(&fx[k]);
-    tt_tensor_release(&fy[k]);
-  }
+  tt_scope_begin();
+  vgg_features(l, x, fx);
+  vgg_features(l, y, fy);
   for (int k = 0; k < N_SLICE; k++) {
-    tt_tensor_unref(fx[k]);
-    tt_tensor_unref(fy[k]);
+    tt_tensor *r = tt_scope_own(layer_distance(l, k, fx[k], fy[k]));   // [B, 1, 1, 1]
+    val = k ? tt_add(val, r) : r;
+    /* the features of a slice are no longer needed once its distance is taken */
+    tt_scope_drop(fx[k]);
+    tt_scope_drop(fy[k]);
   }
-  if (s != TT_OK) {
-    tt_tensor_unref(val);
-    return s;
-  }
-  rets[0] = tt_value_tensor_steal(val);
-  *nrets = 1;
-  return TT_OK;
+  return tt_scope_return(rets, nrets, val);
 }
 
 static const tt_method lp_methods[] = {

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "orders.h"
+#include "taming/scope.h"
 
 typedef struct {
   int64_t H, W, L;
@@ -58,12 +59,12 @@ tt_status tt_permuter_create(const tt_value *cfg, void **self, tt_order_fn order
     p->pf = tt_param_declare(&p->ps, TT_I64, 1, &p->L, TT_PARAM_BUFFER, tt_init_zeros(), "forward_shuffle_idx");
     p->pb = tt_param_declare(&p->ps, TT_I64, 1, &p->L, TT_PARAM_BUFFER, tt_init_zeros(), "backward_shuffle_idx");
     if (!p->pf || !p->pb) { s = tt_last_status(); goto fail; }
-    tt_tensor *tf = tt_tensor_from_data(TT_I64, 1, &p->L, p->fwd, TT_CPU);
+    tt_scope_begin();
+    tt_tensor *tf = tt_tensor_from_data(TT_I64, 1, &p->L, p->fwd, TT_CPU);   // [L]
     tt_tensor *tb = tt_tensor_from_data(TT_I64, 1, &p->L, p->bwd, TT_CPU);
     s = (tf && tb) ? tt_param_bind(p->pf, tf, NULL) : tt_last_status();
     if (s == TT_OK) s = tt_param_bind(p->pb, tb, NULL);
-    tt_tensor_unref(tf);
-    tt_tensor_unref(tb);
+    tt_scope_end();
     if (s != TT_OK) goto fail;
   }
   *self = p;
@@ -77,6 +78,7 @@ fail:
 tt_status tt_permuter_ready(void *self) {
   permuter *p = self;
   if (!p->pf) return TT_OK;
+  tt_scope_begin();
   tt_tensor *f = tt_to_device(p->pf->t, TT_CPU), *b = tt_to_device(p->pb->t, TT_CPU);
   tt_status s = (f && b) ? TT_OK : tt_last_status();
   if (s == TT_OK) {
@@ -88,8 +90,7 @@ tt_status tt_permuter_ready(void *self) {
       s = tt_error(TT_ERR_INVALID, "backward_shuffle_idx is not the inverse of forward_shuffle_idx (at %lld)", (long long)k);
   if (s == TT_OK)
     for (int64_t k = 0; k < p->L; k++) p->bwd[p->fwd[k]] = k;
-  tt_tensor_unref(f);
-  tt_tensor_unref(b);
+  tt_scope_end();
   return s;
 }
 
@@ -103,19 +104,14 @@ static tt_status apply(permuter *p, const tt_value *args, int nargs, tt_value *r
     return tt_error(TT_ERR_INVALID, "%s: expected i64 [B, %lld], found %s %s", what, (long long)p->L,
                     tt_dtype_name(x->dtype), tt_tensor_shape_str(x, b, sizeof b));
   }
+  tt_scope_begin();
   tt_tensor *hc = tt_host_contiguous(x);
-  tt_tensor *o = hc ? tt_tensor_new(TT_I64, 2, x->shape, TT_CPU) : NULL;
+  tt_tensor *o = hc ? tt_tensor_new(TT_I64, 2, x->shape, TT_CPU) : NULL;   // [B, L]
   if (o) {
     for (int64_t b = 0; b < x->shape[0]; b++)
       for (int64_t k = 0; k < p->L; k++) tt_i64(o)[b * p->L + k] = tt_i64(hc)[b * p->L + map[k]];
   }
-  tt_tensor *d = o ? tt_to_device(o, x->device) : NULL;
-  tt_tensor_unref(hc);
-  tt_tensor_unref(o);
-  if (!d) return tt_last_status();
-  rets[0] = tt_value_tensor_steal(d);
-  *nrets = 1;
-  return TT_OK;
+  return tt_scope_return(rets, nrets, tt_to_device(o, x->device));
 }
 
 static tt_status m_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
@@ -130,17 +126,10 @@ static tt_status m_reverse(void *self, const tt_value *args, int nargs, tt_value
 
 static tt_status m_indices(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   permuter *p = self;
-  tt_tensor *f = tt_tensor_from_data(TT_I64, 1, &p->L, p->fwd, TT_CPU);
+  tt_scope_begin();
+  tt_tensor *f = tt_tensor_from_data(TT_I64, 1, &p->L, p->fwd, TT_CPU);   // [L]
   tt_tensor *b = tt_tensor_from_data(TT_I64, 1, &p->L, p->bwd, TT_CPU);
-  if (!f || !b) {
-    tt_tensor_unref(f);
-    tt_tensor_unref(b);
-    return tt_last_status();
-  }
-  rets[0] = tt_value_tensor_steal(f);
-  rets[1] = tt_value_tensor_steal(b);
-  *nrets = 2;
-  return TT_OK;
+  return tt_scope_return(rets, nrets, f, b);
 }
 
 const tt_method tt_permuter_methods[] = {

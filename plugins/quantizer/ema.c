@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 typedef struct {
   int64_t K, D;
@@ -67,45 +68,38 @@ static tt_status e_set_training(void *self, bool training) {
 
 /* sum of an f32 vector in double, in index order, from one host copy; NAN when the copy fails */
 static double host_sum(const tt_tensor *t) {
+  tt_scope_begin();
   tt_tensor *h = tt_host_contiguous(t);
-  if (!h) return NAN;
-  const float *v = tt_tensor_data(h);
-  double total = 0;
-  for (int64_t k = 0, n = tt_tensor_numel(h); k < n; k++) total += v[k];
-  tt_tensor_unref(h);
+  double total = h ? 0 : NAN;
+  const float *v = h ? tt_tensor_data(h) : NULL;
+  for (int64_t k = 0, n = h ? tt_tensor_numel(h) : 0; k < n; k++) total += v[k];
+  tt_scope_end();
   return total;
 }
 
 /* cluster_size <- d cs + (1-d) counts; embed_avg <- d ea + (1-d) onehot^T z;
  * weight <- embed_avg / ((cs + eps) / (n + K eps) * n) */
 static tt_status ema_update(ema *q, tt_tensor *idx, tt_tensor *zf) {
-  tt_status s = TT_OK;
-  bool prev = tt_grad_set_enabled(false);
   tt_tensor *cs = q->cluster_size->t, *ea = q->embed_avg->t, *w = q->weight->t;
+  bool prev = tt_grad_set_enabled(false);
   double total = host_sum(cs);
-  if (isnan(total)) s = tt_last_status();
-  else if (total == 0) s = tt_copy_(ea, w);   /* fresh state: embed_avg starts as the codebook */
-  tt_tensor *oh = s == TT_OK ? tt_one_hot(idx, q->K) : NULL;                   // [N, K]
-  tt_tensor *counts = oh ? tt_sum_dim(oh, 0, false) : NULL;                   // [K]
-  tt_tensor *oht = oh ? tt_transpose(oh, 0, 1) : NULL;
-  tt_tensor *sums = oht ? tt_matmul(oht, zf) : NULL;                          // [K, D]
-  tt_tensor *a = counts ? tt_affine(cs, q->decay, 0) : NULL, *b = a ? tt_mul_scalar(counts, 1 - q->decay) : NULL;
-  tt_tensor *ncs = b ? tt_add(a, b) : NULL;
-  tt_tensor *c = sums ? tt_mul_scalar(ea, q->decay) : NULL, *d = c ? tt_mul_scalar(sums, 1 - q->decay) : NULL;
-  tt_tensor *nea = d ? tt_add(c, d) : NULL;
-  if (!nea || !ncs) s = tt_last_status();
-  if (s == TT_OK) s = tt_copy_(cs, ncs);
+  tt_status s = isnan(total) ? tt_last_status() : TT_OK;
+  if (s == TT_OK && total == 0) s = tt_copy_(ea, w);   /* fresh state: embed_avg starts as the codebook */
+  tt_scope_begin();
+  tt_tensor *oh = s == TT_OK ? tt_one_hot(idx, q->K) : NULL;                  // [N, K]
+  tt_tensor *counts = tt_sum_dim(oh, 0, false);                               // [K]
+  tt_tensor *sums = tt_matmul(tt_transpose(oh, 0, 1), zf);                    // [K, D]
+  tt_tensor *ncs = tt_add(tt_affine(cs, q->decay, 0), tt_mul_scalar(counts, 1 - q->decay));
+  tt_tensor *nea = tt_add(tt_mul_scalar(ea, q->decay), tt_mul_scalar(sums, 1 - q->decay));
+  if (s == TT_OK) s = nea && ncs ? tt_copy_(cs, ncs) : tt_last_status();
   if (s == TT_OK) s = tt_copy_(ea, nea);
   if (s == TT_OK) {
     double n = host_sum(cs);
     tt_tensor *sm = tt_affine(cs, n / (n + (double)q->K * q->eps), q->eps * n / (n + (double)q->K * q->eps));
-    tt_tensor *sm2 = sm ? tt_unsqueeze(sm, 1) : NULL;                          // [K, 1]
-    tt_tensor *nw = sm2 ? tt_div(ea, sm2) : NULL;
+    tt_tensor *nw = tt_div(ea, tt_unsqueeze(sm, 1));                          // / [K, 1]
     s = nw ? tt_copy_(w, nw) : tt_last_status();
-    tt_tensor_unref(sm); tt_tensor_unref(sm2); tt_tensor_unref(nw);
   }
-  tt_tensor *all[] = {oh, counts, oht, sums, a, b, ncs, c, d, nea};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
+  tt_scope_end();
   tt_grad_set_enabled(prev);
   return s;
 }
@@ -120,32 +114,17 @@ static tt_status e_forward(void *self, const tt_value *args, int nargs, tt_value
     return tt_error(TT_ERR_INVALID, "expected z [B, %lld, h, w], found %s", (long long)q->D, tt_tensor_shape_str(z, b, sizeof b));
   }
   int64_t B = z->shape[0], h = z->shape[2], w = z->shape[3], N = B * h * w;
-  tt_status s = TT_OK;
-  tt_tensor *zp = NULL, *zf = NULL, *zfd = NULL, *idx = NULL, *zq = NULL, *t1 = NULL, *loss = NULL, *diff = NULL,
-            *st = NULL, *st4 = NULL, *stp = NULL, *out = NULL;
-#define NN(x) if (!(x)) { s = tt_last_status(); goto done; }
-  NN(zp = tt_permute(z, (int[]){0, 2, 3, 1}));
-  NN(zf = tt_reshape(zp, TT_DIMS(N, q->D)));                       // [N, D]
-  NN(idx = tt_codebook_argmin(zf, q->weight->t, NULL));
-  NN(zfd = tt_detach(zf));
-  if (q->training && (s = ema_update(q, idx, zfd)) != TT_OK) goto done;
-  NN(zq = tt_embedding(q->weight->t, idx));                        // [N, D], no gradient (buffer)
-  NN(t1 = tt_mse_loss(zq, zf));
-  NN(loss = tt_mul_scalar(t1, q->beta));
-  NN(diff = tt_sub(zq, zfd));
-  NN(st = tt_add(zf, diff));
-  NN(st4 = tt_reshape(st, TT_DIMS(B, h, w, q->D)));
-  NN(stp = tt_permute(st4, (int[]){0, 3, 1, 2}));
-  NN(out = tt_contiguous(stp));
-  rets[0] = tt_value_tensor(out);
-  rets[1] = tt_value_tensor(loss);
-  rets[2] = tt_value_tensor(idx);
-  *nrets = 3;
-done:;
-#undef NN
-  tt_tensor *all[] = {zp, zf, zfd, idx, zq, t1, loss, diff, st, st4, stp, out};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
-  return s;
+  tt_scope_begin();
+  tt_tensor *zf = tt_reshape(tt_permute(z, (int[]){0, 2, 3, 1}), TT_DIMS(N, q->D));   // [N, D]
+  tt_tensor *idx = tt_codebook_argmin(zf, q->weight->t, NULL);                          // [N]
+  tt_tensor *zfd = tt_detach(zf);
+  if (idx && zfd && q->training && ema_update(q, idx, zfd) != TT_OK) idx = NULL;
+  tt_tensor *zq = tt_embedding(q->weight->t, idx);                  // [N, D], no gradient (buffer)
+  tt_tensor *loss = tt_mul_scalar(tt_mse_loss(zq, zf), q->beta);
+  tt_tensor *st = tt_add(zf, tt_sub(zq, zfd));                      // straight-through
+  st = tt_reshape(st, TT_DIMS(B, h, w, q->D));
+  tt_tensor *out = tt_contiguous(tt_permute(st, (int[]){0, 3, 1, 2}));   // [B, D, h, w]
+  return tt_scope_return(rets, nrets, out, loss, idx);
 }
 
 static tt_status e_codebook_entry(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
@@ -157,16 +136,10 @@ static tt_status e_codebook_entry(void *self, const tt_value *args, int nargs, t
   if (args[1].type != TT_V_LIST || tt_value_len(&args[1]) != 4)
     return tt_error(TT_ERR_INVALID, "shape must be a list {B, h, w, D}");
   for (int i = 0; i < 4; i++) TT_TRY(tt_value_as_int(tt_value_at(&args[1], i), "shape", &shape[i]));
-  tt_tensor *flat = tt_reshape(idx, TT_DIMS(-1));
-  tt_tensor *rows = flat ? tt_embedding(q->weight->t, flat) : NULL;
-  tt_tensor *r4 = rows ? tt_reshape(rows, 4, shape) : NULL;
-  tt_tensor *p = r4 ? tt_permute(r4, (int[]){0, 3, 1, 2}) : NULL;
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor_unref(flat); tt_tensor_unref(rows); tt_tensor_unref(r4); tt_tensor_unref(p);
-  if (!c) return tt_last_status();
-  rets[0] = tt_value_tensor_steal(c);
-  *nrets = 1;
-  return TT_OK;
+  tt_scope_begin();
+  tt_tensor *rows = tt_embedding(q->weight->t, tt_reshape(idx, TT_DIMS(-1)));               // [N, D]
+  tt_tensor *c = tt_contiguous(tt_permute(tt_reshape(rows, 4, shape), (int[]){0, 3, 1, 2}));   // [B, D, h, w]
+  return tt_scope_return(rets, nrets, c);
 }
 
 static const tt_method e_methods[] = {

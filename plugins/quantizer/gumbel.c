@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 typedef struct {
   int64_t num_hiddens, embedding_dim, n_embed;
@@ -68,16 +69,11 @@ static tt_status g_set_training(void *self, bool training) {
   return TT_OK;
 }
 
-/* y [N, n] (one-hot or soft) @ embed [n, d] -> [B, d, h, w] */
+/* y [N, n] (one-hot or soft) @ embed [n, d] -> [B, d, h, w] (in the caller's scope) */
 static tt_tensor *mix_codes(gumbel *g, tt_tensor *y, int64_t B, int64_t h, int64_t w) {
-  tt_tensor *rows = tt_matmul(y, g->embed->t);
-  tt_tensor *r4 = rows ? tt_reshape(rows, TT_DIMS(B, h, w, g->embedding_dim)) : NULL;
-  tt_tensor *p = r4 ? tt_permute(r4, (int[]){0, 3, 1, 2}) : NULL;
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor_unref(rows);
-  tt_tensor_unref(r4);
-  tt_tensor_unref(p);
-  return c;
+  tt_tensor *rows = tt_matmul(y, g->embed->t);                                 // [N, d]
+  tt_tensor *r4 = tt_reshape(rows, TT_DIMS(B, h, w, g->embedding_dim));
+  return tt_contiguous(tt_permute(r4, (int[]){0, 3, 1, 2}));
 }
 
 static tt_status g_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
@@ -91,67 +87,31 @@ static tt_status g_forward(void *self, const tt_value *args, int nargs, tt_value
                     tt_tensor_shape_str(z, b, sizeof b));
   }
   int64_t B = z->shape[0], h = z->shape[2], w = z->shape[3], N = B * h * w, n = g->n_embed;
-  tt_status s = TT_OK;
-  tt_tensor *logits = NULL, *lp = NULL, *lf = NULL, *noisy = NULL, *u = NULL, *gn = NULL, *ysoft = NULL,
-            *idx = NULL, *hard = NULL, *y = NULL, *zq = NULL, *q = NULL, *lq = NULL, *kl = NULL, *loss = NULL,
-            *ind = NULL, *tmp = NULL, *tmp2 = NULL;
-#define NN(x) if (!(x)) { s = tt_last_status(); goto done; }
-  NN(logits = tt_conv2d_layer_forward(&g->proj, z));                  // [B, n, h, w]
-  NN(lp = tt_permute(logits, (int[]){0, 2, 3, 1}));
-  NN(lf = tt_reshape(lp, TT_DIMS(N, n)));                             // [N, n]
+  tt_scope_begin();
+  tt_tensor *logits = tt_conv2d_layer_forward(&g->proj, z);                  // [B, n, h, w]
+  tt_tensor *lf = tt_reshape(tt_permute(logits, (int[]){0, 2, 3, 1}), TT_DIMS(N, n));   // [N, n]
   bool noise = g->training || g->stochastic;
+  tt_tensor *ysoft = NULL, *idx, *y;
   if (noise) {
     /* g = -log(-log(U)), U ~ U(0,1) clamped away from 0 */
-    NN(u = tt_rand(&g->rng, TT_DIMS(N, n), z->device));
-    NN(tmp = tt_clamp(u, 1e-20f, 1.0f));
-    NN(tmp2 = tt_log(tmp));
-    tt_tensor_release(&tmp);
-    NN(tmp = tt_neg(tmp2));
-    tt_tensor_release(&tmp2);
-    NN(tmp2 = tt_log(tmp));
-    NN(gn = tt_neg(tmp2));
-    NN(noisy = tt_add(lf, gn));
-    tt_tensor_release(&tmp);
-    NN(tmp = tt_mul_scalar(noisy, 1.0 / g->temperature));
-    NN(ysoft = tt_softmax(tmp, -1));
-    NN(idx = tt_argmax(ysoft, -1, false));                            // [N]
+    tt_tensor *u = tt_rand(&g->rng, TT_DIMS(N, n), z->device);
+    tt_tensor *gn = tt_neg(tt_log(tt_neg(tt_log(tt_clamp(u, 1e-20f, 1.0f)))));
+    tt_tensor *noisy = tt_add(lf, gn);
+    ysoft = tt_softmax(tt_mul_scalar(noisy, 1.0 / g->temperature), -1);      // [N, n]
+    idx = tt_argmax(ysoft, -1, false);                                       // [N]
   } else {
-    NN(idx = tt_argmax(lf, -1, false));
+    idx = tt_argmax(lf, -1, false);
   }
-  NN(hard = tt_one_hot(idx, n));                                      // [N, n]
-  if (noise && g->straight_through) {
-    tt_tensor *sd = tt_detach(ysoft), *d1 = sd ? tt_sub(hard, sd) : NULL;
-    y = d1 ? tt_add(d1, ysoft) : NULL;                                // hard - sg[soft] + soft
-    tt_tensor_unref(sd);
-    tt_tensor_unref(d1);
-    NN(y);
-  } else if (noise) {
-    NN(y = tt_tensor_ref(ysoft));
-  } else {
-    NN(y = tt_tensor_ref(hard));
-  }
-  NN(zq = mix_codes(g, y, B, h, w));
+  tt_tensor *hard = tt_one_hot(idx, n);                                      // [N, n]
+  if (noise && g->straight_through) y = tt_add(tt_sub(hard, tt_detach(ysoft)), ysoft);   // hard - sg[soft] + soft
+  else y = noise ? ysoft : hard;
+  tt_tensor *zq = mix_codes(g, y, B, h, w);                                  // [B, d, h, w]
   /* KL to the uniform prior: kl_weight * mean_{b,y,x} sum_k q log(q n + 1e-10) */
-  NN(q = tt_softmax(lf, -1));
-  tt_tensor_release(&tmp);
-  NN(tmp = tt_affine(q, (double)n, 1e-10));
-  tt_tensor_release(&tmp2);
-  NN(tmp2 = tt_log(tmp));
-  NN(lq = tt_mul(q, tmp2));
-  NN(kl = tt_sum_dim(lq, -1, false));                                 // [N]
-  tt_tensor_release(&tmp);
-  NN(tmp = tt_mean(kl));
-  NN(loss = tt_mul_scalar(tmp, g->kl_weight));
-  NN(ind = tt_reshape(idx, TT_DIMS(B, h, w)));
-  rets[0] = tt_value_tensor(zq);
-  rets[1] = tt_value_tensor(loss);
-  rets[2] = tt_value_tensor(ind);
-  *nrets = 3;
-done:;
-#undef NN
-  tt_tensor *all[] = {logits, lp, lf, noisy, u, gn, ysoft, idx, hard, y, zq, q, lq, kl, loss, ind, tmp, tmp2};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
-  return s;
+  tt_tensor *q = tt_softmax(lf, -1);
+  tt_tensor *kl = tt_sum_dim(tt_mul(q, tt_log(tt_affine(q, (double)n, 1e-10))), -1, false);   // [N]
+  tt_tensor *loss = tt_mul_scalar(tt_mean(kl), g->kl_weight);
+  tt_tensor *ind = tt_reshape(idx, TT_DIMS(B, h, w));
+  return tt_scope_return(rets, nrets, zq, loss, ind);
 }
 
 /* get_codebook_entry(indices, {B, h, w, D}) -> [B, D, h, w] */
@@ -166,15 +126,9 @@ static tt_status g_codebook_entry(void *self, const tt_value *args, int nargs, t
   for (int i = 0; i < 4; i++) TT_TRY(tt_value_as_int(tt_value_at(&args[1], i), "shape", &shape[i]));
   if (shape[0] * shape[1] * shape[2] != tt_tensor_numel(idx))
     return tt_error(TT_ERR_INVALID, "shape does not match %lld indices", (long long)tt_tensor_numel(idx));
-  tt_tensor *flat = tt_reshape(idx, TT_DIMS(-1));
-  tt_tensor *oh = flat ? tt_one_hot(flat, g->n_embed) : NULL;
-  tt_tensor *zq = oh ? mix_codes(g, oh, shape[0], shape[1], shape[2]) : NULL;
-  tt_tensor_unref(flat);
-  tt_tensor_unref(oh);
-  if (!zq) return tt_last_status();
-  rets[0] = tt_value_tensor_steal(zq);
-  *nrets = 1;
-  return TT_OK;
+  tt_scope_begin();
+  tt_tensor *oh = tt_one_hot(tt_reshape(idx, TT_DIMS(-1)), g->n_embed);      // [N, n]
+  return tt_scope_return(rets, nrets, mix_codes(g, oh, shape[0], shape[1], shape[2]));
 }
 
 static tt_status g_set_temperature(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

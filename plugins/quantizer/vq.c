@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 #include "taming/io.h"
 
 typedef struct {
@@ -60,16 +61,13 @@ static tt_status vq_create(const tt_value *cfg, void **self) {
   if (remap) {
     tt_tensor *used = NULL;
     if ((s = tt_npy_load(remap, &used)) != TT_OK) goto fail;
-    tt_tensor *u64 = tt_cast(used, TT_I64);
-    tt_tensor_unref(used);
-    if (!u64 || u64->ndim != 1) {
-      tt_tensor_unref(u64);
-      s = tt_error(TT_ERR_INVALID, "remap %s: expected a 1-D integer array", remap);
-      goto fail;
-    }
-    q->used = tt_param_declare(&q->ps, TT_I64, 1, u64->shape, TT_PARAM_BUFFER, tt_init_zeros(), "used");
-    s = q->used ? tt_param_bind(q->used, u64, remap) : tt_last_status();
-    tt_tensor_unref(u64);
+    tt_scope_begin();
+    tt_tensor *u64 = tt_cast(tt_scope_own(used), TT_I64);   // [U]
+    if (!u64 || u64->ndim != 1) s = tt_error(TT_ERR_INVALID, "remap %s: expected a 1-D integer array", remap);
+    if (s == TT_OK)
+      q->used = tt_param_declare(&q->ps, TT_I64, 1, u64->shape, TT_PARAM_BUFFER, tt_init_zeros(), "used");
+    if (s == TT_OK) s = q->used ? tt_param_bind(q->used, u64, remap) : tt_last_status();
+    tt_scope_end();
     if (s != TT_OK) goto fail;
     int64_t U = q->used->shape[0];
     q->re_embed = U;
@@ -92,57 +90,44 @@ fail:
 
 static tt_paramset *vq_params(void *self) { return &((vq *)self)->ps; }
 
-/* indices into `used` (per the official remap_to_used); CPU-side, the arrays are small */
+/* indices into `used` (per the official remap_to_used); CPU-side, the arrays are small
+ * (in the caller's scope) */
 static tt_tensor *remap_to_used(vq *q, tt_tensor *idx) {
+  if (!idx) return NULL;
   tt_tensor *ic = tt_to_device(idx, TT_CPU), *uc = tt_to_device(q->used->t, TT_CPU);
   tt_tensor *out = (ic && uc) ? tt_tensor_new(TT_I64, idx->ndim, idx->shape, TT_CPU) : NULL;
-  if (out) {
-    int64_t n = tt_tensor_numel(ic), U = uc->shape[0];
-    const int64_t *in = tt_i64(ic), *used = tt_i64(uc);
-    int64_t *o = tt_i64(out);
-    for (int64_t i = 0; i < n; i++) {
-      int64_t k = 0;
-      while (k < U && used[k] != in[i]) k++;
-      if (k < U) o[i] = k;
-      else o[i] = q->unknown_index >= 0 ? q->unknown_index : (int64_t)(tt_rng_uniform(&q->rng) * (double)q->re_embed);
-    }
+  if (!out) return NULL;
+  int64_t n = tt_tensor_numel(ic), U = uc->shape[0];
+  const int64_t *in = tt_i64(ic), *used = tt_i64(uc);
+  int64_t *o = tt_i64(out);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t k = 0;
+    while (k < U && used[k] != in[i]) k++;
+    if (k < U) o[i] = k;
+    else o[i] = q->unknown_index >= 0 ? q->unknown_index : (int64_t)(tt_rng_uniform(&q->rng) * (double)q->re_embed);
   }
-  tt_tensor_unref(ic);
-  tt_tensor_unref(uc);
-  if (out && idx->device != TT_CPU) {
-    tt_tensor *d = tt_to_device(out, idx->device);
-    tt_tensor_unref(out);
-    out = d;
-  }
-  return out;
+  return tt_to_device(out, idx->device);
 }
 
+/* the inverse of remap_to_used (in the caller's scope) */
 static tt_tensor *unmap_to_all(vq *q, tt_tensor *idx) {
+  if (!idx) return NULL;
   tt_tensor *ic = tt_to_device(idx, TT_CPU), *uc = tt_to_device(q->used->t, TT_CPU);
   tt_tensor *out = (ic && uc) ? tt_tensor_new(TT_I64, idx->ndim, idx->shape, TT_CPU) : NULL;
-  if (out) {
-    int64_t n = tt_tensor_numel(ic), U = uc->shape[0];
-    const int64_t *in = tt_i64(ic), *used = tt_i64(uc);
-    int64_t *o = tt_i64(out);
-    for (int64_t i = 0; i < n; i++) {
-      int64_t k = in[i];
-      if (q->re_embed > U && k >= U) k = 0;
-      if (k < 0 || k >= U) {
-        tt_error(TT_ERR_INVALID, "index %lld outside the remapped vocabulary of %lld", (long long)in[i], (long long)U);
-        tt_tensor_release(&out);
-        break;
-      }
-      o[i] = used[k];
+  if (!out) return NULL;
+  int64_t n = tt_tensor_numel(ic), U = uc->shape[0];
+  const int64_t *in = tt_i64(ic), *used = tt_i64(uc);
+  int64_t *o = tt_i64(out);
+  for (int64_t i = 0; i < n; i++) {
+    int64_t k = in[i];
+    if (q->re_embed > U && k >= U) k = 0;
+    if (k < 0 || k >= U) {
+      tt_error(TT_ERR_INVALID, "index %lld outside the remapped vocabulary of %lld", (long long)in[i], (long long)U);
+      return NULL;
     }
+    o[i] = used[k];
   }
-  tt_tensor_unref(ic);
-  tt_tensor_unref(uc);
-  if (out && idx->device != TT_CPU) {
-    tt_tensor *d = tt_to_device(out, idx->device);
-    tt_tensor_unref(out);
-    out = d;
-  }
-  return out;
+  return tt_to_device(out, idx->device);
 }
 
 static tt_status vq_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
@@ -157,47 +142,21 @@ static tt_status vq_forward(void *self, const tt_value *args, int nargs, tt_valu
   }
   int64_t B = z->shape[0], h = z->shape[2], w = z->shape[3], N = B * h * w;
   tt_tensor *E = q->embedding->t;
-  tt_status s = TT_OK;
-  tt_tensor *zp = NULL, *zf = NULL, *idx = NULL, *zq = NULL, *zfd = NULL, *zqd = NULL, *t1 = NULL, *t2 = NULL,
-            *a = NULL, *b = NULL, *loss = NULL, *diff = NULL, *diffd = NULL, *st = NULL, *st4 = NULL,
-            *stp = NULL, *out = NULL, *ind = NULL;
-#define NN(x) if (!(x)) { s = tt_last_status(); goto done; }
-  NN(zp = tt_permute(z, (int[]){0, 2, 3, 1}));                 // [B, h, w, D]
-  NN(zf = tt_reshape(zp, TT_DIMS(N, q->e_dim)));                // [N, D]
-  NN(idx = tt_codebook_argmin(zf, E, NULL));                    // [N]
-  NN(zq = tt_embedding(E, idx));                                // [N, D]
-  NN(zfd = tt_detach(zf));
-  NN(zqd = tt_detach(zq));
-  NN(t1 = tt_mse_loss(zqd, zf));                                // pulls the encoder
-  NN(t2 = tt_mse_loss(zq, zfd));                                // pulls the codebook
-  if (q->legacy) { NN(a = tt_tensor_ref(t1)); NN(b = tt_mul_scalar(t2, q->beta)); }
-  else { NN(a = tt_mul_scalar(t1, q->beta)); NN(b = tt_tensor_ref(t2)); }
-  NN(loss = tt_add(a, b));
+  tt_scope_begin();
+  tt_tensor *zp = tt_permute(z, (int[]){0, 2, 3, 1});                 // [B, h, w, D]
+  tt_tensor *zf = tt_reshape(zp, TT_DIMS(N, q->e_dim));                // [N, D]
+  tt_tensor *idx = tt_codebook_argmin(zf, E, NULL);                    // [N]
+  tt_tensor *zq = tt_embedding(E, idx);                                // [N, D]
+  tt_tensor *t1 = tt_mse_loss(tt_detach(zq), zf);                      // pulls the encoder
+  tt_tensor *t2 = tt_mse_loss(zq, tt_detach(zf));                      // pulls the codebook
+  tt_tensor *loss = q->legacy ? tt_add(t1, tt_mul_scalar(t2, q->beta)) : tt_add(tt_mul_scalar(t1, q->beta), t2);
   /* straight-through: z + sg[zq - z], computed in that order as the reference does */
-  NN(diff = tt_sub(zq, zf));
-  NN(diffd = tt_detach(diff));
-  NN(st = tt_add(zf, diffd));                                   // [N, D]
-  NN(st4 = tt_reshape(st, TT_DIMS(B, h, w, q->e_dim)));
-  NN(stp = tt_permute(st4, (int[]){0, 3, 1, 2}));               // [B, D, h, w]
-  NN(out = tt_contiguous(stp));
-  if (q->used) {
-    NN(ind = remap_to_used(q, idx));
-    tt_tensor *r = q->sane_index_shape ? tt_reshape(ind, TT_DIMS(B, h, w)) : tt_reshape(ind, TT_DIMS(N, 1));
-    NN(r);
-    tt_tensor_unref(ind);
-    ind = r;
-  } else {
-    NN(ind = q->sane_index_shape ? tt_reshape(idx, TT_DIMS(B, h, w)) : tt_tensor_ref(idx));
-  }
-  rets[0] = tt_value_tensor(out);
-  rets[1] = tt_value_tensor(loss);
-  rets[2] = tt_value_tensor(ind);
-  *nrets = 3;
-done:;
-#undef NN
-  tt_tensor *all[] = {zp, zf, idx, zq, zfd, zqd, t1, t2, a, b, loss, diff, diffd, st, st4, stp, out, ind};
-  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
-  return s;
+  tt_tensor *st = tt_add(zf, tt_detach(tt_sub(zq, zf)));              // [N, D]
+  st = tt_reshape(st, TT_DIMS(B, h, w, q->e_dim));
+  tt_tensor *out = tt_contiguous(tt_permute(st, (int[]){0, 3, 1, 2})); // [B, D, h, w]
+  tt_tensor *ind = q->used ? remap_to_used(q, idx) : idx;
+  ind = q->sane_index_shape ? tt_reshape(ind, TT_DIMS(B, h, w)) : q->used ? tt_reshape(ind, TT_DIMS(N, 1)) : ind;
+  return tt_scope_return(rets, nrets, out, loss, ind);
 }
 
 /* get_codebook_entry(indices [, {B, h, w, D}]) -> [B, D, h, w] (or rows [N, D] without a shape) */
@@ -219,32 +178,12 @@ static tt_status vq_codebook_entry(void *self, const tt_value *args, int nargs, 
       return tt_error(TT_ERR_INVALID, "shape {%lld, %lld, %lld, D} does not match %lld indices", (long long)shape[0],
                       (long long)shape[1], (long long)shape[2], (long long)tt_tensor_numel(idx));
   }
+  tt_scope_begin();
   tt_tensor *flat = tt_reshape(idx, TT_DIMS(-1));
-  if (!flat) return tt_last_status();
-  if (q->used) {
-    tt_tensor *u = unmap_to_all(q, flat);
-    tt_tensor_unref(flat);
-    if (!u) return tt_last_status();
-    flat = u;
-  }
+  if (q->used) flat = unmap_to_all(q, flat);
   tt_tensor *rows = tt_embedding(q->embedding->t, flat);   // [N, D]
-  tt_tensor_unref(flat);
-  if (!rows) return tt_last_status();
-  if (!has_shape) {
-    rets[0] = tt_value_tensor_steal(rows);
-    *nrets = 1;
-    return TT_OK;
-  }
-  tt_tensor *r4 = tt_reshape(rows, 4, shape);
-  tt_tensor *p = r4 ? tt_permute(r4, (int[]){0, 3, 1, 2}) : NULL;
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor_unref(rows);
-  tt_tensor_unref(r4);
-  tt_tensor_unref(p);
-  if (!c) return tt_last_status();
-  rets[0] = tt_value_tensor_steal(c);
-  *nrets = 1;
-  return TT_OK;
+  if (has_shape) rows = tt_contiguous(tt_permute(tt_reshape(rows, 4, shape), (int[]){0, 3, 1, 2}));   // [B, D, h, w]
+  return tt_scope_return(rets, nrets, rows);
 }
 
 static tt_status vq_info(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/kinds.h"
+#include "taming/scope.h"
 
 typedef struct {
   double temperature, top_p;
@@ -97,7 +98,9 @@ static tt_status filtered_probs(const categorical *c, const float *row, int64_t 
 static tt_status run(categorical *c, const tt_value *args, int nargs, tt_value *ret, bool draw) {
   tt_tensor *l;
   TT_TRY(tt_sampler_host_logits(args, nargs, &l));
-  int64_t B = l->shape[0], V = l->shape[1];
+  int64_t B = l->shape[0], V = l->shape[1];                       // l [B, V] on the host
+  tt_scope_begin();
+  tt_scope_own(l);
   tt_tensor *probs = tt_tensor_new(TT_F32, TT_DIMS(B, V), TT_CPU);
   tt_tensor *out = draw ? tt_tensor_new(TT_I64, TT_DIMS(B), TT_CPU) : NULL;
   entry *scratch = malloc(sizeof *scratch * (size_t)V);
@@ -118,19 +121,12 @@ static tt_status run(categorical *c, const tt_value *args, int nargs, tt_value *
     tt_i64(out)[b] = pick >= 0 ? pick : last;
   }
   free(scratch);
-  tt_tensor_unref(l);
   if (s != TT_OK) {
-    tt_tensor_unref(probs);
-    tt_tensor_unref(out);
+    tt_scope_end();
     return s;
   }
-  if (draw) {
-    tt_tensor_unref(probs);
-    *ret = tt_value_tensor_steal(out);
-  } else {
-    *ret = tt_value_tensor_steal(probs);
-  }
-  return TT_OK;
+  int n;
+  return tt_scope_return(ret, &n, draw ? out : probs);   // token ids [B] or probabilities [B, V]
 }
 
 static tt_status ca_sample(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

@@ -3,6 +3,7 @@
 #include "config.h"
 #include <stdlib.h>
 #include "taming/kinds.h"
+#include "taming/scope.h"
 
 typedef struct { int unused; } greedy;
 
@@ -20,27 +21,23 @@ static void gr_destroy(void *self) { free(self); }
 static tt_status gr_sample(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   tt_tensor *l;
   TT_TRY(tt_sampler_host_logits(args, nargs, &l));
-  int64_t B = l->shape[0], V = l->shape[1];
-  tt_tensor *out = tt_tensor_new(TT_I64, TT_DIMS(B), TT_CPU);
-  if (!out) { tt_tensor_unref(l); return tt_last_status(); }
-  for (int64_t b = 0; b < B; b++) tt_i64(out)[b] = tt_sampler_argmax(tt_f32(l) + b * V, V);
-  tt_tensor_unref(l);
-  rets[0] = tt_value_tensor_steal(out);
-  *nrets = 1;
-  return TT_OK;
+  int64_t B = l->shape[0], V = l->shape[1];                       // l [B, V] on the host
+  tt_scope_begin();
+  tt_scope_own(l);
+  tt_tensor *out = tt_tensor_new(TT_I64, TT_DIMS(B), TT_CPU);      // [B]
+  for (int64_t b = 0; out && b < B; b++) tt_i64(out)[b] = tt_sampler_argmax(tt_f32(l) + b * V, V);
+  return tt_scope_return(rets, nrets, out);
 }
 
 static tt_status gr_probs(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   tt_tensor *l;
   TT_TRY(tt_sampler_host_logits(args, nargs, &l));
-  int64_t B = l->shape[0], V = l->shape[1];
-  tt_tensor *out = tt_zeros(TT_F32, TT_DIMS(B, V), TT_CPU);
-  if (!out) { tt_tensor_unref(l); return tt_last_status(); }
-  for (int64_t b = 0; b < B; b++) tt_f32(out)[b * V + tt_sampler_argmax(tt_f32(l) + b * V, V)] = 1.0f;
-  tt_tensor_unref(l);
-  rets[0] = tt_value_tensor_steal(out);
-  *nrets = 1;
-  return TT_OK;
+  int64_t B = l->shape[0], V = l->shape[1];                       // l [B, V] on the host
+  tt_scope_begin();
+  tt_scope_own(l);
+  tt_tensor *out = tt_zeros(TT_F32, TT_DIMS(B, V), TT_CPU);        // one-hot [B, V]
+  for (int64_t b = 0; out && b < B; b++) tt_f32(out)[b * V + tt_sampler_argmax(tt_f32(l) + b * V, V)] = 1.0f;
+  return tt_scope_return(rets, nrets, out);
 }
 
 static tt_status gr_state(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {

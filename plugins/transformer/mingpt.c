@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "taming/plugin.h"
+#include "taming/scope.h"
 
 /* A linear layer's weight packed for inference (bf16, or i8 + scale), made from
  * `src`, the f32 tensor bound when it was packed: once the parameter is rebound
@@ -196,116 +197,72 @@ static tt_status gpt_params_ready(void *self) {
   return TT_OK;
 }
 
-/* [B, T, E] -> [B, H, T, d] contiguous */
+/* [B, T, E] -> [B, H, T, d] contiguous (in the caller's scope) */
 static tt_tensor *split_heads(gpt *g, tt_tensor *x) {
+  if (!x) return NULL;
   int64_t B = x->shape[0], T = x->shape[1];
   tt_tensor *r = tt_reshape(x, TT_DIMS(B, T, g->H, g->E / g->H));
-  tt_tensor *p = r ? tt_permute(r, (int[]){0, 2, 1, 3}) : NULL;
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor_unref(r);
-  tt_tensor_unref(p);
-  return c;
+  return tt_contiguous(tt_permute(r, (int[]){0, 2, 1, 3}));
 }
 
-/* [B, H, T, d] -> [B, T, E] */
+/* [B, H, T, d] -> [B, T, E] (in the caller's scope) */
 static tt_tensor *merge_heads(gpt *g, tt_tensor *y) {
+  if (!y) return NULL;
   int64_t B = y->shape[0], T = y->shape[2];
-  tt_tensor *p = tt_permute(y, (int[]){0, 2, 1, 3});
-  tt_tensor *c = p ? tt_contiguous(p) : NULL;
-  tt_tensor *r = c ? tt_reshape(c, TT_DIMS(B, T, g->E)) : NULL;
-  tt_tensor_unref(p);
-  tt_tensor_unref(c);
-  return r;
+  tt_tensor *c = tt_contiguous(tt_permute(y, (int[]){0, 2, 1, 3}));
+  return tt_reshape(c, TT_DIMS(B, T, g->E));
 }
 
-/* attention with dropout on the probabilities (training with attn_pdrop > 0) */
+/* attention with dropout on the probabilities (training with attn_pdrop > 0), in the caller's scope */
 static tt_tensor *attention_dropout(gpt *g, tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_attention_params *ap) {
+  if (!q) return NULL;
   int64_t T = q->shape[2];
-  tt_tensor *kt = tt_transpose(k, -1, -2);
-  tt_tensor *s = kt ? tt_matmul(q, kt) : NULL;                   // [B, H, T, T]
-  tt_tensor *ss = s ? tt_mul_scalar(s, ap->scale) : NULL;
+  tt_tensor *s = tt_mul_scalar(tt_matmul(q, tt_transpose(k, -1, -2)), ap->scale);   // [B, H, T, T]
   /* the additive mask, 0 where visible and -inf elsewhere, filled on the host */
-  tt_tensor *mc = ss ? tt_tensor_new(TT_F32, TT_DIMS(T, T), TT_CPU) : NULL;
-  tt_tensor *y = NULL;
-  if (mc) {
-    for (int64_t i = 0; i < T; i++)
-      for (int64_t j = 0; j < T; j++) {
-        bool ok = j <= i || (i < ap->n_unmasked && j < ap->n_unmasked);
-        tt_f32(mc)[i * T + j] = ok ? 0.0f : -INFINITY;
-      }
-    tt_tensor *md = tt_to_device(mc, q->device);
-    tt_tensor *sm = md ? tt_add(ss, md) : NULL;
-    tt_tensor *p = sm ? tt_softmax(sm, -1) : NULL;
-    tt_tensor *pd = p ? tt_dropout(p, g->attn_pdrop, true, &g->rng) : NULL;
-    y = pd ? tt_matmul(pd, v) : NULL;
-    tt_tensor_unref(mc); tt_tensor_unref(md); tt_tensor_unref(sm); tt_tensor_unref(p); tt_tensor_unref(pd);
-  }
-  tt_tensor_unref(kt); tt_tensor_unref(s); tt_tensor_unref(ss);
-  return y;
+  tt_tensor *mc = tt_tensor_new(TT_F32, TT_DIMS(T, T), TT_CPU);
+  if (!mc) return NULL;
+  for (int64_t i = 0; i < T; i++)
+    for (int64_t j = 0; j < T; j++) {
+      bool ok = j <= i || (i < ap->n_unmasked && j < ap->n_unmasked);
+      tt_f32(mc)[i * T + j] = ok ? 0.0f : -INFINITY;
+    }
+  tt_tensor *p = tt_softmax(tt_add(s, tt_to_device(mc, q->device)), -1);
+  return tt_matmul(tt_dropout(p, g->attn_pdrop, true, &g->rng), v);
+}
+
+/* y [B, H, T, d] over the keys and values cached so far, after writing this step's
+ * k, v [B, H, T, d] at positions [offset, offset + T) of the layer's cache (caller's scope) */
+static tt_tensor *cached_attention(block *b, tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_attention_params *ap,
+                                   int64_t offset) {
+  if (!q || !k || !v) return NULL;
+  int64_t T = q->shape[2];
+  tt_tensor *ks = tt_slice(b->k_cache, 2, offset, offset + T, 1), *vs = tt_slice(b->v_cache, 2, offset, offset + T, 1);
+  if (!ks || !vs || tt_copy_(ks, k) != TT_OK || tt_copy_(vs, v) != TT_OK) return NULL;
+  ap->q_offset = offset;
+  return tt_attention(q, tt_slice(b->k_cache, 2, 0, offset + T, 1), tt_slice(b->v_cache, 2, 0, offset + T, 1), ap);
 }
 
 /* One block on x [B, T, E]. With `cached`, keys/values of these T tokens are written
  * at positions [offset, offset + T) of the layer's cache and attention runs over
  * everything cached so far. */
 static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int64_t offset) {
-  bool train = g->training;
-  tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);
-  if (!h) return NULL;
-  tt_tensor *q0 = linear_fwd(g, &b->query, &b->pk[PK_QUERY], h), *k0 = linear_fwd(g, &b->key, &b->pk[PK_KEY], h),
-            *v0 = linear_fwd(g, &b->value, &b->pk[PK_VALUE], h);
-  tt_tensor_unref(h);
-  tt_tensor *q = q0 ? split_heads(g, q0) : NULL, *k = k0 ? split_heads(g, k0) : NULL, *v = v0 ? split_heads(g, v0) : NULL;
-  tt_tensor_unref(q0); tt_tensor_unref(k0); tt_tensor_unref(v0);
-  tt_tensor *y = NULL;
+  bool drop = g->training && g->resid_pdrop > 0;
   tt_attention_params ap = {(float)(1.0 / sqrt((double)(g->E / g->H))), true, 0, g->n_unmasked};
-  if (q && k && v) {
-    if (cached) {
-      int64_t T = x->shape[1];
-      tt_tensor *ks = tt_slice(b->k_cache, 2, offset, offset + T, 1), *vs = tt_slice(b->v_cache, 2, offset, offset + T, 1);
-      tt_status s = (ks && vs) ? tt_copy_(ks, k) : tt_last_status();
-      if (s == TT_OK) s = tt_copy_(vs, v);
-      tt_tensor_unref(ks); tt_tensor_unref(vs);
-      tt_tensor *kk = s == TT_OK ? tt_slice(b->k_cache, 2, 0, offset + T, 1) : NULL;
-      tt_tensor *vv = kk ? tt_slice(b->v_cache, 2, 0, offset + T, 1) : NULL;
-      ap.q_offset = offset;
-      y = vv ? tt_attention(q, kk, vv, &ap) : NULL;                  // [B, H, T, d]
-      tt_tensor_unref(kk); tt_tensor_unref(vv);
-    } else if (train && g->attn_pdrop > 0) {
-      y = attention_dropout(g, q, k, v, &ap);
-    } else {
-      y = tt_attention(q, k, v, &ap);
-    }
-  }
-  tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
-  if (!y) return NULL;
-  tt_tensor *m = merge_heads(g, y);
-  tt_tensor_unref(y);
-  tt_tensor *a = m ? linear_fwd(g, &b->proj, &b->pk[PK_PROJ], m) : NULL;
-  tt_tensor_unref(m);
-  if (a && train && g->resid_pdrop > 0) {
-    tt_tensor *d = tt_dropout(a, g->resid_pdrop, true, &g->rng);
-    tt_tensor_unref(a);
-    a = d;
-  }
-  tt_tensor *x1 = a ? tt_add(x, a) : NULL;
-  tt_tensor_unref(a);
-  if (!x1) return NULL;
-  tt_tensor *h2 = tt_layer_norm_layer_forward(&b->ln2, x1);
-  tt_tensor *f = h2 ? linear_fwd(g, &b->fc, &b->pk[PK_FC], h2) : NULL;
-  tt_tensor_unref(h2);
-  tt_tensor *ge = f ? tt_gelu(f) : NULL;
-  tt_tensor_unref(f);
-  tt_tensor *o = ge ? linear_fwd(g, &b->out, &b->pk[PK_OUT], ge) : NULL;
-  tt_tensor_unref(ge);
-  if (o && train && g->resid_pdrop > 0) {
-    tt_tensor *d = tt_dropout(o, g->resid_pdrop, true, &g->rng);
-    tt_tensor_unref(o);
-    o = d;
-  }
-  tt_tensor *x2 = o ? tt_add(x1, o) : NULL;
-  tt_tensor_unref(o);
-  tt_tensor_unref(x1);
-  return x2;
+  tt_scope_begin();
+  tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);                       // [B, T, E]
+  tt_tensor *q = split_heads(g, linear_fwd(g, &b->query, &b->pk[PK_QUERY], h));  // [B, H, T, d]
+  tt_tensor *k = split_heads(g, linear_fwd(g, &b->key, &b->pk[PK_KEY], h));
+  tt_tensor *v = split_heads(g, linear_fwd(g, &b->value, &b->pk[PK_VALUE], h));
+  tt_tensor *y = cached ? cached_attention(b, q, k, v, &ap, offset)              // [B, H, T, d]
+                 : g->training && g->attn_pdrop > 0 ? attention_dropout(g, q, k, v, &ap)
+                 : tt_attention(q, k, v, &ap);
+  tt_tensor *a = linear_fwd(g, &b->proj, &b->pk[PK_PROJ], merge_heads(g, y));    // [B, T, E]
+  if (drop) a = tt_dropout(a, g->resid_pdrop, true, &g->rng);
+  tt_tensor *x1 = tt_add(x, a);                                                  // x + attn(ln1(x))
+  tt_tensor *f = linear_fwd(g, &b->fc, &b->pk[PK_FC], tt_layer_norm_layer_forward(&b->ln2, x1));   // [B, T, 4E]
+  tt_tensor *o = linear_fwd(g, &b->out, &b->pk[PK_OUT], tt_gelu(f));             // [B, T, E]
+  if (drop) o = tt_dropout(o, g->resid_pdrop, true, &g->rng);
+  return tt_scope_end(tt_add(x1, o));                                            // x1 + mlp(ln2(x1))
 }
 
 /* idx [B, T] i64 (+ embeddings [B, T0, E] prepended) at positions from `offset`
@@ -323,45 +280,18 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
              (long long)offset, (long long)g->T);
     return NULL;
   }
+  tt_scope_begin();
   /* tokens are small: follow the weights to their device */
-  tt_tensor *idx_dev = idx->device == g->tok_emb->t->device ? tt_tensor_ref(idx) : tt_to_device(idx, g->tok_emb->t->device);
-  if (!idx_dev) return NULL;
-  tt_tensor *x = tt_embedding(g->tok_emb->t, idx_dev);           // [B, T, E]
-  tt_tensor_unref(idx_dev);
-  if (x && emb) {
-    tt_tensor *parts[2] = {emb, x};
-    tt_tensor *c = tt_cat(2, parts, 1);
-    tt_tensor_unref(x);
-    x = c;
-  }
-  tt_tensor *pe = x ? tt_slice(g->pos_emb->t, 1, offset, offset + T, 1) : NULL;   // [1, T, E]
-  tt_tensor *xp = pe ? tt_add(x, pe) : NULL;
-  tt_tensor_unref(pe);
-  tt_tensor_unref(x);
-  x = xp;
-  if (x && g->training && g->embd_pdrop > 0) {
-    tt_tensor *d = tt_dropout(x, g->embd_pdrop, true, &g->rng);
-    tt_tensor_unref(x);
-    x = d;
-  }
-  for (int64_t l = 0; x && l < g->L; l++) {
-    tt_tensor *y = block_forward(g, &g->blocks[l], x, cached, offset);
-    tt_tensor_unref(x);
-    x = y;
-  }
-  if (!x) return NULL;
-  if (last_only) {
-    tt_tensor *s = tt_slice(x, 1, T - 1, T, 1);
-    tt_tensor_unref(x);
-    x = s;
-    if (!x) return NULL;
-  }
+  tt_tensor *x = tt_embedding(g->tok_emb->t, tt_to_device(idx, g->tok_emb->t->device));   // [B, T, E]
+  if (emb) x = tt_cat(2, (tt_tensor *[]){emb, x}, 1);                                    // [B, T0+T, E]
+  x = tt_add(x, tt_slice(g->pos_emb->t, 1, offset, offset + T, 1));                       // + pos_emb [1, T, E]
+  if (g->training && g->embd_pdrop > 0) x = tt_dropout(x, g->embd_pdrop, true, &g->rng);
+  for (int64_t l = 0; l < g->L; l++)
+    x = tt_scope_replace(x, tt_scope_own(block_forward(g, &g->blocks[l], x, cached, offset)));
+  if (last_only) x = tt_slice(x, 1, T - 1, T, 1);                                         // [B, 1, E]
   tt_tensor *h = tt_layer_norm_layer_forward(&g->ln_f, x);
-  tt_tensor_unref(x);
   tt_linear_layer head = {g->head, NULL};
-  tt_tensor *logits = h ? linear_fwd(g, &head, &g->head_pk, h) : NULL;   // [B, T, V]
-  tt_tensor_unref(h);
-  return logits;
+  return tt_scope_end(linear_fwd(g, &head, &g->head_pk, h));                            // [B, T, V]
 }
 
 static tt_status gpt_forward(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
