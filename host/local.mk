@@ -15,48 +15,7 @@ taming_HEADERS = \
 	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/kinds.h \
 	host/include/taming/sampling.h host/include/taming/io.h host/include/taming/dist.h \
 	host/include/taming/imgproc.h host/include/taming/datasets.h host/include/taming/dataloader.h \
-	host/include/taming/tensorboard.h host/include/taming/metrics.h
-# host/ — the runtime library libtaming and the `taming` command.
-lib_LTLIBRARIES += host/libtaming.la
-# the core: tensors, backends, autograd, values, parameters
-host_libtaming_la_SOURCES = host/status.c host/arena.c host/tensor.c host/backend.c host/autograd.c
-host_libtaming_la_SOURCES += host/profile.c
-# scopes that own the temporaries of a forward pass
-host_libtaming_la_SOURCES += host/scope.c
-host_libtaming_la_SOURCES += host/value.c host/internal.h host/dl.c host/dl.h host/backend_impl.h
-# files: checkpoints, safetensors, npy, YAML, atomic writes
-host_libtaming_la_SOURCES += host/io_internal.h host/atomic.c host/ckpt.c host/zip.c host/pickle.c
-host_libtaming_la_SOURCES += host/ckpt_torch.c host/json.c host/ckpt_safetensors.c host/npy.c host/yaml_config.c
-host_libtaming_la_SOURCES += host/ckpt_quantize.c host/ckpt_torch_legacy.c
-# op wrappers (shape checks, kernel dispatch, autograd), one file per family
-host_libtaming_la_SOURCES += host/ops/common.c host/ops/common.h
-host_libtaming_la_SOURCES += host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c
-host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c host/ops/qlinear.c
-# plugins, the Lua module, the sampling loops
-host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
-host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
-host_libtaming_la_SOURCES += host/lua_select.c
-# what each plugin kind implements (checked at load) and typed calls to it
-host_libtaming_la_SOURCES += host/kinds.c host/kind_calls.c
-host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attention.c
-# sample-set metrics (FID, Inception Score) and the .npz files their statistics live in
-host_libtaming_la_SOURCES += host/metrics.c host/lua_metrics.c host/npz.c
-host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
-	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
-host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm
-host_libtaming_la_LDFLAGS = -version-info 0:0:0 -no-undefined $(OPENMP_CFLAGS)
-
-taming_HEADERS = \
-	host/include/taming/taming.h host/include/taming/export.h host/include/taming/status.h \
-	host/include/taming/tensor.h host/include/taming/arena.h host/include/taming/backend.h \
-	host/include/taming/autograd.h host/include/taming/ops.h host/include/taming/value.h \
-	host/include/taming/module.h host/include/taming/plugin.h host/include/taming/io.h \
-	host/include/taming/sampling.h
-taming_HEADERS += host/include/taming/checked.h host/include/taming/profile.h
-taming_HEADERS += host/include/taming/scope.h
-	host/include/taming/sampling.h host/include/taming/dtype.h
-	host/include/taming/sampling.h host/include/taming/metrics.h
-taming_HEADERS += host/include/taming/checked.h host/include/taming/dtype.h host/include/taming/kinds.h
+	host/include/taming/tensorboard.h host/include/taming/metrics.h host/include/taming/scope.h
 nodist_taming_HEADERS = host/include/taming/version.h
 tamingops_HEADERS += \
 	host/include/taming/ops/copy.h host/include/taming/ops/elementwise.h \
