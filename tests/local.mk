@@ -45,6 +45,12 @@ tests_check_ops_qlinear_SOURCES = tests/check_ops_qlinear.c
 tests_check_ops_qlinear_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_qlinear_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_qlinear
+# bf16 mixed-precision GEMMs and the compute-precision switch (exit 77 without AVX512-BF16)
+check_PROGRAMS += tests/check_ops_gemm_bf16
+tests_check_ops_gemm_bf16_SOURCES = tests/check_ops_gemm_bf16.c
+tests_check_ops_gemm_bf16_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_gemm_bf16_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_gemm_bf16
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c

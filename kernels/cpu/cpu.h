@@ -25,6 +25,10 @@ tt_status tt_cpu_register_random(tt_backend *b);
 tt_status tt_cpu_register_compare(tt_backend *b);
 tt_status tt_cpu_register_sort(tt_backend *b);
 tt_status tt_cpu_register_qlinear(tt_backend *b);
+tt_status tt_cpu_register_gemm_bf16(tt_backend *b);
+
+/* The CPU has AMX-BF16 and Linux granted this process the tile state (qlinear.c). */
+bool tt_cpu_amx_bf16_usable(void);
 
 /* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c).
  * A kernel that calls BLAS from OpenMP threads brackets the region with

@@ -17,3 +17,5 @@ host_libtaming_la_SOURCES += kernels/cpu/resample.c
 host_libtaming_la_SOURCES += kernels/cpu/compare.c kernels/cpu/sort.c
 # low-precision linear family (bf16 / int8 weights)
 host_libtaming_la_SOURCES += kernels/cpu/qlinear.c
+# bf16 GEMMs of mixed-precision training (AMX / AVX512-BF16)
+host_libtaming_la_SOURCES += kernels/cpu/gemm_bf16.c
