@@ -30,7 +30,8 @@ static float at(const float *A, bool t, int64_t ld, int64_t r, int64_t c) { retu
 
 START_TEST(test_kernel_against_reference) {
   static const int64_t shapes[][3] = {{1, 1, 1}, {5, 3, 7}, {16, 16, 32}, {17, 33, 45}, {64, 48, 96},
-                                      {100, 70, 300}, {33, 130, 64}};
+                                      {100, 70, 300}, {33, 130, 64}, {40, 50, 1100},
+                                      {130, 200, 700}};   /* k in chunks; the last split across threads */
   tt_gemm_bf16_fn f = TT_KERNEL(TT_CPU, gemm_bf16);
   TH_NN(f);
   for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++)

@@ -51,6 +51,8 @@ tests_check_ops_gemm_bf16_SOURCES = tests/check_ops_gemm_bf16.c
 tests_check_ops_gemm_bf16_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_gemm_bf16_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_gemm_bf16
+TESTS += tests/gemm_bf16_paths_test.sh
+EXTRA_DIST += tests/gemm_bf16_paths_test.sh
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c

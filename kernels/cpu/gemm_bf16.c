@@ -67,15 +67,18 @@ __attribute__((target(TT_AVX512BF16))) static void pack_a(bool ta, int64_t M, in
           }
           _mm512_storeu_si512((void *)(d + r * 32), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
         }
-      } else {     /* A stored [K, M]: 16 rows of a tile lie along a stored row; transpose */
-        uint16_t t[32][16] __attribute__((aligned(64)));
+      } else {     /* A stored [K, M]: rows k, k+1 of 16 m -> 16 k-pairs, one to each tile row */
+        const __m512i pairs = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                               22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+        const __m512i row = _mm512_set_epi32(240, 224, 208, 192, 176, 160, 144, 128, 112, 96, 80, 64, 48, 32, 16, 0);
         __mmask16 mm = lanes16(M - mb * 16);
-        for (int kk = 0; kk < 32; kk++) {
-          __m512 v = kk < kl ? _mm512_maskz_loadu_ps(mm, A + (k0 + kk) * lda + mb * 16) : _mm512_setzero_ps();
-          _mm256_store_si256((__m256i *)t[kk], (__m256i)_mm512_cvtneps_pbh(v));
+        for (int kp = 0; kp < 16; kp++) {
+          int64_t k = k0 + 2 * kp;
+          __m512 r0 = k < K ? _mm512_maskz_loadu_ps(mm, A + k * lda + mb * 16) : _mm512_setzero_ps();
+          __m512 r1 = k + 1 < K ? _mm512_maskz_loadu_ps(mm, A + (k + 1) * lda + mb * 16) : _mm512_setzero_ps();
+          __m512i v = _mm512_permutexvar_epi16(pairs, (__m512i)_mm512_cvtne2ps_pbh(r1, r0));
+          _mm512_i32scatter_epi32((void *)(d + 2 * kp), row, v, 4);
         }
-        for (int r = 0; r < 16; r++)
-          for (int kk = 0; kk < 32; kk++) d[r * 32 + kk] = t[kk][r];
       }
     }
 }
@@ -139,19 +142,41 @@ __attribute__((target("amx-tile,amx-bf16"))) static void amx_begin(void) {
 
 __attribute__((target("amx-tile"))) static void amx_end(void) { _tile_release(); }
 
-/* C rows [32 mp, +32) x columns [32 np, +32) (the parts inside M x N) */
-__attribute__((target("amx-tile,amx-bf16,avx512f"))) static void amx_block(int64_t mp, int64_t np, int64_t steps,
-                                                                          const uint16_t *Ap, const uint16_t *Bp,
-                                                                          int64_t M, int64_t N, float alpha,
-                                                                          float beta, float *C, int64_t ldc) {
+/* Long k runs are cut into chunks of KCHUNK steps (512 k), so the two A tiles' panel
+ * (32 KiB) stays in L1 while the B panels stream past; partial sums wait in an f32
+ * workspace W [mt * 16, nt * 16] between chunks. */
+#define KCHUNK 16
+
+#define AMX_C_TILE(t, expr) \
+  switch (t) {              \
+    case 0: expr(0); break; \
+    case 1: expr(1); break; \
+    case 2: expr(2); break; \
+    default: expr(3); break; \
+  }
+
+/* C rows [32 mp, +32) x columns [32 np, +32) over k-steps [s0, s0 + ns): from zero
+ * (first) or W, into W or, after the last chunk, into C (the parts inside M x N) */
+__attribute__((target("amx-tile,amx-bf16,avx512f"))) static void
+amx_block(int64_t mp, int64_t np, int64_t steps, int64_t s0, int64_t ns, bool first, bool last, const uint16_t *Ap,
+          const uint16_t *Bp, float *W, int64_t ldw, int64_t M, int64_t N, float alpha, float beta, float *C,
+          int64_t ldc) {
   float c[16 * 16] __attribute__((aligned(64)));
   const uint16_t *a0 = Ap + 2 * mp * steps * 512, *a1 = a0 + steps * 512;
   const uint16_t *b0 = Bp + 2 * np * steps * 512, *b1 = b0 + steps * 512;
-  _tile_zero(0);
-  _tile_zero(1);
-  _tile_zero(2);
-  _tile_zero(3);
-  for (int64_t s = 0; s < steps; s++) {
+  float *w0 = W ? W + mp * 32 * ldw + np * 32 : NULL;
+  if (first) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+  } else {
+    _tile_loadd(0, w0, ldw * 4);
+    _tile_loadd(1, w0 + 16, ldw * 4);
+    _tile_loadd(2, w0 + 16 * ldw, ldw * 4);
+    _tile_loadd(3, w0 + 16 * ldw + 16, ldw * 4);
+  }
+  for (int64_t s = s0; s < s0 + ns; s++) {
     _tile_loadd(4, a0 + s * 512, 64);
     _tile_loadd(6, b0 + s * 512, 64);
     _tile_loadd(5, a1 + s * 512, 64);
@@ -161,13 +186,17 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) static void amx_block(int64
     _tile_dpbf16ps(2, 5, 6);
     _tile_dpbf16ps(3, 5, 7);
   }
+  if (!last) {
+    _tile_stored(0, w0, ldw * 4);
+    _tile_stored(1, w0 + 16, ldw * 4);
+    _tile_stored(2, w0 + 16 * ldw, ldw * 4);
+    _tile_stored(3, w0 + 16 * ldw + 16, ldw * 4);
+    return;
+  }
   for (int t = 0; t < 4; t++) {
-    switch (t) {
-      case 0: _tile_stored(0, c, 64); break;
-      case 1: _tile_stored(1, c, 64); break;
-      case 2: _tile_stored(2, c, 64); break;
-      default: _tile_stored(3, c, 64); break;
-    }
+#define STORE_C(i) _tile_stored(i, c, 64)
+    AMX_C_TILE(t, STORE_C)
+#undef STORE_C
     int64_t m0 = mp * 32 + (t / 2) * 16, n0 = np * 32 + (t % 2) * 16;
     if (m0 >= M || n0 >= N) continue;
     int64_t mr = M - m0 < 16 ? M - m0 : 16;
@@ -181,7 +210,6 @@ __attribute__((target("amx-tile,amx-bf16,avx512f"))) static void amx_block(int64
     }
   }
 }
-
 
 /* ---- AVX512-BF16 (no AMX) ----
  * The same packed operands: a B tile row (16 columns x one k-pair) is one 512-bit
@@ -228,15 +256,18 @@ static tt_status gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
                              int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
   int64_t steps = (K + 31) / 32, mt = (M + 31) / 32 * 2, nt = (N + 31) / 32 * 2;
   size_t abytes = (size_t)(mt * steps) * 1024, bbytes = (size_t)(nt * steps) * 1024;
+  bool amx = amx_ok, chunked = amx && steps > KCHUNK;
+  int64_t ldw = nt * 16;
   uint16_t *Ap = aligned_alloc(64, abytes), *Bp = aligned_alloc(64, bbytes);
-  if (!Ap || !Bp) {
+  float *W = chunked ? aligned_alloc(64, sizeof(float) * (size_t)(mt * 16 * ldw)) : NULL;
+  if (!Ap || !Bp || (chunked && !W)) {
     free(Ap);
     free(Bp);
+    free(W);
     return tt_error(TT_ERR_NOMEM, "gemm_bf16: out of memory packing [%lld, %lld] x [%lld, %lld]", (long long)M,
                     (long long)K, (long long)K, (long long)N);
   }
   int64_t mp = mt / 2, np = nt / 2, m8 = (M + 7) / 8;
-  bool amx = amx_ok;
   int nth = nthreads((double)M * N * K / 16.0);
 #pragma omp parallel num_threads(nth) if (nth > 1)
   {
@@ -254,8 +285,13 @@ static tt_status gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
     /* row blocks in contiguous runs per thread, so each keeps its A panel hot */
     if (amx) {
       amx_begin();
+      for (int64_t s0 = 0; s0 < steps; s0 += KCHUNK) {
+        int64_t ns = steps - s0 < KCHUNK ? steps - s0 : KCHUNK;
 #pragma omp for schedule(static)
-      for (int64_t w = 0; w < mp * np; w++) amx_block(w / np, w % np, steps, Ap, Bp, M, N, alpha, beta, C, ldc);
+        for (int64_t w = 0; w < mp * np; w++)
+          amx_block(w / np, w % np, steps, s0, ns, s0 == 0, s0 + ns == steps, Ap, Bp, W, ldw, M, N, alpha, beta, C,
+                    ldc);
+      }
       amx_end();
     } else {
 #pragma omp for schedule(static)
@@ -267,6 +303,7 @@ static tt_status gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
   }
   free(Ap);
   free(Bp);
+  free(W);
   return TT_OK;
 }
 
