@@ -8,7 +8,8 @@
  * the switch: off gives the f32 results bit for bit; on, linear and matmul
  * forward and backward match the same kind of reference, and stay within a
  * bf16-sized distance of the f32 gradients; a node keeps the precision of its
- * forward. Without a bf16 GEMM on this CPU the suite exits 77.
+ * forward; attention under bf16 stays within a bf16-sized distance of f32.
+ * Without a bf16 GEMM on this CPU the suite exits 77.
  * tests/gemm_bf16_paths_test.sh runs it again on the AVX512-BF16 path. */
 #include <math.h>
 #include <stdlib.h>
@@ -193,6 +194,42 @@ START_TEST(test_matmul_forward_backward) {
 }
 END_TEST
 
+/* causal attention [2, 4, 80, 16] under bf16 against f32: forward and gradients within
+ * 2^-6 of each tensor's largest value (scores of 16 bf16 products, then softmax and a sum
+ * of 80 more), not equal to f32, and the backward uses the forward's precision */
+START_TEST(test_attention) {
+  int64_t sh[4] = {2, 4, 80, 16};
+  tt_attention_params p = {0.25f, true, 0, 0};
+  tt_tensor *out[2][4];   /* [f32, bf16] x [y, gq, gk, gv] */
+  tt_tensor *G = th_randn(14, 4, sh, 1.0f);
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    tt_tensor *q = th_leaf(11, 4, sh, 1.0f), *k = th_leaf(12, 4, sh, 1.0f), *v = th_leaf(13, 4, sh, 1.0f);
+    TH_OK(tt_set_compute_precision(bf16 ? TT_BF16 : TT_F32));
+    tt_tensor *y = tt_attention(q, k, v, &p);
+    TH_NN(y);
+    TH_OK(tt_set_compute_precision(bf16 ? TT_F32 : TT_BF16));
+    TH_OK(tt_backward(y, G, false));
+    TH_OK(tt_set_compute_precision(TT_F32));
+    out[bf16][0] = y;
+    out[bf16][1] = tt_tensor_ref(q->grad);
+    out[bf16][2] = tt_tensor_ref(k->grad);
+    out[bf16][3] = tt_tensor_ref(v->grad);
+    tt_tensor_unref(q); tt_tensor_unref(k); tt_tensor_unref(v);
+  }
+  static const char *names[4] = {"attention bf16 y", "attention bf16 dq", "attention bf16 dk", "attention bf16 dv"};
+  for (int i = 0; i < 4; i++) {
+    double mx = 0;
+    const float *f = tt_f32(out[0][i]);
+    for (int64_t j = 0; j < tt_tensor_numel(out[0][i]); j++) mx = fmax(mx, fabs(f[j]));
+    th_assert_close(names[i], out[1][i], out[0][i], mx / 64);
+    ck_assert_msg(th_max_abs_diff(out[1][i], out[0][i]) > 0, "%s equals f32", names[i]);
+    tt_tensor_unref(out[0][i]);
+    tt_tensor_unref(out[1][i]);
+  }
+  tt_tensor_unref(G);
+}
+END_TEST
+
 int main(void) {
   const char *isa = tt_gemm_bf16_isa();
   printf("gemm_bf16: %s\n", isa);
@@ -214,6 +251,7 @@ int main(void) {
   tcase_add_test(tw, test_switch_off_is_f32_bit_for_bit);
   tcase_add_test(tw, test_linear_backward);
   tcase_add_test(tw, test_matmul_forward_backward);
+  tcase_add_test(tw, test_attention);
   suite_add_tcase(s, tw);
   return th_run(s);
 }

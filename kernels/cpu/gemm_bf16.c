@@ -326,6 +326,16 @@ static tt_status cpu_gemm_bf16_batched(bool ta, bool tb, int64_t M, int64_t N, i
   return TT_OK;
 }
 
+static bool have_bf16;   /* a bf16 kernel is registered */
+
+void tt_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (have_bf16 && K > 0 && gemm_packed(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) == TT_OK) return;
+  if (have_bf16 && K > 0) tt_error_clear();   /* out of memory for the packed operands: f32 instead */
+  tt_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 static const char *isa = "no kernel";
 
 static const char *cpu_gemm_bf16_isa(void) { return isa; }
@@ -344,6 +354,7 @@ tt_status tt_cpu_register_gemm_bf16(tt_backend *b) {
   } else {
     amx_ok = !no_amx && tt_cpu_amx_bf16_usable();
     isa = amx_ok ? "amx-bf16" : "avx512bf16";
+    have_bf16 = true;
     TT_REGISTER_KERNEL(b, gemm_bf16, cpu_gemm_bf16);
     TT_REGISTER_KERNEL(b, gemm_bf16_batched, cpu_gemm_bf16_batched);
   }
