@@ -14,7 +14,8 @@
  * C blocks are split across OpenMP threads. Debian's OpenBLAS 0.3.21 declares
  * cblas_sbgemm but is built without it (no such symbol in the library), so the
  * choice was between these kernels and f32 sgemm: on the transformer's shapes
- * AMX is several times faster than sgemm (numbers in README, "bf16 training").
+ * AMX is 2.3-2.65x sgemm at 2 threads and 3-5x on one (README, "bf16 mixed-precision
+ * training"); the AVX512-BF16 kernel is slower than sgemm on the same (AMX) CPU.
  * Every element of C is one f32 sum in a fixed k order per path, so results
  * do not depend on the thread count. TAMING_CPU_ISA=generic registers no
  * kernel (the f32 fallback), TAMING_CPU_ISA=avx512 hides AMX. */
