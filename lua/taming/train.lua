@@ -197,6 +197,12 @@ local function resume(o, parts, loader, batch, dist)
       .. "will not be bitwise identical to an uninterrupted one (set OMP_NUM_THREADS=%d)\n"):format(st.threads,
       tt.threads(), st.threads))
   end
+  -- the GEMMs' precision changes every step's numbers
+  local prec, was = o.precision or "fp32", st.precision or "fp32"
+  if was ~= prec then
+    io.stderr:write(("warning: the checkpoint was trained with precision=%s, this run uses precision=%s: the "
+      .. "resumed run will not be bitwise identical to an uninterrupted one\n"):format(was, prec))
+  end
   -- atomics in some CUDA backward kernels sum in a varying order
   if tostring(parts.device or "cpu"):match("^cuda") then
     io.stderr:write("warning: resuming on the GPU: CUDA training steps are not bitwise reproducible (some backward "
@@ -208,7 +214,7 @@ end
 local function common_state(o, loader, kind, batch, world, extra)
   local s = {kind = kind, epoch = loader:position().epoch, position = loader:position(), batch = batch, world = world,
              accumulate = o.accumulate or 1, lr = o.lr, seed = o.seed, config = o.config, args = o.args,
-             threads = tt.threads()}
+             threads = tt.threads(), precision = o.precision or "fp32"}
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
 end

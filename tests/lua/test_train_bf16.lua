@@ -14,7 +14,8 @@
 --
 -- make check runs 100 steps; TAMING_TEST_STEPS=200 runs the full 200-step curve:
 --   TAMING_TEST_STEPS=200 host/taming run tests/lua/test_train_bf16.lua
--- A run with TAMING_CPU_ISA=generic (no bf16 GEMM) trains in fp32 and says so in one line.
+-- A run with TAMING_CPU_ISA=generic (no bf16 GEMM) trains in fp32 and says so in one line;
+-- train_transformer precision=bf16 resumes bit for bit, and warns when resumed in fp32.
 -- Skips (77) without Debian's dataset-fashion-mnist or without a bf16 GEMM on this CPU.
 package.path = os.getenv("TT_SRCDIR") .. "/tests/lua/?.lua;" .. package.path
 local tt = require "taming"
@@ -125,6 +126,43 @@ print("ran " .. info.precision .. " " .. tt.compute_precision())
   local _, lines = out:gsub("precision=bf16 is not available", "")
   T.eq("one line saying so: " .. out, lines, 1)
   T.ok("with the reason: " .. out, out:find("no bf16 GEMM on this CPU", 1, true) ~= nil)
+end}
+
+-- the shipped pipeline: a bf16 run cut at step 2 and resumed to 4 equals an uninterrupted
+-- one bit for bit (the bf16 GEMMs sum in a fixed order); resuming it in fp32 warns
+tests[4] = {"train_transformer_precision_bf16_resumes_exactly", function()
+  local fs = tmp .. "/first_stage.safetensors"
+  local vq = tt.build(tmp .. "/gpt.yaml", {ckpt_path = false}).first_stage
+  vq:init(5)
+  tt.safetensors.save(fs, vq:state_dict())
+  local args = ("%s run %s/pipelines/train_transformer.lua config=%s/gpt.yaml first_stage=%s data=fashion_mnist "
+    .. "split=test size=16 limit=32 batch=8 lr=1e-3 workers=0 ckpt_every=2 image_every=0 tensorboard=false "
+    .. "progress=off precision=bf16"):format(T.taming(), T.srcdir(), tmp, fs)
+  local function run(extra)
+    local status, out = T.sh(args .. " " .. extra)
+    if status ~= 0 then error(("train_transformer %s failed (status %d):\n%s"):format(extra, status, out), 2) end
+    return out
+  end
+  local out = run("steps=4 logdir=" .. tmp .. "/whole")
+  T.ok("says it trains in bf16: " .. out, out:find("precision: bf16 GEMMs", 1, true) ~= nil)
+  run("steps=2 logdir=" .. tmp .. "/cut")
+  out = run("steps=4 resume=auto logdir=" .. tmp .. "/cut")
+  T.ok("no precision warning: " .. out, out:find("trained with precision", 1, true) == nil)
+  local a = tt.ckpt.open(tmp .. "/whole/checkpoints/step-00000004.safetensors")
+  local b = tt.ckpt.open(tmp .. "/cut/checkpoints/step-00000004.safetensors")
+  local n = 0
+  for k, t in pairs(a:tensors()) do
+    if k:sub(1, 12) == "transformer." then
+      T.close("resumed " .. k, b:get(k), t, 0)
+      n = n + 1
+    end
+  end
+  T.ok("transformer tensors compared", n > 10)
+  local status, warn = T.sh(args:gsub("precision=bf16", "precision=fp32") .. " steps=5 resume=auto logdir=" .. tmp
+    .. "/cut")
+  T.eq("fp32 resume: " .. warn, status, 0)
+  T.ok("fp32 resume warns: " .. warn,
+    warn:find("trained with precision=bf16, this run uses precision=fp32", 1, true) ~= nil)
 end}
 
 local status = T.run("train_bf16", tests)
