@@ -15,3 +15,4 @@ bench_bench_conv_CPPFLAGS = $(AM_CPPFLAGS) $(BLAS_CFLAGS)
 bench_bench_conv_LDADD = host/libtaming.la $(BLAS_LIBS) -lm
 EXTRA_DIST += bench/lua_sampler.lua
 EXTRA_DIST += bench/cfg.lua
+EXTRA_DIST += bench/gemm_bf16.lua

@@ -10,7 +10,9 @@
 -- step, and the peak of tensor memory per step (taming's own allocator).
 --
 --   taming run bench/train.lua what=vqgan|transformer [config=FILE.yaml] [size=64] [batch=N]
---                              [steps=12] [warmup=3] [threads=N] [profile=K] [seed=23]
+--                              [steps=12] [warmup=3] [threads=N] [profile=K] [seed=23] [precision=fp32|bf16]
+-- precision=bf16 (transformer): the GEMMs in bf16 with f32 accumulation (train.set_precision); the
+-- JSON names the precision that ran and the bf16 GEMM's instruction set.
 local tt = require "taming"
 local train = require "taming.train"
 
@@ -24,6 +26,7 @@ local a = tt.args.parse(..., {
   warmup = {"int", default = 3, help = "first steps left out of the rate"},
   threads = {"int"}, seed = {"int", default = 23},
   profile = {"int", help = "print the per-op table of step K (stderr)"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16"}},
 }, "taming run bench/train.lua what=vqgan|transformer [config=...] [steps=12] [warmup=3]")
 if a.threads then tt.set_threads(a.threads) end
 if a.steps <= a.warmup then error(("steps=%d must exceed warmup=%d"):format(a.steps, a.warmup), 0) end
@@ -38,7 +41,7 @@ end
 
 local config = a.config or (harness .. (a.what == "vqgan" and "vqgan64.yaml" or "transformer.yaml"))
 local cfg = tt.yaml.load(config)
-local model = tt.build(cfg, {train = a.what == "vqgan", loss = {seed = a.seed}})
+local model = tt.build(cfg, {train = a.what == "vqgan", loss = {seed = a.seed}, ckpt_path = false})   -- random weights
 if a.what == "vqgan" and not model.loss then error(config .. ": the lossconfig gives nothing to train", 0) end
 model:init(a.seed, "cpu")
 
@@ -70,7 +73,15 @@ local t_last, c_last
 local rss0 = rss_now()
 local o = {model = model, loader = loader, steps = a.steps, lr = 4.5e-6 * batch, seed = a.seed, logdir = logdir,
            ckpt_every = 0, checkpoint = false, image_every = 0, log_every = a.steps + 1, progress = "off",
-           tensorboard = false, profile = a.profile, config = cfg}
+           tensorboard = false, profile = a.profile, config = cfg,
+           precision = a.precision}
+local ran, isa = a.precision, "openblas"
+if a.precision == "bf16" then
+  if a.what ~= "transformer" then error("precision=bf16 trains the transformer only (what=transformer)", 0) end
+  local prev, info = train.set_precision("bf16", false)
+  tt.set_compute_precision(prev)
+  ran, isa = info.precision, info.isa
+end
 -- the tensor-memory peak of each step: the profiler's window, restarted after every step
 -- (a profile=K table is printed before this runs)
 o.on_step = function(step)
@@ -103,9 +114,9 @@ for _, v in ipairs(timed) do sum = sum + v end
 local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
-print(('{"bench":"train","what":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
+print(('{"bench":"train","what":"%s","precision":"%s","gemm_isa":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
   .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],'
   .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f}')
-  :format(a.what, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
+  :format(a.what, ran, isa, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
     #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), rss_peak / 2^20, rss0 / 2^20,
     (rss_peak - rss0) / 2^20, peak_tensors / 2^20))

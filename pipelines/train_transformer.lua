@@ -26,6 +26,8 @@ local a = tt.args.parse(..., train.schema{
   init = {"string", help = "start from the weights of a whole Net2NetTransformer checkpoint (fine-tuning)"},
   cond_drop = {"number", default = 0.0, help = "probability of training on the null condition (classifier-free "
     .. "guidance)"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16"}, help = "bf16: the GEMMs of linear layers "
+    .. "and matmuls in bf16 with f32 accumulation (AMX / AVX512-BF16); weights, gradients and optimizer state stay f32"},
   null_token = {"int", help = "the null condition's token (default: n_classes for a class condition, else "
     .. "vocab_size - 1)"},
 }, usage)
@@ -91,5 +93,6 @@ local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rat
 local o = train.options(a, cfg, info)
 o.model, o.loader, o.lr, o.dist, o.weight_decay = model, loader, lr, dist, a.weight_decay
 o.cond_drop = a.cond_drop
+o.precision = a.precision
 train.transformer(o)
 loader:close()

@@ -52,6 +52,14 @@ tests_check_ops_qlinear_SOURCES = tests/check_ops_qlinear.c
 tests_check_ops_qlinear_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_qlinear_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_qlinear
+# bf16 mixed-precision GEMMs and the compute-precision switch (exit 77 without AVX512-BF16)
+check_PROGRAMS += tests/check_ops_gemm_bf16
+tests_check_ops_gemm_bf16_SOURCES = tests/check_ops_gemm_bf16.c
+tests_check_ops_gemm_bf16_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_gemm_bf16_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_gemm_bf16
+TESTS += tests/gemm_bf16_paths_test.sh
+EXTRA_DIST += tests/gemm_bf16_paths_test.sh
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
@@ -190,6 +198,7 @@ LUA_TESTS += tests/lua/test_second_stage.lua
 # bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
+LUA_TESTS += tests/lua/test_train_bf16.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
 # f16 / bf16 / f64 checkpoints convert to the model's f32 on bind

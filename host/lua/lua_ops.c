@@ -535,6 +535,32 @@ static int l_threads(lua_State *L) {
   return 1;
 }
 
+/* set_compute_precision("fp32" | "bf16") -> {precision =, isa = [, fallback = why]}:
+ * the precision of the GEMMs in linear and matmul, forward and backward (mixed-precision
+ * training). bf16 on a CPU without a bf16 GEMM stays fp32; `fallback` says why. */
+static int l_set_compute_precision(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  bool bf = !strcmp(p, "bf16");
+  if (!bf && strcmp(p, "fp32")) return luaL_error(L, "set_compute_precision: expected fp32 or bf16, found '%s'", p);
+  tt_status s = tt_set_compute_precision(bf ? TT_BF16 : TT_F32);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, tt_compute_precision() == TT_BF16 ? "bf16" : "fp32");
+  lua_setfield(L, -2, "precision");
+  lua_pushstring(L, tt_compute_precision() == TT_BF16 ? tt_gemm_bf16_isa() : "openblas");
+  lua_setfield(L, -2, "isa");
+  if (s != TT_OK) {
+    lua_pushstring(L, tt_error_message());
+    lua_setfield(L, -2, "fallback");
+    tt_error_clear();
+  }
+  return 1;
+}
+
+static int l_compute_precision(lua_State *L) {
+  lua_pushstring(L, tt_compute_precision() == TT_BF16 ? "bf16" : "fp32");
+  return 1;
+}
+
 /* stream_read_gbs([mib = 1024 [, reps = 5]]) -> GB/s: the best of reps passes of
  * all threads summing a buffer far larger than the caches, the memory bandwidth a
  * weight-streaming decoder can hope for (benches print it next to their speed). */
@@ -581,6 +607,7 @@ static const luaL_Reg ops_funcs[] = {
     {"device_available", l_device_available}, {"synchronize", l_synchronize},
     {"memory_in_use", l_memory_in_use}, {"set_threads", l_set_threads}, {"threads", l_threads},
     {"stream_read_gbs", l_stream_read_gbs},
+    {"set_compute_precision", l_set_compute_precision}, {"compute_precision", l_compute_precision},
     {NULL, NULL}};
 
 static const luaL_Reg rng_methods[] = {

@@ -12,6 +12,7 @@ typedef struct {
   tt_tensor *q, *k, *v;      /* contiguous, detached */
   tt_tensor *probs;          /* [BH, Tq, Tk] */
   int64_t BH;
+  bool bf16;                 /* the forward's GEMMs ran in bf16: so do the backward's */
 } attention_ctx;
 
 static void attention_release(tt_node *n) {
@@ -36,7 +37,8 @@ static tt_tensor as_heads(const tt_tensor *t, int64_t BH) {
 static tt_status attention_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
   attention_ctx *c = n->ctx;
   if (!gy[0]) return TT_OK;
-  tt_attention_bwd_fn f = TT_KERNEL(c->q->device, attention_bwd);
+  tt_attention_bwd_fn f =
+      c->bf16 ? TT_KERNEL(c->q->device, attention_bwd_bf16) : TT_KERNEL(c->q->device, attention_bwd);
   if (!f) return tt_last_status();
   tt_tensor *g = tt_contiguous(gy[0]);
   if (!g) return tt_last_status();
@@ -106,7 +108,9 @@ static tt_status check_args(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_a
 tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_attention_params *p) {
   TT_PROFILE_OP("attention");
   if (check_args(q, k, v, p)) return NULL;
-  tt_attention_fwd_fn f = TT_KERNEL(q->device, attention_fwd);
+  /* mixed precision (tt_set_compute_precision): the CPU kernels' GEMMs in bf16 */
+  bool bf = tt_compute_precision() == TT_BF16 && q->device == TT_CPU && tt_backend_supports(TT_CPU, "attention_fwd_bf16");
+  tt_attention_fwd_fn f = bf ? TT_KERNEL(q->device, attention_fwd_bf16) : TT_KERNEL(q->device, attention_fwd);
   if (!f) return NULL;
   int nd = q->ndim;
   int64_t BH = 1;
@@ -147,6 +151,7 @@ tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_atten
     c->v = vc;
     c->probs = probs;
     c->BH = BH;
+    c->bf16 = bf;
     tt_node_attach(n, 0, out);
     tt_node_unref(n);
   } else {

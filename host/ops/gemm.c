@@ -1,8 +1,47 @@
 /* ops/gemm.c — matmul (batched, broadcasting, transposes folded into the GEMM
- * flags) and linear, forward and backward. */
+ * flags) and linear, forward and backward, in f32 or, under the compute
+ * precision switch, with bf16 operands and f32 accumulation (mixed-precision
+ * training: the tensors stay f32, only the products round). */
 #include "config.h"
+#include <stdio.h>
 #include <string.h>
 #include "common.h"
+
+/* ---- compute precision ---- */
+
+static tt_dtype compute_precision = TT_F32;
+
+tt_status tt_set_compute_precision(tt_dtype dt) {
+  if (dt != TT_F32 && dt != TT_BF16)
+    return tt_error(TT_ERR_INVALID, "compute precision: expected f32 or bf16, found %s", tt_dtype_name(dt));
+  if (dt == TT_BF16 && !tt_backend_supports(TT_CPU, "gemm_bf16")) {
+    compute_precision = TT_F32;
+    return tt_error(TT_ERR_UNSUPPORTED, "compute precision bf16: no bf16 GEMM on this CPU (%s)", tt_gemm_bf16_isa());
+  }
+  compute_precision = dt;
+  return TT_OK;
+}
+
+tt_dtype tt_compute_precision(void) { return compute_precision; }
+
+const char *tt_gemm_bf16_isa(void) {
+  if (!tt_backend_supports(TT_CPU, "gemm_bf16_isa")) return "no bf16 GEMM kernel in this build";
+  tt_gemm_bf16_isa_fn f = TT_KERNEL(TT_CPU, gemm_bf16_isa);
+  return f ? f() : "no bf16 GEMM kernel in this build";
+}
+
+/* whether products on dev run in bf16 now: CPU only (a CUDA tensor keeps f32, said once) */
+static bool use_bf16(tt_device dev) {
+  if (compute_precision != TT_BF16) return false;
+  if (dev == TT_CPU) return true;
+  static bool said;
+  if (!said) {
+    said = true;
+    fprintf(stderr, "taming: compute precision bf16 applies to CPU tensors; GEMMs on %s stay f32\n",
+            tt_device_name(dev));
+  }
+  return false;
+}
 
 /* How one operand feeds the GEMM: the last two dims as a (possibly transposed)
  * matrix with leading dimension ld, the batch dims as one uniform stride. */
@@ -51,7 +90,7 @@ static tt_status as_matrix(tt_tensor *t, int nb, const int64_t *bshape, mat_view
 }
 
 /* C[b] = A[b] @ B[b] with a, b already broadcast to batch shape (views). */
-static tt_tensor *matmul_raw(tt_tensor *a, tt_tensor *b, int nb, const int64_t *bshape) {
+static tt_tensor *matmul_raw(tt_tensor *a, tt_tensor *b, int nb, const int64_t *bshape, bool bf) {
   int64_t M = a->shape[a->ndim - 2], K = a->shape[a->ndim - 1], N = b->shape[b->ndim - 1];
   int64_t shape[TT_MAX_DIMS], batch = 1;
   for (int i = 0; i < nb; i++) { shape[i] = bshape[i]; batch *= bshape[i]; }
@@ -66,14 +105,14 @@ static tt_tensor *matmul_raw(tt_tensor *a, tt_tensor *b, int nb, const int64_t *
     const float *pa = tt_f32(va.t), *pb = tt_f32(vb.t);
     float *pc = tt_f32(out);
     if (batch == 1) {
-      tt_gemm_fn f = TT_KERNEL(a->device, gemm);
+      tt_gemm_fn f = bf ? TT_KERNEL(a->device, gemm_bf16) : TT_KERNEL(a->device, gemm);
       s = f ? f(va.trans, vb.trans, M, N, K, 1.0f, pa, va.ld, pb, vb.ld, 0.0f, pc, N) : tt_last_status();
     } else if (vb.bstride == 0 && !va.trans && va.bstride == M * va.ld && va.ld == K) {
       /* every batch shares B and A is densely packed: one tall GEMM */
-      tt_gemm_fn f = TT_KERNEL(a->device, gemm);
+      tt_gemm_fn f = bf ? TT_KERNEL(a->device, gemm_bf16) : TT_KERNEL(a->device, gemm);
       s = f ? f(false, vb.trans, batch * M, N, K, 1.0f, pa, K, pb, vb.ld, 0.0f, pc, N) : tt_last_status();
     } else {
-      tt_gemm_batched_fn f = TT_KERNEL(a->device, gemm_batched);
+      tt_gemm_batched_fn f = bf ? TT_KERNEL(a->device, gemm_bf16_batched) : TT_KERNEL(a->device, gemm_batched);
       s = f ? f(va.trans, vb.trans, M, N, K, 1.0f, pa, va.ld, va.bstride, pb, vb.ld, vb.bstride, 0.0f, pc, N,
                 M * N, batch)
             : tt_last_status();
@@ -92,6 +131,7 @@ typedef struct {
   tt_tensor *a, *b;   /* the 2+-D operands as used (after 1-D promotion) */
   int nda, ndb;       /* original ranks */
   int64_t sa[TT_MAX_DIMS], sb[TT_MAX_DIMS];
+  bool bf16;          /* the forward ran in bf16: so do the gradients' products */
 } matmul_ctx;
 
 static void matmul_release(tt_node *n) {
@@ -105,24 +145,27 @@ static tt_status matmul_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
   if (!gy[0]) return TT_OK;
   tt_tensor *g = gy[0];   /* [..., M, N] */
   tt_status s = TT_OK;
+  tt_dtype prec = compute_precision;
+  compute_precision = c->bf16 ? TT_BF16 : TT_F32;
   if (tt_node_wants(n, 0)) {
     tt_tensor *bt = tt_transpose(c->b, -1, -2);
     tt_tensor *ga = bt ? tt_matmul(g, bt) : NULL;   /* [..., M, K] */
     tt_tensor *r = ga ? tt_sum_to(ga, c->nda, c->sa) : NULL;
     tt_tensor_unref(bt);
     tt_tensor_unref(ga);
-    if (!r) return tt_last_status();
+    if (!r) s = tt_last_status();
     gx[0] = r;
   }
-  if (tt_node_wants(n, 1)) {
+  if (s == TT_OK && tt_node_wants(n, 1)) {
     tt_tensor *at = tt_transpose(c->a, -1, -2);
     tt_tensor *gb = at ? tt_matmul(at, g) : NULL;   /* [..., K, N] */
     tt_tensor *r = gb ? tt_sum_to(gb, c->ndb, c->sb) : NULL;
     tt_tensor_unref(at);
     tt_tensor_unref(gb);
-    if (!r) return tt_last_status();
+    if (!r) s = tt_last_status();
     gx[1] = r;
   }
+  compute_precision = prec;
   return s;
 }
 
@@ -148,6 +191,7 @@ static tt_tensor *matmul_nd(tt_tensor *a, tt_tensor *b) {
     }
     bshape[i] = x == 1 ? y : x;
   }
+  bool bf = use_bf16(a->device);
   bool prev = tt_grad_set_enabled(false);
   int64_t esh[TT_MAX_DIMS];
   memcpy(esh, bshape, sizeof(int64_t) * (size_t)nb);
@@ -157,7 +201,7 @@ static tt_tensor *matmul_nd(tt_tensor *a, tt_tensor *b) {
   esh[nb] = K;
   esh[nb + 1] = b->shape[b->ndim - 1];
   tt_tensor *eb = ea ? tt_expand(b, nb + 2, esh) : NULL;
-  tt_tensor *out = eb ? matmul_raw(ea, eb, nb, bshape) : NULL;
+  tt_tensor *out = eb ? matmul_raw(ea, eb, nb, bshape, bf) : NULL;
   tt_tensor_unref(ea);
   tt_tensor_unref(eb);
   tt_grad_set_enabled(prev);
@@ -171,6 +215,7 @@ static tt_tensor *matmul_nd(tt_tensor *a, tt_tensor *b) {
     c->ndb = b->ndim;
     memcpy(c->sa, a->shape, sizeof c->sa);
     memcpy(c->sb, b->shape, sizeof c->sb);
+    c->bf16 = bf;
     tt_node_attach(n, 0, out);
     tt_node_unref(n);
   }
@@ -210,6 +255,7 @@ tt_tensor *tt_matmul(tt_tensor *a, tt_tensor *b) {
 typedef struct {
   tt_tensor *x, *w;   /* x as [rows, in] */
   bool has_bias;
+  bool bf16;          /* the forward ran in bf16: so do the gradients' products */
 } linear_ctx;
 
 static void linear_release(tt_node *n) {
@@ -224,7 +270,7 @@ static tt_status linear_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
   int64_t rows = c->x->shape[0], in = c->x->shape[1], out = c->w->shape[0];
   tt_tensor *g = tt_contiguous(gy[0]);
   if (!g) return tt_last_status();
-  tt_gemm_fn gemm = TT_KERNEL(g->device, gemm);
+  tt_gemm_fn gemm = c->bf16 ? TT_KERNEL(g->device, gemm_bf16) : TT_KERNEL(g->device, gemm);
   tt_status s = gemm ? TT_OK : tt_last_status();
   if (s == TT_OK && tt_node_wants(n, 0)) {   /* gx [rows, in] = gy [rows, out] @ w [out, in] */
     tt_tensor *r = tt_tensor_new(TT_F32, n->in[0]->ndim, n->in[0]->shape, g->device);
@@ -262,7 +308,8 @@ tt_tensor *tt_linear(tt_tensor *x, tt_tensor *w, tt_tensor *bias) {
     return NULL;
   }
   int64_t in = w->shape[1], out = w->shape[0], rows = tt_tensor_numel(x) / (in ? in : 1);
-  tt_gemm_fn gemm = TT_KERNEL(x->device, gemm);
+  bool bf = use_bf16(x->device);
+  tt_gemm_fn gemm = bf ? TT_KERNEL(x->device, gemm_bf16) : TT_KERNEL(x->device, gemm);
   if (!gemm) return NULL;
   tt_tensor *xc = tt_contiguous(x), *wc = tt_contiguous(w);
   int64_t sh[TT_MAX_DIMS];
@@ -289,6 +336,7 @@ tt_tensor *tt_linear(tt_tensor *x, tt_tensor *w, tt_tensor *bias) {
     c->x = tt_tensor_view_of(xc, 2, (int64_t[]){rows, in}, NULL, xc->offset);
     c->w = tt_detach(wc);
     c->has_bias = bias != NULL;
+    c->bf16 = bf;
     tt_node_attach(n, 0, y);
     tt_node_unref(n);
   }

@@ -17,7 +17,8 @@
  * splits each head's query rows over the threads, and the backward, which
  * accumulates gK and gV over those rows, runs the heads in turn. Without saved
  * probabilities the scores live in a per-thread scratch of one row block,
- * never [BH, Tq, Tk]. */
+ * never [BH, Tq, Tk]. The _bf16 kernels (mixed precision) run every GEMM with
+ * bf16 operands and f32 sums (gemm_bf16.c); softmax stays f32. */
 #include "config.h"
 #include <cblas.h>
 #include <math.h>
@@ -41,7 +42,16 @@ typedef struct {
   const tt_attention_params *p;
   int64_t BH, Tq, Tk, d, dv;
   int64_t rows;            /* query rows per block */
+  bool bf16;               /* GEMMs with bf16 operands (mixed precision) */
 } attn_dims;
+
+/* One GEMM on this thread: f32, or bf16 operands with f32 sums (mixed precision). */
+static inline void attn_gemm(const attn_dims *a, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                             const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                             int64_t ldc) {
+  if (a->bf16) tt_cpu_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else tt_cpu_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 /* Number of keys query row t sees. */
 static inline int64_t visible(const attn_dims *a, int64_t t) {
@@ -81,7 +91,7 @@ static void head_fwd(const attn_dims *a, const float *q, const float *k, const f
     int64_t Lmax = visible(a, r1 - 1);
     float *S = P ? P + r0 * Tk : work;   /* [rows, Tk], only [rows, Lmax) used */
     /* S = scale * Q_blk K[0:Lmax]^T */
-    tt_cpu_sgemm(false, true, rows, Lmax, a->d, a->p->scale, q + r0 * a->d, a->d, k, a->d, 0.0f, S, Tk);
+    attn_gemm(a, false, true, rows, Lmax, a->d, a->p->scale, q + r0 * a->d, a->d, k, a->d, 0.0f, S, Tk);
     for (int64_t t = r0; t < r1; t++) {
       float *row = S + (t - r0) * Tk;
       int64_t L = visible(a, t), end = P ? Tk : Lmax;
@@ -89,16 +99,16 @@ static void head_fwd(const attn_dims *a, const float *q, const float *k, const f
       if (end > L) memset(row + L, 0, sizeof(float) * (size_t)(end - L));
     }
     /* O_blk = P_blk[:, 0:Lmax] V[0:Lmax] */
-    tt_cpu_sgemm(false, false, rows, a->dv, Lmax, 1.0f, S, Tk, v, a->dv, 0.0f, o + r0 * a->dv, a->dv);
+    attn_gemm(a, false, false, rows, a->dv, Lmax, 1.0f, S, Tk, v, a->dv, 0.0f, o + r0 * a->dv, a->dv);
   }
 }
 
 /* q [BH, Tq, d], k [BH, Tk, d], v [BH, Tk, dv] -> out [BH, Tq, dv]; probs [BH, Tq, Tk] or NULL */
-static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
-                                   const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
+static tt_status attention_fwd(bool bf16, const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                               const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
   if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || out->ndim != 3)
     return tt_error(TT_ERR_INVALID, "attention_fwd: the cpu kernel takes [BH, T, d] tensors");
-  attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0};
+  attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0, bf16};
   if (a.BH == 0 || a.Tq == 0) return TT_OK;
   a.rows = block_rows(&a, probs == NULL);
   int nt = tt_cpu_max_threads();
@@ -155,10 +165,10 @@ static void head_bwd(const attn_dims *a, const float *q, const float *k, const f
     int64_t Lmax = visible(a, r1 - 1);
     const float *Pb = P + r0 * Tk;
     /* gV[0:Lmax] += P_blk^T gO_blk */
-    if (gv) tt_cpu_sgemm(true, false, Lmax, dv, rows, 1.0f, Pb, Tk, go + r0 * dv, dv, 1.0f, gv, dv);
+    if (gv) attn_gemm(a, true, false, Lmax, dv, rows, 1.0f, Pb, Tk, go + r0 * dv, dv, 1.0f, gv, dv);
     if (!gq && !gk) continue;
     /* G = gO_blk V[0:Lmax]^T, then G <- P * (G - rowsum(G * P)) */
-    tt_cpu_sgemm(false, true, rows, Lmax, dv, 1.0f, go + r0 * dv, dv, v, dv, 0.0f, work, Tk);
+    attn_gemm(a, false, true, rows, Lmax, dv, 1.0f, go + r0 * dv, dv, v, dv, 0.0f, work, Tk);
     for (int64_t t = 0; t < rows; t++) {
       float *g = work + t * Tk;
       const float *pr = Pb + t * Tk;
@@ -170,17 +180,17 @@ static void head_bwd(const attn_dims *a, const float *q, const float *k, const f
       for (int64_t s = 0; s < Lmax; s++) g[s] = pr[s] * (g[s] - dot);
     }
     /* gQ_blk = scale G K[0:Lmax];  gK[0:Lmax] += scale G^T Q_blk */
-    if (gq) tt_cpu_sgemm(false, false, rows, d, Lmax, scale, work, Tk, k, d, 0.0f, gq + r0 * d, d);
-    if (gk) tt_cpu_sgemm(true, false, Lmax, d, rows, scale, work, Tk, q + r0 * d, d, 1.0f, gk, d);
+    if (gq) attn_gemm(a, false, false, rows, d, Lmax, scale, work, Tk, k, d, 0.0f, gq + r0 * d, d);
+    if (gk) attn_gemm(a, true, false, Lmax, d, rows, scale, work, Tk, q + r0 * d, d, 1.0f, gk, d);
   }
 }
 
-static tt_status cpu_attention_bwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
-                                   const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout, tt_tensor *gq,
-                                   tt_tensor *gk, tt_tensor *gv) {
+static tt_status attention_bwd(bool bf16, const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                               const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout, tt_tensor *gq,
+                               tt_tensor *gk, tt_tensor *gv) {
   if (q->ndim != 3 || k->ndim != 3 || v->ndim != 3 || probs->ndim != 3 || gout->ndim != 3)
     return tt_error(TT_ERR_INVALID, "attention_bwd: the cpu kernel takes [BH, T, d] tensors");
-  attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0};
+  attn_dims a = {p, q->shape[0], q->shape[1], k->shape[1], q->shape[2], v->shape[2], 0, bf16};
   if (a.BH == 0) return TT_OK;
   a.rows = block_rows(&a, true);
   int nt = tt_cpu_max_threads();
@@ -213,8 +223,32 @@ static tt_status cpu_attention_bwd(const tt_attention_params *p, const tt_tensor
   return TT_OK;
 }
 
+static tt_status cpu_attention_fwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                   const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
+  return attention_fwd(false, p, q, k, v, out, probs);
+}
+
+static tt_status cpu_attention_bwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                   const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout, tt_tensor *gq,
+                                   tt_tensor *gk, tt_tensor *gv) {
+  return attention_bwd(false, p, q, k, v, probs, gout, gq, gk, gv);
+}
+
+static tt_status cpu_attention_fwd_bf16(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                        const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
+  return attention_fwd(true, p, q, k, v, out, probs);
+}
+
+static tt_status cpu_attention_bwd_bf16(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                        const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout,
+                                        tt_tensor *gq, tt_tensor *gk, tt_tensor *gv) {
+  return attention_bwd(true, p, q, k, v, probs, gout, gq, gk, gv);
+}
+
 tt_status tt_cpu_register_attention(tt_backend *b) {
   TT_REGISTER_KERNEL(b, attention_fwd, cpu_attention_fwd);
   TT_REGISTER_KERNEL(b, attention_bwd, cpu_attention_bwd);
+  TT_REGISTER_KERNEL(b, attention_fwd_bf16, cpu_attention_fwd_bf16);
+  TT_REGISTER_KERNEL(b, attention_bwd_bf16, cpu_attention_bwd_bf16);
   return TT_OK;
 }

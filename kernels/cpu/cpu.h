@@ -25,6 +25,10 @@ tt_status tt_cpu_register_random(tt_backend *b);
 tt_status tt_cpu_register_compare(tt_backend *b);
 tt_status tt_cpu_register_sort(tt_backend *b);
 tt_status tt_cpu_register_qlinear(tt_backend *b);
+tt_status tt_cpu_register_gemm_bf16(tt_backend *b);
+
+/* The CPU has AMX-BF16 and Linux granted this process the tile state (qlinear.c). */
+bool tt_cpu_amx_bf16_usable(void);
 
 /* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c).
  * A kernel that calls BLAS from OpenMP threads brackets the region with
@@ -40,6 +44,11 @@ int tt_cpu_max_threads(void);
 void tt_cpu_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                   const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 int tt_cpu_thread_id(void);
+/* The same with bf16 operands and f32 sums (gemm_bf16.c), on the calling thread when
+ * called inside an OpenMP team; f32 sgemm where the CPU has no bf16 GEMM or packing
+ * memory runs out. */
+void tt_cpu_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 
 /* Work below this many elements is not worth waking threads for. */
 #define TT_CPU_PAR_MIN 32768

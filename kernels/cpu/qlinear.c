@@ -396,6 +396,8 @@ static bool cpu_has_amx_bf16(void) {
 #endif
 }
 
+bool tt_cpu_amx_bf16_usable(void) { return cpu_has_amx_bf16() && request_amx(); }
+
 static const char *cpu_qlinear_isa(tt_dtype dt) {
   return dt == TT_BF16 ? bf16_isa : dt == TT_I8 ? i8_isa : "no kernel for this dtype";
 }
@@ -411,7 +413,7 @@ tt_status tt_cpu_register_qlinear(tt_backend *b) {
   if (generic) {
     bf16_isa = i8_isa = "no kernel (TAMING_CPU_ISA=generic)";
   } else {
-    amx_ok = bf16 && !no_amx && cpu_has_amx_bf16() && request_amx();
+    amx_ok = bf16 && !no_amx && tt_cpu_amx_bf16_usable();
     bf16_isa = amx_ok ? "amx-bf16+avx512bf16" : bf16 ? "avx512bf16" : "no avx512bf16 on this CPU";
     i8_isa = avx512 ? (amx_ok ? "amx-bf16+avx512f" : "avx512f") : "no avx512f on this CPU";
     if (bf16) TT_REGISTER_KERNEL(b, qlinear_bf16, cpu_qlinear_bf16);

@@ -139,18 +139,19 @@ function Run:due(step, every)
   return every and every > 0 and step % every == 0
 end
 
--- profile=K: the per-op table of step K on stderr (tt.profile_*); on_step(step)
--- is called after every step (benchmarks time steps with it)
+-- profile=K: the per-op table of step K on stderr (tt.profile_*); on_step(step, loss)
+-- is called after every step (benchmarks time steps with it; the transformer loop
+-- passes the step's loss)
 function Run:step_begin(step)
   if self.o.profile == step + 1 then tt.profile_start() end
 end
 
-function Run:step_end(step)
+function Run:step_end(step, loss)
   if self.o.profile == step then
     tt.profile_report(("step %d"):format(step))
     tt.profile_stop()
   end
-  if self.o.on_step then self.o.on_step(step) end
+  if self.o.on_step then self.o.on_step(step, loss) end
 end
 
 -- the last step's checkpoint is written unless checkpoint = false
@@ -196,6 +197,12 @@ local function resume(o, parts, loader, batch, dist)
       .. "will not be bitwise identical to an uninterrupted one (set OMP_NUM_THREADS=%d)\n"):format(st.threads,
       tt.threads(), st.threads))
   end
+  -- the GEMMs' precision changes every step's numbers
+  local prec, was = o.precision or "fp32", st.precision or "fp32"
+  if was ~= prec then
+    io.stderr:write(("warning: the checkpoint was trained with precision=%s, this run uses precision=%s: the "
+      .. "resumed run will not be bitwise identical to an uninterrupted one\n"):format(was, prec))
+  end
   -- atomics in some CUDA backward kernels sum in a varying order
   if tostring(parts.device or "cpu"):match("^cuda") then
     io.stderr:write("warning: resuming on the GPU: CUDA training steps are not bitwise reproducible (some backward "
@@ -207,7 +214,7 @@ end
 local function common_state(o, loader, kind, batch, world, extra)
   local s = {kind = kind, epoch = loader:position().epoch, position = loader:position(), batch = batch, world = world,
              accumulate = o.accumulate or 1, lr = o.lr, seed = o.seed, config = o.config, args = o.args,
-             threads = tt.threads()}
+             threads = tt.threads(), precision = o.precision or "fp32"}
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
 end
@@ -369,6 +376,31 @@ function M.vqgan(o)
   return run:finish(step), step
 end
 
+-- ---- mixed precision ----
+
+-- precision = "bf16": the GEMMs of linear layers and matmuls (forward and backward)
+-- take bf16 operands and accumulate in f32 (tt.set_compute_precision); weights,
+-- gradients and the optimizer's state stay f32. No loss scaling: bf16 has f32's
+-- exponent range, so gradients do not underflow as they would in f16. A CPU without
+-- a bf16 GEMM trains in fp32 and says so in one line. Returns what to restore.
+function M.set_precision(precision, main)
+  precision = precision or "fp32"
+  if precision ~= "fp32" and precision ~= "bf16" then
+    error(("precision=%s: expected fp32 or bf16"):format(tostring(precision)), 0)
+  end
+  local prev = tt.compute_precision()
+  local info = tt.set_compute_precision(precision)
+  if main ~= false then
+    if info.fallback then
+      io.stderr:write(("taming: precision=%s is not available (%s); training in fp32\n"):format(precision,
+        info.fallback))
+    elseif precision == "bf16" then
+      print(("precision: bf16 GEMMs (%s), f32 weights, gradients and optimizer state"):format(info.isa))
+    end
+  end
+  return prev, info
+end
+
 -- ---- second stage ----
 
 function M.cond_input(model, batch)
@@ -407,10 +439,12 @@ end
 -- over the image codes with the condition prepended, pkeep, AdamW with weight
 -- decay on Linear weights only. o: as train.vqgan plus weight_decay (0.01) and
 -- cond_drop (the probability of the null condition, for classifier-free guidance;
--- the pkeep stream draws it first, so cond_drop = 0 leaves runs as they were).
+-- the pkeep stream draws it first, so cond_drop = 0 leaves runs as they were) and
+-- precision ("fp32" or "bf16", see M.set_precision).
 function M.transformer(o)
   local model, loader = o.model, o.loader
   local dist = o.dist or M.dist()
+  local prev_precision = M.set_precision(o.precision, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
@@ -459,7 +493,7 @@ function M.transformer(o)
       last_x, last_c = x, c
     end
     step = step + 1
-    run:step_end(step)
+    run:step_end(step, loss_sum)
     acc, acc_n = acc + loss_sum, acc_n + 1
     run:progress(step, {{"loss", loss_sum}})
     if run:due(step, o.log_every or 50) or step == o.steps then
@@ -478,6 +512,7 @@ function M.transformer(o)
                             state = common_state(o, loader, "transformer", batch_size, dist.size)})
     end
   end
+  tt.set_compute_precision(prev_precision)
   return run:finish(step), step
 end
 

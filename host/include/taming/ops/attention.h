@@ -34,10 +34,14 @@ typedef struct tt_attention_params {
 typedef tt_status (*tt_attention_fwd_fn)(const tt_attention_params *p, const tt_tensor *q,
                                          const tt_tensor *k, const tt_tensor *v, tt_tensor *out,
                                          tt_tensor *probs);
+/* attention_fwd_bf16 / attention_bwd_bf16: the same with every GEMM's operands rounded to
+ * bf16 and f32 sums (CPU, bf16 mixed precision: tt_set_compute_precision) */
+typedef tt_attention_fwd_fn tt_attention_fwd_bf16_fn;
 typedef tt_status (*tt_attention_bwd_fn)(const tt_attention_params *p, const tt_tensor *q,
                                          const tt_tensor *k, const tt_tensor *v,
                                          const tt_tensor *probs, const tt_tensor *gout,
                                          tt_tensor *gq, tt_tensor *gk, tt_tensor *gv);
+typedef tt_attention_bwd_fn tt_attention_bwd_bf16_fn;
 
 /* q [..., Tq, d], k [..., Tk, d], v [..., Tk, dv] (same leading dims) -> [..., Tq, dv].
  * Errors: mismatched shapes, Tk == 0, a non-finite scale, and with `causal`
