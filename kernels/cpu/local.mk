@@ -5,21 +5,5 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/conv.c kernels/cpu/resample.c kernels/cpu/norm.c kernels/cpu/softmax.c kernels/cpu/softmax_row.h \
 	kernels/cpu/attention.c kernels/cpu/embedding.c kernels/cpu/loss.c kernels/cpu/quantize.c kernels/cpu/optim.c \
 	kernels/cpu/random.c kernels/cpu/compare.c kernels/cpu/sort.c
-	kernels/cpu/copy.c kernels/cpu/elementwise.c kernels/cpu/reduce.c \
-	kernels/cpu/gemm.c kernels/cpu/random.c
-host_libtaming_la_SOURCES += kernels/cpu/embedding.c
-host_libtaming_la_SOURCES += kernels/cpu/loss.c
-host_libtaming_la_SOURCES += kernels/cpu/quantize.c
-host_libtaming_la_SOURCES += kernels/cpu/optim.c
-host_libtaming_la_SOURCES += \
-	kernels/cpu/norm.c kernels/cpu/softmax.c kernels/cpu/softmax_row.h kernels/cpu/attention.c
-# conv family
-host_libtaming_la_SOURCES += kernels/cpu/conv.c
-# resample family
-host_libtaming_la_SOURCES += kernels/cpu/resample.c
-# compare and sort families (sampler building blocks)
-host_libtaming_la_SOURCES += kernels/cpu/compare.c kernels/cpu/sort.c
-# low-precision linear family (bf16 / int8 weights)
-host_libtaming_la_SOURCES += kernels/cpu/qlinear.c
 # bf16 GEMMs of mixed-precision training (AMX / AVX512-BF16)
 host_libtaming_la_SOURCES += kernels/cpu/gemm_bf16.c
