@@ -92,11 +92,7 @@ tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefi
 }
 
 tt_tensor *tt_norm_swish(const tt_norm_layer *n, tt_tensor *x) {
-  tt_tensor *h = tt_group_norm_layer_forward(n, x);
-  if (!h) return NULL;
-  tt_tensor *y = tt_silu(h);
-  tt_tensor_unref(h);
-  return y;
+  return tt_group_norm_silu_layer_forward(n, x);
 }
 
 tt_tensor *tt_resblock_forward(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
