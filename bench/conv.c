@@ -2,7 +2,10 @@
  * f16 VQGAN at 256x256, and plain sgemm as the ceiling a GEMM-based conv can reach.
  * Prints one JSON object per line:
  *   {"op":"conv2d","cin":128,"cout":128,"k":3,"stride":1,"h":64,"w":64,"batch":1,"ms":6.7,"gflops":180.1}
- * Usage: bench_conv [reps] [--quick]   (median of reps timed runs after one warm-up) */
+ * --train times the three kernels on the shapes one VQGAN 64x64 training step runs
+ * (the reference harness's vqgan64.yaml, batch 8: autoencoder, LPIPS VGG16, PatchGAN).
+ * Usage: bench_conv [reps] [--quick | --train] [--op=NAME]   (median of reps timed runs after one warm-up;
+ * ms is wall time, cpu_ms the CPU time of all threads) */
 #include "config.h"
 #include <cblas.h>
 #include <stdio.h>
@@ -34,9 +37,37 @@ static const shape shapes[] = {
     {256, 512, 4, 1, 1, 1, 1, 1, 31, 31, 1, false, false},    /* PatchGAN last-but-one */
 };
 
+/* One VQGAN 64x64 training step at batch 8 (ch 64, ch_mult 1,1,2,2): every distinct
+ * conv shape whose weight or input gradient the step computes. */
+static const shape train_shapes[] = {
+    {3, 64, 3, 1, 1, 1, 1, 1, 64, 64, 8, true, true},       /* enc conv_in */
+    {64, 64, 3, 1, 1, 1, 1, 1, 64, 64, 8, true, true},      /* res blocks at 64, LPIPS conv1_2 */
+    {64, 64, 3, 2, 0, 1, 0, 1, 64, 64, 8, true, true},      /* Downsample 64 -> 32 */
+    {64, 64, 3, 1, 1, 1, 1, 1, 32, 32, 8, true, true},
+    {64, 128, 3, 1, 1, 1, 1, 1, 16, 16, 8, true, true},
+    {128, 128, 3, 1, 1, 1, 1, 1, 16, 16, 8, true, true},
+    {128, 128, 3, 1, 1, 1, 1, 1, 8, 8, 8, true, true},      /* mid */
+    {64, 128, 1, 1, 0, 0, 0, 0, 16, 16, 8, true, true},     /* nin_shortcut */
+    {128, 128, 1, 1, 0, 0, 0, 0, 8, 8, 8, true, true},      /* attention q/k/v/proj_out */
+    {64, 3, 3, 1, 1, 1, 1, 1, 64, 64, 8, true, true},       /* dec conv_out */
+    {64, 128, 3, 1, 1, 1, 1, 1, 32, 32, 16, true, true},    /* LPIPS conv2_1 (input and reconstruction) */
+    {256, 256, 3, 1, 1, 1, 1, 1, 16, 16, 16, true, true},   /* LPIPS conv3_2 */
+    {512, 512, 3, 1, 1, 1, 1, 1, 8, 8, 16, true, true},     /* LPIPS conv4_2 */
+    {3, 64, 4, 2, 1, 1, 1, 1, 64, 64, 8, true, true},       /* PatchGAN layer 1 */
+    {64, 128, 4, 2, 1, 1, 1, 1, 32, 32, 8, true, true},
+    {256, 512, 4, 1, 1, 1, 1, 1, 8, 8, 8, true, true},      /* PatchGAN last-but-one */
+};
+
 static double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+/* CPU time of all threads: on a shared machine steadier than wall time (spinning included) */
+static double cpu_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
 }
 
@@ -57,7 +88,7 @@ static void fill(tt_tensor *t, uint64_t seed, float scale) {
 
 typedef enum { FWD, BWD_DATA, BWD_WEIGHT } which;
 
-static double time_conv(const shape *s, which what, int reps, double *ms_out) {
+static double time_conv(const shape *s, which what, int reps, double *ms_out, double *cpu_out) {
   tt_conv2d_params p = {s->stride, s->stride, s->pt, s->pb, s->pl, s->pr};
   int ho = (s->h + s->pt + s->pb - s->k) / s->stride + 1, wo = (s->w + s->pl + s->pr - s->k) / s->stride + 1;
   tt_tensor *x = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cin, s->h, s->w), TT_CPU);
@@ -77,10 +108,10 @@ static double time_conv(const shape *s, which what, int reps, double *ms_out) {
   fill(gy, 4, 1.0f);
   tt_conv2d_bwd_data_fn bd = TT_KERNEL(TT_CPU, conv2d_bwd_data);
   tt_conv2d_bwd_weight_fn bw = TT_KERNEL(TT_CPU, conv2d_bwd_weight);
-  double *t = calloc((size_t)reps + 1, sizeof(double));
+  double *t = calloc((size_t)reps + 1, sizeof(double)), *c = calloc((size_t)reps + 1, sizeof(double));
   bool prev = tt_grad_set_enabled(false);
   for (int r = -1; r < reps; r++) {   /* r = -1: warm-up */
-    double t0 = now_ms();
+    double t0 = now_ms(), c0 = cpu_ms();
     tt_status st = TT_OK;
     if (what == FWD) {
       tt_tensor *y = tt_conv2d(x, w, b, &p);
@@ -95,11 +126,16 @@ static double time_conv(const shape *s, which what, int reps, double *ms_out) {
       fprintf(stderr, "bench_conv: %s\n", tt_error_message());
       exit(1);
     }
-    if (r >= 0) t[r] = now_ms() - t0;
+    if (r >= 0) {
+      t[r] = now_ms() - t0;
+      c[r] = cpu_ms() - c0;
+    }
   }
   tt_grad_set_enabled(prev);
   *ms_out = median(t, reps);
+  *cpu_out = median(c, reps);
   free(t);
+  free(c);
   tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(gy);
   tt_tensor_unref(gw); tt_tensor_unref(gb); tt_tensor_unref(gx);
   return 2.0 * s->batch * s->cout * s->cin * s->k * s->k * (double)ho * wo;
@@ -127,28 +163,36 @@ static void time_sgemm(int m, int n, int k, int reps) {
 
 int main(int argc, char **argv) {
   int reps = 10;
-  bool quick = false;
+  bool quick = false, train = false;
+  const char *only = NULL;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = true;
+    else if (!strncmp(argv[i], "--op=", 5)) only = argv[i] + 5;
+    else if (!strcmp(argv[i], "--train")) train = true;
     else if (atoi(argv[i]) > 0) reps = atoi(argv[i]);
     else {
-      fprintf(stderr, "usage: %s [reps] [--quick]\n", argv[0]);
+      fprintf(stderr, "usage: %s [reps] [--quick | --train] [--op=conv2d|conv2d_bwd_data|conv2d_bwd_weight]\n", argv[0]);
       return 2;
     }
   }
   /* the GEMM of the 128->128 3x3 conv at 64x64, and a large square one */
-  time_sgemm(128, 4096, 1152, reps);
-  time_sgemm(2048, 2048, 2048, reps < 5 ? reps : 5);
+  if (!train) {
+    time_sgemm(128, 4096, 1152, reps);
+    time_sgemm(2048, 2048, 2048, reps < 5 ? reps : 5);
+  }
   static const char *names[] = {"conv2d", "conv2d_bwd_data", "conv2d_bwd_weight"};
-  for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-    const shape *s = &shapes[i];
+  const shape *list = train ? train_shapes : shapes;
+  size_t count = train ? sizeof train_shapes / sizeof *train_shapes : sizeof shapes / sizeof *shapes;
+  for (size_t i = 0; i < count; i++) {
+    const shape *s = &list[i];
     if (quick && !s->quick) continue;
     for (int k = FWD; k <= BWD_WEIGHT; k++) {
-      if (k != FWD && !s->backward) continue;
-      double ms, flops = time_conv(s, (which)k, reps, &ms);
-      printf("{\"op\":\"%s\",\"cin\":%d,\"cout\":%d,\"k\":%d,\"stride\":%d,\"h\":%d,\"w\":%d,\"batch\":%d,"
-             "\"ms\":%.3f,\"gflops\":%.1f}\n",
-             names[k], s->cin, s->cout, s->k, s->stride, s->h, s->w, s->batch, ms, flops / ms * 1e-6);
+      if ((k != FWD && !s->backward) || (only && strcmp(only, names[k]))) continue;
+      double ms, cms, flops = time_conv(s, (which)k, reps, &ms, &cms);
+      printf("{\"op\":\"%s\",\"cin\":%d,\"cout\":%d,\"k\":%d,\"stride\":%d,\"pad\":[%d,%d,%d,%d],\"h\":%d,"
+             "\"w\":%d,\"batch\":%d,\"ms\":%.3f,\"cpu_ms\":%.3f,\"gflops\":%.1f}\n",
+             names[k], s->cin, s->cout, s->k, s->stride, s->pt, s->pb, s->pl, s->pr, s->h, s->w, s->batch, ms,
+             cms, flops / ms * 1e-6);
       fflush(stdout);
     }
   }

@@ -6,7 +6,7 @@
 -- (the frozen first stage too), and checkpoints, image grids and TensorBoard are
 -- off. Prints one JSON line: median and mean steps/s over the timed steps, the
 -- median CPU seconds a step takes (all threads: steadier than wall time on a
--- shared machine), the warm-up steps' times, peak RSS and its growth over the RSS before the first
+-- shared machine), the warm-up steps' wall and CPU times, peak RSS and its growth over the RSS before the first
 -- step, and the peak of tensor memory per step (taming's own allocator).
 --
 --   taming run bench/train.lua what=vqgan|transformer [config=FILE.yaml] [size=64] [batch=N]
@@ -104,9 +104,9 @@ local function median(t)
   local n = #s
   return n % 2 == 1 and s[(n + 1) / 2] or 0.5 * (s[n / 2] + s[n / 2 + 1])
 end
-local timed, warm, cpu = {}, {}, {}
+local timed, warm, warm_cpu, cpu = {}, {}, {}, {}
 for i = 1, a.steps do
-  if i <= a.warmup then warm[#warm + 1] = ("%.3f"):format(times[i])
+  if i <= a.warmup then warm[#warm + 1], warm_cpu[#warm_cpu + 1] = ("%.3f"):format(times[i]), ("%.3f"):format(cpus[i])
   else timed[#timed + 1], cpu[#cpu + 1] = times[i], cpus[i] end
 end
 local sum = 0
@@ -115,8 +115,9 @@ local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
 print(('{"bench":"train","what":"%s","precision":"%s","gemm_isa":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
-  .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],'
+  .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],"warmup_cpu_s":[%s],'
   .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f}')
   :format(a.what, ran, isa, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
-    #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), rss_peak / 2^20, rss0 / 2^20,
+    #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), table.concat(warm_cpu, ","),
+    rss_peak / 2^20, rss0 / 2^20,
     (rss_peak - rss0) / 2^20, peak_tensors / 2^20))

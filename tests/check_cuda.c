@@ -35,6 +35,7 @@
 #pragma weak tt_pool2d
 #pragma weak tt_interpolate
 #pragma weak tt_group_norm
+#pragma weak tt_group_norm_silu
 #pragma weak tt_layer_norm
 #pragma weak tt_batch_norm
 #pragma weak tt_softmax
@@ -191,7 +192,7 @@ static const char *const covered[] = {
     "copy_strided", "fill", "unary_fwd", "unary_bwd", "binary_fwd", "binary_bwd", "axpy", "reduce", "gemm",
     "gemm_batched", "random_fill", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "upsample_nearest_fwd",
     "upsample_nearest_bwd", "pool2d_fwd", "pool2d_bwd", "interpolate_fwd", "group_norm_fwd", "group_norm_bwd",
-    "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
+    "group_norm_silu_fwd", "group_norm_silu_bwd", "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
     "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
     "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi", "compare", "where",
     "sort", "cumsum", "multinomial"};
@@ -695,7 +696,7 @@ END_TEST
 /* ---- norm ---- */
 
 typedef struct {
-  int kind; /* 0 group, 1 layer, 2 batch train, 3 batch eval */
+  int kind; /* 0 group, 1 layer, 2 batch train, 3 batch eval, 4 group + silu */
   int groups;
   float eps;
 } norm_case;
@@ -705,6 +706,7 @@ static tt_tensor *f_norm(tt_tensor *const *in, void *ud) {
   switch (c->kind) {
     case 0: return tt_group_norm(in[0], c->groups, in[1], in[2], c->eps);
     case 1: return tt_layer_norm(in[0], in[1], in[2], c->eps);
+    case 4: return tt_group_norm_silu(in[0], c->groups, in[1], in[2], c->eps);
     default: return tt_batch_norm(in[0], in[1], in[2], in[3], in[4], c->kind == 2, 0.1f, c->eps);
   }
 }
@@ -720,6 +722,12 @@ START_TEST(test_norm) {
   tt_tensor *xb = th_leaf(83, TT_DIMS(1, 64, 33, 17), 1.0f), *wb = th_leaf(84, TT_DIMS(64), 1.0f), *bb = th_leaf(85, TT_DIMS(64), 1.0f);
   tt_tensor *inb[3] = {xb, wb, bb};
   parity("group_norm G32 [1,64,33,17]", f_norm, &gn32, 3, inb, 1e-5, 1e-4);
+  if (have_op("group_norm_silu", tt_group_norm_silu != NULL, "group_norm_silu_fwd")) {
+    norm_case gns = {4, 4, 1e-6f}, gns32 = {4, 32, 1e-6f};
+    parity("group_norm_silu G4 [2,8,5,7] +w,b", f_norm, &gns, 3, in, 1e-5, 1e-4);
+    parity("group_norm_silu G4 no affine", f_norm, &gns, 3, in_nowb, 1e-5, 1e-4);
+    parity("group_norm_silu G32 [1,64,33,17]", f_norm, &gns32, 3, inb, 1e-5, 1e-4);
+  }
   tt_tensor *xl = th_leaf(86, TT_DIMS(2, 3, 37), 1.0f), *wl = th_leaf(87, TT_DIMS(37), 1.0f), *bl = th_leaf(88, TT_DIMS(37), 1.0f);
   tt_tensor *inl[3] = {xl, wl, bl}, *inl2[3] = {xl, NULL, bl};
   parity("layer_norm [2,3,37] +w,b", f_norm, &ln, 3, inl, 1e-5, 1e-4);

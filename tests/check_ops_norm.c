@@ -130,6 +130,111 @@ START_TEST(test_group_norm_errors) {
 }
 END_TEST
 
+/* ---- group norm + SiLU ---- */
+
+static tt_tensor *f_group_norm_silu(tt_tensor *const *in, void *ud) {
+  gn_case *c = ud;
+  return tt_group_norm_silu(in[0], c->groups, in[1], in[2], c->eps);
+}
+
+START_TEST(test_group_norm_silu_values) {
+  struct { int nd; int64_t sh[4]; int G; bool w, b; } cases[] = {
+      {4, {2, 6, 5, 3}, 3, true, true},
+      {3, {3, 8, 7}, 4, false, false},
+      {2, {5, 6}, 6, false, true},
+      {4, {2, 64, 9, 7}, 32, true, true},     /* VQGAN's Normalize: 32 groups */
+      {4, {2, 64, 32, 32}, 32, true, true},   /* big enough for the parallel path */
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    tt_tensor *x = th_randn(40 + k, cases[k].nd, cases[k].sh, 1.5f);
+    int64_t C = cases[k].sh[1];
+    tt_tensor *w = cases[k].w ? th_randn(50 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_randn(60 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *y = tt_group_norm_silu(x, cases[k].G, w, b, 1e-6f);
+    TH_NN(y);
+    ck_assert(tt_tensor_same_shape(x, y));
+    double *ref = ref_group_norm(x, cases[k].G, w, b, 1e-6);
+    for (int64_t i = 0; i < tt_tensor_numel(x); i++) ref[i] = ref[i] / (1.0 + exp(-ref[i]));
+    char name[64];
+    snprintf(name, sizeof name, "group_norm_silu case %zu", k);
+    th_assert_ref(name, y, ref, 4e-6, 4e-6);
+    free(ref);
+    tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y);
+  }
+}
+END_TEST
+
+START_TEST(test_group_norm_silu_grads) {
+  struct { int nd; int64_t sh[4]; int G; bool w, b; } cases[] = {
+      {4, {2, 6, 3, 5}, 3, true, true},
+      {3, {3, 4, 7}, 1, true, true},    /* one group */
+      {3, {2, 5, 3}, 5, true, false},   /* a group per channel */
+      {4, {1, 6, 2, 3}, 2, false, false},
+      /* no spatial dims; 3 values a group: with 2, x^ is +-1 and central differences
+       * of silu(x^) miss by 7% (group_norm then silu, unfused, misses the same) */
+      {2, {4, 6}, 2, false, true},
+  };
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int64_t C = cases[k].sh[1];
+    tt_tensor *x = th_leaf(140 + k, cases[k].nd, cases[k].sh, 1.0f);
+    tt_tensor *w = cases[k].w ? th_leaf(150 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_leaf(160 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *in[3] = {x, w, b};
+    gn_case gc = {cases[k].G, 1e-6f};
+    char name[64];
+    snprintf(name, sizeof name, "group_norm_silu grad case %zu", k);
+    th_gradcheck(name, f_group_norm_silu, 3, in, &gc, 1e-2, 2e-3, 1e-2, 64);
+    tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b);
+  }
+  tt_tensor *x = th_leaf(170, TT_DIMS(2, 64, 16, 20), 1.0f), *w = th_leaf(171, TT_DIMS(64), 1.0f),
+            *b = th_leaf(172, TT_DIMS(64), 1.0f);
+  tt_tensor *in[3] = {x, w, b};
+  gn_case gc = {32, 1e-6f};
+  th_gradcheck("group_norm_silu grad, large", f_group_norm_silu, 3, in, &gc, 1e-2, 5e-3, 1e-2, 24);
+  tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b);
+}
+END_TEST
+
+/* The fused op against the two ops it replaces, values and all three gradients,
+ * on the parallel path: the VQGAN's blocks switch from one to the other. */
+START_TEST(test_group_norm_silu_matches_unfused) {
+  tt_tensor *x = th_leaf(180, TT_DIMS(2, 64, 24, 20), 1.5f), *w = th_leaf(181, TT_DIMS(64), 1.0f),
+            *b = th_leaf(182, TT_DIMS(64), 1.0f);
+  tt_tensor *gy = th_randn(183, TT_DIMS(2, 64, 24, 20), 1.0f);
+  tt_tensor *h = tt_group_norm(x, 32, w, b, 1e-6f), *y0 = h ? tt_silu(h) : NULL;
+  TH_NN(y0);
+  TH_OK(tt_backward(y0, gy, false));
+  tt_tensor *gx0 = x->grad, *gw0 = w->grad, *gb0 = b->grad;
+  x->grad = w->grad = b->grad = NULL;
+  tt_tensor *y1 = tt_group_norm_silu(x, 32, w, b, 1e-6f);
+  TH_NN(y1);
+  th_assert_close("group_norm_silu vs group_norm + silu", y1, y0, 1e-5);
+  TH_OK(tt_backward(y1, gy, false));
+  th_assert_close("group_norm_silu gx vs unfused", x->grad, gx0, 1e-4);
+  th_assert_close("group_norm_silu gw vs unfused", w->grad, gw0, 1e-3);
+  th_assert_close("group_norm_silu gb vs unfused", b->grad, gb0, 1e-3);
+  tt_tensor *t[] = {x, w, b, gy, h, y0, y1, gx0, gw0, gb0};
+  for (size_t i = 0; i < sizeof t / sizeof *t; i++) tt_tensor_unref(t[i]);
+}
+END_TEST
+
+START_TEST(test_group_norm_silu_errors) {
+  tt_tensor *x = th_randn(1, TT_DIMS(2, 30, 4, 4), 1.0f);
+  ck_assert_ptr_null(tt_group_norm_silu(x, 32, NULL, NULL, 1e-6f));
+  ck_assert_msg(strstr(tt_error_message(), "group_norm_silu") && strstr(tt_error_message(), "30 channels") &&
+                    strstr(tt_error_message(), "[2, 30, 4, 4]") && strstr(tt_error_message(), "32 groups"),
+                "message: %s", tt_error_message());
+  tt_tensor *b = th_randn(2, TT_DIMS(31), 1.0f);
+  ck_assert_ptr_null(tt_group_norm_silu(x, 5, NULL, b, 1e-6f));
+  ck_assert_msg(strstr(tt_error_message(), "bias") && strstr(tt_error_message(), "[31]") &&
+                    strstr(tt_error_message(), "[30]"),
+                "message: %s", tt_error_message());
+  ck_assert_ptr_null(tt_group_norm_silu(x, 5, NULL, NULL, -1.0f));
+  ck_assert_msg(strstr(tt_error_message(), "eps"), "message: %s", tt_error_message());
+  tt_tensor_unref(x); tt_tensor_unref(b);
+}
+END_TEST
+
 /* ---- layer norm ---- */
 
 static double *ref_layer_norm(const tt_tensor *x, const tt_tensor *w, const tt_tensor *b, double eps) {
@@ -410,6 +515,10 @@ int main(void) {
   tcase_add_test(tc, test_group_norm_values);
   tcase_add_test(tc, test_group_norm_grads);
   tcase_add_test(tc, test_group_norm_errors);
+  tcase_add_test(tc, test_group_norm_silu_values);
+  tcase_add_test(tc, test_group_norm_silu_grads);
+  tcase_add_test(tc, test_group_norm_silu_matches_unfused);
+  tcase_add_test(tc, test_group_norm_silu_errors);
   tcase_add_test(tc, test_layer_norm_values_and_grads);
   tcase_add_test(tc, test_batch_norm_training_and_running_stats);
   tcase_add_test(tc, test_batch_norm_grads);

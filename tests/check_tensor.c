@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include "taming/dtype.h"
 #include "testhelp.h"
@@ -214,6 +215,30 @@ START_TEST(test_cpu_allocator_reuse) {
     tt_tensor_unref(t);
   }
   ck_assert_uint_eq(tt_memory_in_use(TT_CPU), before);
+}
+END_TEST
+
+/* A training step holds a few hundred large activations at once and frees them
+ * all before the next step allocates the same sizes again; the next step must find
+ * them all in the block cache, not fault fresh pages in (first steps slower). */
+START_TEST(test_cpu_allocator_keeps_a_steps_blocks) {
+  enum { N = 200 };
+  tt_tensor *t[N];
+  long faults[2];
+  for (int pass = 0; pass < 2; pass++) {
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    for (int i = 0; i < N; i++) {
+      t[i] = tt_zeros(TT_F32, TT_DIMS((64 + i % 5) << 10), TT_CPU);   /* 256 to 272 KiB */
+      TH_NN(t[i]);
+    }
+    getrusage(RUSAGE_SELF, &r1);
+    faults[pass] = r1.ru_minflt - r0.ru_minflt;
+    for (int i = 0; i < N; i++) tt_tensor_unref(t[i]);
+  }
+  /* the first pass faults in about 64 pages a block; the second should fault almost none */
+  ck_assert_msg(faults[1] * 10 < faults[0], "page faults: %ld allocating %d blocks, %ld allocating them again", faults[0],
+                N, faults[1]);
 }
 END_TEST
 
@@ -437,6 +462,7 @@ int main(void) {
   tcase_add_test(tc, test_rng_counter_based);
   tcase_add_test(tc, test_values);
   tcase_add_test(tc, test_cpu_allocator_reuse);
+  tcase_add_test(tc, test_cpu_allocator_keeps_a_steps_blocks);
   tcase_add_test(tc, test_unknown_kernel_and_cuda_message);
   suite_add_tcase(s, tc);
   return th_run(s);

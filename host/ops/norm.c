@@ -1,5 +1,5 @@
-/* ops/norm.c — group norm, layer norm and batch norm: argument checks, kernel
- * calls and autograd nodes. The kernels see x as [B, C, S] (group and batch
+/* ops/norm.c — group norm, group norm + SiLU, layer norm and batch norm:
+ * argument checks, kernel calls and autograd nodes. The kernels see x as [B, C, S] (group and batch
  * norm, S = product of the spatial dims) or [N, E] (layer norm). */
 #include "config.h"
 #include <math.h>
@@ -103,7 +103,7 @@ static tt_tensor *group_norm_input_from_y(const norm_ctx *c) {
   return xp;
 }
 
-typedef enum { NORM_GROUP, NORM_LAYER, NORM_BATCH } norm_kind;
+typedef enum { NORM_GROUP, NORM_GROUP_SILU, NORM_LAYER, NORM_BATCH } norm_kind;
 
 /* Shared backward: gx like x, gw and gb [C] when wanted. */
 static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
@@ -132,6 +132,9 @@ static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *con
     if (kind == NORM_GROUP) {
       tt_group_norm_bwd_fn f = TT_KERNEL(g->device, group_norm_bwd);
       s = f ? f(&vx, c->groups, c->w, mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
+    } else if (kind == NORM_GROUP_SILU) {
+      tt_group_norm_silu_bwd_fn f = TT_KERNEL(g->device, group_norm_silu_bwd);
+      s = f ? f(&vx, c->groups, c->w, c->b, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
     } else if (kind == NORM_LAYER) {
       tt_layer_norm_bwd_fn f = TT_KERNEL(g->device, layer_norm_bwd);
       s = f ? f(&vx, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
@@ -157,6 +160,9 @@ static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *con
 
 static tt_status group_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
   return norm_backward_common(NORM_GROUP, n, gy, gx);
+}
+static tt_status group_norm_silu_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  return norm_backward_common(NORM_GROUP_SILU, n, gy, gx);
 }
 static tt_status layer_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
   return norm_backward_common(NORM_LAYER, n, gy, gx);
@@ -270,6 +276,64 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
   }
   tt_tensor_unref(bc);
   norm_record(op, group_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, groups, false, 3, kshape);
+  return y;
+}
+
+/* ---- group norm + SiLU ---- */
+
+tt_tensor *tt_group_norm_silu(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
+  TT_PROFILE_OP("group_norm_silu");
+  const char *op = "group_norm_silu";
+  if (check_bc(op, x, weight, bias)) return NULL;
+  char s1[TT_SHAPE_BUF];
+  int64_t B = x->shape[0], C = x->shape[1];
+  if (groups <= 0 || C % groups != 0) {
+    tt_error(TT_ERR_INVALID, "group_norm_silu: %lld channels of input %s do not split into %d groups", (long long)C,
+             tt_tensor_shape_str(x, s1, sizeof s1), groups);
+    return NULL;
+  }
+  if (!(eps >= 0)) {
+    tt_error(TT_ERR_INVALID, "group_norm_silu: eps must be >= 0, found %g", (double)eps);
+    return NULL;
+  }
+  tt_group_norm_silu_fwd_fn f = TT_KERNEL(x->device, group_norm_silu_fwd);
+  if (!f) return NULL;
+  int64_t S = B * C != 0 ? tt_tensor_numel(x) / (B * C) : 0;
+  int64_t kshape[3] = {B, C, S};
+  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
+  tt_tensor *y = xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
+  tt_tensor *mean = y ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  bool ok = rstd && (!weight || wc) && (!bias || bc);
+  if (ok) {
+    tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
+    ok = f(&vx, groups, eps, wc, bc, &vy, mean, rstd) == TT_OK;
+  }
+  tt_tensor *args[3] = {x, weight, bias};
+  tt_node *n = ok ? tt_node_new(op, group_norm_silu_backward, norm_release, 3, args, 1, sizeof(norm_ctx)) : NULL;
+  if (n) {   /* the backward recomputes h from x: x, w, b and the statistics are all it keeps */
+    norm_ctx *c = n->ctx;
+    c->x = xc;
+    c->w = wc;
+    c->b = bc;
+    c->mean = mean;
+    c->rstd = rstd;
+    c->groups = groups;
+    c->nd = 3;
+    memcpy(c->kshape, kshape, sizeof kshape);
+    tt_node_attach(n, 0, y);
+    tt_node_unref(n);
+    return y;
+  }
+  tt_tensor_unref(xc);
+  tt_tensor_unref(wc);
+  tt_tensor_unref(bc);
+  tt_tensor_unref(mean);
+  tt_tensor_unref(rstd);
+  if (!ok) {
+    tt_tensor_unref(y);
+    return NULL;
+  }
   return y;
 }
 

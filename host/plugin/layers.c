@@ -109,6 +109,12 @@ tt_tensor *tt_group_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x) {
   return tt_group_norm(x, l->groups, l->weight->t, l->bias->t, l->eps);
 }
 
+// x [B, C, ...] -> silu(group_norm(x)), same shape
+tt_tensor *tt_group_norm_silu_layer_forward(const tt_norm_layer *l, tt_tensor *x) {
+  if (!norm_ready(l, "group norm")) return NULL;
+  return tt_group_norm_silu(x, l->groups, l->weight->t, l->bias->t, l->eps);
+}
+
 tt_status tt_layer_norm_layer_declare(tt_norm_layer *l, tt_paramset *ps, const char *prefix, int dim, float eps) {
   memset(l, 0, sizeof *l);
   if (dim <= 0) return tt_error(TT_ERR_INVALID, "%s: LayerNorm needs a positive width, found %d", prefix, dim);

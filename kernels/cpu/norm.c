@@ -1,4 +1,5 @@
 /* norm.c — CPU kernels of the normalisation family: group norm (VQGAN),
+ * group norm followed by SiLU in one pass (the VQGAN's Normalize + swish),
  * layer norm (GPT), batch norm (PatchGAN discriminator), forward and backward.
  *
  * Statistics are accumulated in double from values shifted by the first
@@ -10,6 +11,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include "cpu.h"
+#include "softmax_row.h"   /* tt_cpu_expf: an exp that vectorises */
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -158,6 +160,121 @@ static tt_status cpu_group_norm_bwd(const tt_tensor *x, int groups, const tt_ten
       int64_t bg = b * G + c / cpg;
       accw += rs[bg] * sgx[b * C + c];
       accb += sg[b * C + c];
+    }
+    if (gw) tt_f32(gw)[c] = (float)accw;
+    if (gb) tt_f32(gb)[c] = (float)accb;
+  }
+  free(sums);
+  return TT_OK;
+}
+
+/* ---- group norm + SiLU ----
+ * y = silu(h), h = (x - mean) * rstd * w[c] + b[c]: the normalised values never
+ * reach memory. The backward recomputes h from the saved input (one multiply-add
+ * per value, cheaper than keeping h alive from forward to backward), and gives
+ * the group norm backward gh = gy * silu'(h) without storing it apart: gh is
+ * written into gx, then overwritten there by gx. */
+
+static inline float silu_of(float h) { return h / (1.0f + tt_cpu_expf(-h)); }
+
+/* x [B, C, S] -> y [B, C, S]; mean, rstd [B, G] */
+static tt_status cpu_group_norm_silu_fwd(const tt_tensor *x, int groups, float eps, const tt_tensor *w,
+                                         const tt_tensor *b, tt_tensor *y, tt_tensor *mean, tt_tensor *rstd) {
+  TT_TRY(check_3d("group_norm_silu_fwd", x));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2], G = groups;
+  if (G <= 0 || C % G != 0)
+    return tt_error(TT_ERR_INVALID, "group_norm_silu_fwd: %lld channels do not split into %d groups", (long long)C,
+                    groups);
+  int64_t cpg = C / G, gsize = cpg * S;
+  const float *xs = tt_f32(x), *ws = w ? tt_f32(w) : NULL, *bs = b ? tt_f32(b) : NULL;
+  float *ys = tt_f32(y), *ms = tt_f32(mean), *rs = tt_f32(rstd);
+#pragma omp parallel for schedule(static) if (B * C * S > TT_CPU_PAR_MIN)
+  for (int64_t bg = 0; bg < B * G; bg++) {
+    const float *xg = xs + bg * gsize;
+    moments m = {.shift = gsize ? xg[0] : 0};
+    moments_add(&m, xg, gsize);
+    double mu, var;
+    moments_get(&m, &mu, &var);
+    float r = (float)(1.0 / sqrt(var + (double)eps)), muf = (float)mu;
+    ms[bg] = muf;
+    rs[bg] = r;
+    for (int64_t j = 0; j < cpg; j++) {
+      int64_t c = (bg % G) * cpg + j;
+      float a = ws ? r * ws[c] : r, sh = bs ? bs[c] : 0.0f;
+      const float *xr = xg + j * S;
+      float *yr = ys + bg * gsize + j * S;
+#pragma omp simd
+      for (int64_t i = 0; i < S; i++) yr[i] = silu_of((xr[i] - muf) * a + sh);
+    }
+  }
+  return TT_OK;
+}
+
+/* gh = gy * silu'(h) over one channel of S values (into out, which may be NULL),
+ * with sum(gh) and sum(gh * (x - mean)) in double. */
+static inline void silu_grad_sums(const float *x, const float *gy, float *out, int64_t S, float mean, float a, float sh,
+                                  double *sg, double *sgx) {
+  double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t i = 0; i < S; i++) {
+    float d = x[i] - mean, h = d * a + sh, sg1 = 1.0f / (1.0f + tt_cpu_expf(-h));
+    float g = gy[i] * sg1 * (1.0f + h * (1.0f - sg1));
+    if (out) out[i] = g;
+    s1 += g;
+    s2 += (double)g * d;
+  }
+  *sg += s1;
+  *sgx += s2;
+}
+
+/* As cpu_group_norm_bwd with gy replaced by gh = gy * silu'(h); b is the bias of h. */
+static tt_status cpu_group_norm_silu_bwd(const tt_tensor *x, int groups, const tt_tensor *w, const tt_tensor *b,
+                                         const tt_tensor *mean, const tt_tensor *rstd, const tt_tensor *gy,
+                                         tt_tensor *gx, tt_tensor *gw, tt_tensor *gb) {
+  TT_TRY(check_3d("group_norm_silu_bwd", x));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2], G = groups;
+  if (G <= 0 || C % G != 0)
+    return tt_error(TT_ERR_INVALID, "group_norm_silu_bwd: %lld channels do not split into %d groups", (long long)C,
+                    groups);
+  int64_t cpg = C / G, gsize = cpg * S;
+  double *sums = malloc(sizeof(double) * 2 * (size_t)(B * C > 0 ? B * C : 1));
+  if (!sums)
+    return tt_error(TT_ERR_NOMEM, "group_norm_silu_bwd: out of memory for %lld channel sums", (long long)(B * C));
+  double *sg = sums, *sgx = sums + B * C;   /* [B, C] each */
+  const float *xs = tt_f32(x), *gys = tt_f32(gy), *ws = w ? tt_f32(w) : NULL, *bs = b ? tt_f32(b) : NULL;
+  const float *ms = tt_f32(mean), *rs = tt_f32(rstd);
+  float *gxs = gx ? tt_f32(gx) : NULL;
+#pragma omp parallel for schedule(static) if (B * C * S > TT_CPU_PAR_MIN)
+  for (int64_t bg = 0; bg < B * G; bg++) {
+    int64_t c0 = (bg % G) * cpg, b0 = bg / G;
+    float muf = ms[bg], rf = rs[bg];
+    double r = rf, t1 = 0, t2 = 0;
+    for (int64_t j = 0; j < cpg; j++) {
+      int64_t c = c0 + j, at = bg * gsize + j * S;
+      double e1 = 0, e2 = 0;
+      silu_grad_sums(xs + at, gys + at, gxs ? gxs + at : NULL, S, muf, ws ? rf * ws[c] : rf, bs ? bs[c] : 0.0f, &e1,
+                     &e2);
+      sg[b0 * C + c] = e1;
+      sgx[b0 * C + c] = e2;
+      double wc = ws ? ws[c] : 1.0;
+      t1 += wc * e1;
+      t2 += wc * e2;
+    }
+    if (!gxs) continue;
+    double N = (double)(gsize ? gsize : 1);
+    float c1 = (float)(r * t1 / N), c2 = (float)(r * r * r * t2 / N);
+    for (int64_t j = 0; j < cpg; j++) {
+      int64_t c = c0 + j, at = bg * gsize + j * S;
+      float a = (float)(ws ? r * ws[c] : r);
+      grad_row(xs + at, gxs + at, gxs + at, S, muf, a, c2, c1);   /* gh in gx -> gx */
+    }
+  }
+  for (int64_t c = 0; c < C && (gw || gb); c++) {
+    double accw = 0, accb = 0;
+    for (int64_t bi = 0; bi < B; bi++) {
+      int64_t bg = bi * G + c / cpg;
+      accw += rs[bg] * sgx[bi * C + c];
+      accb += sg[bi * C + c];
     }
     if (gw) tt_f32(gw)[c] = (float)accw;
     if (gb) tt_f32(gb)[c] = (float)accb;
@@ -336,6 +453,8 @@ static tt_status cpu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_
 tt_status tt_cpu_register_norm(tt_backend *b) {
   TT_REGISTER_KERNEL(b, group_norm_fwd, cpu_group_norm_fwd);
   TT_REGISTER_KERNEL(b, group_norm_bwd, cpu_group_norm_bwd);
+  TT_REGISTER_KERNEL(b, group_norm_silu_fwd, cpu_group_norm_silu_fwd);
+  TT_REGISTER_KERNEL(b, group_norm_silu_bwd, cpu_group_norm_silu_bwd);
   TT_REGISTER_KERNEL(b, layer_norm_fwd, cpu_layer_norm_fwd);
   TT_REGISTER_KERNEL(b, layer_norm_bwd, cpu_layer_norm_bwd);
   TT_REGISTER_KERNEL(b, batch_norm_stats, cpu_batch_norm_stats);

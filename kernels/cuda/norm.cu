@@ -1,5 +1,6 @@
-/* norm.cu — CUDA kernels of the normalisation family: group norm (VQGAN),
- * layer norm (GPT), batch norm (PatchGAN discriminator), forward and backward.
+/* norm.cu — CUDA kernels of the normalisation family: group norm (VQGAN), group
+ * norm + SiLU fused, layer norm (GPT), batch norm (PatchGAN discriminator),
+ * forward and backward.
  *
  * Statistics are one reduction per set (a group of a sample, a row, a
  * channel) in double over values shifted by the set's first element, the
@@ -187,6 +188,108 @@ static tt_status cu_group_norm_bwd(const tt_tensor *x, int groups, const tt_tens
     k_gn_wb<<<tt_cuda_grid(C), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(
         sg, sgx, rs, gw ? tt_cuda_ptr<float>(gw) : nullptr, gb ? tt_cuda_ptr<float>(gb) : nullptr, B, C, G, cpg);
     TT_TRY(tt_cuda_check_launch("group_norm_bwd (weight, bias)"));
+  }
+  return TT_OK;
+}
+
+/* ---- group norm + SiLU: the CPU kernels' formulation (kernels/cpu/norm.c) ---- */
+
+__device__ __forceinline__ float gns_sigmoid(float h) { return 1.0f / (1.0f + __expf(-h)); }
+
+// x [B, C, S] -> y = silu((x - mean) * rstd * w + b)
+template <class I>
+__global__ void k_gns_apply(const float *x, const float *w, const float *b, const float *mean, const float *rstd,
+                            float *y, int64_t n, I C, I S, I G, I cpg) {
+  TT_CUDA_LOOP(t, n) {
+    I i = (I)t, bc = i / S, c = bc % C, j = (bc / C) * G + c / cpg;
+    float r = rstd[j], a = w ? r * w[c] : r, sh = b ? b[c] : 0.0f;
+    float h = (x[t] - mean[j]) * a + sh;
+    y[t] = h * gns_sigmoid(h);
+  }
+}
+
+static tt_status cu_group_norm_silu_fwd(const tt_tensor *x, int groups, float eps, const tt_tensor *w,
+                                        const tt_tensor *b, tt_tensor *y, tt_tensor *mean, tt_tensor *rstd) {
+  TT_TRY(check_nd("group_norm_silu_fwd", x, 3));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2], G = groups;
+  TT_TRY(check_groups("group_norm_silu_fwd", C, groups));
+  int64_t L = C / G * S, n = B * C * S;
+  const float *xs = tt_cuda_ptr<float>(x);
+  float *ms = tt_cuda_ptr<float>(mean), *rs = tt_cuda_ptr<float>(rstd);
+  moments r = {xs, {L, L, L, 0}, eps, ms, rs, true};
+  TT_TRY(tt_cuda_set_reduce("group_norm_silu_fwd", r, B * G, L));
+  if (n == 0) return TT_OK;
+  LAUNCH_IDX(k_gns_apply, n, xs, w ? tt_cuda_ptr<float>(w) : nullptr, b ? tt_cuda_ptr<float>(b) : nullptr, ms, rs,
+             tt_cuda_ptr<float>(y), n, C, S, G, C / G);
+  return tt_cuda_check_launch("group_norm_silu_fwd");
+}
+
+/* gh = gy * silu'(h), h recomputed from x */
+__device__ __forceinline__ float gns_gh(float x, float gy, float mu, float a, float sh) {
+  float h = (x - mu) * a + sh, s = gns_sigmoid(h);
+  return gy * s * (1.0f + h * (1.0f - s));
+}
+
+/* Per (b, c): sum gh and sum gh * (x - mean[b, g]) over the S values. */
+struct gns_sums {
+  typedef tt_red_dsum2 acc;
+  const float *x, *gy, *mean, *rstd, *w, *b;
+  double *sg, *sgx; /* [B, C] */
+  int64_t C, S, G, cpg;
+  __device__ acc identity() const { return {0.0, 0.0}; }
+  __device__ acc combine(acc a, acc b2) const { return tt_red_add(a, b2); }
+  __device__ acc load(int64_t j, int64_t e) const {
+    int64_t off = j * S + e, c = j % C, k = (j / C) * G + c / cpg;
+    float mu = mean[k], r = rstd[k], a = w ? r * w[c] : r, sh = b ? b[c] : 0.0f;
+    double g = gns_gh(x[off], gy[off], mu, a, sh);
+    return {g, g * (double)(x[off] - mu)};
+  }
+  __device__ void store(int64_t j, acc a) const {
+    sg[j] = a.a;
+    sgx[j] = a.b;
+  }
+};
+
+// gx = a * gh - c2 * (x - mean) - c1, a = rstd * w[c]
+template <class I>
+__global__ void k_gns_grad(const float *x, const float *gy, const float *w, const float *b, const float *mean,
+                           const float *rstd, const float *coef, float *gx, int64_t n, I C, I S, I G, I cpg) {
+  TT_CUDA_LOOP(t, n) {
+    I i = (I)t, bc = i / S, c = bc % C, j = (bc / C) * G + c / cpg;
+    float r = rstd[j], a = w ? r * w[c] : r, mu = mean[j];
+    float gh = gns_gh(x[t], gy[t], mu, a, b ? b[c] : 0.0f);
+    gx[t] = a * gh - coef[2 * j + 1] * (x[t] - mu) - coef[2 * j];
+  }
+}
+
+static tt_status cu_group_norm_silu_bwd(const tt_tensor *x, int groups, const tt_tensor *w, const tt_tensor *b,
+                                        const tt_tensor *mean, const tt_tensor *rstd, const tt_tensor *gy,
+                                        tt_tensor *gx, tt_tensor *gw, tt_tensor *gb) {
+  TT_TRY(check_nd("group_norm_silu_bwd", x, 3));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2], G = groups;
+  TT_TRY(check_groups("group_norm_silu_bwd", C, groups));
+  int64_t cpg = C / G, n = B * C * S;
+  if (B * C == 0) return TT_OK;
+  tt_cuda_buf sums, coef;
+  TT_TRY(sums.alloc(sizeof(double) * 2 * (size_t)(B * C), "group_norm_silu_bwd"));
+  double *sg = sums.as<double>(), *sgx = sg + B * C;
+  const float *xs = tt_cuda_ptr<float>(x), *gys = tt_cuda_ptr<float>(gy), *ms = tt_cuda_ptr<float>(mean);
+  const float *rs = tt_cuda_ptr<float>(rstd), *ws = w ? tt_cuda_ptr<float>(w) : nullptr;
+  const float *bs = b ? tt_cuda_ptr<float>(b) : nullptr;
+  gns_sums r = {xs, gys, ms, rs, ws, bs, sg, sgx, C, S, G, cpg};
+  TT_TRY(tt_cuda_set_reduce("group_norm_silu_bwd", r, B * C, S));
+  if (gx && n > 0) {
+    TT_TRY(coef.alloc(sizeof(float) * 2 * (size_t)(B * G), "group_norm_silu_bwd"));
+    k_gn_coef<<<tt_cuda_grid(B * G), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(sg, sgx, ws, rs, coef.as<float>(), B * G,
+                                                                             C, G, cpg, S);
+    TT_TRY(tt_cuda_check_launch("group_norm_silu_bwd (coefficients)"));
+    LAUNCH_IDX(k_gns_grad, n, xs, gys, ws, bs, ms, rs, coef.as<float>(), tt_cuda_ptr<float>(gx), n, C, S, G, cpg);
+    TT_TRY(tt_cuda_check_launch("group_norm_silu_bwd"));
+  }
+  if (gw || gb) {
+    k_gn_wb<<<tt_cuda_grid(C), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(
+        sg, sgx, rs, gw ? tt_cuda_ptr<float>(gw) : nullptr, gb ? tt_cuda_ptr<float>(gb) : nullptr, B, C, G, cpg);
+    TT_TRY(tt_cuda_check_launch("group_norm_silu_bwd (weight, bias)"));
   }
   return TT_OK;
 }
@@ -387,6 +490,8 @@ static tt_status cu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_t
 tt_status tt_cuda_register_norm(tt_backend *b) {
   TT_REGISTER_KERNEL(b, group_norm_fwd, cu_group_norm_fwd);
   TT_REGISTER_KERNEL(b, group_norm_bwd, cu_group_norm_bwd);
+  TT_REGISTER_KERNEL(b, group_norm_silu_fwd, cu_group_norm_silu_fwd);
+  TT_REGISTER_KERNEL(b, group_norm_silu_bwd, cu_group_norm_silu_bwd);
   TT_REGISTER_KERNEL(b, layer_norm_fwd, cu_layer_norm_fwd);
   TT_REGISTER_KERNEL(b, layer_norm_bwd, cu_layer_norm_bwd);
   TT_REGISTER_KERNEL(b, batch_norm_stats, cu_batch_norm_stats);

@@ -95,8 +95,7 @@ tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefi
 
 tt_tensor *(tt_norm_swish)(const tt_norm_layer *n, tt_tensor *x) {
   tt_scope_begin();
-  tt_tensor *h = tt_group_norm_layer_forward(n, x);
-  return tt_scope_end(tt_silu(h));
+  return tt_scope_end(tt_group_norm_silu_layer_forward(n, x));   // GroupNorm then SiLU, fused
 }
 
 tt_tensor *(tt_resblock_forward)(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {

@@ -98,6 +98,8 @@ TT_API tt_tensor *tt_linear_layer_forward(const tt_linear_layer *l, tt_tensor *x
 TT_API tt_status tt_group_norm_layer_declare(tt_norm_layer *l, tt_paramset *ps, const char *prefix,
                                              int groups, int channels, float eps);
 TT_API tt_tensor *tt_group_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x);
+/* The layer followed by SiLU, fused (tt_group_norm_silu). */
+TT_API tt_tensor *tt_group_norm_silu_layer_forward(const tt_norm_layer *l, tt_tensor *x);
 TT_API tt_status tt_layer_norm_layer_declare(tt_norm_layer *l, tt_paramset *ps, const char *prefix,
                                              int dim, float eps);
 TT_API tt_tensor *tt_layer_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x);

@@ -187,6 +187,7 @@ static inline tt_tensor *tt_scope_arg_(const tt_tensor *t) { return (tt_tensor *
 #define tt_cross_entropy(l, t) TT_SCOPE_2_(tt_cross_entropy, l, t, tt_cross_entropy(tt_s_a_, tt_s_b_))
 #define tt_bce_with_logits(l, t) TT_SCOPE_2_(tt_bce_with_logits, l, t, tt_bce_with_logits(tt_s_a_, tt_s_b_))
 #define tt_group_norm(x, ...) TT_SCOPE_1_(tt_group_norm, x, tt_group_norm(tt_s_a_, __VA_ARGS__))
+#define tt_group_norm_silu(x, ...) TT_SCOPE_1_(tt_group_norm_silu, x, tt_group_norm_silu(tt_s_a_, __VA_ARGS__))
 #define tt_batch_norm(x, ...) TT_SCOPE_1_(tt_batch_norm, x, tt_batch_norm(tt_s_a_, __VA_ARGS__))
 #define tt_layer_norm(x, ...) TT_SCOPE_1_(tt_layer_norm, x, tt_layer_norm(tt_s_a_, __VA_ARGS__))
 /* qlinear, quantize (the out-parameter dmin stays the caller's), random */
@@ -240,6 +241,8 @@ static inline tt_tensor *tt_scope_arg_(const tt_tensor *t) { return (tt_tensor *
   TT_SCOPE_1_(tt_linear_layer_forward, x, tt_linear_layer_forward((l), tt_s_a_))
 #define tt_group_norm_layer_forward(l, x) \
   TT_SCOPE_1_(tt_group_norm_layer_forward, x, tt_group_norm_layer_forward((l), tt_s_a_))
+#define tt_group_norm_silu_layer_forward(l, x) \
+  TT_SCOPE_1_(tt_group_norm_silu_layer_forward, x, tt_group_norm_silu_layer_forward((l), tt_s_a_))
 #define tt_layer_norm_layer_forward(l, x) \
   TT_SCOPE_1_(tt_layer_norm_layer_forward, x, tt_layer_norm_layer_forward((l), tt_s_a_))
 #define tt_batch_norm_layer_forward(l, x, ...) \

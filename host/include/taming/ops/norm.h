@@ -1,5 +1,6 @@
-/* ops/norm.h — group norm (VQGAN, eps 1e-6), layer norm (GPT, eps 1e-5),
- * batch norm (PatchGAN discriminator, train and eval). Biased variances. */
+/* ops/norm.h — group norm (VQGAN, eps 1e-6), group norm + SiLU fused (the
+ * VQGAN's Normalize + swish), layer norm (GPT, eps 1e-5), batch norm (PatchGAN
+ * discriminator, train and eval). Biased variances. */
 #ifndef TAMING_OPS_NORM_H
 #define TAMING_OPS_NORM_H
 #include "taming/tensor.h"
@@ -12,6 +13,9 @@ extern "C" {
  *   group_norm_fwd: x [B, C, S] (S = spatial size), G groups of C/G channels;
  *                   w, b [C] (may be NULL); y like x; mean, rstd [B, G] saved.
  *   group_norm_bwd: gx like x, gw, gb [C] (each NULL when not wanted; overwritten).
+ *   group_norm_silu_fwd: y = silu(group_norm(x)), arguments as group_norm_fwd.
+ *   group_norm_silu_bwd: from the input x (not y) and the forward's w, b, mean,
+ *                   rstd; gx, gw, gb as for group_norm_bwd.
  *   layer_norm_fwd: x [N, E] normalised over E; mean, rstd [N].
  *   layer_norm_bwd: likewise.
  *   batch_norm_stats: per channel of x [B, C, S]: mean [C] and biased var [C].
@@ -27,6 +31,11 @@ typedef tt_status (*tt_group_norm_bwd_fn)(const tt_tensor *x, int groups, const 
                                           const tt_tensor *mean, const tt_tensor *rstd,
                                           const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
                                           tt_tensor *gb);
+typedef tt_group_norm_fwd_fn tt_group_norm_silu_fwd_fn;
+typedef tt_status (*tt_group_norm_silu_bwd_fn)(const tt_tensor *x, int groups, const tt_tensor *w,
+                                               const tt_tensor *b, const tt_tensor *mean,
+                                               const tt_tensor *rstd, const tt_tensor *gy, tt_tensor *gx,
+                                               tt_tensor *gw, tt_tensor *gb);
 typedef tt_status (*tt_layer_norm_fwd_fn)(const tt_tensor *x, float eps, const tt_tensor *w,
                                           const tt_tensor *b, tt_tensor *y, tt_tensor *mean,
                                           tt_tensor *rstd);
@@ -46,6 +55,10 @@ typedef tt_status (*tt_batch_norm_bwd_fn)(bool training, const tt_tensor *x, con
 /* x [B, C, ...]; weight, bias [C] or NULL. */
 TT_API tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias,
                                 float eps);
+/* silu(group_norm(x)) in one pass, the same values as the two ops; saves x and
+ * the statistics for the backward, and no normalised copy of x. */
+TT_API tt_tensor *tt_group_norm_silu(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias,
+                                     float eps);
 /* Normalises over the last dim; weight, bias [E] or NULL. */
 TT_API tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, float eps);
 /* x [B, C, ...]. training: batch statistics, and running_mean/var (may be NULL)
