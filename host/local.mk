@@ -12,6 +12,7 @@ host_libtaming_la_SOURCES += host/ckpt_quantize.c host/ckpt_torch_legacy.c
 host_libtaming_la_SOURCES += host/ops/common.c host/ops/common.h
 host_libtaming_la_SOURCES += host/ops/copy.c host/ops/elementwise.c host/ops/shape.c host/ops/reduce.c
 host_libtaming_la_SOURCES += host/ops/gemm.c host/ops/random.c host/ops/qlinear.c
+host_libtaming_la_SOURCES += host/ops/conv_lowp.c
 # plugins, the Lua module, the sampling loops
 host_libtaming_la_SOURCES += host/plugin.c host/lua_internal.h host/lua_core.c host/lua_tensor.c host/lua_ops.c
 host_libtaming_la_SOURCES += host/lua_plugin.c host/lua_io.c host/lua_sampling.c host/lua_data.c host/sampling.c
@@ -23,7 +24,7 @@ host_libtaming_la_SOURCES += host/ops/norm.c host/ops/softmax.c host/ops/attenti
 host_libtaming_la_SOURCES += host/metrics.c host/lua_metrics.c host/npz.c
 host_libtaming_la_CPPFLAGS = $(AM_CPPFLAGS) $(LUA_CFLAGS) $(PNG_CFLAGS) $(JPEG_CFLAGS) \
 	$(YAML_CFLAGS) $(ZLIB_CFLAGS) $(BLAS_CFLAGS)
-host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) -lm
+host_libtaming_la_LIBADD = $(LUA_LIBS) $(PNG_LIBS) $(JPEG_LIBS) $(YAML_LIBS) $(ZLIB_LIBS) $(BLAS_LIBS) $(DNNL_LIBS) -lm
 host_libtaming_la_LDFLAGS = -version-info 0:0:0 -no-undefined $(OPENMP_CFLAGS)
 
 taming_HEADERS = \
@@ -47,7 +48,8 @@ tamingops_HEADERS += \
 	host/include/taming/ops/quantize.h host/include/taming/ops/optim.h \
 	host/include/taming/ops/random.h host/include/taming/ops/compare.h \
 	host/include/taming/ops/sort.h
-	host/include/taming/ops/random.h host/include/taming/ops/qlinear.h
+	host/include/taming/ops/random.h host/include/taming/ops/qlinear.h \
+	host/include/taming/ops/conv_lowp.h
 EXTRA_DIST += host/taming.pc.in host/include/taming/version.h.in
 
 bin_PROGRAMS += host/taming

@@ -25,6 +25,7 @@ tt_status tt_cpu_register_random(tt_backend *b);
 tt_status tt_cpu_register_compare(tt_backend *b);
 tt_status tt_cpu_register_sort(tt_backend *b);
 tt_status tt_cpu_register_qlinear(tt_backend *b);
+tt_status tt_cpu_register_conv_lowp(tt_backend *b);
 
 /* OpenBLAS runs single-threaded; kernels split work across OpenMP threads (gemm.c).
  * A kernel that calls BLAS from OpenMP threads brackets the region with

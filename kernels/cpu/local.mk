@@ -17,3 +17,5 @@ host_libtaming_la_SOURCES += kernels/cpu/resample.c
 host_libtaming_la_SOURCES += kernels/cpu/compare.c kernels/cpu/sort.c
 # low-precision linear family (bf16 / int8 weights)
 host_libtaming_la_SOURCES += kernels/cpu/qlinear.c
+# bf16 convolutions through oneDNN (compiled either way; registers nothing without it)
+host_libtaming_la_SOURCES += kernels/cpu/conv_dnnl.c
