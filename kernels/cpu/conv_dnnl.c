@@ -8,11 +8,11 @@
  * 200-260 ms in today's fp32 path; 512->512 at 16x16 took 0.36 ms against 2.9 ms.
  * Reaching oneDNN's blocking would be a project of its own.
  *
- * Activations stay f32 NCHW between ops: per call the input is reordered to the
- * bf16 layout the primitive wants and the f32 output back to NCHW. These
- * reorders cost about as much as the AMX convolution itself on the largest maps,
- * but keeping a blocked layout across a ResNet block would need GroupNorm, SiLU
- * and the residual add in that layout too. Weights are reordered once per input
+ * Activations stay f32 NCHW between ops: per call the input is transposed to
+ * the bf16 NHWC the primitive reads and the f32 NHWC output back to NCHW (our
+ * own transposes below; oneDNN's reorders for other layouts). Keeping NHWC
+ * across a ResNet block would need GroupNorm, SiLU and the residual add in that
+ * layout too, for what is now about 5 % of the convolution time. Weights are reordered once per input
  * shape and kept in the pack's cache with the primitive.
  *
  * Run-time choice: the kernel is registered only when oneDNN dispatches to
@@ -32,7 +32,9 @@ static const char *bf16_isa = "taming was built without oneDNN (libdnnl-dev)";
 static const char *cpu_conv2d_bf16_isa(void) { return bf16_isa; }
 
 #ifdef HAVE_DNNL
+#include <immintrin.h>
 #include <oneapi/dnnl/dnnl.h>
+#include "taming/dtype.h"
 
 #define MAX_PLANS 4   /* input shapes remembered per weight (a VQGAN sees one) */
 
@@ -41,7 +43,8 @@ typedef struct {
   int64_t B, H, W;
   tt_conv2d_params p;
   bool has_bias;
-  dnnl_primitive_t conv, to_src, from_dst;   /* to_src / from_dst NULL when no reorder is needed */
+  dnnl_primitive_t conv, to_src, from_dst;   /* oneDNN reorders, NULL when not needed or done by us */
+  bool src_nhwc, dst_nhwc;                   /* the primitive reads bf16 NHWC / writes f32 NHWC: our transposes */
   dnnl_memory_t x_user, src, wts, bias, dst, y_user;
   size_t src_bytes, dst_bytes;
   void *wbuf;
@@ -180,8 +183,13 @@ static tt_status plan_make(plan *pl, const tt_conv2d_params *p, const tt_tensor 
     goto done;
   }
   if ((s = reorder_once(&w_oihw, tt_tensor_data((tt_tensor *)w), wmd, pl->wbuf)) != TT_OK) goto done;
-  DN(make_reorder(&x_nchw, smd, &pl->to_src), "input reorder");
-  DN(make_reorder(dmd, &y_nchw, &pl->from_dst), "output reorder");
+  dnnl_memory_desc_t x_nhwc, y_nhwc;
+  DN(dnnl_memory_desc_init_by_tag(&x_nhwc, 4, xd, dnnl_bf16, dnnl_nhwc), "input descriptor");
+  DN(dnnl_memory_desc_init_by_tag(&y_nhwc, 4, yd, dnnl_f32, dnnl_nhwc), "output descriptor");
+  pl->src_nhwc = dnnl_memory_desc_equal(smd, &x_nhwc);
+  pl->dst_nhwc = dnnl_memory_desc_equal(dmd, &y_nhwc);
+  if (!pl->src_nhwc) DN(make_reorder(&x_nchw, smd, &pl->to_src), "input reorder");
+  if (!pl->dst_nhwc) DN(make_reorder(dmd, &y_nchw, &pl->from_dst), "output reorder");
   DN(dnnl_memory_create(&pl->x_user, &x_nchw, engine, DNNL_MEMORY_NONE), "input memory");
   DN(dnnl_memory_create(&pl->src, smd, engine, DNNL_MEMORY_NONE), "source memory");
   DN(dnnl_memory_create(&pl->wts, wmd, engine, pl->wbuf), "weight memory");
@@ -192,6 +200,60 @@ done:
   if (pd) dnnl_primitive_desc_destroy(pd);
   if (s != TT_OK) plan_free(pl);
   return s;
+}
+
+/* Layout changes around the primitive when it reads and writes NHWC (the AMX and
+ * AVX512-BF16 brgemm kernels do). oneDNN's generic reorders (jit:uni) took about as
+ * long as the convolutions on the VQGAN (1.5 s against 1.7 s per encode + decode at
+ * 256x256, loaded machine); these take about 60 ms. Blocks of 16 pixels, each
+ * cache line read whole while it is in L1. Rounding to bf16 is to nearest even,
+ * as oneDNN's. */
+#define TT_AVX512BF16 "avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16"
+
+/* x f32 [B, C, P] -> d bf16 [B, P, C] */
+__attribute__((target(TT_AVX512BF16))) static void nchw_to_nhwc_bf16(int64_t B, int64_t C, int64_t P, const float *x,
+                                                                     uint16_t *d) {
+  int64_t pblocks = (P + 15) / 16, C16 = C / 16 * 16;
+  __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                   _mm512_set1_epi32((int)P));
+  bool vec = P <= INT32_MAX / 16;
+#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t pb = 0; pb < pblocks; pb++) {
+      const float *xb = x + b * C * P;
+      uint16_t *db = d + b * C * P;
+      int64_t p0 = pb * 16, p1 = p0 + 16 < P ? p0 + 16 : P;
+      for (int64_t p = p0; p < p1; p++) {
+        int64_t c = 0;
+        for (; vec && c < C16; c += 16) {
+          __m512 v = _mm512_i32gather_ps(idx, xb + c * P + p, 4);
+          _mm256_storeu_si256((__m256i *)(db + p * C + c), (__m256i)_mm512_cvtneps_pbh(v));
+        }
+        for (; c < C; c++) db[p * C + c] = tt_f32_to_bf16(xb[c * P + p]);
+      }
+    }
+}
+
+/* s f32 [B, P, C] -> y f32 [B, C, P] */
+__attribute__((target(TT_AVX512BF16))) static void nhwc_to_nchw_f32(int64_t B, int64_t C, int64_t P, const float *s,
+                                                                    float *y) {
+  int64_t pblocks = (P + 15) / 16;
+  __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                   _mm512_set1_epi32((int)C));
+  bool vec = C <= INT32_MAX / 16;
+#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t pb = 0; pb < pblocks; pb++) {
+      const float *sb = s + b * C * P;
+      float *yb = y + b * C * P;
+      int64_t p0 = pb * 16;
+      if (vec && p0 + 16 <= P) {
+        for (int64_t c = 0; c < C; c++) _mm512_storeu_ps(yb + c * P + p0, _mm512_i32gather_ps(idx, sb + p0 * C + c, 4));
+      } else {
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t p = p0; p < P && p < p0 + 16; p++) yb[c * P + p] = sb[p * C + c];
+      }
+    }
 }
 
 static tt_status scratch_reserve(size_t bytes) {
@@ -206,16 +268,20 @@ static tt_status scratch_reserve(size_t bytes) {
 
 static tt_status run(plan *pl, const tt_tensor *x, const tt_tensor *b, tt_tensor *y) {
   tt_status s = TT_OK;
-  /* the bf16 input and the blocked f32 output live in one scratch buffer, 64-byte aligned */
-  size_t src_off = 0, dst_off = (pl->to_src ? (pl->src_bytes + 63) / 64 * 64 : 0);
-  TT_TRY(scratch_reserve(dst_off + (pl->from_dst ? pl->dst_bytes : 0)));
-  char *sp = pl->to_src ? (char *)scratch + src_off : tt_tensor_data((tt_tensor *)x);
-  char *dp = pl->from_dst ? (char *)scratch + dst_off : tt_tensor_data(y);
+  /* the bf16 input and the f32 output in the primitive's layouts share one scratch buffer */
+  bool src_scratch = pl->src_nhwc || pl->to_src, dst_scratch = pl->dst_nhwc || pl->from_dst;
+  size_t dst_off = src_scratch ? (pl->src_bytes + 63) / 64 * 64 : 0;
+  TT_TRY(scratch_reserve(dst_off + (dst_scratch ? pl->dst_bytes : 0)));
+  char *sp = src_scratch ? (char *)scratch : tt_tensor_data((tt_tensor *)x);
+  char *dp = dst_scratch ? (char *)scratch + dst_off : tt_tensor_data(y);
   DN(dnnl_memory_set_data_handle(pl->x_user, tt_tensor_data((tt_tensor *)x)), "input memory");
   DN(dnnl_memory_set_data_handle(pl->src, sp), "source memory");
   DN(dnnl_memory_set_data_handle(pl->dst, dp), "output memory");
   DN(dnnl_memory_set_data_handle(pl->y_user, tt_tensor_data(y)), "output memory");
-  if (pl->to_src) {
+  int64_t B = x->shape[0], Ci = x->shape[1], Co = y->shape[1];
+  if (pl->src_nhwc) {
+    nchw_to_nhwc_bf16(B, Ci, x->shape[2] * x->shape[3], tt_f32(x), (uint16_t *)sp);
+  } else if (pl->to_src) {
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, pl->x_user}, {DNNL_ARG_TO, pl->src}};
     DN(dnnl_primitive_execute(pl->to_src, stream, 2, a), "input reorder");
   }
@@ -228,6 +294,7 @@ static tt_status run(plan *pl, const tt_tensor *x, const tt_tensor *b, tt_tensor
     DN(dnnl_primitive_execute(pl->from_dst, stream, 2, r), "output reorder");
   }
   DN(dnnl_stream_wait(stream), "convolution");
+  if (pl->dst_nhwc) nhwc_to_nchw_f32(B, Co, y->shape[2] * y->shape[3], (const float *)dp, tt_f32(y));
 done:
   return s;
 }
