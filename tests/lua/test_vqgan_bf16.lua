@@ -86,6 +86,17 @@ test("report", function()
   T.raises("bad name", function() q.decoder:set_precision("fp8") end, "expected fp32, bf16 or int8")
 end)
 
+test("fallback_without_isa", function()
+  -- a CPU without the instructions (TAMING_CPU_ISA=generic hides them): fp32, one line each
+  local st, out = T.sh(("TAMING_CPU_ISA=generic %s run %s/bench/vqgan.lua size=32 reps=1 threads=1 precision=bf16")
+    :format(T.taming(), T.srcdir()))
+  T.eq("exit status: " .. out, st, 0)
+  T.ok("says the encoder runs fp32: " .. out,
+    out:find("precision=bf16 is not available for encoder (no kernel (TAMING_CPU_ISA=generic)); running fp32", 1, true))
+  T.ok("says the decoder runs fp32: " .. out, out:find("is not available for decoder", 1, true))
+  T.ok("the bench reports fp32: " .. out, out:find('"precision":"fp32","isa":"openblas"', 1, true))
+end)
+
 test("bf16_differs_from_fp32", function()
   -- the packed path really runs: bf16 rounding moves the latent, if only a little
   local x = tt.npy.load(D .. "input.npy")
@@ -132,7 +143,7 @@ test("shipped_model", function()
   else
     print("  (no Fashion-MNIST at " .. FMNIST .. ")")
   end
-  for _, img in ipairs(examples(2)) do
+  for _, img in ipairs(examples(1)) do
     local x = require("taming.conditions").image(img, 256, 3):mean(1, true)   -- grey [1, 1, 256, 256]
     report("shipped VQGAN, " .. img:match("[^/]+/[^/]+$") .. " at 256x256 in grey", compare(s32, s16, x, acc))
   end
