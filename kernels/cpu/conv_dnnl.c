@@ -12,8 +12,8 @@
  * the bf16 NHWC the primitive reads and the f32 NHWC output back to NCHW (our
  * own transposes below; oneDNN's reorders for other layouts). Keeping NHWC
  * across a ResNet block would need GroupNorm, SiLU and the residual add in that
- * layout too, for what is now about 5 % of the convolution time. Weights are reordered once per input
- * shape and kept in the pack's cache with the primitive.
+ * layout too, for what is now about 5 % of the convolution time. Weights are
+ * reordered once per input shape and kept in the pack's cache with the primitive.
  *
  * Run-time choice: the kernel is registered only when oneDNN dispatches to
  * AVX512-BF16 or AMX on this CPU (emulated bf16 is slower than our fp32 path).
