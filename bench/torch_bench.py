@@ -18,7 +18,7 @@ Each prints one JSON line, {"impl": "torch", ...}, with the keys of the
 matching bench/*.lua line.
 
   python3 torch_bench.py --what vqgan,gpt,highres,train_step [--device cuda] [--size 256]
-      [--batch 1] [--tokens 256] [--reps 5] [--cells 64]
+      [--batch 1] [--tokens 256] [--reps 5] [--cells 64] [--precision fp32|bf16] [--threads N]
 """
 import argparse
 import json
@@ -198,6 +198,8 @@ def emit(d):
 def bench_vqgan(a, dev):
     m = build(VQGAN, dev).eval()
     x = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
+    if a.precision == "bf16":   # PyTorch's own bf16 mode: weights and activations
+        m, x = m.to(torch.bfloat16), x.to(torch.bfloat16)
     enc, dec = [], []
     with torch.no_grad():
         m.decode(m.encode(x)[0])
@@ -212,7 +214,8 @@ def bench_vqgan(a, dev):
             enc.append(t1 - t0)
             dec.append(time.perf_counter() - t1)
     emit({"impl": "torch", "bench": "vqgan", "size": a.size, "batch": a.batch, "device": dev.type,
-          "encode_s": median(enc), "decode_s": median(dec)})
+          "precision": a.precision, "threads": torch.get_num_threads(), "encode_s": median(enc),
+          "decode_s": median(dec)})
 
 
 def bench_gpt(a, dev):
@@ -316,7 +319,11 @@ def main():
     p.add_argument("--tokens", type=int, default=256)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cells", type=int, default=64)
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="vqgan: fp32, or model.to(bfloat16)")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False

@@ -6,7 +6,7 @@
 --
 --   taming run pipelines/evaluate.lua config=M.yaml ckpt=M.safetensors data=fashion_mnist split=test
 --       [data_root=..] [size=N] [channels=C] [batch=64] [limit=N] [device=cpu] [threads=N]
---       [precision=fp32|bf16|int8] (the transformer's linear weights)
+--       [precision=fp32|bf16|int8] (the transformer's linear weights; bf16 VQGAN convolutions)
 local tt = require "taming"
 local train = require "taming.train"
 local data = require "taming.data"

@@ -60,6 +60,11 @@ tests_check_ops_gemm_bf16_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_gemm_bf16
 TESTS += tests/gemm_bf16_paths_test.sh
 EXTRA_DIST += tests/gemm_bf16_paths_test.sh
+check_PROGRAMS += tests/check_ops_conv_lowp
+tests_check_ops_conv_lowp_SOURCES = tests/check_ops_conv_lowp.c
+tests_check_ops_conv_lowp_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_conv_lowp_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_conv_lowp
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
@@ -197,6 +202,7 @@ LUA_TESTS += tests/lua/test_legacy_ckpt.lua
 LUA_TESTS += tests/lua/test_second_stage.lua
 # bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
+LUA_TESTS += tests/lua/test_vqgan_bf16.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_train_bf16.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua

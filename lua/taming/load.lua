@@ -116,8 +116,8 @@ end
 -- opts.config: YAML path or table; opts.device; opts.strict (default true); opts.train
 -- (bind the training loss's weights, loss.*, too); opts.unsafe_globals (read a .ckpt whose
 -- pickle references globals that torch.load would call; refused by default, never called).
--- opts.precision: "fp32", "bf16" or
--- "int8" weights for the transformer's linear layers (Model:set_precision).
+-- opts.precision: "fp32", "bf16" or "int8" weights for the transformer's linear layers,
+-- and bf16 for the VQGAN's convolutions (Model:set_precision).
 function M.load(path, opts)
   opts = opts or {}
   if not opts.config then error("load: pass {config = 'model.yaml'} (the official YAML of the model)", 0) end

@@ -177,24 +177,29 @@ function Model:init(seed, device)
   return self
 end
 
--- Weights of the plugins that support it (the transformer's linear layers) in
--- "fp32", "bf16" or "int8"; the rest stays fp32. Where the CPU lacks the
--- instructions, stays fp32 and says so in one line on stderr.
--- Returns {precision =, isa =[, fallback =]} of the last plugin that took it.
+-- Weights of the plugins that support it in "fp32", "bf16" or "int8": the
+-- transformer's linear layers (bf16 or int8) and the VQGAN encoder's and
+-- decoder's convolutions (bf16; int8 keeps them fp32); the rest stays fp32.
+-- Where a plugin cannot take it (no instructions, no int8 VQGAN), it stays fp32
+-- and says so in one line on stderr.
+-- Returns {precision =, isa =[, fallback =]}: that of the last plugin that took the
+-- precision asked for, else of the last plugin that had set_precision.
 function Model:set_precision(precision)
-  local info = {precision = "fp32", isa = "openblas"}
+  local info
   if precision ~= "fp32" and precision ~= "bf16" and precision ~= "int8" then
     error(("precision: expected fp32, bf16 or int8, found '%s'"):format(tostring(precision)), 0)
   end
   self:each_plugin(function(prefix, p)
     if p:has_method("set_precision") then
-      info = p:set_precision(precision)
-      if info.fallback then
+      local r = p:set_precision(precision)
+      if r.fallback then
         io.stderr:write(("taming: precision=%s is not available for %s (%s); running fp32\n"):format(
-          precision, prefix ~= "" and prefix:sub(1, -2) or "the model", info.fallback))
+          precision, prefix ~= "" and prefix:sub(1, -2) or "the model", r.fallback))
       end
+      if not info or not r.fallback or info.fallback then info = r end
     end
   end)
+  info = info or {precision = "fp32", isa = "openblas"}
   self.precision_info = info
   return info
 end

@@ -69,6 +69,109 @@ bool tt_ddconfig_has_attn(const tt_ddconfig *dd, int res) {
   return false;
 }
 
+tt_status tt_vconv_declare(tt_vconv *c, tt_paramset *ps, const char *prefix, int cin, int cout, int k, int stride,
+                           int pad) {
+  memset(c, 0, sizeof *c);
+  return tt_conv2d_layer_declare(&c->l, ps, prefix, cin, cout, k, stride, pad, true);
+}
+
+tt_tensor *(tt_vconv_forward)(const tt_vconv *c, tt_tensor *x) {
+  const tt_conv2d_layer *l = &c->l;
+  tt_tensor *w = l->weight->t, *b = l->bias && l->bias->t ? l->bias->t : NULL;
+  /* the pack records no autograd node: training and gradients to the input run f32 */
+  bool grads = tt_grad_enabled() && (tt_requires_grad(x) || (w && tt_requires_grad(w)) || (b && tt_requires_grad(b)));
+  tt_scope_begin();
+  tt_tensor *y = c->pk && w && c->src == w && !grads ? tt_scope_own(tt_conv2d_packed_forward(c->pk, x, b, &l->p))
+                                                     : tt_conv2d_layer_forward(l, x);
+  return tt_scope_end(y);
+}
+
+tt_status tt_vconv_set_precision(tt_vconv *c, tt_dtype dt) {
+  tt_tensor *w = c->l.weight->t;
+  if (dt == TT_F32 || (c->pk && c->src == w)) {
+    if (dt == TT_F32) tt_vconv_free(c);
+    return TT_OK;
+  }
+  if (!w) return tt_error(TT_ERR_INVALID, "set_precision: '%s' is not bound", c->l.weight->name);
+  tt_vconv_free(c);
+  c->pk = tt_conv2d_pack(w, dt);
+  if (!c->pk) return tt_error_prefix(tt_last_status(), "set_precision: '%s': ", c->l.weight->name);
+  c->src = tt_tensor_ref(w);
+  return TT_OK;
+}
+
+void tt_vconv_free(tt_vconv *c) {
+  tt_conv2d_packed_free(c->pk);
+  c->pk = NULL;
+  tt_tensor_release(&c->src);
+}
+
+int tt_resblock_convs(tt_resblock *b, tt_vconv **out) {
+  out[0] = &b->conv1;
+  out[1] = &b->conv2;
+  if (b->has_nin) out[2] = &b->nin_shortcut;
+  return b->has_nin ? 3 : 2;
+}
+
+int tt_attnblock_convs(tt_attnblock *a, tt_vconv **out) {
+  out[0] = &a->q, out[1] = &a->k, out[2] = &a->v, out[3] = &a->proj_out;
+  return 4;
+}
+
+tt_status tt_vqgan_precision_choose(const tt_value *arg, tt_device dev, tt_dtype *dt, const char **isa,
+                                    const char **fallback) {
+  const char *mode = arg->type == TT_V_STR ? arg->u.s : "";
+  *fallback = NULL;
+  *isa = "openblas";
+  *dt = TT_F32;
+  if (!strcmp(mode, "fp32")) return TT_OK;
+  if (!strcmp(mode, "int8")) {
+    *fallback = "int8 is not implemented for the VQGAN's convolutions";
+    return TT_OK;
+  }
+  if (strcmp(mode, "bf16"))
+    return tt_error(TT_ERR_INVALID, "set_precision: expected fp32, bf16 or int8, found '%s'",
+                    arg->type == TT_V_STR ? mode : tt_vtype_name(arg->type));
+  const char *why;
+  if (!tt_conv2d_bf16_supported(dev, &why)) {
+    *fallback = why;
+    return TT_OK;
+  }
+  *isa = why;
+  *dt = TT_BF16;
+  return TT_OK;
+}
+
+static tt_status set_str(tt_value *map, const char *key, const char *v) {
+  tt_value x = tt_value_str(v);
+  return tt_value_set(map, key, &x);
+}
+
+tt_status tt_vqgan_precision_report(tt_value *ret, tt_dtype dt, const char *isa, const char *fallback) {
+  *ret = tt_value_map();
+  TT_TRY(set_str(ret, "precision", dt == TT_BF16 ? "bf16" : "fp32"));
+  TT_TRY(set_str(ret, "isa", isa));
+  if (fallback) TT_TRY(set_str(ret, "fallback", fallback));
+  return TT_OK;
+}
+
+tt_status tt_vconvs_set_precision(tt_vconv **convs, int n, const tt_value *arg, tt_dtype *precision, tt_value *ret) {
+  if (n < 1 || !convs[0]->l.weight->t)
+    return tt_error(TT_ERR_INVALID, "set_precision: parameters are neither bound nor materialised");
+  tt_dtype dt;
+  const char *isa, *fallback;
+  TT_TRY(tt_vqgan_precision_choose(arg, convs[0]->l.weight->t->device, &dt, &isa, &fallback));
+  tt_status s = TT_OK;
+  for (int i = 0; s == TT_OK && i < n; i++) s = tt_vconv_set_precision(convs[i], dt);
+  if (s != TT_OK) {
+    for (int i = 0; i < n; i++) tt_vconv_free(convs[i]);
+    *precision = TT_F32;
+    return s;
+  }
+  *precision = dt;
+  return tt_vqgan_precision_report(ret, dt, isa, fallback);
+}
+
 tt_status tt_normalize_declare(tt_norm_layer *n, tt_paramset *ps, const char *prefix, int c) {
   return tt_group_norm_layer_declare(n, ps, prefix, 32, c, 1e-6f);
 }
@@ -79,14 +182,14 @@ tt_status tt_resblock_declare(tt_resblock *b, tt_paramset *ps, const char *prefi
   snprintf(name, sizeof name, "%s.norm1", prefix);
   TT_TRY(tt_normalize_declare(&b->norm1, ps, name, cin));
   snprintf(name, sizeof name, "%s.conv1", prefix);
-  TT_TRY(tt_conv2d_layer_declare(&b->conv1, ps, name, cin, cout, 3, 1, 1, true));
+  TT_TRY(tt_vconv_declare(&b->conv1, ps, name, cin, cout, 3, 1, 1));
   snprintf(name, sizeof name, "%s.norm2", prefix);
   TT_TRY(tt_normalize_declare(&b->norm2, ps, name, cout));
   snprintf(name, sizeof name, "%s.conv2", prefix);
-  TT_TRY(tt_conv2d_layer_declare(&b->conv2, ps, name, cout, cout, 3, 1, 1, true));
+  TT_TRY(tt_vconv_declare(&b->conv2, ps, name, cout, cout, 3, 1, 1));
   if (cin != cout) {
     snprintf(name, sizeof name, "%s.nin_shortcut", prefix);
-    TT_TRY(tt_conv2d_layer_declare(&b->nin_shortcut, ps, name, cin, cout, 1, 1, 0, true));
+    TT_TRY(tt_vconv_declare(&b->nin_shortcut, ps, name, cin, cout, 1, 1, 0));
     b->has_nin = true;
   }
   b->dropout = dropout;
@@ -101,11 +204,11 @@ tt_tensor *(tt_norm_swish)(const tt_norm_layer *n, tt_tensor *x) {
 tt_tensor *(tt_resblock_forward)(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
   tt_scope_begin();
   tt_tensor *h = tt_norm_swish(&b->norm1, x);                            // [B, Cin, H, W]
-  h = tt_scope_replace(h, tt_conv2d_layer_forward(&b->conv1, h));        // -> [B, Cout, H, W]
+  h = tt_scope_replace(h, tt_vconv_forward(&b->conv1, h));        // -> [B, Cout, H, W]
   h = tt_scope_replace(h, tt_norm_swish(&b->norm2, h));
   if (b->dropout > 0 && training) h = tt_scope_replace(h, tt_dropout(h, b->dropout, true, rng));
-  h = tt_scope_replace(h, tt_conv2d_layer_forward(&b->conv2, h));
-  tt_tensor *sc = b->has_nin ? tt_conv2d_layer_forward(&b->nin_shortcut, x) : x;
+  h = tt_scope_replace(h, tt_vconv_forward(&b->conv2, h));
+  tt_tensor *sc = b->has_nin ? tt_vconv_forward(&b->nin_shortcut, x) : x;
   return tt_scope_end(tt_add(sc, h));
 }
 
@@ -116,10 +219,10 @@ tt_status tt_attnblock_declare(tt_attnblock *a, tt_paramset *ps, const char *pre
   snprintf(name, sizeof name, "%s.norm", prefix);
   TT_TRY(tt_normalize_declare(&a->norm, ps, name, c));
   const char *proj[4] = {"q", "k", "v", "proj_out"};
-  tt_conv2d_layer *l[4] = {&a->q, &a->k, &a->v, &a->proj_out};
+  tt_vconv *l[4] = {&a->q, &a->k, &a->v, &a->proj_out};
   for (int i = 0; i < 4; i++) {
     snprintf(name, sizeof name, "%s.%s", prefix, proj[i]);
-    TT_TRY(tt_conv2d_layer_declare(l[i], ps, name, c, c, 1, 1, 0, true));
+    TT_TRY(tt_vconv_declare(l[i], ps, name, c, c, 1, 1, 0));
   }
   return TT_OK;
 }
@@ -136,14 +239,14 @@ tt_tensor *(tt_attnblock_forward)(const tt_attnblock *a, tt_tensor *x) {
   int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
   tt_scope_begin();
   tt_tensor *h = tt_group_norm_layer_forward(&a->norm, x);
-  tt_tensor *q = to_tokens(tt_conv2d_layer_forward(&a->q, h));          // [B, HW, C]
-  tt_tensor *k = to_tokens(tt_conv2d_layer_forward(&a->k, h));
-  tt_tensor *v = to_tokens(tt_conv2d_layer_forward(&a->v, h));
+  tt_tensor *q = to_tokens(tt_vconv_forward(&a->q, h));          // [B, HW, C]
+  tt_tensor *k = to_tokens(tt_vconv_forward(&a->k, h));
+  tt_tensor *v = to_tokens(tt_vconv_forward(&a->v, h));
   tt_attention_params p = {(float)(1.0 / sqrt((double)C)), false, 0, 0};
   tt_tensor *o = tt_attention(q, k, v, &p);                               // [B, HW, C]
   o = tt_contiguous(tt_transpose(o, 1, 2));                               // [B, C, HW]
   o = tt_reshape(o, TT_DIMS(B, C, H, W));
-  o = tt_conv2d_layer_forward(&a->proj_out, o);
+  o = tt_vconv_forward(&a->proj_out, o);
   return tt_scope_end(tt_add(x, o));
 }
 
@@ -153,15 +256,15 @@ tt_status tt_downsample_declare(tt_resample *d, tt_paramset *ps, const char *pre
   if (!with_conv) return TT_OK;
   char name[256];
   snprintf(name, sizeof name, "%s.conv", prefix);
-  TT_TRY(tt_conv2d_layer_declare(&d->conv, ps, name, c, c, 3, 2, 0, true));
+  TT_TRY(tt_vconv_declare(&d->conv, ps, name, c, c, 3, 2, 0));
   /* the official asymmetric padding: nothing top/left, one zero row/column bottom/right */
-  d->conv.p = (tt_conv2d_params){2, 2, 0, 1, 0, 1};
+  d->conv.l.p = (tt_conv2d_params){2, 2, 0, 1, 0, 1};
   return TT_OK;
 }
 
 tt_tensor *(tt_downsample_forward)(const tt_resample *d, tt_tensor *x) {
   tt_scope_begin();
-  tt_tensor *y = d->with_conv ? tt_conv2d_layer_forward(&d->conv, x)   // [B,C,H,W] -> [B,C,H/2,W/2]
+  tt_tensor *y = d->with_conv ? tt_vconv_forward(&d->conv, x)   // [B,C,H,W] -> [B,C,H/2,W/2]
                               : tt_avg_pool2d(x, 2, 2);
   return tt_scope_end(y);
 }
@@ -172,12 +275,12 @@ tt_status tt_upsample_declare(tt_resample *u, tt_paramset *ps, const char *prefi
   if (!with_conv) return TT_OK;
   char name[256];
   snprintf(name, sizeof name, "%s.conv", prefix);
-  return tt_conv2d_layer_declare(&u->conv, ps, name, c, c, 3, 1, 1, true);
+  return tt_vconv_declare(&u->conv, ps, name, c, c, 3, 1, 1);
 }
 
 tt_tensor *(tt_upsample_forward)(const tt_resample *u, tt_tensor *x) {
   tt_scope_begin();
   tt_tensor *h = tt_upsample_nearest(x, 2);   // [B,C,H,W] -> [B,C,2H,2W]
-  if (u->with_conv) h = tt_scope_replace(h, tt_conv2d_layer_forward(&u->conv, h));
+  if (u->with_conv) h = tt_scope_replace(h, tt_vconv_forward(&u->conv, h));
   return tt_scope_end(h);
 }

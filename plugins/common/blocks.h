@@ -22,12 +22,38 @@ typedef struct {
 tt_status tt_ddconfig_read(const tt_value *cfg, tt_ddconfig *dd);
 bool tt_ddconfig_has_attn(const tt_ddconfig *dd, int res);
 
+/* A convolution of the VQGAN that can run with bf16 weights (precision=bf16).
+ * The pack is used while it is current (made from the weight now bound) and no
+ * gradient is wanted through the convolution; otherwise the layer runs in f32. */
+typedef struct {
+  tt_conv2d_layer l;
+  tt_conv2d_packed *pk;   /* bf16 weights after set_precision("bf16"), else NULL */
+  tt_tensor *src;         /* the f32 weight pk was packed from (a reference) */
+} tt_vconv;
+
+tt_status tt_vconv_declare(tt_vconv *c, tt_paramset *ps, const char *prefix, int cin, int cout, int k, int stride,
+                           int pad);
+/* x [B, Ci, H, W] -> [B, Co, Ho, Wo] */
+tt_tensor *tt_vconv_forward(const tt_vconv *c, tt_tensor *x);
+/* TT_F32 drops the pack; TT_BF16 packs the bound weight (keeping a current pack). */
+tt_status tt_vconv_set_precision(tt_vconv *c, tt_dtype dt);
+void tt_vconv_free(tt_vconv *c);
+
+/* The precision every VQGAN plugin reports from set_precision("fp32" | "bf16" | "int8"):
+ * *dt is what its convolutions will run in (f32 where bf16 has no kernel here, and
+ * for int8, which the VQGAN does not implement), *isa what runs them, and *fallback
+ * (NULL when none) why the request was not met. Errors on any other name. */
+tt_status tt_vqgan_precision_choose(const tt_value *arg, tt_device dev, tt_dtype *dt, const char **isa,
+                                    const char **fallback);
+/* {precision, isa[, fallback]} as set_precision returns it */
+tt_status tt_vqgan_precision_report(tt_value *ret, tt_dtype dt, const char *isa, const char *fallback);
+
 /* Normalize(C) = GroupNorm(32, C, eps 1e-6). */
 tt_status tt_normalize_declare(tt_norm_layer *n, tt_paramset *ps, const char *prefix, int c);
 
 typedef struct {
   tt_norm_layer norm1, norm2;
-  tt_conv2d_layer conv1, conv2, nin_shortcut;
+  tt_vconv conv1, conv2, nin_shortcut;
   bool has_nin;
   float dropout;
 } tt_resblock;
@@ -41,7 +67,7 @@ tt_tensor *tt_resblock_forward(const tt_resblock *b, tt_tensor *x, bool training
 
 typedef struct {
   tt_norm_layer norm;
-  tt_conv2d_layer q, k, v, proj_out;
+  tt_vconv q, k, v, proj_out;
   int c;
 } tt_attnblock;
 
@@ -50,7 +76,7 @@ tt_status tt_attnblock_declare(tt_attnblock *a, tt_paramset *ps, const char *pre
 tt_tensor *tt_attnblock_forward(const tt_attnblock *a, tt_tensor *x);
 
 typedef struct {
-  tt_conv2d_layer conv;
+  tt_vconv conv;
   bool with_conv;
 } tt_resample;
 
@@ -64,9 +90,18 @@ tt_tensor *tt_upsample_forward(const tt_resample *u, tt_tensor *x);
 /* In a scope, a block's result belongs to the scope and a NULL input passes
  * through, as for the SDK's calls (taming/scope.h). */
 #define tt_norm_swish(n, x) TT_SCOPE_1_(tt_norm_swish, x, tt_norm_swish((n), tt_s_a_))
+#define tt_vconv_forward(c, x) TT_SCOPE_1_(tt_vconv_forward, x, tt_vconv_forward((c), tt_s_a_))
 #define tt_resblock_forward(b, x, tr, r) TT_SCOPE_1_(tt_resblock_forward, x, tt_resblock_forward((b), tt_s_a_, (tr), (r)))
 #define tt_attnblock_forward(a, x) TT_SCOPE_1_(tt_attnblock_forward, x, tt_attnblock_forward((a), tt_s_a_))
 #define tt_downsample_forward(d, x) TT_SCOPE_1_(tt_downsample_forward, x, tt_downsample_forward((d), tt_s_a_))
 #define tt_upsample_forward(u, x) TT_SCOPE_1_(tt_upsample_forward, x, tt_upsample_forward((u), tt_s_a_))
+/* every convolution of a block, for set_precision and destroy; returns how many (at most 4) */
+int tt_resblock_convs(tt_resblock *b, tt_vconv **out);
+int tt_attnblock_convs(tt_attnblock *a, tt_vconv **out);
+
+/* set_precision(arg) over all n convolutions of a plugin (see tt_vqgan_precision_choose):
+ * packs them all or, on failure, none; *precision gets the result and *ret the report. */
+tt_status tt_vconvs_set_precision(tt_vconv **convs, int n, const tt_value *arg, tt_dtype *precision, tt_value *ret);
+
 
 #endif

@@ -21,7 +21,9 @@ typedef struct {
 typedef struct {
   tt_ddconfig dd;
   tt_paramset ps;
-  tt_conv2d_layer conv_in, conv_out;
+  tt_vconv conv_in, conv_out;
+  tt_dtype precision;   /* of the convolutions: TT_F32 or TT_BF16 */
+  bool built;           /* every convolution was declared */
   enc_level level[TT_MAX_LEVELS];
   tt_resblock mid1, mid2;
   tt_attnblock mid_attn;
@@ -30,9 +32,41 @@ typedef struct {
   tt_rng rng;
 } encoder;
 
+/* every convolution, in a fixed order; returns the count (fills out when it is not NULL) */
+static int enc_convs(encoder *e, tt_vconv **out) {
+  tt_vconv *tmp[4];
+  int n = 0;
+#define PUT(c) do { if (out) out[n] = (c); n++; } while (0)
+  PUT(&e->conv_in);
+  for (int i = 0; i < e->dd.n_levels; i++) {
+    enc_level *lv = &e->level[i];
+    for (int j = 0; j < e->dd.num_res_blocks; j++) {
+      for (int k = 0, m = tt_resblock_convs(&lv->block[j], tmp); k < m; k++) PUT(tmp[k]);
+      if (lv->has_attn)
+        for (int k = 0, m = tt_attnblock_convs(&lv->attn[j], tmp); k < m; k++) PUT(tmp[k]);
+    }
+    if (lv->has_down && lv->down.with_conv) PUT(&lv->down.conv);
+  }
+  for (int k = 0, m = tt_resblock_convs(&e->mid1, tmp); k < m; k++) PUT(tmp[k]);
+  for (int k = 0, m = tt_attnblock_convs(&e->mid_attn, tmp); k < m; k++) PUT(tmp[k]);
+  for (int k = 0, m = tt_resblock_convs(&e->mid2, tmp); k < m; k++) PUT(tmp[k]);
+  PUT(&e->conv_out);
+#undef PUT
+  return n;
+}
+
 static void enc_destroy(void *self) {
   encoder *e = self;
   if (!e) return;
+  if (e->built) {
+    int n = enc_convs(e, NULL);
+    tt_vconv **c = malloc(sizeof *c * (size_t)n);
+    if (c) {
+      enc_convs(e, c);
+      for (int i = 0; i < n; i++) tt_vconv_free(c[i]);
+    }
+    free(c);
+  }
   tt_paramset_free(&e->ps);
   free(e);
 }
@@ -42,7 +76,7 @@ static tt_status enc_build(encoder *e) {
   char name[128];
   if (dd->num_res_blocks > MAX_BLOCKS)
     return tt_error(TT_ERR_UNSUPPORTED, "ddconfig: num_res_blocks = %d (at most %d)", dd->num_res_blocks, MAX_BLOCKS);
-  TT_TRY(tt_conv2d_layer_declare(&e->conv_in, &e->ps, "conv_in", dd->in_channels, dd->ch, 3, 1, 1, true));
+  TT_TRY(tt_vconv_declare(&e->conv_in, &e->ps, "conv_in", dd->in_channels, dd->ch, 3, 1, 1));
   int res = dd->resolution, c_in = dd->ch;
   for (int i = 0; i < dd->n_levels; i++) {
     enc_level *lv = &e->level[i];
@@ -68,8 +102,8 @@ static tt_status enc_build(encoder *e) {
   TT_TRY(tt_attnblock_declare(&e->mid_attn, &e->ps, "mid.attn_1", c_in));
   TT_TRY(tt_resblock_declare(&e->mid2, &e->ps, "mid.block_2", c_in, c_in, dd->dropout));
   TT_TRY(tt_normalize_declare(&e->norm_out, &e->ps, "norm_out", c_in));
-  TT_TRY(tt_conv2d_layer_declare(&e->conv_out, &e->ps, "conv_out", c_in,
-                                 dd->double_z ? 2 * dd->z_channels : dd->z_channels, 3, 1, 1, true));
+  TT_TRY(tt_vconv_declare(&e->conv_out, &e->ps, "conv_out", c_in, dd->double_z ? 2 * dd->z_channels : dd->z_channels,
+                          3, 1, 1));
   return TT_OK;
 }
 
@@ -83,6 +117,7 @@ static tt_status enc_create(const tt_value *cfg, void **self) {
   tt_status s = dd ? tt_cfg_check_keys(cfg, outer) : TT_OK;
   if (s == TT_OK) s = tt_ddconfig_read(dd ? dd : cfg, &e->dd);
   if (s == TT_OK) s = enc_build(e);
+  if (s == TT_OK) e->built = true;
   if (s != TT_OK) {
     enc_destroy(e);
     return s;
@@ -116,7 +151,7 @@ static tt_tensor *enc_run(encoder *e, tt_tensor *x) {
     return NULL;
   }
   tt_scope_begin();
-  tt_tensor *h = tt_conv2d_layer_forward(&e->conv_in, x);                          // [B, ch, H, W]
+  tt_tensor *h = tt_vconv_forward(&e->conv_in, x);                          // [B, ch, H, W]
   for (int i = 0; i < dd->n_levels; i++) {
     enc_level *lv = &e->level[i];
     for (int j = 0; j < dd->num_res_blocks; j++) {
@@ -129,7 +164,7 @@ static tt_tensor *enc_run(encoder *e, tt_tensor *x) {
   h = tt_scope_replace(h, tt_attnblock_forward(&e->mid_attn, h));
   h = tt_scope_replace(h, tt_resblock_forward(&e->mid2, h, e->training, &e->rng));
   h = tt_scope_replace(h, tt_norm_swish(&e->norm_out, h));
-  h = tt_conv2d_layer_forward(&e->conv_out, h);                                     // -> [B, z, H/f, W/f]
+  h = tt_vconv_forward(&e->conv_out, h);                                     // -> [B, z, H/f, W/f]
   return tt_scope_end(h);
 }
 
@@ -144,8 +179,24 @@ static tt_status enc_forward(void *self, const tt_value *args, int nargs, tt_val
   return TT_OK;
 }
 
+/* set_precision("fp32" | "bf16" | "int8") -> {precision, isa[, fallback]}: bf16 packs every
+ * convolution's weights; int8, and bf16 where the device has no kernel, stay fp32 and say why */
+static tt_status enc_set_precision(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  encoder *e = self;
+  TT_TRY(tt_args_check("set_precision", nargs, 1, 1));
+  int n = enc_convs(e, NULL);
+  tt_vconv **c = malloc(sizeof *c * (size_t)n);
+  if (!c) return tt_error(TT_ERR_NOMEM, "set_precision: out of memory");
+  enc_convs(e, c);
+  tt_status s = tt_vconvs_set_precision(c, n, &args[0], &e->precision, &rets[0]);
+  free(c);
+  if (s == TT_OK) *nrets = 1;
+  return s;
+}
+
 static const tt_method enc_methods[] = {
     {"forward", enc_forward, "x [B, in_channels, H, W] -> h [B, z_channels, H/f, W/f]"},
+    {"set_precision", enc_set_precision, "fp32|bf16|int8: weights of the convolutions -> {precision, isa[, fallback]}"},
     {NULL, NULL, NULL}};
 
 TT_PLUGIN_DEFINE(.kind = "encoder", .name = "vqgan", .version = "1.0.0",

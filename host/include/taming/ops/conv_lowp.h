@@ -1,0 +1,47 @@
+/* ops/conv_lowp.h — 2-D convolution with bf16 weights, for inference: the VQGAN's
+ * convolutions under precision=bf16. Forward only (no autograd node is recorded).
+ * Activations stay f32 NCHW between ops; inside the kernel the input is rounded
+ * to bf16 (nearest even) and products accumulate in f32, so only the input and
+ * the weights lose precision. Same geometry as tt_conv2d (taming/ops/conv.h).
+ *
+ * A pack holds the weights in bf16 plus the kernel's own state for them (on the
+ * CPU: the weights reordered into the layout the chosen oneDNN kernel reads, and
+ * one primitive per input shape), made on first use of a shape and kept until
+ * the pack is freed, as tt_qlinear_pack keeps its weights. */
+#ifndef TAMING_OPS_CONV_LOWP_H
+#define TAMING_OPS_CONV_LOWP_H
+#include "taming/ops/conv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tt_conv2d_packed tt_conv2d_packed;
+
+/* Kernels (x, w, b contiguous; y contiguous and preallocated):
+ *   conv2d_bf16:            y f32 [B,Co,Ho,Wo] = conv(x f32 [B,Ci,H,W], w bf16 [Co,Ci,kh,kw]) + b f32 [Co]
+ *                           (b may be NULL). *cache is the kernel's state for w (NULL at first;
+ *                           the kernel fills it), released by conv2d_bf16_cache_free.
+ *   conv2d_bf16_cache_free: frees what conv2d_bf16 put in a cache (NULL is fine).
+ *   conv2d_bf16_isa:        the instruction set conv2d_bf16 uses ("amx-bf16 (oneDNN)",
+ *                           "avx512bf16 (oneDNN)"), or why there is none. */
+typedef tt_status (*tt_conv2d_bf16_fn)(void **cache, const tt_conv2d_params *p, const tt_tensor *x,
+                                       const tt_tensor *w, const tt_tensor *b, tt_tensor *y);
+typedef void (*tt_conv2d_bf16_cache_free_fn)(void *cache);
+typedef const char *(*tt_conv2d_bf16_isa_fn)(void);
+
+/* True when dev has a bf16 convolution kernel; *isa (may be NULL) gets the
+ * instruction set it uses, or why there is none ("no avx512bf16 on this CPU"). */
+TT_API bool tt_conv2d_bf16_supported(tt_device dev, const char **isa);
+/* w f32 [Co, Ci, kh, kw] -> a pack of its weights in dt (bf16 only, for now) on w's
+ * device; NULL + error. The pack does not keep w. */
+TT_API tt_conv2d_packed *tt_conv2d_pack(tt_tensor *w, tt_dtype dt);
+TT_API void tt_conv2d_packed_free(tt_conv2d_packed *pk);
+/* x [B, Ci, H, W] f32, bias [Co] f32 or NULL -> [B, Co, Ho, Wo] f32. */
+TT_API tt_tensor *tt_conv2d_packed_forward(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias,
+                                           const tt_conv2d_params *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
