@@ -376,6 +376,7 @@ static tt_status module_init(tt_backend **out) {
       tt_cuda_register_loss,
       tt_cuda_register_quantize,
       tt_cuda_register_optim,
+      tt_cuda_register_qlinear,
   };
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     s = families[i](&b);

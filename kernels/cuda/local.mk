@@ -16,6 +16,7 @@ TT_CUDA_CU += kernels/cuda/norm.cu
 TT_CUDA_CU += kernels/cuda/softmax.cu kernels/cuda/attention.cu
 TT_CUDA_CU += kernels/cuda/embedding.cu kernels/cuda/loss.cu
 TT_CUDA_CU += kernels/cuda/quantize.cu kernels/cuda/optim.cu
+TT_CUDA_CU += kernels/cuda/qlinear.cu
 EXTRA_DIST += kernels/cuda/nvcc-wrap $(TT_CUDA_HDR) $(TT_CUDA_CU)
 
 # Exact fp32 by default (no --use_fast_math: the CPU kernels are the oracle).
