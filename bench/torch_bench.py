@@ -4,7 +4,7 @@ comparison on the same machine (bench/gpu_check.sh phase=2 runs both).
 
 The networks are written here with torch.nn layers in the shapes of the
 paper's configurations, random weights, fp32 with TF32 off (as our CUDA
-backend by default):
+backend by default; the VQGAN also in bf16 with --dtype bf16):
   vqgan        ImageNet f16 VQGAN: ch 128, ch_mult 1,1,2,2,4, 2 res blocks,
                attention at 16, z 256, 1024 codes; encode and decode times
   gpt          FacesHQ minGPT: vocab 1024, block 512, 24 layers, 16 heads,
@@ -18,7 +18,7 @@ Each prints one JSON line, {"impl": "torch", ...}, with the keys of the
 matching bench/*.lua line.
 
   python3 torch_bench.py --what vqgan,gpt,highres,train_step [--device cuda] [--size 256]
-      [--batch 1] [--tokens 256] [--reps 5] [--cells 64]
+      [--batch 1] [--tokens 256] [--reps 5] [--cells 64] [--dtype fp32|bf16 (vqgan)] [--threads N]
 """
 import argparse
 import json
@@ -196,8 +196,9 @@ def emit(d):
 
 
 def bench_vqgan(a, dev):
-    m = build(VQGAN, dev).eval()
-    x = torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1
+    dt = torch.bfloat16 if a.dtype == "bf16" else torch.float32   # bf16: PyTorch's own path, model.to(bf16)
+    m = build(VQGAN, dev).eval().to(dt)
+    x = (torch.rand(a.batch, 3, a.size, a.size, device=dev) * 2 - 1).to(dt)
     enc, dec = [], []
     with torch.no_grad():
         m.decode(m.encode(x)[0])
@@ -211,8 +212,8 @@ def bench_vqgan(a, dev):
             sync(dev)
             enc.append(t1 - t0)
             dec.append(time.perf_counter() - t1)
-    emit({"impl": "torch", "bench": "vqgan", "size": a.size, "batch": a.batch, "device": dev.type,
-          "encode_s": median(enc), "decode_s": median(dec)})
+    emit({"impl": "torch", "bench": "vqgan", "size": a.size, "batch": a.batch, "device": dev.type, "dtype": a.dtype,
+          "threads": torch.get_num_threads(), "encode_s": median(enc), "decode_s": median(dec)})
 
 
 def bench_gpt(a, dev):
@@ -316,7 +317,11 @@ def main():
     p.add_argument("--tokens", type=int, default=256)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cells", type=int, default=64)
+    p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="vqgan only")
+    p.add_argument("--threads", type=int, help="CPU threads (default: PyTorch's)")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
