@@ -232,8 +232,8 @@ if [ "$phase" = 2 ]; then
   run gpt "${LIMIT[gpt]}" $T "$HERE/bench/gpt.lua" tokens=256 device=cuda
   # precision=: the linear layers through the CUDA qlinear kernels (a fallback to fp32 fails the step)
   for p in bf16 int8; do
-    run gpt_$p "${LIMIT[gpt_$p]}" $T "$HERE/bench/gpt.lua" tokens=128 device=cuda precision=$p
-    if [ -f "$RES/gpt_$p.log" ] && ! grep -q "\"precision\":\"$p\"" "$RES/gpt_$p.log"; then
+    if run gpt_$p "${LIMIT[gpt_$p]}" $T "$HERE/bench/gpt.lua" tokens=128 device=cuda precision=$p &&
+      ! grep -q "\"precision\":\"$p\"" "$RES/gpt_$p.log"; then
       fail gpt_${p}_kernels "precision=$p ran fp32 on the GPU: $(grep -m1 'not available' "$RES/gpt_$p.log")"
     fi
   done
