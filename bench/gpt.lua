@@ -1,8 +1,11 @@
 -- bench/gpt.lua — KV-cached sampling speed of the official FacesHQ transformer
 -- config (vocab 1024, block 512, 24 layers, 16 heads, width 1024: 305M
 -- parameters), random weights, with the linear layers' weights in fp32, bf16 or
--- int8. Prints the ISA path taken and the streaming-read memory bandwidth measured
--- in the same run (batch-1 decoding streams every weight once per token).
+-- int8. Prints the ISA path taken and, because batch-1 decoding streams every
+-- weight once per token, the bytes of weights read per decoding step, the
+-- bandwidth that makes (bytes x steps/s), the bandwidth a plain streaming read
+-- reaches on the same machine in the same run (all threads, a 1 GiB buffer, in
+-- C: tt.stream_read_gbs) and their ratio. On a GPU only the first two.
 --
 --   taming run bench/gpt.lua [batch=1] [tokens=256] [precision=fp32|bf16|int8] [device=cpu] [threads=N]
 local tt = require "taming"
@@ -40,8 +43,18 @@ tt.no_grad(function()
   tt.synchronize(a.device)
   local dt = tt.time() - t0
   local bw = a.bandwidth and a.device == "cpu" and tt.stream_read_gbs(1024, 5) or 0
+  -- every step reads the weights once, whatever the batch
+  local wbytes = gpt:info().weight_bytes_per_token
+  local weight_gbs = a.cache and wbytes * a.tokens / dt / 1e9 or 0
+  local share = bw > 0 and weight_gbs / bw or 0
+  if a.cache then
+    io.stderr:write(("gpt: %s weights, %.1f MB read per step: %.1f GB/s%s\n"):format(info.precision, wbytes / 1e6,
+      weight_gbs, bw > 0 and (", %.0f %% of the %.1f GB/s a streaming read reaches here (%d threads)"):format(
+        100 * share, bw, tt.threads()) or ""))
+  end
   print(('{"bench":"gpt","batch":%d,"tokens":%d,"device":"%s","threads":%d,"cache":%s,"precision":"%s",' ..
-         '"isa":"%s","params":%d,"s":%.3f,"tok_per_s":%.3f,"stream_read_gbs":%.2f}'):format(
+         '"isa":"%s","params":%d,"s":%.3f,"tok_per_s":%.3f,"weight_bytes_per_token":%d,"weight_gbs":%.2f,' ..
+         '"stream_read_gbs":%.2f,"bandwidth_share":%.3f}'):format(
     a.batch, a.tokens, a.device, tt.threads(), tostring(a.cache), info.precision, info.isa, params, dt,
-    a.tokens * a.batch / dt, bw))
+    a.tokens * a.batch / dt, wbytes, weight_gbs, bw, share))
 end)

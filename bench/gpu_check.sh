@@ -10,8 +10,9 @@
 #          included) with convolutions through cuDNN and again through cuBLAS
 #          (TAMING_CUDA_CONV=gemm); compute-sanitizer memcheck on the parity
 #          cases (pool off, so every overrun is seen); a one-rank NCCL all-reduce.
-# phase=2  speed: the VQGAN, GPT, sliding-window and training-step benchmarks
-#          with device=cuda, then PyTorch with the same shapes (torch_bench.py).
+# phase=2  speed: the VQGAN, GPT (fp32, and bf16 / int8 linear layers),
+#          sliding-window and training-step benchmarks with device=cuda, then
+#          PyTorch with the same shapes (torch_bench.py).
 #
 # Each phase's step time limits add up to less than 8 minutes (printed at the
 # start). Everything — logs, parity.txt (both convolution paths), bench.jsonl,
@@ -106,8 +107,9 @@ if [ "$phase" = 1 ]; then
   declare -A LIMIT=([check_cuda]=100 [check_cuda_gemm]=100 [memcheck]=170 [nccl]=40)
   STEPS=(check_cuda check_cuda_gemm memcheck nccl)
 else
-  declare -A LIMIT=([vqgan]=50 [vqgan_b8]=50 [gpt]=50 [gpt_b8]=40 [highres]=40 [train_step]=50 [torch]=110)
-  STEPS=(vqgan vqgan_b8 gpt gpt_b8 highres train_step torch)
+  declare -A LIMIT=([vqgan]=50 [vqgan_b8]=40 [gpt]=45 [gpt_bf16]=25 [gpt_int8]=25 [gpt_b8]=40 [highres]=40
+    [train_step]=45 [torch]=85)
+  STEPS=(vqgan vqgan_b8 gpt gpt_bf16 gpt_int8 gpt_b8 highres train_step torch)
 fi
 worst=$PREFLIGHT budget="preflight $PREFLIGHT"
 for k in "${STEPS[@]}"; do
@@ -228,6 +230,13 @@ if [ "$phase" = 2 ]; then
   run vqgan "${LIMIT[vqgan]}" $T "$HERE/bench/vqgan.lua" size=256 device=cuda reps=5
   run vqgan_b8 "${LIMIT[vqgan_b8]}" $T "$HERE/bench/vqgan.lua" size=256 batch=8 device=cuda reps=3
   run gpt "${LIMIT[gpt]}" $T "$HERE/bench/gpt.lua" tokens=256 device=cuda
+  # precision=: the linear layers through the CUDA qlinear kernels (a fallback to fp32 fails the step)
+  for p in bf16 int8; do
+    if run gpt_$p "${LIMIT[gpt_$p]}" $T "$HERE/bench/gpt.lua" tokens=128 device=cuda precision=$p &&
+      ! grep -q "\"precision\":\"$p\"" "$RES/gpt_$p.log"; then
+      fail gpt_${p}_kernels "precision=$p ran fp32 on the GPU: $(grep -m1 'not available' "$RES/gpt_$p.log")"
+    fi
+  done
   run gpt_b8 "${LIMIT[gpt_b8]}" $T "$HERE/bench/gpt.lua" tokens=256 batch=8 device=cuda
   run highres "${LIMIT[highres]}" $T "$HERE/bench/highres.lua" device=cuda cells=64
   run train_step "${LIMIT[train_step]}" $T "$HERE/bench/train_step.lua" size=256 tokens=256 device=cuda

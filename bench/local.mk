@@ -4,6 +4,7 @@ EXTRA_DIST += bench/gpt.lua
 EXTRA_DIST += bench/highres.lua
 EXTRA_DIST += bench/fid.lua
 EXTRA_DIST += bench/gpu_check.sh
+EXTRA_DIST += bench/speed_table.sh
 EXTRA_DIST += bench/train_step.lua
 EXTRA_DIST += bench/train.lua
 EXTRA_DIST += bench/torch_bench.py

@@ -4,7 +4,7 @@ comparison on the same machine (bench/gpu_check.sh phase=2 runs both).
 
 The networks are written here with torch.nn layers in the shapes of the
 paper's configurations, random weights, fp32 with TF32 off (as our CUDA
-backend by default):
+backend by default; the VQGAN also in bf16 with --dtype bf16):
   vqgan        ImageNet f16 VQGAN: ch 128, ch_mult 1,1,2,2,4, 2 res blocks,
                attention at 16, z 256, 1024 codes; encode and decode times
   gpt          FacesHQ minGPT: vocab 1024, block 512, 24 layers, 16 heads,
@@ -319,7 +319,7 @@ def main():
     p.add_argument("--tokens", type=int, default=256)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--cells", type=int, default=64)
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="vqgan: fp32, or model.to(bfloat16)")
+    p.add_argument("--precision", "--dtype", dest="precision", default="fp32", choices=["fp32", "bf16"], help="vqgan: fp32, or model.to(bfloat16)")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     a = p.parse_args()
     if a.threads:

@@ -228,6 +228,9 @@ endif
 # bench/gpu_check.sh against a stand-in bundle: fails loudly without a GPU, on a skip, etc.
 TESTS += tests/gpu_check_test.sh
 EXTRA_DIST += tests/gpu_check_test.sh
+# bench/speed_table.sh's plan (dry run: no benchmark runs) and its refusals
+TESTS += tests/speed_table_test.sh
+EXTRA_DIST += tests/speed_table_test.sh
 
 # every built shared object resolves all its symbols (the dlopen'ed modules included)
 TESTS += tests/links_test.sh

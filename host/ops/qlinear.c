@@ -114,16 +114,47 @@ tt_tensor *tt_dequantize_i8_rows(tt_tensor *q, tt_tensor *scale) {
   return to_device_of(w, q->device);
 }
 
-/* the packed [N, Kp] tensor, zero-filled */
-static tt_tensor *new_packed(tt_dtype dt, int64_t N, int64_t K) {
+/* Kp for a [N, K] weight, or 0 with an error when it cannot be packed */
+static int64_t packed_width(int64_t N, int64_t K) {
   int64_t Kp = kpad(K), bytes;
   if (K <= 0 || N <= 0 || __builtin_mul_overflow(N, Kp, &bytes) || __builtin_mul_overflow(bytes, 2, &bytes)) {
     tt_error(TT_ERR_INVALID, "qlinear_pack: cannot pack a [%lld, %lld] weight", (long long)N, (long long)K);
-    return NULL;
+    return 0;
   }
-  tt_tensor *p = tt_tensor_new(dt, TT_DIMS(N, Kp), TT_CPU);
+  return Kp;
+}
+
+/* the packed [N, Kp] tensor, zero-filled */
+static tt_tensor *new_packed(tt_dtype dt, int64_t N, int64_t K) {
+  int64_t Kp = packed_width(N, K);
+  tt_tensor *p = Kp ? tt_tensor_new(dt, TT_DIMS(N, Kp), TT_CPU) : NULL;
   if (p) memset(tt_tensor_data(p), 0, (size_t)(N * Kp) * tt_dtype_size(dt));
   return p;
+}
+
+/* w [N, K] (f32 or i8) packed to dt by its own device's kernel, with the scales
+ * when scale is not NULL; NULL + error on failure. */
+static tt_tensor *pack_on_device(tt_tensor *w, tt_dtype dt, tt_tensor **scale) {
+  int64_t N = w->shape[0], K = w->shape[1], Kp = packed_width(N, K);
+  tt_qlinear_pack_fn f = Kp ? TT_KERNEL(w->device, qlinear_pack) : NULL;
+  tt_tensor *wc = f ? tt_contiguous(w) : NULL;
+  tt_tensor *p = wc ? tt_tensor_new(dt, TT_DIMS(N, Kp), w->device) : NULL;
+  tt_tensor *s = p && scale ? tt_tensor_new(TT_F32, TT_DIMS(N), w->device) : NULL;
+  tt_status st = p && (!scale || s) ? f(N, K, tt_tensor_data(wc), w->dtype, tt_tensor_data(p), dt, Kp,
+                                        s ? tt_f32(s) : NULL)
+                                    : tt_last_status();
+  tt_tensor_unref(wc);
+  if (st != TT_OK) {
+    tt_tensor_unref(p);
+    tt_tensor_unref(s);
+    return NULL;
+  }
+  if (scale) *scale = s;
+  return p;
+}
+
+static bool packs_on_device(const tt_tensor *w) {
+  return w->device != TT_CPU && tt_backend_supports(w->device, "qlinear_pack");
 }
 
 tt_tensor *tt_qlinear_pack(tt_tensor *w, tt_dtype dt, tt_tensor **scale) {
@@ -137,6 +168,7 @@ tt_tensor *tt_qlinear_pack(tt_tensor *w, tt_dtype dt, tt_tensor **scale) {
     tt_error(TT_ERR_INVALID, "qlinear_pack: i8 weights need somewhere to put their scales");
     return NULL;
   }
+  if (packs_on_device(w)) return pack_on_device(w, dt, scale);
   int64_t N = w->shape[0], K = w->shape[1], Kp = kpad(K);
   tt_tensor *wc = host_contiguous(w);
   tt_tensor *p = wc ? new_packed(dt, N, K) : NULL;
@@ -169,6 +201,7 @@ tt_tensor *tt_qlinear_pack(tt_tensor *w, tt_dtype dt, tt_tensor **scale) {
 tt_tensor *tt_qlinear_pack_i8(tt_tensor *q, tt_tensor *scale) {
   if (check_matrix("qlinear_pack_i8", "weight", q, TT_I8) || check_scale("qlinear_pack_i8", scale, q->shape[0]))
     return NULL;
+  if (packs_on_device(q)) return pack_on_device(q, TT_I8, NULL);
   int64_t N = q->shape[0], K = q->shape[1], Kp = kpad(K);
   tt_tensor *qc = host_contiguous(q);
   tt_tensor *p = qc ? new_packed(TT_I8, N, K) : NULL;

@@ -378,6 +378,7 @@ static tt_status module_init(tt_backend **out) {
       tt_cuda_register_optim,
       tt_cuda_register_compare,
       tt_cuda_register_sort,
+      tt_cuda_register_qlinear,
   };
   for (size_t i = 0; i < sizeof families / sizeof *families; i++) {
     s = families[i](&b);

@@ -43,6 +43,7 @@ tt_status tt_cuda_register_optim(tt_backend *b);
 tt_status tt_cuda_register_random(tt_backend *b);
 tt_status tt_cuda_register_compare(tt_backend *b);
 tt_status tt_cuda_register_sort(tt_backend *b);
+tt_status tt_cuda_register_qlinear(tt_backend *b);
 
 /* ---- cuDNN, loaded at run time (kernels/cuda/dnn.cu) ----
  * The module does not link cuDNN: a machine without it (or with a broken one)

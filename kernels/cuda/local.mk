@@ -7,6 +7,7 @@
 # nvcc does not speak libtool's PIC flags: kernels/cuda/nvcc-wrap forwards them
 # to the host compiler, so libtool drives nvcc like any other compiler.
 TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh kernels/collapse.h host/core/backend_impl.h
+TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh kernels/collapse.h host/backend_impl.h
 TT_CUDA_CU = kernels/cuda/backend.cu kernels/cuda/dnn.cu
 TT_CUDA_CU += kernels/cuda/copy.cu kernels/cuda/elementwise.cu kernels/cuda/reduce.cu
 TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/random.cu
@@ -18,6 +19,7 @@ TT_CUDA_CU += kernels/cuda/embedding.cu kernels/cuda/loss.cu
 TT_CUDA_CU += kernels/cuda/quantize.cu kernels/cuda/optim.cu
 # compare and sort families (sampler building blocks)
 TT_CUDA_CU += kernels/cuda/compare.cu kernels/cuda/sort.cu
+TT_CUDA_CU += kernels/cuda/qlinear.cu
 EXTRA_DIST += kernels/cuda/nvcc-wrap $(TT_CUDA_HDR) $(TT_CUDA_CU)
 
 # Exact fp32 by default (no --use_fast_math: the CPU kernels are the oracle).

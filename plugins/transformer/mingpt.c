@@ -377,6 +377,35 @@ static tt_status set_str(tt_value *map, const char *key, const char *v) {
   return tt_value_set(map, key, &x);
 }
 
+/* Bytes of parameters one decoding step reads at batch 1: every trainable tensor
+ * once (a linear layer's pack where one is current, else its f32 weight) and one
+ * row of each embedding; the KV cache is not counted. What a memory-bound decoder
+ * streams per token. -1 when out of memory. */
+static int64_t weight_bytes_per_token(gpt *g) {
+  int64_t total = 0;
+  for (int i = 0; i < g->ps.n; i++) {
+    const tt_param *p = g->ps.items[i];
+    if (!p->t || !(p->flags & TT_PARAM_TRAINABLE)) continue;
+    if (p == g->tok_emb || p == g->pos_emb) total += g->E * (int64_t)tt_dtype_size(p->t->dtype);
+    else total += (int64_t)tt_tensor_nbytes(p->t);
+  }
+  int n = linear_slots(g, 0, NULL, NULL, NULL);
+  tt_param **w = malloc(sizeof *w * (size_t)n), **bias = malloc(sizeof *bias * (size_t)n);
+  packed **pk = malloc(sizeof *pk * (size_t)n);
+  if (w && bias && pk) linear_slots(g, n, w, bias, pk);
+  else total = -1;
+  for (int i = 0; total >= 0 && i < n; i++) {
+    const packed *p = pk[i];
+    if (!p->w || g->training || !w[i]->t || p->src != w[i]->t) continue;   /* runs in f32 */
+    total += (int64_t)tt_tensor_nbytes(p->w) - (int64_t)tt_tensor_nbytes(w[i]->t);
+    if (p->scale) total += (int64_t)tt_tensor_nbytes(p->scale);
+  }
+  free(w);
+  free(bias);
+  free(pk);
+  return total;
+}
+
 static tt_status gpt_info(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
   gpt *g = self;
   rets[0] = tt_value_map();
@@ -387,6 +416,11 @@ static tt_status gpt_info(void *self, const tt_value *args, int nargs, tt_value 
     TT_TRY(tt_value_set(&rets[0], k[i], &x));
   }
   TT_TRY(set_str(&rets[0], "precision", precision_name(g->precision)));
+  int64_t wb = g->tok_emb->t ? weight_bytes_per_token(g) : -1;
+  if (wb >= 0) {
+    tt_value x = tt_value_int(wb);
+    TT_TRY(tt_value_set(&rets[0], "weight_bytes_per_token", &x));
+  }
   *nrets = 1;
   return TT_OK;
 }
@@ -499,7 +533,7 @@ static const tt_method gpt_methods[] = {
     {"forward_cached", gpt_forward_cached, "tokens [B, T] [, last_only] -> logits of the new tokens"},
     {"cache_len", gpt_cache_len, "-> positions held in the KV cache"},
     {"truncate_cache", gpt_truncate_cache, "n: keep the first n cached positions"},
-    {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked, precision}"},
+    {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked, precision, weight_bytes_per_token}"},
     {"set_precision", gpt_set_precision, "fp32|bf16|int8: weights of the linear layers -> {precision, isa[, fallback]}"},
     {"bind_int8", gpt_bind_int8, "name, q i8 [out, in], scale f32 [out]: a weight from a quantized file"},
     {NULL, NULL, NULL}};

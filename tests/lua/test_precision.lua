@@ -103,6 +103,23 @@ test("fp32_again_is_exact", function()
   T.close("fp32 after " .. available[1], decode(seq), ref, 0)
 end)
 
+-- the bytes one decoding step streams, counted from the config: every linear
+-- weight at its precision (int8 with one f32 scale per output row), biases,
+-- layer norms and one row of each embedding in f32
+test("weight_bytes_per_token", function()
+  local E, L, V = CONFIG.n_embd, CONFIG.n_layer, CONFIG.vocab_size
+  local weights, rows = L * 12 * E * E + V * E, L * 9 * E + V   -- qkv + proj, fc, out; head
+  local rest = L * (4 * E + 4 * E + 4 * E + E) + 2 * E + 2 * E  -- biases, ln1/ln2, ln_f, embedding rows
+  local want = {fp32 = 4 * (weights + rest), bf16 = 2 * weights + 4 * rest, int8 = weights + 4 * rows + 4 * rest}
+  T.eq("fp32", gpt:info().weight_bytes_per_token, want.fp32)
+  for _, p in ipairs(available) do
+    gpt:set_precision(p)
+    T.eq(p, gpt:info().weight_bytes_per_token, want[p])
+  end
+  gpt:set_precision("fp32")
+  T.eq("fp32 again", gpt:info().weight_bytes_per_token, want.fp32)
+end)
+
 test("training_uses_fp32_weights", function()
   gpt:set_precision(available[1])
   gpt:train(true)

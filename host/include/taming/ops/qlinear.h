@@ -29,11 +29,18 @@ typedef tt_status (*tt_qlinear_i8_fn)(int64_t M, int64_t N, int64_t K, const flo
 /* The instruction set a backend's kernel for weight dtype dt uses ("amx-bf16+avx512bf16",
  * "avx512bf16", "avx512f"), or why there is none. */
 typedef const char *(*tt_qlinear_isa_fn)(tt_dtype dt);
+/* Packing on the weights' own device (optional: a backend without it gets weights
+ * packed on the host and copied): src [N, K] contiguous, f32 (-> bf16, or -> i8 with
+ * scale [N] = max |w[n, :]| / 127) or i8 already quantized (-> i8: rows copied, scale
+ * untouched) -> packed [N, Kp] of dtype dt, zeros past K; equal to the host packing
+ * bit for bit. */
+typedef tt_status (*tt_qlinear_pack_fn)(int64_t N, int64_t K, const void *src, tt_dtype src_dt, void *packed,
+                                        tt_dtype dt, int64_t Kp, float *scale);
 
 /* True when dev has a kernel for weights of dtype dt (bf16 or i8). *isa (may be NULL)
  * gets the instruction set it uses, or why there is none ("no avx512bf16"). */
 TT_API bool tt_qlinear_supported(tt_device dev, tt_dtype dt, const char **isa);
-/* w f32 [N, K] (any device; packed on the host) -> packed weights of dtype dt (bf16 or
+/* w f32 [N, K] (any device; packed there where its backend can, else on the host) -> packed weights of dtype dt (bf16 or
  * i8) on w's device; for i8 *scale gets the scales [N] (symmetric: max |w[n, :]| / 127). */
 TT_API tt_tensor *tt_qlinear_pack(tt_tensor *w, tt_dtype dt, tt_tensor **scale);
 /* q i8 [N, K] + scale f32 [N] as a quantized file stores them -> packed i8 weights. */
