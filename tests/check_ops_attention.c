@@ -477,6 +477,47 @@ START_TEST(test_attention_q_offset_matches_full_pass) {
 }
 END_TEST
 
+/* Without gradients, K and V that are strided heads (a KV cache [B, H, Tmax, d]
+ * sliced to the keys seen so far) are read in place: bit for bit what their
+ * contiguous copies give; layouts that are not (a transposed K, heads that do
+ * not step evenly) still give the same values through a copy. */
+START_TEST(test_attention_strided_kv_in_place) {
+  int64_t B = 2, H = 3, Tmax = 40, d = 16;
+  tt_tensor *kc = th_randn(1500, TT_DIMS(B, H, Tmax, d), 1.0f), *vc = th_randn(1501, TT_DIMS(B, H, Tmax, d), 1.0f);
+  tt_tensor *q = th_randn(1502, TT_DIMS(B, H, 1, d), 1.0f);
+  int64_t lens[] = {1, 7, 33, 40};
+  for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+    int64_t L = lens[i];
+    tt_tensor *k = tt_slice(kc, 2, 0, L, 1), *v = tt_slice(vc, 2, 0, L, 1);
+    tt_tensor *k2 = tt_contiguous(k), *v2 = tt_contiguous(v);
+    TH_NN(k2);
+    TH_NN(v2);
+    ck_assert(!tt_tensor_is_contiguous(k) || L == Tmax);
+    tt_attention_params p = {.scale = 0.25f, .causal = true, .q_offset = L - 1};
+    tt_tensor *a = tt_attention(q, k, v, &p), *b = tt_attention(q, k2, v2, &p);
+    TH_NN(a);
+    TH_NN(b);
+    char name[64];
+    snprintf(name, sizeof name, "cache slice of %lld keys in place vs copied", (long long)L);
+    th_assert_close(name, a, b, 0);
+    tt_tensor_unref(a); tt_tensor_unref(b); tt_tensor_unref(k); tt_tensor_unref(v); tt_tensor_unref(k2);
+    tt_tensor_unref(v2);
+  }
+  /* not strided heads: K as the transpose of a [B, H, d, T] tensor, V with the heads
+   * dims swapped ([H, B] -> [B, H]) */
+  tt_tensor *kt = th_randn(1503, TT_DIMS(B, H, d, 9), 1.0f), *vs = th_randn(1504, TT_DIMS(H, B, 9, d), 1.0f);
+  tt_tensor *k = tt_transpose(kt, 2, 3), *v = tt_transpose(vs, 0, 1);
+  tt_tensor *k2 = tt_contiguous(k), *v2 = tt_contiguous(v);
+  tt_attention_params p = {.scale = 0.25f};
+  tt_tensor *a = tt_attention(q, k, v, &p), *b = tt_attention(q, k2, v2, &p);
+  TH_NN(a);
+  TH_NN(b);
+  th_assert_close("transposed K, swapped heads of V", a, b, 0);
+  tt_tensor *all[] = {kc, vc, q, kt, vs, k, v, k2, v2, a, b};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
+}
+END_TEST
+
 /* With gradients the probabilities are kept on the node; without, nothing of
  * [BH, Tq, Tk] outlives the call. */
 START_TEST(test_attention_memory) {
@@ -631,6 +672,7 @@ int main(void) {
   tcase_add_test(ta, test_attention_causal_mask);
   tcase_add_test(ta, test_attention_q_offset_matches_full_pass);
   tcase_add_test(ta, test_attention_memory);
+  tcase_add_test(ta, test_attention_strided_kv_in_place);
   tcase_add_test(ta, test_attention_errors);
   tcase_add_test(ta, test_attention_vs_pytorch);
   suite_add_tcase(s, ta);

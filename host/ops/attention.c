@@ -34,6 +34,28 @@ static tt_tensor as_heads(const tt_tensor *t, int64_t BH) {
   return v;
 }
 
+/* A [BH, T, d] header on t's own data when its last two dims are dense (rows d
+ * apart) and its leading dims collapse to one head stride: a KV cache sliced to
+ * the keys seen so far is such a view, and reading it in place saves copying the
+ * whole cache at every decoding step. False when t needs a copy. */
+static bool strided_heads(const tt_tensor *t, int64_t BH, tt_tensor *out) {
+  int nd = t->ndim;
+  int64_t T = t->shape[nd - 2], d = t->shape[nd - 1];
+  if ((d > 1 && t->stride[nd - 1] != 1) || (T > 1 && t->stride[nd - 2] != d)) return false;
+  int64_t hs = nd >= 3 ? t->stride[nd - 3] : T * d;
+  for (int i = nd - 4; i >= 0; i--)   /* leading dims must step like one flat head index */
+    if (t->shape[i] > 1 && t->stride[i] != t->stride[i + 1] * t->shape[i + 1]) return false;
+  *out = *t;
+  out->ndim = 3;
+  out->shape[0] = BH;
+  out->shape[1] = T;
+  out->shape[2] = d;
+  out->stride[0] = hs;
+  out->stride[1] = d;
+  out->stride[2] = 1;
+  return true;
+}
+
 static tt_status attention_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
   attention_ctx *c = n->ctx;
   if (!gy[0]) return TT_OK;
@@ -119,9 +141,13 @@ tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_atten
   tt_tensor *args[3] = {q, k, v};
   bool need_grad = tt_grad_enabled() && (tt_requires_grad(q) || tt_requires_grad(k) || tt_requires_grad(v));
   bool prev = tt_grad_set_enabled(false);
-  tt_tensor *qc = tt_contiguous(q), *kc = tt_contiguous(k), *vc = tt_contiguous(v);
+  /* inference on the CPU reads K and V in place where they are strided heads (the KV cache) */
+  tt_tensor hk, hv;
+  bool in_place = !need_grad && q->device == TT_CPU && strided_heads(k, BH, &hk) && strided_heads(v, BH, &hv);
+  tt_tensor *qc = tt_contiguous(q), *kc = in_place ? tt_tensor_ref(k) : tt_contiguous(k),
+            *vc = in_place ? tt_tensor_ref(v) : tt_contiguous(v);
   tt_tensor *cs[3] = {qc, kc, vc};
-  for (int i = 0; i < 3; i++) { /* drop any history: the saved copies must not point back at the graph */
+  for (int i = 0; i < 3 && !in_place; i++) { /* drop any history: the saved copies must not point back at the graph */
     tt_tensor *d = cs[i] ? tt_detach(cs[i]) : NULL;
     tt_tensor_unref(cs[i]);
     cs[i] = d;
@@ -136,7 +162,8 @@ tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_atten
   tt_tensor *probs = out && need_grad ? tt_tensor_new(TT_F32, TT_DIMS(BH, Tq, Tk), q->device) : NULL;
   tt_status s = out && (!need_grad || probs) ? TT_OK : tt_last_status();
   if (s == TT_OK) {
-    tt_tensor vq = as_heads(qc, BH), vk = as_heads(kc, BH), vv = as_heads(vc, BH), vo = as_heads(out, BH);
+    tt_tensor vq = as_heads(qc, BH), vo = as_heads(out, BH);
+    tt_tensor vk = in_place ? hk : as_heads(kc, BH), vv = in_place ? hv : as_heads(vc, BH);
     s = f(p, &vq, &vk, &vv, &vo, probs);
   }
   tt_grad_set_enabled(prev);

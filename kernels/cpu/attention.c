@@ -127,7 +127,7 @@ static tt_status attention_fwd(bool bf16, const tt_attention_params *p, const tt
   float *os = tt_f32(out), *ps = probs ? tt_f32(probs) : NULL;
   int64_t wsize = a.rows * a.Tk;
 #define HEAD_FWD(h, lo, hi)                                                                                 \
-  head_fwd(&a, qs + (h) * a.Tq * a.d, ks + (h) * a.Tk * a.d, vs + (h) * a.Tk * a.dv, os + (h) * a.Tq * a.dv, \
+  head_fwd(&a, qs + (h) * q->stride[0], ks + (h) * k->stride[0], vs + (h) * v->stride[0], os + (h) * out->stride[0], \
            ps ? ps + (h) * a.Tq * a.Tk : NULL, work ? work + tt_cpu_thread_id() * wsize : NULL, (lo), (hi))
   int prev = tt_cpu_blas_serial_begin();
   if (par) {
