@@ -252,19 +252,23 @@ static int cmd_convert(int argc, char **argv) {
   return 0;
 }
 
-/* OpenMP threads that busy-wait between parallel regions starve everything else
- * when the cores are shared (another process, a parallel `make check`): a
- * region that should take microseconds then takes milliseconds. libgomp reads
- * its wait policy only at start-up, so the command re-executes itself once with
- * a passive policy unless the user chose one. */
-static void prefer_passive_openmp(char **argv) {
-  if (getenv("OMP_WAIT_POLICY")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  execv("/proc/self/exe", argv);   /* on failure, carry on with the default policy */
+/* How long OpenMP threads wait for the next parallel region before they sleep.
+ * Sleeping at once (OMP_WAIT_POLICY=passive) costs a futex wake-up per region:
+ * batch-1 decoding runs ~150 short regions a token, and the 305M GPT's bf16
+ * decode ran at 27 tokens/s that way against 42 with a short spin (fp32 16.5 ->
+ * 22, int8 36 -> 65; bench/gpt.lua, 2 threads). Spinning without end starves
+ * everything else on shared cores, so the spin is bounded: GOMP_SPINCOUNT=10000
+ * (well under a millisecond), then sleep. libgomp reads these only when it
+ * loads, so the command re-executes itself once with the setting unless the
+ * user chose OMP_WAIT_POLICY or GOMP_SPINCOUNT. */
+static void bounded_openmp_spin(char **argv) {
+  if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+  setenv("GOMP_SPINCOUNT", "10000", 1);
+  execv("/proc/self/exe", argv);   /* on failure, carry on with libgomp's default */
 }
 
 int main(int argc, char **argv) {
-  prefer_passive_openmp(argv);
+  bounded_openmp_spin(argv);
   if (argc < 2) {
     fputs(usage, stderr);
     return 2;
