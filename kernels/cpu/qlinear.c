@@ -52,12 +52,12 @@ static int qthreads(double work) {
 
 __attribute__((target(TT_AVX512BF16), always_inline)) static inline void
 tile_bf16(const int R, const int G, const uint16_t *w, int64_t Kp, const uint16_t *xb, int64_t ldxb,
-          float out[4][4]) {
-  __m512 acc[4][4];
+          float out[8][4]) {
+  __m512 acc[8][4];
   for (int r = 0; r < R; r++)
     for (int g = 0; g < G; g++) acc[r][g] = _mm512_setzero_ps();
   for (int64_t k = 0; k < Kp; k += 32) {
-    __m512bh wv[4];
+    __m512bh wv[8];
     /* the next tile's rows, one tile ahead: rows of 1-8 KB are too short for the
      * hardware prefetcher to find before they end (2x on a 4096x1024 GEMV) */
     for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (R + r) * Kp + k), _MM_HINT_T0);
@@ -75,15 +75,18 @@ tile_bf16(const int R, const int G, const uint16_t *w, int64_t Kp, const uint16_
 __attribute__((target(TT_AVX512BF16))) static void rows_bf16(int64_t n0, int64_t n1, int64_t M, const uint16_t *xb,
                                                              int64_t Kp, const uint16_t *w, const float *bias,
                                                              float *y, int64_t ldy) {
-  float o[4][4];
+  float o[8][4];
   for (int64_t m = 0; m < M; m += 4) {
     int G = M - m < 4 ? (int)(M - m) : 4;
     const uint16_t *xm = xb + m * Kp;
     for (int64_t n = n0; n < n1;) {
-      int R = n1 - n >= 4 ? 4 : 1;
+      /* one activation row (decoding): 8 weight rows a tile, so more lines are in flight */
+      int R = G == 1 && n1 - n >= 8 ? 8 : n1 - n >= 4 ? 4 : 1;
       const uint16_t *wn = w + n * Kp;
       /* constant R and G so each call unrolls into registers */
-      if (R == 4) {
+      if (R == 8) {
+        tile_bf16(8, 1, wn, Kp, xm, Kp, o);
+      } else if (R == 4) {
         switch (G) {
           case 1: tile_bf16(4, 1, wn, Kp, xm, Kp, o); break;
           case 2: tile_bf16(4, 2, wn, Kp, xm, Kp, o); break;
@@ -289,12 +292,12 @@ static tt_status cpu_qlinear_bf16(int64_t M, int64_t N, int64_t K, const float *
 /* ---- int8 ---- */
 
 __attribute__((target(TT_AVX512), always_inline)) static inline void
-tile_i8(const int R, const int G, const int8_t *w, int64_t Kp, const float *xp, int64_t ldxp, float out[4][4]) {
-  __m512 acc[4][4];
+tile_i8(const int R, const int G, const int8_t *w, int64_t Kp, const float *xp, int64_t ldxp, float out[8][4]) {
+  __m512 acc[8][4];
   for (int r = 0; r < R; r++)
     for (int g = 0; g < G; g++) acc[r][g] = _mm512_setzero_ps();
   for (int64_t k = 0; k < Kp; k += 16) {
-    __m512 wv[4];
+    __m512 wv[8];
     if ((k & 63) == 0)   /* the next tile's rows, one 64-byte line each (see tile_bf16) */
       for (int r = 0; r < R; r++) _mm_prefetch((const char *)(w + (R + r) * Kp + k), _MM_HINT_T0);
     for (int r = 0; r < R; r++)
@@ -311,14 +314,17 @@ tile_i8(const int R, const int G, const int8_t *w, int64_t Kp, const float *xp, 
 __attribute__((target(TT_AVX512))) static void rows_i8(int64_t n0, int64_t n1, int64_t M, const float *xp, int64_t Kp,
                                                        const int8_t *w, const float *scale, const float *bias, float *y,
                                                        int64_t ldy) {
-  float o[4][4];
+  float o[8][4];
   for (int64_t m = 0; m < M; m += 4) {
     int G = M - m < 4 ? (int)(M - m) : 4;
     const float *xm = xp + m * Kp;
     for (int64_t n = n0; n < n1;) {
-      int R = n1 - n >= 4 ? 4 : 1;
+      /* one activation row (decoding): 8 weight rows a tile, so more lines are in flight */
+      int R = G == 1 && n1 - n >= 8 ? 8 : n1 - n >= 4 ? 4 : 1;
       const int8_t *wn = w + n * Kp;
-      if (R == 4) {
+      if (R == 8) {
+        tile_i8(8, 1, wn, Kp, xm, Kp, o);
+      } else if (R == 4) {
         switch (G) {
           case 1: tile_i8(4, 1, wn, Kp, xm, Kp, o); break;
           case 2: tile_i8(4, 2, wn, Kp, xm, Kp, o); break;
