@@ -209,131 +209,106 @@ static tt_status check_bc(const char *op, tt_tensor *x, tt_tensor *w, tt_tensor 
   return TT_OK;
 }
 
-/* ---- group norm ---- */
+/* ---- group norm, and group norm + SiLU ---- */
+
+/* What both group norms run: x viewed as [B, C, S], its contiguous copies, the
+ * output and the statistics [B, groups]. */
+typedef struct {
+  tt_tensor *xc, *wc, *bc, *y, *mean, *rstd;
+  int64_t kshape[3];
+} gn_pass;
+
+static void gn_pass_release(gn_pass *r) {
+  tt_tensor *all[6] = {r->xc, r->wc, r->bc, r->y, r->mean, r->rstd};
+  for (int i = 0; i < 6; i++) tt_tensor_unref(all[i]);
+}
+
+/* The checks and the forward kernel shared by group_norm (silu false) and
+ * group_norm_silu; false (everything released) on an error. */
+static bool gn_forward(const char *op, bool silu, tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias,
+                       float eps, gn_pass *r) {
+  memset(r, 0, sizeof *r);
+  if (check_bc(op, x, weight, bias)) return false;
+  char s1[TT_SHAPE_BUF];
+  int64_t B = x->shape[0], C = x->shape[1];
+  if (groups <= 0 || C % groups != 0) {
+    tt_error(TT_ERR_INVALID, "%s: %lld channels of input %s do not split into %d groups", op, (long long)C,
+             tt_tensor_shape_str(x, s1, sizeof s1), groups);
+    return false;
+  }
+  if (!(eps >= 0)) {
+    tt_error(TT_ERR_INVALID, "%s: eps must be >= 0, found %g", op, (double)eps);
+    return false;
+  }
+  tt_group_norm_fwd_fn f = silu ? TT_KERNEL(x->device, group_norm_silu_fwd) : TT_KERNEL(x->device, group_norm_fwd);
+  if (!f) return false;
+  int64_t S = B * C != 0 ? tt_tensor_numel(x) / (B * C) : 0;
+  r->kshape[0] = B, r->kshape[1] = C, r->kshape[2] = S;
+  r->xc = plain_contiguous(x), r->wc = plain_contiguous(weight), r->bc = plain_contiguous(bias);
+  r->y = r->xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
+  r->mean = r->y ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  r->rstd = r->mean ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
+  bool ok = r->rstd && (!weight || r->wc) && (!bias || r->bc);
+  if (ok) {
+    tt_tensor vx = as_shape(r->xc, 3, r->kshape), vy = as_shape(r->y, 3, r->kshape);
+    ok = f(&vx, groups, eps, r->wc, r->bc, &vy, r->mean, r->rstd) == TT_OK;
+  }
+  if (!ok) gn_pass_release(r);
+  return ok;
+}
+
+/* A node of either group norm keeping `saved` (y for group_norm, x for the fused
+ * op), the parameters and the statistics; the pass's references (and `saved`)
+ * move into it. False, nothing moved, when no node was made. */
+static bool gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                      int groups, tt_tensor *saved, bool from_y, gn_pass *r) {
+  tt_tensor *args[3] = {x, weight, bias};
+  tt_node *n = tt_node_new(op, bwd, norm_release, 3, args, 1, sizeof(norm_ctx));
+  if (!n) return false;
+  norm_ctx *c = n->ctx;
+  c->x = saved;
+  c->from_y = from_y;
+  c->w = r->wc;
+  c->b = r->bc;
+  c->mean = r->mean;
+  c->rstd = r->rstd;
+  c->groups = groups;
+  c->nd = 3;
+  memcpy(c->kshape, r->kshape, sizeof r->kshape);
+  tt_node_attach(n, 0, r->y);
+  tt_node_unref(n);
+  r->wc = r->bc = r->mean = r->rstd = NULL;
+  return true;
+}
 
 tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
   TT_PROFILE_OP("group_norm");
   const char *op = "group_norm";
-  if (check_bc(op, x, weight, bias)) return NULL;
-  char s1[TT_SHAPE_BUF];
-  int64_t B = x->shape[0], C = x->shape[1];
-  if (groups <= 0 || C % groups != 0) {
-    tt_error(TT_ERR_INVALID, "group_norm: %lld channels of input %s do not split into %d groups", (long long)C,
-             tt_tensor_shape_str(x, s1, sizeof s1), groups);
-    return NULL;
-  }
-  if (!(eps >= 0)) {
-    tt_error(TT_ERR_INVALID, "group_norm: eps must be >= 0, found %g", (double)eps);
-    return NULL;
-  }
-  tt_group_norm_fwd_fn f = TT_KERNEL(x->device, group_norm_fwd);
-  if (!f) return NULL;
-  int64_t S = B * C != 0 ? tt_tensor_numel(x) / (B * C) : 0;
-  int64_t kshape[3] = {B, C, S};
-  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
-  tt_tensor *y = xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
-  tt_tensor *mean = y ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
-  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
-  bool ok = rstd && (!weight || wc) && (!bias || bc);
-  if (ok) {
-    tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
-    ok = f(&vx, groups, eps, wc, bc, &vy, mean, rstd) == TT_OK;
-  }
-  if (!ok) {
-    tt_tensor_unref(bc);
-    tt_tensor_unref(xc);
-    tt_tensor_unref(wc);
-    tt_tensor_unref(y);
-    tt_tensor_unref(mean);
-    tt_tensor_unref(rstd);
-    return NULL;
-  }
-  tt_tensor *args[3] = {x, weight, bias};
+  gn_pass r;
+  if (!gn_forward(op, false, x, groups, weight, bias, eps, &r)) return NULL;
+  tt_tensor *y = r.y;
   bool recorded = tt_grad_enabled() && (tt_requires_grad(x) || tt_requires_grad(weight) || tt_requires_grad(bias));
-  if (recorded && group_norm_invertible(wc, bc)) {
-    tt_node *n = tt_node_new(op, group_norm_backward, norm_release, 3, args, 1, sizeof(norm_ctx));
-    if (n) {
-      norm_ctx *c = n->ctx;
-      c->x = tt_detach(y);   /* y, not x: see group_norm_invertible */
-      c->from_y = true;
-      c->w = wc;
-      c->b = bc;
-      c->mean = mean;
-      c->rstd = rstd;
-      c->groups = groups;
-      c->nd = 3;
-      memcpy(c->kshape, kshape, sizeof kshape);
-      tt_node_attach(n, 0, y);
-      tt_node_unref(n);
-      wc = bc = mean = rstd = NULL;
-    }
-    tt_tensor_unref(xc);
-    tt_tensor_unref(wc);
-    tt_tensor_unref(bc);
-    tt_tensor_unref(mean);
-    tt_tensor_unref(rstd);
+  if (recorded && group_norm_invertible(r.wc, r.bc)) {
+    tt_tensor *yd = tt_detach(y);   /* y, not x: see group_norm_invertible */
+    if (yd && !gn_record(op, group_norm_backward, x, weight, bias, groups, yd, true, &r)) tt_tensor_unref(yd);
+    r.y = NULL;
+    gn_pass_release(&r);
     return y;
   }
-  tt_tensor_unref(bc);
-  norm_record(op, group_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, groups, false, 3, kshape);
+  tt_tensor_unref(r.bc);
+  norm_record(op, group_norm_backward, x, weight, bias, y, r.xc, r.wc, r.mean, r.rstd, groups, false, 3, r.kshape);
   return y;
 }
 
-/* ---- group norm + SiLU ---- */
-
 tt_tensor *tt_group_norm_silu(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
   TT_PROFILE_OP("group_norm_silu");
-  const char *op = "group_norm_silu";
-  if (check_bc(op, x, weight, bias)) return NULL;
-  char s1[TT_SHAPE_BUF];
-  int64_t B = x->shape[0], C = x->shape[1];
-  if (groups <= 0 || C % groups != 0) {
-    tt_error(TT_ERR_INVALID, "group_norm_silu: %lld channels of input %s do not split into %d groups", (long long)C,
-             tt_tensor_shape_str(x, s1, sizeof s1), groups);
-    return NULL;
-  }
-  if (!(eps >= 0)) {
-    tt_error(TT_ERR_INVALID, "group_norm_silu: eps must be >= 0, found %g", (double)eps);
-    return NULL;
-  }
-  tt_group_norm_silu_fwd_fn f = TT_KERNEL(x->device, group_norm_silu_fwd);
-  if (!f) return NULL;
-  int64_t S = B * C != 0 ? tt_tensor_numel(x) / (B * C) : 0;
-  int64_t kshape[3] = {B, C, S};
-  tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
-  tt_tensor *y = xc ? tt_tensor_new(TT_F32, x->ndim, x->shape, x->device) : NULL;
-  tt_tensor *mean = y ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
-  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, TT_DIMS(B, groups), x->device) : NULL;
-  bool ok = rstd && (!weight || wc) && (!bias || bc);
-  if (ok) {
-    tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
-    ok = f(&vx, groups, eps, wc, bc, &vy, mean, rstd) == TT_OK;
-  }
-  tt_tensor *args[3] = {x, weight, bias};
-  tt_node *n = ok ? tt_node_new(op, group_norm_silu_backward, norm_release, 3, args, 1, sizeof(norm_ctx)) : NULL;
-  if (n) {   /* the backward recomputes h from x: x, w, b and the statistics are all it keeps */
-    norm_ctx *c = n->ctx;
-    c->x = xc;
-    c->w = wc;
-    c->b = bc;
-    c->mean = mean;
-    c->rstd = rstd;
-    c->groups = groups;
-    c->nd = 3;
-    memcpy(c->kshape, kshape, sizeof kshape);
-    tt_node_attach(n, 0, y);
-    tt_node_unref(n);
-    return y;
-  }
-  tt_tensor_unref(xc);
-  tt_tensor_unref(wc);
-  tt_tensor_unref(bc);
-  tt_tensor_unref(mean);
-  tt_tensor_unref(rstd);
-  if (!ok) {
-    tt_tensor_unref(y);
-    return NULL;
-  }
+  gn_pass r;
+  if (!gn_forward("group_norm_silu", true, x, groups, weight, bias, eps, &r)) return NULL;
+  tt_tensor *y = r.y;
+  /* the backward recomputes h from x: x, w, b and the statistics are all it keeps */
+  if (gn_record("group_norm_silu", group_norm_silu_backward, x, weight, bias, groups, r.xc, false, &r)) r.xc = NULL;
+  r.y = NULL;
+  gn_pass_release(&r);
   return y;
 }
 
