@@ -27,6 +27,7 @@
 #include <omp.h>
 #endif
 #include "cpu.h"
+#include "amx.h"
 
 #define TT_AVX512BF16 "avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16"
 
@@ -124,24 +125,6 @@ __attribute__((target(TT_AVX512BF16))) static void pack_b(bool tb, int64_t K, in
 
 static bool amx_ok;   /* AMX-BF16 present and granted to this process */
 
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} amx_tilecfg;
-
-__attribute__((target("amx-tile,amx-bf16"))) static void amx_begin(void) {
-  amx_tilecfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.palette = 1;
-  for (int t = 0; t < 8; t++) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile"))) static void amx_end(void) { _tile_release(); }
 
 /* Long k runs are cut into chunks of KCHUNK steps (512 k), so the two A tiles' panel
  * (32 KiB) stays in L1 while the B panels stream past; partial sums wait in an f32
@@ -285,7 +268,7 @@ static tt_status gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
 #pragma omp barrier
     /* row blocks in contiguous runs per thread, so each keeps its A panel hot */
     if (amx) {
-      amx_begin();
+      tt_cpu_amx_begin();
       for (int64_t s0 = 0; s0 < steps; s0 += KCHUNK) {
         int64_t ns = steps - s0 < KCHUNK ? steps - s0 : KCHUNK;
 #pragma omp for schedule(static)
@@ -293,7 +276,7 @@ static tt_status gemm_packed(bool ta, bool tb, int64_t M, int64_t N, int64_t K, 
           amx_block(w / np, w % np, steps, s0, ns, s0 == 0, s0 + ns == steps, Ap, Bp, W, ldw, M, N, alpha, beta, C,
                     ldc);
       }
-      amx_end();
+      tt_cpu_amx_end();
     } else {
 #pragma omp for schedule(static)
       for (int64_t w = 0; w < m8 * np; w++) {

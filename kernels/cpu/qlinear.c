@@ -33,6 +33,7 @@
 #include <omp.h>
 #endif
 #include "cpu.h"
+#include "amx.h"
 #include "taming/ops/qlinear.h"
 
 #define TT_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,fma"
@@ -137,25 +138,6 @@ __attribute__((target(TT_AVX512BF16))) static void x_to_bf16(int64_t M, int64_t 
  * so batches of 16 use each weight once per step. Weight rows past the last
  * whole block of 16 take the AVX512-BF16 path. */
 
-typedef struct {
-  uint8_t palette, start_row, reserved[14];
-  uint16_t colsb[16];
-  uint8_t rows[16];
-} amx_tilecfg;
-
-
-__attribute__((target("amx-tile,amx-bf16"))) static void amx_begin(void) {
-  amx_tilecfg cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.palette = 1;
-  for (int t = 0; t < 7; t++) {
-    cfg.rows[t] = 16;
-    cfg.colsb[t] = 64;
-  }
-  _tile_loadconfig(&cfg);
-}
-
-__attribute__((target("amx-tile"))) static void amx_end(void) { _tile_release(); }
 
 /* y rows [m0, m0 + 16) (only those < M are written) for weight rows [n0, n0 + 64k) */
 /* wn: bf16 rows [n0, n0 + 16 * nblocks) of the weights, row stride Kp; y = C (* scale) + bias */
@@ -242,7 +224,7 @@ static tt_status amx_gemm(int64_t M, int64_t N, const uint16_t *xb, int64_t Kp, 
   {
     uint16_t *wg = q ? aligned_alloc(64, (size_t)(64 * Kp * 2)) : NULL;
     nomem = q && !wg;
-    if (!nomem) amx_begin();
+    if (!nomem) tt_cpu_amx_begin();
 #pragma omp for schedule(static)
     for (int64_t g = 0; g < groups; g++) {
       if (nomem) continue;
@@ -255,7 +237,7 @@ static tt_status amx_gemm(int64_t M, int64_t N, const uint16_t *xb, int64_t Kp, 
       }
       for (int64_t m0 = 0; m0 < M; m0 += 16) amx_block(n0, nb, m0, M, xv, Kp, wn, scale, bias, y, ldy);
     }
-    if (!nomem) amx_end();
+    if (!nomem) tt_cpu_amx_end();
     free(wg);
   }
   free(xv);
