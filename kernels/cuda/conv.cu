@@ -32,6 +32,7 @@
 #include <map>
 #include <vector>
 #include "reduce.cuh"
+#include "conv_geom.cuh"
 
 /* Column buffers of the GEMM path, per chunk of images (at least one image). */
 #define CONV_COL_BYTES ((int64_t)512 << 20)
@@ -39,55 +40,6 @@
 #define CONV_WORKSPACE_MAX ((size_t)1 << 30)
 /* Plans kept before the cache is emptied (shapes of one model are far fewer). */
 #define CONV_PLANS_MAX 1024
-
-typedef struct {
-  int64_t B, Ci, H, W, Co, kh, kw, Ho, Wo;
-  int sh, sw, ph, pw;   /* cuDNN's stride and symmetric padding */
-  int et, eb, el, er;   /* the explicit extra padding */
-  int64_t He, We;       /* the input extent cuDNN sees */
-} geom;
-
-static geom geom_make(const tt_conv2d_params *p, const int64_t *xs, const int64_t *ws) {
-  geom g;
-  g.B = xs[0];
-  g.Ci = xs[1];
-  g.H = xs[2];
-  g.W = xs[3];
-  g.Co = ws[0];
-  g.kh = ws[2];
-  g.kw = ws[3];
-  g.sh = p->stride_h;
-  g.sw = p->stride_w;
-  g.ph = p->pad_top < p->pad_bottom ? p->pad_top : p->pad_bottom;
-  g.pw = p->pad_left < p->pad_right ? p->pad_left : p->pad_right;
-  g.et = p->pad_top - g.ph;
-  g.eb = p->pad_bottom - g.ph;
-  g.el = p->pad_left - g.pw;
-  g.er = p->pad_right - g.pw;
-  g.He = g.H + g.et + g.eb;
-  g.We = g.W + g.el + g.er;
-  g.Ho = g.sh > 0 ? (g.H + p->pad_top + p->pad_bottom - g.kh) / g.sh + 1 : 0;
-  g.Wo = g.sw > 0 ? (g.W + p->pad_left + p->pad_right - g.kw) / g.sw + 1 : 0;
-  return g;
-}
-
-static bool explicit_pad(const geom *g) { return g->et || g->eb || g->el || g->er; }
-
-/* Images per cuDNN call so that every tensor stays below 2^31 elements. */
-static tt_status geom_check(const char *k, const geom *g, int64_t *chunk) {
-  if (g->sh < 1 || g->sw < 1 || g->B < 1 || g->Ci < 1 || g->Co < 1 || g->kh < 1 || g->kw < 1 ||
-      g->He + 2 * g->ph < g->kh || g->We + 2 * g->pw < g->kw)
-    return tt_error(TT_ERR_INVALID, "%s: empty convolution (batch %lld, %lld -> %lld channels, output %lldx%lld)", k,
-                    (long long)g->B, (long long)g->Ci, (long long)g->Co, (long long)g->Ho, (long long)g->Wo);
-  int64_t per_x = g->Ci * g->He * g->We, per_y = g->Co * g->Ho * g->Wo, per = per_x > per_y ? per_x : per_y;
-  int64_t wn = g->Co * g->Ci * g->kh * g->kw;
-  if (per > INT_MAX || wn > INT_MAX || g->ph > INT_MAX / 2 || g->pw > INT_MAX / 2)
-    return tt_error(TT_ERR_UNSUPPORTED, "%s: one image (%lld values) or the weight (%lld) exceeds cuDNN's 32-bit sizes",
-                    k, (long long)per, (long long)wn);
-  int64_t n = INT_MAX / per;
-  *chunk = n < g->B ? n : g->B;
-  return TT_OK;
-}
 
 /* ---- explicit padding ---- */
 
@@ -110,7 +62,7 @@ __global__ void k_crop(const float *gxp, float *gx, int64_t BC, int64_t H, int64
   }
 }
 
-static tt_status pad_input(const geom *g, int64_t nb, const float *x, tt_cuda_buf *buf, const float **out) {
+static tt_status pad_input(const tt_conv_geom *g, int64_t nb, const float *x, tt_cuda_buf *buf, const float **out) {
   int64_t n = nb * g->Ci * g->He * g->We;
   TT_TRY(buf->alloc(sizeof(float) * (size_t)n, "conv2d (padded input)"));
   k_pad<<<tt_cuda_grid(n), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(x, buf->as<float>(), nb * g->Ci, g->H, g->W,
@@ -148,7 +100,7 @@ struct plan_key {
   }
 };
 
-static pthread_mutex_t conv_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t tt_cuda_conv_lock = PTHREAD_MUTEX_INITIALIZER;
 static std::map<plan_key, plan *> *plans; /* never destroyed: used until process exit */
 
 static void plan_free(plan *p) {
@@ -159,7 +111,7 @@ static void plan_free(plan *p) {
   delete p;
 }
 
-static tt_status plan_get(const geom *g, int64_t nb, plan **out) {
+static tt_status plan_get(const tt_conv_geom *g, int64_t nb, plan **out) {
   if (!plans) plans = new std::map<plan_key, plan *>();
   plan_key key = {{nb, g->Ci, g->He, g->We, g->Co, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->Ho, g->Wo}};
   auto it = plans->find(key);
@@ -332,17 +284,9 @@ static tt_status run_dir(plan *p, int dir, const float *a, const float *b, float
 
 /* ---- the cuBLAS path (im2col + GEMM) ---- */
 
-static bool use_cudnn(void) {
-  static int forced = -1; /* read once: TAMING_CUDA_CONV=gemm */
-  if (forced < 0) {
-    const char *v = getenv("TAMING_CUDA_CONV");
-    forced = v && strcmp(v, "gemm") == 0;
-  }
-  return !forced && tt_cuda_dnn() != NULL;
-}
 
 // x [nb, Ci, H, W] -> col [nb, Ci*kh*kw, Ho*Wo]; row k = (ci, ky, kx), zeros where the window leaves x
-__global__ void k_im2col(const float *x, float *col, geom g, int64_t nb, int pt, int pl) {
+__global__ void k_im2col(const float *x, float *col, tt_conv_geom g, int64_t nb, int pt, int pl) {
   int64_t HoWo = g.Ho * g.Wo, K = g.Ci * g.kh * g.kw;
   TT_CUDA_LOOP(t, nb * K * HoWo) {
     int64_t p = t % HoWo, r = t / HoWo, k = r % K, b = r / K;
@@ -353,7 +297,7 @@ __global__ void k_im2col(const float *x, float *col, geom g, int64_t nb, int pt,
 }
 
 // col [nb, Ci*kh*kw, Ho*Wo] -> gx [nb, Ci, H, W]: each input pixel sums the entries that read it
-__global__ void k_col2im(const float *col, float *gx, geom g, int64_t nb, int pt, int pl) {
+__global__ void k_col2im(const float *col, float *gx, tt_conv_geom g, int64_t nb, int pt, int pl) {
   int64_t HoWo = g.Ho * g.Wo, K = g.Ci * g.kh * g.kw;
   TT_CUDA_LOOP(t, nb * g.Ci * g.H * g.W) {
     int64_t ix = t % g.W, r = t / g.W, iy = r % g.H, r2 = r / g.H, ci = r2 % g.Ci, b = r2 / g.Ci;
@@ -376,21 +320,21 @@ __global__ void k_col2im(const float *col, float *gx, geom g, int64_t nb, int pt
 }
 
 /* Images per chunk so that the column buffer stays within CONV_COL_BYTES. */
-static int64_t col_chunk(const geom *g) {
+static int64_t col_chunk(const tt_conv_geom *g) {
   int64_t per = g->Ci * g->kh * g->kw * g->Ho * g->Wo * (int64_t)sizeof(float);
   int64_t n = per > 0 ? CONV_COL_BYTES / per : g->B;
   if (n < 1) n = 1;
   return n < g->B ? n : g->B;
 }
 
-static tt_status im2col(const geom *g, const float *x, float *col, int64_t nb) {
+static tt_status im2col(const tt_conv_geom *g, const float *x, float *col, int64_t nb) {
   int64_t n = nb * g->Ci * g->kh * g->kw * g->Ho * g->Wo;
   k_im2col<<<tt_cuda_grid(n), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(x, col, *g, nb, g->ph + g->et, g->pw + g->el);
   return tt_cuda_check_launch("conv2d (im2col)");
 }
 
 // y [B, Co, Ho*Wo] = w [Co, K] col_b [K, Ho*Wo] per image
-static tt_status gemm_fwd(const geom *g, const float *x, const float *w, float *y) {
+static tt_status gemm_fwd(const tt_conv_geom *g, const float *x, const float *w, float *y) {
   int64_t K = g->Ci * g->kh * g->kw, HoWo = g->Ho * g->Wo, chunk = col_chunk(g);
   tt_cuda_buf col;
   TT_TRY(col.alloc(sizeof(float) * (size_t)(chunk * K * HoWo), "conv2d_fwd"));
@@ -404,7 +348,7 @@ static tt_status gemm_fwd(const geom *g, const float *x, const float *w, float *
 }
 
 // col_b [K, Ho*Wo] = w^T [K, Co] gy_b [Co, Ho*Wo], then col2im into gx
-static tt_status gemm_bwd_data(const geom *g, const float *gy, const float *w, float *gx) {
+static tt_status gemm_bwd_data(const tt_conv_geom *g, const float *gy, const float *w, float *gx) {
   int64_t K = g->Ci * g->kh * g->kw, HoWo = g->Ho * g->Wo, chunk = col_chunk(g);
   tt_cuda_buf col;
   TT_TRY(col.alloc(sizeof(float) * (size_t)(chunk * K * HoWo), "conv2d_bwd_data"));
@@ -420,7 +364,7 @@ static tt_status gemm_bwd_data(const geom *g, const float *gy, const float *w, f
 }
 
 // gw [Co, K] = sum over images of gy_b [Co, Ho*Wo] col_b^T [Ho*Wo, K]
-static tt_status gemm_bwd_weight(const geom *g, const float *x, const float *gy, float *gw) {
+static tt_status gemm_bwd_weight(const tt_conv_geom *g, const float *x, const float *gy, float *gw) {
   int64_t K = g->Ci * g->kh * g->kw, HoWo = g->Ho * g->Wo, chunk = col_chunk(g);
   tt_cuda_buf col;
   TT_TRY(col.alloc(sizeof(float) * (size_t)(chunk * K * HoWo), "conv2d_bwd_weight"));
@@ -444,29 +388,29 @@ __global__ void k_add_bias(float *y, const float *bias, int64_t nb, int64_t C, i
 // x [B, Ci, H, W], w [Co, Ci, kh, kw], b [Co] or NULL -> y [B, Co, Ho, Wo]
 static tt_status cu_conv2d_fwd(const tt_conv2d_params *pp, const tt_tensor *x, const tt_tensor *w, const tt_tensor *b,
                                tt_tensor *y) {
-  geom g = geom_make(pp, x->shape, w->shape);
+  tt_conv_geom g = tt_conv_geom_make(pp, x->shape, w->shape);
   int64_t chunk = 1;
-  TT_TRY(geom_check("conv2d_fwd", &g, &chunk));
+  TT_TRY(tt_conv_geom_check("conv2d_fwd", &g, &chunk));
   if (y->shape[0] != g.B || y->shape[1] != g.Co || y->shape[2] != g.Ho || y->shape[3] != g.Wo)
     return tt_error(TT_ERR_INVALID, "conv2d_fwd: output is not [%lld, %lld, %lld, %lld]", (long long)g.B,
                     (long long)g.Co, (long long)g.Ho, (long long)g.Wo);
   const float *xs = tt_cuda_ptr<float>(x), *ws = tt_cuda_ptr<float>(w);
   float *ys = tt_cuda_ptr<float>(y);
   tt_status s = TT_OK;
-  if (!use_cudnn()) {
+  if (!tt_conv_use_cudnn()) {
     s = gemm_fwd(&g, xs, ws, ys);
   } else {
-    pthread_mutex_lock(&conv_lock);
+    pthread_mutex_lock(&tt_cuda_conv_lock);
     for (int64_t b0 = 0; s == TT_OK && b0 < g.B; b0 += chunk) {
       int64_t nb = g.B - b0 < chunk ? g.B - b0 : chunk;
       plan *p = NULL;
       s = plan_get(&g, nb, &p);
       tt_cuda_buf padded;
       const float *xin = xs + b0 * g.Ci * g.H * g.W;
-      if (s == TT_OK && explicit_pad(&g)) s = pad_input(&g, nb, xin, &padded, &xin);
+      if (s == TT_OK && tt_conv_explicit_pad(&g)) s = pad_input(&g, nb, xin, &padded, &xin);
       if (s == TT_OK) s = run_dir(p, DIR_FWD, xin, ws, 0.0f, ys + b0 * g.Co * g.Ho * g.Wo, "conv2d_fwd");
     }
-    pthread_mutex_unlock(&conv_lock);
+    pthread_mutex_unlock(&tt_cuda_conv_lock);
   }
   if (s == TT_OK && b) {
     int64_t n = g.B * g.Co * g.Ho * g.Wo;
@@ -480,14 +424,14 @@ static tt_status cu_conv2d_fwd(const tt_conv2d_params *pp, const tt_tensor *x, c
 // gy [B, Co, Ho, Wo], w [Co, Ci, kh, kw] -> gx [B, Ci, H, W]
 static tt_status cu_conv2d_bwd_data(const tt_conv2d_params *pp, const tt_tensor *gy, const tt_tensor *w,
                                     tt_tensor *gx) {
-  geom g = geom_make(pp, gx->shape, w->shape);
+  tt_conv_geom g = tt_conv_geom_make(pp, gx->shape, w->shape);
   int64_t chunk = 1;
-  TT_TRY(geom_check("conv2d_bwd_data", &g, &chunk));
+  TT_TRY(tt_conv_geom_check("conv2d_bwd_data", &g, &chunk));
   const float *gys = tt_cuda_ptr<float>(gy), *ws = tt_cuda_ptr<float>(w);
   float *gxs = tt_cuda_ptr<float>(gx);
-  if (!use_cudnn()) return gemm_bwd_data(&g, gys, ws, gxs);
-  bool crop = explicit_pad(&g);
-  pthread_mutex_lock(&conv_lock);
+  if (!tt_conv_use_cudnn()) return gemm_bwd_data(&g, gys, ws, gxs);
+  bool crop = tt_conv_explicit_pad(&g);
+  pthread_mutex_lock(&tt_cuda_conv_lock);
   tt_status s = TT_OK;
   for (int64_t b0 = 0; s == TT_OK && b0 < g.B; b0 += chunk) {
     int64_t nb = g.B - b0 < chunk ? g.B - b0 : chunk;
@@ -506,7 +450,7 @@ static tt_status cu_conv2d_bwd_data(const tt_conv2d_params *pp, const tt_tensor 
       s = tt_cuda_check_launch("conv2d_bwd_data (crop)");
     }
   }
-  pthread_mutex_unlock(&conv_lock);
+  pthread_mutex_unlock(&tt_cuda_conv_lock);
   return s;
 }
 
@@ -523,8 +467,8 @@ struct bias_grad {
 };
 
 /* cuDNN's weight gradient, chunk by chunk (later chunks accumulate into the first's). */
-static tt_status cudnn_bwd_weight(const geom *g, int64_t chunk, const float *xs, const float *gys, float *gws) {
-  pthread_mutex_lock(&conv_lock);
+static tt_status cudnn_bwd_weight(const tt_conv_geom *g, int64_t chunk, const float *xs, const float *gys, float *gws) {
+  pthread_mutex_lock(&tt_cuda_conv_lock);
   tt_status s = TT_OK;
   for (int64_t b0 = 0; s == TT_OK && b0 < g->B; b0 += chunk) {
     int64_t nb = g->B - b0 < chunk ? g->B - b0 : chunk;
@@ -532,11 +476,11 @@ static tt_status cudnn_bwd_weight(const geom *g, int64_t chunk, const float *xs,
     s = plan_get(g, nb, &p);
     tt_cuda_buf padded;
     const float *xin = xs + b0 * g->Ci * g->H * g->W;
-    if (s == TT_OK && explicit_pad(g)) s = pad_input(g, nb, xin, &padded, &xin);
+    if (s == TT_OK && tt_conv_explicit_pad(g)) s = pad_input(g, nb, xin, &padded, &xin);
     if (s == TT_OK)
       s = run_dir(p, DIR_FILTER, xin, gys + b0 * g->Co * g->Ho * g->Wo, b0 ? 1.0f : 0.0f, gws, "conv2d_bwd_weight");
   }
-  pthread_mutex_unlock(&conv_lock);
+  pthread_mutex_unlock(&tt_cuda_conv_lock);
   return s;
 }
 
@@ -545,12 +489,12 @@ static tt_status cu_conv2d_bwd_weight(const tt_conv2d_params *pp, const tt_tenso
                                       tt_tensor *gw, tt_tensor *gb) {
   if (gw) {
     if (!x) return tt_error(TT_ERR_INVALID, "conv2d_bwd_weight: the weight gradient needs the input");
-    geom g = geom_make(pp, x->shape, gw->shape);
+    tt_conv_geom g = tt_conv_geom_make(pp, x->shape, gw->shape);
     int64_t chunk = 1;
-    TT_TRY(geom_check("conv2d_bwd_weight", &g, &chunk));
+    TT_TRY(tt_conv_geom_check("conv2d_bwd_weight", &g, &chunk));
     const float *xs = tt_cuda_ptr<float>(x), *gys = tt_cuda_ptr<float>(gy);
     float *gws = tt_cuda_ptr<float>(gw);
-    TT_TRY(use_cudnn() ? cudnn_bwd_weight(&g, chunk, xs, gys, gws) : gemm_bwd_weight(&g, xs, gys, gws));
+    TT_TRY(tt_conv_use_cudnn() ? cudnn_bwd_weight(&g, chunk, xs, gys, gws) : gemm_bwd_weight(&g, xs, gys, gws));
   }
   if (gb) {
     int64_t B = gy->shape[0], C = gy->shape[1], S = gy->shape[2] * gy->shape[3];

@@ -6,7 +6,7 @@
 #
 # nvcc does not speak libtool's PIC flags: kernels/cuda/nvcc-wrap forwards them
 # to the host compiler, so libtool drives nvcc like any other compiler.
-TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh kernels/collapse.h host/core/backend_impl.h
+TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh kernels/cuda/conv_geom.cuh kernels/collapse.h host/core/backend_impl.h
 TT_CUDA_CU = kernels/cuda/backend.cu kernels/cuda/dnn.cu
 TT_CUDA_CU += kernels/cuda/copy.cu kernels/cuda/elementwise.cu kernels/cuda/reduce.cu
 TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/random.cu
