@@ -130,8 +130,8 @@ static tt_status check_args(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_a
 tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, const tt_attention_params *p) {
   TT_PROFILE_OP("attention");
   if (check_args(q, k, v, p)) return NULL;
-  /* mixed precision (tt_set_compute_precision): the CPU kernels' GEMMs in bf16 */
-  bool bf = tt_compute_precision() == TT_BF16 && q->device == TT_CPU && tt_backend_supports(TT_CPU, "attention_fwd_bf16");
+  /* mixed precision (tt_set_compute_precision): the kernels' GEMMs in bf16 where the device has them */
+  bool bf = tt_compute_precision() == TT_BF16 && tt_backend_supports(q->device, "attention_fwd_bf16");
   tt_attention_fwd_fn f = bf ? TT_KERNEL(q->device, attention_fwd_bf16) : TT_KERNEL(q->device, attention_fwd);
   if (!f) return NULL;
   int nd = q->ndim;

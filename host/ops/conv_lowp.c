@@ -93,7 +93,7 @@ tt_tensor *tt_conv2d_packed_forward(tt_conv2d_packed *pk, tt_tensor *x, tt_tenso
     return NULL;
   }
   int64_t Ho = (hp - kh) / p->stride_h + 1, Wo = (wp - kw) / p->stride_w + 1;
-  tt_conv2d_bf16_fn f = (tt_conv2d_bf16_fn)tt_kernel_cpu_only("conv2d_bf16", x->device, "conv2d_bf16");
+  tt_conv2d_bf16_fn f = TT_KERNEL(x->device, conv2d_bf16);   /* the CPU's oneDNN kernel, or cuDNN on CUDA */
   if (!f) return NULL;
   tt_tensor *xc = tt_contiguous(x), *bc = xc && bias ? tt_contiguous(bias) : NULL;
   tt_tensor *y = xc && (!bias || bc) ? tt_tensor_new(TT_F32, TT_DIMS(B, Co, Ho, Wo), x->device) : NULL;

@@ -14,9 +14,11 @@ static tt_dtype compute_precision = TT_F32;
 tt_status tt_set_compute_precision(tt_dtype dt) {
   if (dt != TT_F32 && dt != TT_BF16)
     return tt_error(TT_ERR_INVALID, "compute precision: expected f32 or bf16, found %s", tt_dtype_name(dt));
-  if (dt == TT_BF16 && !tt_backend_supports(TT_CPU, "gemm_bf16")) {
+  /* the CPU's kernels first: the CUDA backend is asked (and so started) only without them */
+  if (dt == TT_BF16 && !tt_backend_supports(TT_CPU, "gemm_bf16") && !tt_backend_supports(TT_CUDA, "gemm_bf16")) {
     compute_precision = TT_F32;
-    return tt_error(TT_ERR_UNSUPPORTED, "compute precision bf16: no bf16 GEMM on this CPU (%s)", tt_gemm_bf16_isa());
+    return tt_error(TT_ERR_UNSUPPORTED, "compute precision bf16: no bf16 GEMM on this CPU (%s) and no CUDA device",
+                    tt_gemm_bf16_isa());
   }
   compute_precision = dt;
   return TT_OK;
@@ -30,15 +32,15 @@ const char *tt_gemm_bf16_isa(void) {
   return f ? f() : "no bf16 GEMM kernel in this build";
 }
 
-/* whether products on dev run in bf16 now: CPU only (a CUDA tensor keeps f32, said once) */
+/* whether products on dev run in bf16 now: where dev has the bf16 kernels (the
+ * CPU's AMX / AVX512-BF16 ones, cuBLAS on CUDA); a device without them keeps f32, said once */
 static bool use_bf16(tt_device dev) {
   if (compute_precision != TT_BF16) return false;
-  if (dev == TT_CPU) return true;
-  static bool said;
-  if (!said) {
-    said = true;
-    fprintf(stderr, "taming: compute precision bf16 applies to CPU tensors; GEMMs on %s stay f32\n",
-            tt_device_name(dev));
+  if (tt_backend_supports(dev, "gemm_bf16")) return true;
+  static bool said[TT_DEVICE_COUNT];
+  if ((unsigned)dev < TT_DEVICE_COUNT && !said[dev]) {
+    said[dev] = true;
+    fprintf(stderr, "taming: compute precision bf16: no bf16 GEMM on %s; its GEMMs stay f32\n", tt_device_name(dev));
   }
   return false;
 }

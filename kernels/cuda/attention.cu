@@ -11,12 +11,22 @@
  * Scores need [heads, rows, Tk] of memory. When the caller keeps the
  * probabilities they are that buffer; otherwise (inference) the work runs in
  * chunks of heads — or of query rows, for one very long head — whose scores
- * fit a fixed scratch budget, never the whole [BH, Tq, Tk]. */
+ * fit a fixed scratch budget, never the whole [BH, Tq, Tk].
+ *
+ * The _bf16 kernels (mixed precision: tt_set_compute_precision) run every
+ * product with bf16 operands and f32 sums (tt_cuda_gemm_bf16, gemm_bf16.cu),
+ * as the CPU's attention_*_bf16 do: Q K^T, P V, gO V^T, G K and G^T Q round
+ * their operands (P and G included); the softmax and its gradient stay f32. */
 #include "config.h"
 #include "reduce.cuh"
 
 /* Scratch for scores / score gradients when the probabilities are not kept. */
 #define ATTN_SCRATCH_BYTES ((int64_t)256 << 20)
+
+/* The GEMM of a pass: f32 (tt_cuda_sgemm) or bf16 operands (tt_cuda_gemm_bf16), same contract. */
+typedef tt_status (*attn_gemm_fn)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                                  int64_t lda, int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta,
+                                  float *C, int64_t ldc, int64_t sc, int64_t batch, const char *what);
 
 typedef struct {
   bool causal;
@@ -94,9 +104,8 @@ static tt_status check3(const char *k, const tt_tensor *t) {
 }
 
 // q [BH, Tq, d], k [BH, Tk, d], v [BH, Tk, dv] -> out [BH, Tq, dv]; probs [BH, Tq, Tk] or NULL
-static tt_status cu_attention_fwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
-                                  const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
-  const char *K = "attention_fwd";
+static tt_status attention_fwd(attn_gemm_fn gemm, const char *K, const tt_attention_params *p, const tt_tensor *q,
+                               const tt_tensor *k, const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
   TT_TRY(check3(K, q));
   TT_TRY(check3(K, k));
   TT_TRY(check3(K, v));
@@ -120,14 +129,14 @@ static tt_status cu_attention_fwd(const tt_attention_params *p, const tt_tensor 
       /* with probs, nr == Tq and the chunk's scores are the probs of heads h0.. */
       float *S = probs ? tt_cuda_ptr<float>(probs) + h0 * Tq * Tk : scratch.as<float>();
       // S [nh, nr, Tk] = scale * Q[h, r0:r0+nr] K[h]^T
-      TT_TRY(tt_cuda_sgemm(false, true, nr, Tk, d, p->scale, qs + (h0 * Tq + r0) * d, d, Tq * d, ks + h0 * Tk * d, d,
+      TT_TRY(gemm(false, true, nr, Tk, d, p->scale, qs + (h0 * Tq + r0) * d, d, Tq * d, ks + h0 * Tk * d, d,
                            Tk * d, 0.0f, S, Tk, nr * Tk, nh, K));
       if (Tk > 0) {
         k_masked_softmax<<<row_blocks(nh * nr), TT_CUDA_THREADS, 0, tt_cuda_stream()>>>(S, nh, nr, r0, m);
         TT_TRY(tt_cuda_check_launch(K));
       }
       // O[h, r0:r0+nr] [nr, dv] = P [nr, Tk] V[h] [Tk, dv]
-      TT_TRY(tt_cuda_sgemm(false, false, nr, dv, Tk, 1.0f, S, Tk, nr * Tk, vs + h0 * Tk * dv, dv, Tk * dv, 0.0f,
+      TT_TRY(gemm(false, false, nr, dv, Tk, 1.0f, S, Tk, nr * Tk, vs + h0 * Tk * dv, dv, Tk * dv, 0.0f,
                            os + (h0 * Tq + r0) * dv, dv, Tq * dv, nh, K));
     }
   }
@@ -137,10 +146,9 @@ static tt_status cu_attention_fwd(const tt_attention_params *p, const tt_tensor 
 /* From the probabilities P (zero where masked):
  *   gV = P^T gO,  gP = gO V^T,  gS = P * (gP - rowsum(gP * P)),  gQ = scale gS K,  gK = scale gS^T Q
  * in chunks of heads (or of query rows: gK and gV then accumulate over the chunks). */
-static tt_status cu_attention_bwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
-                                  const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout, tt_tensor *gq,
-                                  tt_tensor *gk, tt_tensor *gv) {
-  const char *K = "attention_bwd";
+static tt_status attention_bwd(attn_gemm_fn gemm, const char *K, const tt_attention_params *p, const tt_tensor *q,
+                               const tt_tensor *k, const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout,
+                               tt_tensor *gq, tt_tensor *gk, tt_tensor *gv) {
   TT_TRY(check3(K, q));
   TT_TRY(check3(K, k));
   TT_TRY(check3(K, v));
@@ -172,29 +180,53 @@ static tt_status cu_attention_bwd(const tt_attention_params *p, const tt_tensor 
       const float *Pb = ps + h0 * Tq * Tk + r0 * Tk, *gOb = gos + (h0 * Tq + r0) * dv;
       // gV[h] [Tk, dv] (+)= P_blk^T [Tk, nr] gO_blk [nr, dv]
       if (gvs)
-        TT_TRY(tt_cuda_sgemm(true, false, Tk, dv, nr, 1.0f, Pb, Tk, Tq * Tk, gOb, dv, Tq * dv, acc,
+        TT_TRY(gemm(true, false, Tk, dv, nr, 1.0f, Pb, Tk, Tq * Tk, gOb, dv, Tq * dv, acc,
                              gvs + h0 * Tk * dv, dv, Tk * dv, nh, K));
       if (!gqs && !gks) continue;
       // G [nh, nr, Tk] = gO_blk [nr, dv] V[h]^T
-      TT_TRY(tt_cuda_sgemm(false, true, nr, Tk, dv, 1.0f, gOb, dv, Tq * dv, vs + h0 * Tk * dv, dv, Tk * dv, 0.0f, G,
+      TT_TRY(gemm(false, true, nr, Tk, dv, 1.0f, gOb, dv, Tq * dv, vs + h0 * Tk * dv, dv, Tk * dv, 0.0f, G,
                            Tk, nr * Tk, nh, K));
       k_softmax_grad<<<row_blocks(nh * nr), TT_CUDA_THREADS, 0, st>>>(G, Pb, nh, nr, Tk, Tq * Tk);
       TT_TRY(tt_cuda_check_launch(K));
       // gQ[h, r0:r0+nr] [nr, d] = scale G [nr, Tk] K[h] [Tk, d]
       if (gqs)
-        TT_TRY(tt_cuda_sgemm(false, false, nr, d, Tk, p->scale, G, Tk, nr * Tk, ks + h0 * Tk * d, d, Tk * d, 0.0f,
+        TT_TRY(gemm(false, false, nr, d, Tk, p->scale, G, Tk, nr * Tk, ks + h0 * Tk * d, d, Tk * d, 0.0f,
                              gqs + (h0 * Tq + r0) * d, d, Tq * d, nh, K));
       // gK[h] [Tk, d] (+)= scale G^T [Tk, nr] Q_blk [nr, d]
       if (gks)
-        TT_TRY(tt_cuda_sgemm(true, false, Tk, d, nr, p->scale, G, Tk, nr * Tk, qs + (h0 * Tq + r0) * d, d, Tq * d,
+        TT_TRY(gemm(true, false, Tk, d, nr, p->scale, G, Tk, nr * Tk, qs + (h0 * Tq + r0) * d, d, Tq * d,
                              acc, gks + h0 * Tk * d, d, Tk * d, nh, K));
     }
   }
   return TT_OK;
 }
 
+static tt_status cu_attention_fwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                  const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
+  return attention_fwd(tt_cuda_sgemm, "attention_fwd", p, q, k, v, out, probs);
+}
+
+static tt_status cu_attention_bwd(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                  const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout, tt_tensor *gq,
+                                  tt_tensor *gk, tt_tensor *gv) {
+  return attention_bwd(tt_cuda_sgemm, "attention_bwd", p, q, k, v, probs, gout, gq, gk, gv);
+}
+
+static tt_status cu_attention_fwd_bf16(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                       const tt_tensor *v, tt_tensor *out, tt_tensor *probs) {
+  return attention_fwd(tt_cuda_gemm_bf16, "attention_fwd_bf16", p, q, k, v, out, probs);
+}
+
+static tt_status cu_attention_bwd_bf16(const tt_attention_params *p, const tt_tensor *q, const tt_tensor *k,
+                                       const tt_tensor *v, const tt_tensor *probs, const tt_tensor *gout,
+                                       tt_tensor *gq, tt_tensor *gk, tt_tensor *gv) {
+  return attention_bwd(tt_cuda_gemm_bf16, "attention_bwd_bf16", p, q, k, v, probs, gout, gq, gk, gv);
+}
+
 tt_status tt_cuda_register_attention(tt_backend *b) {
   TT_REGISTER_KERNEL(b, attention_fwd, cu_attention_fwd);
   TT_REGISTER_KERNEL(b, attention_bwd, cu_attention_bwd);
+  TT_REGISTER_KERNEL(b, attention_fwd_bf16, cu_attention_fwd_bf16);
+  TT_REGISTER_KERNEL(b, attention_bwd_bf16, cu_attention_bwd_bf16);
   return TT_OK;
 }

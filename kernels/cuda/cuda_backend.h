@@ -31,7 +31,9 @@ tt_status tt_cuda_register_copy(tt_backend *b);
 tt_status tt_cuda_register_elementwise(tt_backend *b);
 tt_status tt_cuda_register_reduce(tt_backend *b);
 tt_status tt_cuda_register_gemm(tt_backend *b);
+tt_status tt_cuda_register_gemm_bf16(tt_backend *b);
 tt_status tt_cuda_register_conv(tt_backend *b);
+tt_status tt_cuda_register_conv_bf16(tt_backend *b);
 tt_status tt_cuda_register_resample(tt_backend *b);
 tt_status tt_cuda_register_norm(tt_backend *b);
 tt_status tt_cuda_register_softmax(tt_backend *b);
@@ -89,6 +91,11 @@ bool tt_cuda_tf32(void);
 tt_status tt_cuda_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                         int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C, int64_t ldc,
                         int64_t sc, int64_t batch, const char *what);
+/* The same with the operands rounded to bf16 (nearest even) and f32 products and
+ * sums: cublasGemmEx on bf16 copies of A and B (kernels/cuda/gemm_bf16.cu). */
+tt_status tt_cuda_gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                            int64_t lda, int64_t sa, const float *B, int64_t ldb, int64_t sb, float beta, float *C,
+                            int64_t ldc, int64_t sc, int64_t batch, const char *what);
 
 /* Device memory from the pool (NULL when the device is out of memory, with no message). */
 void *tt_cuda_pool_alloc(size_t nbytes);

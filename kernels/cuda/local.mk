@@ -9,8 +9,8 @@
 TT_CUDA_HDR = kernels/cuda/cuda_backend.h kernels/cuda/reduce.cuh kernels/cuda/conv_geom.cuh kernels/collapse.h host/core/backend_impl.h
 TT_CUDA_CU = kernels/cuda/backend.cu kernels/cuda/dnn.cu
 TT_CUDA_CU += kernels/cuda/copy.cu kernels/cuda/elementwise.cu kernels/cuda/reduce.cu
-TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/random.cu
-TT_CUDA_CU += kernels/cuda/conv.cu
+TT_CUDA_CU += kernels/cuda/gemm.cu kernels/cuda/gemm_bf16.cu kernels/cuda/random.cu
+TT_CUDA_CU += kernels/cuda/conv.cu kernels/cuda/conv_bf16.cu
 TT_CUDA_CU += kernels/cuda/resample.cu
 TT_CUDA_CU += kernels/cuda/norm.cu
 TT_CUDA_CU += kernels/cuda/softmax.cu kernels/cuda/attention.cu

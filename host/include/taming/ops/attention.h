@@ -35,7 +35,7 @@ typedef tt_status (*tt_attention_fwd_fn)(const tt_attention_params *p, const tt_
                                          const tt_tensor *k, const tt_tensor *v, tt_tensor *out,
                                          tt_tensor *probs);
 /* attention_fwd_bf16 / attention_bwd_bf16: the same with every GEMM's operands rounded to
- * bf16 and f32 sums (CPU, bf16 mixed precision: tt_set_compute_precision) */
+ * bf16 and f32 sums (CPU and CUDA, bf16 mixed precision: tt_set_compute_precision) */
 typedef tt_attention_fwd_fn tt_attention_fwd_bf16_fn;
 typedef tt_status (*tt_attention_bwd_fn)(const tt_attention_params *p, const tt_tensor *q,
                                          const tt_tensor *k, const tt_tensor *v,

@@ -6,8 +6,9 @@
  *
  * A pack holds the weights in bf16 plus the kernel's own state for them (on the
  * CPU: the weights reordered into the layout the chosen oneDNN kernel reads, and
- * one primitive per input shape), made on first use of a shape and kept until
- * the pack is freed, as tt_qlinear_pack keeps its weights. */
+ * one primitive per input shape; on CUDA: the weights in NHWC and one cuDNN plan
+ * per input shape), made on first use of a shape and kept until the pack is
+ * freed, as tt_qlinear_pack keeps its weights. */
 #ifndef TAMING_OPS_CONV_LOWP_H
 #define TAMING_OPS_CONV_LOWP_H
 #include "taming/ops/conv.h"
@@ -24,7 +25,7 @@ typedef struct tt_conv2d_packed tt_conv2d_packed;
  *                           the kernel fills it), released by conv2d_bf16_cache_free.
  *   conv2d_bf16_cache_free: frees what conv2d_bf16 put in a cache (NULL is fine).
  *   conv2d_bf16_isa:        the instruction set conv2d_bf16 uses ("amx-bf16 (oneDNN)",
- *                           "avx512bf16 (oneDNN)"), or why there is none. */
+ *                           "avx512bf16 (oneDNN)", "cudnn-bf16 ..." on CUDA), or why there is none. */
 typedef tt_status (*tt_conv2d_bf16_fn)(void **cache, const tt_conv2d_params *p, const tt_tensor *x,
                                        const tt_tensor *w, const tt_tensor *b, tt_tensor *y);
 typedef void (*tt_conv2d_bf16_cache_free_fn)(void *cache);

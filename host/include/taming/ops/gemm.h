@@ -31,9 +31,11 @@ typedef const char *(*tt_gemm_bf16_isa_fn)(void);
  * gradients and optimizer state stay f32; under TT_BF16 the products round their
  * operands to bf16 and accumulate in f32. A node records the precision of its
  * forward and its backward uses the same. TT_F32 results are those of the plain
- * f32 kernels, bit for bit. Setting TT_BF16 on a CPU without a bf16 GEMM fails with
- * TT_ERR_UNSUPPORTED (a message saying why) and leaves TT_F32; CUDA tensors keep
- * f32 GEMMs under TT_BF16 (said once on stderr). */
+ * f32 kernels, bit for bit. Setting TT_BF16 where neither the CPU nor a CUDA device
+ * has a bf16 GEMM fails with TT_ERR_UNSUPPORTED (a message saying why) and leaves
+ * TT_F32; tensors on a device without the bf16 kernels keep f32 GEMMs under TT_BF16
+ * (said once on stderr). On CUDA the products run through cuBLAS (bf16 operands,
+ * f32 accumulation). */
 TT_API tt_status tt_set_compute_precision(tt_dtype dt);
 TT_API tt_dtype tt_compute_precision(void);
 /* The instructions the CPU's bf16 GEMM uses, or why there is none. */
