@@ -10,7 +10,8 @@
  * and fails when a difference exceeds tol * (1 + max |cpu value|).
  * The last cases (test case "large") run a model-sized workload (conv + group
  * norm + swish at 128 x 256 x 256) forward and backward on both devices, and
- * linear layers with int8 / bf16 weights as wide as a large transformer's;
+ * linear layers with int8 / bf16 weights as wide as a large transformer's, and
+ * a VQGAN-sized convolution with bf16 weights timed against f32;
  * CK_RUN_CASE=parity leaves it out (compute-sanitizer runs). Convolutions go
  * through cuDNN; with TAMING_CUDA_CONV=gemm the same suite checks their
  * im2col + cuBLAS path, and TAMING_CUDA_SYNC=1 makes a device error name the
@@ -196,21 +197,9 @@ static const char *const covered[] = {
     "group_norm_silu_fwd", "group_norm_silu_bwd", "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
     "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
     "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi", "compare", "where",
-    "sort", "cumsum", "multinomial", "qlinear_bf16", "qlinear_i8", "qlinear_isa"};
-
-/* CPU kernels with no CUDA twin by design, each with what a CUDA tensor gets
- * instead: the bf16 GEMMs and attention of mixed-precision training (on CUDA the
- * compute-precision switch keeps fp32 and says so), and the oneDNN bf16
- * convolutions (packing a convolution for a CUDA tensor is refused with a message). */
-static const char *const cpu_only[] = {"gemm_bf16", "gemm_bf16_batched", "gemm_bf16_isa", "attention_fwd_bf16",
-                                       "attention_bwd_bf16", "conv2d_bf16", "conv2d_bf16_cache_free",
-                                       "conv2d_bf16_isa"};
-
-static bool is_cpu_only(const char *k) {
-  for (size_t j = 0; j < sizeof cpu_only / sizeof *cpu_only; j++)
-    if (!strcmp(cpu_only[j], k)) return true;
-  return false;
-}
+    "sort", "cumsum", "multinomial", "qlinear_bf16", "qlinear_i8", "qlinear_isa", "gemm_bf16", "gemm_bf16_batched",
+    "gemm_bf16_isa", "attention_fwd_bf16", "attention_bwd_bf16", "conv2d_bf16", "conv2d_bf16_cache_free",
+    "conv2d_bf16_isa"};
 
 START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
   int n = tt_backend_kernel_count(TT_CPU), missing = 0, untested = 0;
@@ -219,10 +208,6 @@ START_TEST(test_every_cpu_kernel_has_a_cuda_twin) {
   for (int i = 0; i < n; i++) {
     const char *k = tt_backend_kernel_name(TT_CPU, i);
     ck_assert_ptr_nonnull(k);
-    if (is_cpu_only(k)) {
-      printf("CPU-ONLY kernel '%s' (by design; see cpu_only)\n", k);
-      continue;
-    }
     if (!tt_backend_supports(TT_CUDA, k)) {
       printf("MISSING cuda kernel '%s'\n", k);
       missing++;
@@ -830,7 +815,8 @@ static void attention_case(const attn_case *c, uint64_t seed, bool grads, double
   tt_attention_params p = {1.0f / sqrtf((float)c->d), c->causal, c->q_offset, c->n_unmasked};
   tt_tensor *in[3] = {q, k, v};
   char label[96];
-  snprintf(label, sizeof label, "attention [%lld,%lld] Tq%lld Tk%lld d%lld dv%lld%s off%lld nu%lld%s", (long long)c->B,
+  snprintf(label, sizeof label, "%sattention [%lld,%lld] Tq%lld Tk%lld d%lld dv%lld%s off%lld nu%lld%s",
+           tt_compute_precision() == TT_BF16 ? "bf16 " : "", (long long)c->B,
            (long long)c->H, (long long)c->Tq, (long long)c->Tk, (long long)c->d, (long long)c->dv,
            c->causal ? " causal" : "", (long long)c->q_offset, (long long)c->n_unmasked, grads ? "" : " (no probs)");
   parity(label, f_attention, &p, 3, in, tol, tol);
@@ -1197,6 +1183,251 @@ static double now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* ---- bf16: mixed-precision GEMMs and attention, convolutions with bf16 weights ----
+ * The oracle: the f32 CPU kernels on operands rounded to bf16 (what every bf16
+ * kernel multiplies; any CPU), and the CPU's own bf16 kernels where this CPU has
+ * them. Each case also checks that the CUDA result differs from CUDA's f32 one:
+ * the bf16 kernel ran, not a silent f32 fallback. */
+
+/* The max |a - b| of two results of one device; fails when they are equal (the bf16 path did not run). */
+static void expect_bf16_ran(const char *label, tt_tensor *bf, tt_tensor *f32) {
+  double ref, d = max_diff(label, bf, f32, &ref);
+  ck_assert_msg(d > 0, "%s: the bf16 result equals the f32 one bit for bit: the bf16 kernel did not run", label);
+}
+
+typedef struct {
+  bool ta, tb;
+  int64_t M, N, K, batch;
+  bool a_shared, b_shared; /* batch stride 0 */
+  float alpha, beta;
+} gemm_bf16_case_t;
+
+/* gemm_bf16 / gemm_bf16_batched kernels on strided operands (ld > cols) against
+ * the f32 gemm on bf16-rounded operands and the CPU bf16 kernel: the same
+ * products, f32 sums in another order. */
+static void gemm_bf16_case(const gemm_bf16_case_t *c, uint64_t seed) {
+  int64_t ar = c->ta ? c->K : c->M, ac = c->ta ? c->M : c->K, br = c->tb ? c->N : c->K, bc = c->tb ? c->K : c->N;
+  int64_t lda = ac + 3, ldb = bc + 1, ldc = c->N + 2;
+  int64_t sa = c->a_shared ? 0 : ar * lda, sb = c->b_shared ? 0 : br * ldb, sc = c->M * ldc;
+  tt_tensor *A = th_randn(seed, TT_DIMS(c->a_shared ? 1 : c->batch, ar, lda), 1.0f);
+  tt_tensor *B = th_randn(seed + 1, TT_DIMS(c->b_shared ? 1 : c->batch, br, ldb), 1.0f);
+  tt_tensor *C0 = th_randn(seed + 2, TT_DIMS(c->batch, c->M, ldc), 1.0f);
+  tt_tensor *Ar = rounded_weights(A, TT_BF16), *Br = rounded_weights(B, TT_BF16);
+  tt_tensor *Cr = copy_to(C0, TT_CPU), *Cc = copy_to(C0, TT_CPU), *Cg = copy_to(C0, TT_CUDA), *Cf = copy_to(C0, TT_CUDA);
+  tt_tensor *Ag = copy_to(A, TT_CUDA), *Bg = copy_to(B, TT_CUDA);
+  bool one = c->batch == 1 && !c->a_shared && !c->b_shared;
+#define GEMM_CALL(dev, NAME, a, b, cc)                                                                                 \
+  (one ? TT_KERNEL(dev, NAME)(c->ta, c->tb, c->M, c->N, c->K, c->alpha, tt_f32(a), lda, tt_f32(b), ldb, c->beta,        \
+                              tt_f32(cc), ldc)                                                                         \
+       : TT_KERNEL(dev, NAME##_batched)(c->ta, c->tb, c->M, c->N, c->K, c->alpha, tt_f32(a), lda, sa, tt_f32(b), ldb,   \
+                                        sb, c->beta, tt_f32(cc), ldc, sc, c->batch))
+  TH_OK(GEMM_CALL(TT_CUDA, gemm_bf16, Ag, Bg, Cg));
+  TH_OK(GEMM_CALL(TT_CUDA, gemm, Ag, Bg, Cf));
+  TH_OK(GEMM_CALL(TT_CPU, gemm, Ar, Br, Cr));
+  char label[96];
+  snprintf(label, sizeof label, "gemm_bf16%s %s%s M%lld N%lld K%lld x%lld%s%s", one ? "" : "_batched",
+           c->ta ? "T" : "N", c->tb ? "T" : "N", (long long)c->M, (long long)c->N, (long long)c->K,
+           (long long)c->batch, c->a_shared ? " A shared" : "", c->b_shared ? " B shared" : "");
+  double d = 0, dc = 0;
+  expect_close(label, "C vs f32 gemm of bf16-rounded operands", Cr, Cg, 2e-5, &d);
+  expect_bf16_ran(label, Cg, Cf);
+  if (tt_backend_supports(TT_CPU, "gemm_bf16")) {
+    TH_OK(GEMM_CALL(TT_CPU, gemm_bf16, A, B, Cc));
+    expect_close(label, "C vs the cpu bf16 kernel", Cc, Cg, 2e-5, &dc);
+  }
+#undef GEMM_CALL
+  printf("PARITY %-52s %10.3e %10s (vs the cpu bf16 kernel %.3e)\n", label, d, "-", dc);
+  tt_tensor *ts[] = {A, B, C0, Ar, Br, Cr, Cc, Cg, Cf, Ag, Bg};
+  release(11, ts);
+}
+
+START_TEST(test_gemm_bf16_kernels) {
+  printf("bf16 GEMM on cuda: %s; on the cpu: %s\n", TT_KERNEL(TT_CUDA, gemm_bf16_isa)(), tt_gemm_bf16_isa());
+  gemm_bf16_case_t cs[] = {
+      {false, false, 5, 7, 9, 1, false, false, 1.0f, 0.0f},   {true, false, 33, 17, 65, 1, false, false, 0.5f, 1.0f},
+      {false, true, 16, 40, 31, 1, false, false, 1.0f, 0.25f}, {true, true, 3, 5, 130, 1, false, false, -2.0f, 0.0f},
+      {false, true, 9, 11, 64, 4, false, false, 0.125f, 0.0f}, {true, false, 12, 6, 20, 3, false, true, 1.0f, 1.0f},
+      {false, false, 7, 13, 8, 5, true, false, 1.0f, 0.0f},    {false, false, 4, 4, 0, 2, false, false, 1.0f, 0.5f},
+  };
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    if (cs[i].K == 0) { /* an empty sum: C = beta C on both devices (no bf16 rounding to see) */
+      tt_tensor *C = th_randn(170, TT_DIMS(2, 4, 6), 1.0f), *Cg = copy_to(C, TT_CUDA), *Cr = copy_to(C, TT_CPU);
+      tt_tensor *Z = th_randn(171, TT_DIMS(8), 1.0f), *Zg = copy_to(Z, TT_CUDA);
+      TH_OK(TT_KERNEL(TT_CUDA, gemm_bf16_batched)(false, false, 4, 4, 0, 1.0f, tt_f32(Zg), 1, 0, tt_f32(Zg), 4, 0, 0.5f,
+                                                  tt_f32(Cg), 6, 24, 2));
+      TH_OK(TT_KERNEL(TT_CPU, gemm_batched)(false, false, 4, 4, 0, 1.0f, tt_f32(Z), 1, 0, tt_f32(Z), 4, 0, 0.5f,
+                                            tt_f32(Cr), 6, 24, 2));
+      double d = 0;
+      expect_close("gemm_bf16_batched K 0", "C = beta C", Cr, Cg, 0, &d);
+      print_row("gemm_bf16_batched K 0 (C = beta C)", d, 0, false);
+      tt_tensor *ts[] = {C, Cg, Cr, Z, Zg};
+      release(5, ts);
+      continue;
+    }
+    gemm_bf16_case(&cs[i], 160 + 3 * i);
+  }
+}
+END_TEST
+
+/* f run on CUDA copies of in under bf16 and under f32: the two must differ */
+static void bf16_path_runs(const char *label, op_fn f, void *ud, int n, tt_tensor *const *in) {
+  tt_tensor *g[MAX_IN] = {0};
+  bool prev = tt_grad_set_enabled(false);
+  for (int i = 0; i < n; i++) g[i] = copy_to(in[i], TT_CUDA);
+  tt_tensor *yb = f(g, ud);
+  TH_NN(yb);
+  TH_OK(tt_set_compute_precision(TT_F32));
+  tt_tensor *yf = f(g, ud);
+  TH_OK(tt_set_compute_precision(TT_BF16));
+  TH_NN(yf);
+  expect_bf16_ran(label, yb, yf);
+  tt_tensor_unref(yb);
+  tt_tensor_unref(yf);
+  release(n, g);
+  tt_grad_set_enabled(prev);
+}
+
+/* tt_linear, tt_matmul (batched, broadcast) and tt_attention under
+ * tt_set_compute_precision(TT_BF16), forward and backward, CPU against CUDA:
+ * tight where the CPU has its own bf16 kernels (the same roundings), loose
+ * where it trains in f32 (then only CUDA rounds). */
+START_TEST(test_mixed_precision) {
+  TH_OK(tt_set_compute_precision(TT_BF16));
+  ck_assert_int_eq(tt_compute_precision(), TT_BF16);
+  bool cpu_bf = tt_backend_supports(TT_CPU, "gemm_bf16") && tt_backend_supports(TT_CPU, "attention_fwd_bf16");
+  printf("mixed precision: cuda %s; cpu %s\n", TT_KERNEL(TT_CUDA, gemm_bf16_isa)(),
+         cpu_bf ? tt_gemm_bf16_isa() : "f32 (no bf16 kernels: loose tolerances)");
+  double tg = cpu_bf ? 1e-4 : 3e-2, ta = cpu_bf ? 2e-3 : 3e-2;
+  tt_tensor *x = th_leaf(180, TT_DIMS(2, 7, 40), 1.0f), *w = th_leaf(181, TT_DIMS(24, 40), 0.2f);
+  tt_tensor *b = th_leaf(182, TT_DIMS(24), 0.5f);
+  tt_tensor *in1[3] = {x, w, b};
+  parity("bf16 linear [2,7,40]x[24,40]+b", f_linear, NULL, 3, in1, tg, tg);
+  bf16_path_runs("bf16 linear", f_linear, NULL, 3, in1);
+  tt_tensor *e = th_leaf(183, TT_DIMS(2, 1, 5, 33), 1.0f), *f = th_leaf(184, TT_DIMS(3, 33, 6), 1.0f);
+  tt_tensor *in2[2] = {e, f};
+  parity("bf16 matmul [2,1,5,33]@[3,33,6]", f_matmul, NULL, 2, in2, tg, tg);
+  bf16_path_runs("bf16 matmul", f_matmul, NULL, 2, in2);
+  tt_tensor *g = th_leaf(185, TT_DIMS(4, 17, 65), 1.0f), *h = th_leaf(186, TT_DIMS(4, 9, 65), 1.0f);
+  tt_tensor *in3[2] = {g, h};
+  parity("bf16 matmul [4,17,65]@[4,9,65]^T", f_matmul_bt, NULL, 2, in3, tg, tg);
+  attn_case cs[] = {{2, 3, 9, 9, 16, 8, true, 0, 3}, {1, 2, 20, 20, 32, 32, false, 0, 0}, {2, 2, 1, 6, 8, 8, true, 5, 0}};
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    attention_case(&cs[i], 190 + 3 * i, true, ta);
+    attention_case(&cs[i], 190 + 3 * i, false, ta);
+  }
+  tt_tensor *q = th_randn(199, TT_DIMS(1, 2, 9, 16), 1.0f), *k = th_randn(200, TT_DIMS(1, 2, 9, 16), 1.0f);
+  tt_tensor *v = th_randn(201, TT_DIMS(1, 2, 9, 16), 1.0f);
+  tt_attention_params ap = {0.25f, true, 0, 0};
+  tt_tensor *in4[3] = {q, k, v};
+  bf16_path_runs("bf16 attention", f_attention, &ap, 3, in4);
+  TH_OK(tt_set_compute_precision(TT_F32));
+  tt_tensor *ts[] = {x, w, b, e, f, g, h, q, k, v};
+  release(10, ts);
+}
+END_TEST
+
+/* conv2d_bf16 through a pack made on each device: against the f32 convolution
+ * of bf16-rounded x and w on the CPU, and the CPU's bf16 kernel where it has
+ * one. cuDNN rounds its sums to bf16 once more (conv_bf16.cu): a bf16-sized
+ * tolerance there, an f32-sized one on the cuBLAS path (TAMING_CUDA_CONV=gemm). */
+static void conv_bf16_case(const conv_case *c, uint64_t seed, bool timed) {
+  const char *isa = NULL;
+  ck_assert(tt_conv2d_bf16_supported(TT_CUDA, &isa));
+  double tol = strstr(isa, "cudnn") ? 8e-3 : 1e-4;
+  float ws = 1.0f / sqrtf((float)(c->Ci * c->kh * c->kw));
+  tt_tensor *x = th_randn(seed, TT_DIMS(c->B, c->Ci, c->H, c->W), 1.0f);
+  tt_tensor *w = th_randn(seed + 1, TT_DIMS(c->Co, c->Ci, c->kh, c->kw), ws);
+  tt_tensor *b = c->bias ? th_randn(seed + 2, TT_DIMS(c->Co), 0.5f) : NULL;
+  tt_tensor *xg = copy_to(x, TT_CUDA), *wg = copy_to(w, TT_CUDA), *bg = copy_to(b, TT_CUDA);
+  tt_conv2d_packed *pg = tt_conv2d_pack(wg, TT_BF16);
+  TH_NN(pg);
+  tt_tensor *yg = tt_conv2d_packed_forward(pg, xg, bg, &c->p), *yg2 = tt_conv2d_packed_forward(pg, xg, bg, &c->p);
+  ck_assert_msg(yg && yg2, "conv2d_bf16 on cuda failed: %s", tt_error_message());
+  ck_assert_int_eq(yg->device, TT_CUDA);
+  tt_tensor *yf = tt_conv2d(xg, wg, bg, &c->p), *xr = rounded_weights(x, TT_BF16), *wr = rounded_weights(w, TT_BF16);
+  TH_NN(yf);
+  tt_tensor *yr = tt_conv2d(xr, wr, b, &c->p);
+  TH_NN(yr);
+  char label[112];
+  snprintf(label, sizeof label, "conv2d_bf16 [%lld,%lld,%lld,%lld]->%lld k%lldx%lld s%d,%d p%d%d%d%d%s", (long long)c->B,
+           (long long)c->Ci, (long long)c->H, (long long)c->W, (long long)c->Co, (long long)c->kh, (long long)c->kw,
+           c->p.stride_h, c->p.stride_w, c->p.pad_top, c->p.pad_bottom, c->p.pad_left, c->p.pad_right,
+           c->bias ? " +b" : "");
+  double d = 0, dc = 0, d2 = 0;
+  expect_close(label, "output vs f32 conv of bf16-rounded x, w", yr, yg, tol, &d);
+  expect_close(label, "second call (cached plan) vs first", yg, yg2, 0, &d2);
+  expect_bf16_ran(label, yg, yf);
+  const char *cisa = NULL;
+  if (tt_conv2d_bf16_supported(TT_CPU, &cisa)) {
+    tt_conv2d_packed *pc = tt_conv2d_pack(w, TT_BF16);
+    TH_NN(pc);
+    tt_tensor *yc = tt_conv2d_packed_forward(pc, x, b, &c->p);
+    TH_NN(yc);
+    expect_close(label, "output vs the cpu bf16 kernel", yc, yg, tol, &dc);
+    tt_tensor_unref(yc);
+    tt_conv2d_packed_free(pc);
+  }
+  printf("PARITY %-52s %10.3e %10s (vs the cpu bf16 kernel %.3e; cuda: %s)\n", label, d, "-", dc, isa);
+  if (timed) { /* the same convolution in f32 and in bf16 on the device, after the warm-up above */
+    double t[2];
+    for (int k = 0; k < 2; k++) {
+      TH_OK(tt_device_synchronize(TT_CUDA));
+      double t0 = now();
+      for (int r = 0; r < 5; r++) {
+        tt_tensor *y = k ? tt_conv2d_packed_forward(pg, xg, bg, &c->p) : tt_conv2d(xg, wg, bg, &c->p);
+        TH_NN(y);
+        tt_tensor_unref(y);
+      }
+      TH_OK(tt_device_synchronize(TT_CUDA));
+      t[k] = (now() - t0) / 5;
+    }
+    printf("%s on cuda: f32 %.3f ms, bf16 %.3f ms (%.2fx)\n", label, 1e3 * t[0], 1e3 * t[1], t[0] / t[1]);
+  }
+  fflush(stdout);
+  tt_conv2d_packed_free(pg);
+  tt_tensor *ts[] = {x, w, b, xg, wg, bg, yg, yg2, yf, xr, wr, yr};
+  release(12, ts);
+}
+
+START_TEST(test_conv_bf16) {
+  const char *isa = NULL;
+  ck_assert(tt_conv2d_bf16_supported(TT_CUDA, &isa));
+  printf("conv2d_bf16 on cuda: %s\n", isa);
+  conv_case cs[] = {
+      {2, 3, 9, 11, 5, 3, 3, {1, 1, 1, 1, 1, 1}, true},     /* 3 input channels: the VQGAN's conv_in */
+      {1, 16, 16, 16, 16, 3, 3, {2, 2, 0, 1, 0, 1}, true},  /* the official Downsample */
+      {2, 32, 7, 5, 24, 1, 1, {1, 1, 0, 0, 0, 0}, false},   /* 1x1 (nin_shortcut, q/k/v), non-square */
+      {3, 8, 13, 6, 16, 5, 3, {2, 1, 2, 1, 0, 2}, true},    /* odd, asymmetric, mixed stride */
+      {2, 64, 20, 12, 64, 3, 3, {1, 1, 1, 1, 1, 1}, true},  /* a ResNet block's conv, non-square */
+  };
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) conv_bf16_case(&cs[i], 210 + 3 * i, false);
+  /* one pack, several input shapes: a plan per shape in its cache */
+  tt_tensor *w = th_randn(230, TT_DIMS(8, 4, 3, 3), 0.2f), *wg = copy_to(w, TT_CUDA);
+  tt_conv2d_packed *pg = tt_conv2d_pack(wg, TT_BF16);
+  TH_NN(pg);
+  tt_conv2d_params p = {1, 1, 1, 1, 1, 1};
+  for (int s = 0; s < 6; s++) { /* more shapes than the cache keeps */
+    tt_tensor *x = th_randn(231 + s, TT_DIMS(1 + s % 2, 4, 5 + s, 7), 1.0f), *xg = copy_to(x, TT_CUDA);
+    tt_tensor *xr = rounded_weights(x, TT_BF16), *wr = rounded_weights(w, TT_BF16);
+    tt_tensor *yg = tt_conv2d_packed_forward(pg, xg, NULL, &p), *yr = tt_conv2d(xr, wr, NULL, &p);
+    ck_assert_msg(yg && yr, "conv2d_bf16, input shape %d: %s", s, tt_error_message());
+    double d = 0;
+    expect_close("conv2d_bf16 one pack, six input shapes", "output", yr, yg, strstr(isa, "cudnn") ? 8e-3 : 1e-4, &d);
+    tt_tensor *ts[] = {x, xg, xr, wr, yg, yr};
+    release(6, ts);
+  }
+  print_row("conv2d_bf16 one pack, six input shapes", 0, 0, false);
+  /* a CPU tensor against a CUDA pack: refused with a message */
+  tt_tensor *xc = th_randn(240, TT_DIMS(1, 4, 5, 5), 1.0f);
+  ck_assert_ptr_null(tt_conv2d_packed_forward(pg, xc, NULL, &p));
+  ck_assert_msg(strstr(tt_error_message(), "conv2d_bf16"), "message: %s", tt_error_message());
+  tt_error_clear();
+  tt_conv2d_packed_free(pg);
+  tt_tensor *ts[] = {w, wg, xc};
+  release(3, ts);
+}
+END_TEST
+
 #define LAYERS 3
 
 /* LAYERS x (conv 3x3 128->128, pad 1 -> group norm 32 -> swish) on [1, 128, 256, 256]. */
@@ -1252,6 +1483,13 @@ START_TEST(test_model_sized_workload) {
 }
 END_TEST
 
+/* A VQGAN-sized convolution (3x3, 128 -> 128 at 256x256) with bf16 weights, timed against f32. */
+START_TEST(test_conv_bf16_large) {
+  conv_case c = {1, 128, 256, 256, 128, 3, 3, {1, 1, 1, 1, 1, 1}, true};
+  conv_bf16_case(&c, 250, true);
+}
+END_TEST
+
 int main(void) {
   if (!tt_device_available(TT_CUDA)) {
     tt_backend_get(TT_CUDA); /* sets the reason */
@@ -1290,12 +1528,16 @@ int main(void) {
   tcase_add_test(tc, test_adam_multi);
   tcase_add_test(tc, test_qlinear_pack);
   tcase_add_test(tc, test_qlinear);
+  tcase_add_test(tc, test_gemm_bf16_kernels);
+  tcase_add_test(tc, test_mixed_precision);
+  tcase_add_test(tc, test_conv_bf16);
   suite_add_tcase(s, tc);
   /* apart, so that a slow run (compute-sanitizer) can leave it out: CK_RUN_CASE=parity */
   TCase *large = tcase_create("large");
   tcase_set_timeout(large, 600);
   tcase_add_test(large, test_model_sized_workload);
   tcase_add_test(large, test_qlinear_large);
+  tcase_add_test(large, test_conv_bf16_large);
   suite_add_tcase(s, large);
   SRunner *sr = srunner_create(s);
   srunner_set_fork_status(sr, CK_NOFORK);
