@@ -10,9 +10,10 @@
 #          included) with convolutions through cuDNN and again through cuBLAS
 #          (TAMING_CUDA_CONV=gemm); compute-sanitizer memcheck on the parity
 #          cases (pool off, so every overrun is seen); a one-rank NCCL all-reduce.
-# phase=2  speed: the VQGAN, GPT (fp32, and bf16 / int8 linear layers),
-#          sliding-window and training-step benchmarks with device=cuda, then
-#          PyTorch with the same shapes (torch_bench.py).
+# phase=2  speed: the VQGAN (fp32, and bf16 convolutions with their fidelity
+#          against the same weights in fp32 on the CPU), GPT (fp32, and bf16 /
+#          int8 linear layers), sliding-window and training-step benchmarks with
+#          device=cuda, then PyTorch with the same shapes (torch_bench.py).
 #
 # Each phase's step time limits add up to less than 8 minutes (printed at the
 # start). Everything — logs, parity.txt (both convolution paths), bench.jsonl,
@@ -107,9 +108,9 @@ if [ "$phase" = 1 ]; then
   declare -A LIMIT=([check_cuda]=100 [check_cuda_gemm]=100 [memcheck]=170 [nccl]=40)
   STEPS=(check_cuda check_cuda_gemm memcheck nccl)
 else
-  declare -A LIMIT=([vqgan]=50 [vqgan_b8]=40 [gpt]=45 [gpt_bf16]=25 [gpt_int8]=25 [gpt_b8]=40 [highres]=40
-    [train_step]=45 [torch]=85)
-  STEPS=(vqgan vqgan_b8 gpt gpt_bf16 gpt_int8 gpt_b8 highres train_step torch)
+  declare -A LIMIT=([vqgan]=40 [vqgan_bf16]=35 [vqgan_b8]=35 [gpt]=40 [gpt_bf16]=20 [gpt_int8]=20 [gpt_b8]=40
+    [highres]=35 [train_step]=40 [torch]=85)
+  STEPS=(vqgan vqgan_bf16 vqgan_b8 gpt gpt_bf16 gpt_int8 gpt_b8 highres train_step torch)
 fi
 worst=$PREFLIGHT budget="preflight $PREFLIGHT"
 for k in "${STEPS[@]}"; do
@@ -228,6 +229,12 @@ fi
 if [ "$phase" = 2 ]; then
   T="$BIN/taming run"
   run vqgan "${LIMIT[vqgan]}" $T "$HERE/bench/vqgan.lua" size=256 device=cuda reps=5
+  # bf16 convolutions (cuDNN), and their fidelity against fp32 on the CPU (a fallback to fp32 fails the step)
+  if run vqgan_bf16 "${LIMIT[vqgan_bf16]}" $T "$HERE/bench/vqgan.lua" size=256 device=cuda reps=3 precision=bf16 \
+    fidelity=1 && ! grep -q '"precision":"bf16"' "$RES/vqgan_bf16.log"; then
+    fail vqgan_bf16_kernels "precision=bf16 ran fp32 on the GPU: $(grep -m1 'not available' "$RES/vqgan_bf16.log")"
+  fi
+  grep -ho '"codes_equal":[^}]*' "$RES/vqgan_bf16.log" | sed 's/^/VQGAN bf16 on cuda vs fp32 on the cpu: /'
   run vqgan_b8 "${LIMIT[vqgan_b8]}" $T "$HERE/bench/vqgan.lua" size=256 batch=8 device=cuda reps=3
   run gpt "${LIMIT[gpt]}" $T "$HERE/bench/gpt.lua" tokens=256 device=cuda
   # precision=: the linear layers through the CUDA qlinear kernels (a fallback to fp32 fails the step)
