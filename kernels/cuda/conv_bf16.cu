@@ -198,8 +198,9 @@ static void add_candidate(plan *p, int algo, cudnnMathType_t math) {
 #define HEURISTIC_MAX 16
 
 /* The plan of one chunk geometry: descriptors, then the candidates in the order
- * cuDNN's heuristics rank them, then the fallbacks. NULL + error when cuDNN
- * refuses the descriptors; a plan with no candidate is marked refused. */
+ * cuDNN's heuristics rank them, then the fallbacks. A plan whose descriptors
+ * cuDNN does not support, or with no candidate, is marked refused (the cuBLAS
+ * path runs it); NULL + error on any other cuDNN error. */
 static plan *plan_make(const tt_conv_geom *g, int64_t nb, const tt_conv2d_params *pp) {
   plan *p = new plan();
   p->nb = nb;
@@ -224,6 +225,10 @@ static plan *plan_make(const tt_conv_geom *g, int64_t nb, const tt_conv2d_params
                                                CUDNN_DATA_FLOAT);
   int n = 0, c = 0, h = 0, w = 0;
   if (e == CUDNN_STATUS_SUCCESS) e = tt_dnn.cudnnGetConvolution2dForwardOutputDim(p->conv, p->x, p->w, &n, &c, &h, &w);
+  if (e == CUDNN_STATUS_NOT_SUPPORTED || e == CUDNN_STATUS_BAD_PARAM) { /* no bf16 for this geometry: cuBLAS */
+    p->refused = true;
+    return p;
+  }
   if (e != CUDNN_STATUS_SUCCESS) {
     plan_free(p);
     tt_cudnn_error(e, "conv2d_bf16 (cuDNN descriptors)");
