@@ -8,7 +8,8 @@
  *
  * cuDNN (the usual path). Tensor cores read bf16 channels-last, so per call
  *   x f32 NCHW [nb, Ci, H, W] -> bf16 NHWC [nb, He, We, Ci] (rounded, with the
- *      explicit part of an asymmetric padding as zeros: see conv_geom.cuh),
+ *      explicit part of an asymmetric padding as zeros: see conv_geom.cuh;
+ *      a tiled transpose, as is the way back),
  *   cudnnConvolutionForward, bf16 in and out, f32 compute type (cuDNN's
  *      PSEUDO_BFLOAT16 configuration: products and sums in f32),
  *   y bf16 NHWC [nb, Ho, Wo, Co] -> f32 NCHW [nb, Co, Ho, Wo] + bias.
@@ -86,14 +87,37 @@ static void cu_conv2d_bf16_cache_free(void *c) {
 
 /* ---- layout and precision conversions ---- */
 
-// x f32 [nb, C, H, W] -> xp bf16 [nb, He, We, C], x at (et, el), zeros around it
+/* The NCHW <-> NHWC conversions are transposes of each image's [C, S] matrix
+ * (S = H*W) through a 32 x 32 tile in shared memory, so that both the reads
+ * and the writes of a warp are consecutive. Block TILE x TILE_ROWS threads,
+ * grid (S tiles, C tiles, images: a grid-stride loop past 65535). */
+#define TILE 32
+#define TILE_ROWS 8
+
+static dim3 tile_grid(int64_t S, int64_t C, int64_t nb) {
+  return dim3((unsigned)((S + TILE - 1) / TILE), (unsigned)((C + TILE - 1) / TILE),
+              (unsigned)(nb < 65535 ? nb : 65535));
+}
+
+// x f32 [nb, C, H, W] -> xp bf16 [nb, He, We, C] at (et, el) (the border is zeroed by the caller)
 __global__ void k_x_to_nhwc_bf16(const float *x, __nv_bfloat16 *xp, int64_t nb, int64_t C, int64_t H, int64_t W,
                                  int64_t He, int64_t We, int et, int el) {
-  TT_CUDA_LOOP(i, nb * He * We * C) {
-    int64_t c = i % C, r = i / C, j = r % We, r2 = r / We, y = r2 % He, b = r2 / He;
-    int64_t sy = y - et, sx = j - el;
-    float v = (sy >= 0 && sy < H && sx >= 0 && sx < W) ? x[((b * C + c) * H + sy) * W + sx] : 0.0f;
-    xp[i] = __float2bfloat16_rn(v);
+  __shared__ float tile[TILE][TILE + 1];
+  int64_t S = H * W, s0 = (int64_t)blockIdx.x * TILE, c0 = (int64_t)blockIdx.y * TILE;
+  for (int64_t b = blockIdx.z; b < nb; b += gridDim.z) {
+    for (int r = threadIdx.y; r < TILE; r += TILE_ROWS) { /* read: channel c0 + r, pixels s0 + tx */
+      int64_t c = c0 + r, s = s0 + threadIdx.x;
+      tile[r][threadIdx.x] = c < C && s < S ? x[(b * C + c) * S + s] : 0.0f;
+    }
+    __syncthreads();
+    for (int r = threadIdx.y; r < TILE; r += TILE_ROWS) { /* write: pixel s0 + r, channels c0 + tx */
+      int64_t c = c0 + threadIdx.x, s = s0 + r;
+      if (c < C && s < S) {
+        int64_t iy = s / W, ix = s % W;
+        xp[((b * He + iy + et) * We + ix + el) * C + c] = __float2bfloat16_rn(tile[threadIdx.x][r]);
+      }
+    }
+    __syncthreads();
   }
 }
 
@@ -106,12 +130,22 @@ __global__ void k_w_to_nhwc(const __nv_bfloat16 *w, __nv_bfloat16 *wn, int64_t C
   }
 }
 
-// yn bf16 [nb, Ho*Wo, Co] -> y f32 [nb, Co, Ho*Wo] (+ bias [Co])
-__global__ void k_y_from_nhwc(const __nv_bfloat16 *yn, float *y, const float *bias, int64_t nb, int64_t Co,
+// yn bf16 [nb, S, C] -> y f32 [nb, C, S] (+ bias [C])
+__global__ void k_y_from_nhwc(const __nv_bfloat16 *yn, float *y, const float *bias, int64_t nb, int64_t C,
                               int64_t S) {
-  TT_CUDA_LOOP(i, nb * Co * S) {
-    int64_t s = i % S, r = i / S, c = r % Co, b = r / Co;
-    y[i] = __bfloat162float(yn[(b * S + s) * Co + c]) + (bias ? bias[c] : 0.0f);
+  __shared__ float tile[TILE][TILE + 1];
+  int64_t s0 = (int64_t)blockIdx.x * TILE, c0 = (int64_t)blockIdx.y * TILE;
+  for (int64_t b = blockIdx.z; b < nb; b += gridDim.z) {
+    for (int r = threadIdx.y; r < TILE; r += TILE_ROWS) { /* read: pixel s0 + r, channels c0 + tx */
+      int64_t c = c0 + threadIdx.x, s = s0 + r;
+      tile[r][threadIdx.x] = c < C && s < S ? __bfloat162float(yn[(b * S + s) * C + c]) : 0.0f;
+    }
+    __syncthreads();
+    for (int r = threadIdx.y; r < TILE; r += TILE_ROWS) { /* write: channel c0 + r, pixels s0 + tx */
+      int64_t c = c0 + r, s = s0 + threadIdx.x;
+      if (c < C && s < S) y[(b * C + c) * S + s] = tile[threadIdx.x][r] + (bias ? bias[c] : 0.0f);
+    }
+    __syncthreads();
   }
 }
 
@@ -314,6 +348,9 @@ static tt_status dnn_run(plan *p, const void *xin, const void *w, void *yout, bo
 /* images [b0, b0 + nb) through cuDNN (or, where it refuses the geometry, cuBLAS) */
 static tt_status dnn_chunk(cache *cc, const tt_conv_geom *g, const tt_conv2d_params *pp, int64_t b0, int64_t nb,
                            const float *x, const void *w, const float *bias, float *y) {
+  /* the transposes' grid holds at most 65535 tiles of 32 channels */
+  if ((g->Ci + TILE - 1) / TILE > 65535 || (g->Co + TILE - 1) / TILE > 65535)
+    return gemm_path(g, b0, nb, x, w, bias, y);
   plan *p = plan_get(cc, g, nb, pp);
   if (!p) return tt_last_status();
   if (p->refused) return gemm_path(g, b0, nb, x, w, bias, y);
@@ -337,15 +374,16 @@ static tt_status dnn_chunk(cache *cc, const tt_conv_geom *g, const tt_conv2d_par
   tt_cuda_buf xb, yb;
   TT_TRY(xb.alloc(sizeof(__nv_bfloat16) * (size_t)nx, "conv2d_bf16 (bf16 input)"));
   TT_TRY(yb.alloc(sizeof(__nv_bfloat16) * (size_t)ny, "conv2d_bf16 (bf16 output)"));
-  k_x_to_nhwc_bf16<<<tt_cuda_grid(nx), TT_CUDA_THREADS, 0, st>>>(x + b0 * g->Ci * g->H * g->W,
-                                                                  xb.as<__nv_bfloat16>(), nb, g->Ci, g->H, g->W, g->He,
-                                                                  g->We, g->et, g->el);
+  if (tt_conv_explicit_pad(g))
+    TT_CUDA_TRY(cudaMemsetAsync(xb.p, 0, sizeof(__nv_bfloat16) * (size_t)nx, st), "conv2d_bf16 (padding)");
+  k_x_to_nhwc_bf16<<<tile_grid(g->H * g->W, g->Ci, nb), dim3(TILE, TILE_ROWS), 0, st>>>(
+      x + b0 * g->Ci * g->H * g->W, xb.as<__nv_bfloat16>(), nb, g->Ci, g->H, g->W, g->He, g->We, g->et, g->el);
   TT_TRY(tt_cuda_check_launch("conv2d_bf16 (input to bf16 NHWC)"));
   bool refused = false;
   TT_TRY(dnn_run(p, xb.p, cc->w_nhwc, yb.p, &refused));
   if (refused) return gemm_path(g, b0, nb, x, w, bias, y);
-  k_y_from_nhwc<<<tt_cuda_grid(ny), TT_CUDA_THREADS, 0, st>>>(yb.as<__nv_bfloat16>(), y + b0 * g->Co * g->Ho * g->Wo,
-                                                              bias, nb, g->Co, g->Ho * g->Wo);
+  k_y_from_nhwc<<<tile_grid(g->Ho * g->Wo, g->Co, nb), dim3(TILE, TILE_ROWS), 0, st>>>(
+      yb.as<__nv_bfloat16>(), y + b0 * g->Co * g->Ho * g->Wo, bias, nb, g->Co, g->Ho * g->Wo);
   return tt_cuda_check_launch("conv2d_bf16 (output to f32 NCHW)");
 }
 
