@@ -1390,6 +1390,7 @@ static void conv_bf16_case(const conv_case *c, uint64_t seed, bool timed) {
 }
 
 START_TEST(test_conv_bf16) {
+  TH_OK(tt_set_compute_precision(TT_F32)); /* f32 convolutions to compare with, whatever ran before */
   const char *isa = NULL;
   ck_assert(tt_conv2d_bf16_supported(TT_CUDA, &isa));
   printf("conv2d_bf16 on cuda: %s\n", isa);
