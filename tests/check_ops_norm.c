@@ -552,6 +552,69 @@ START_TEST(test_batch_norm_lrelu_errors) {
 }
 END_TEST
 
+/* ---- recompute = norm_act ---- */
+
+/* x -> group_norm_silu -> conv -> batch_norm_leaky_relu -> conv, backward with gy;
+ * the seven gradients into g[], and in *held the bytes the forward leaves in use
+ * (the graph's saved tensors and y) once every handle but y's is dropped. */
+static void norm_act_chain(bool recompute, tt_tensor *const *p, tt_tensor *gy, size_t *held, tt_tensor **g) {
+  unsigned prev = tt_recompute_set(recompute ? TT_RECOMPUTE_NORM_ACT : 0);
+  tt_conv2d_params cp = tt_conv2d_params_make(1, 1);
+  for (int i = 0; i < 7; i++) tt_zero_grad(p[i]);
+  size_t before = tt_memory_in_use(TT_CPU);
+  tt_tensor *h1 = tt_group_norm_silu(p[0], 8, p[1], p[2], 1e-6f);        // [2, 32, 12, 10]
+  tt_tensor *c1 = h1 ? tt_conv2d(h1, p[3], NULL, &cp) : NULL;            // -> [2, 16, 12, 10]
+  tt_tensor *h2 = c1 ? tt_batch_norm_leaky_relu(c1, p[4], p[5], NULL, NULL, true, 0.1f, 1e-5f, 0.2f) : NULL;
+  tt_tensor *y = h2 ? tt_conv2d(h2, p[6], NULL, &cp) : NULL;             // -> [2, 8, 12, 10]
+  TH_NN(y);
+  tt_tensor_unref(h1);
+  tt_tensor_unref(c1);
+  tt_tensor_unref(h2);
+  *held = tt_memory_in_use(TT_CPU) - before;
+  tt_recompute_set(prev);   /* the backward needs no mode: the nodes know */
+  TH_OK(tt_backward(y, gy, false));
+  tt_tensor_unref(y);
+  for (int i = 0; i < 7; i++) {
+    g[i] = p[i]->grad;
+    p[i]->grad = NULL;
+  }
+}
+
+/* With TT_RECOMPUTE_NORM_ACT the convolutions keep no copy of the two fused
+ * ops' outputs: the forward holds exactly those two tensors less, and every
+ * gradient is bit for bit the one without it (the outputs are recomputed by the
+ * same deterministic kernels from the same saved input and statistics). */
+START_TEST(test_recompute_norm_act) {
+  tt_tensor *p[7] = {th_leaf(900, TT_DIMS(2, 32, 12, 10), 1.5f), th_leaf(901, TT_DIMS(32), 1.0f),
+                     th_leaf(902, TT_DIMS(32), 1.0f),          th_leaf(903, TT_DIMS(16, 32, 3, 3), 0.1f),
+                     th_leaf(904, TT_DIMS(16), 1.0f),          th_leaf(905, TT_DIMS(16), 1.0f),
+                     th_leaf(906, TT_DIMS(8, 16, 3, 3), 0.1f)};
+  tt_tensor *gy = th_randn(907, TT_DIMS(2, 8, 12, 10), 1.0f);
+  tt_tensor *g0[7], *g1[7];
+  size_t held0, held1;
+  norm_act_chain(false, p, gy, &held0, g0);
+  norm_act_chain(true, p, gy, &held1, g1);
+  const char *names[7] = {"x", "gn weight", "gn bias", "conv1 weight", "bn weight", "bn bias", "conv2 weight"};
+  for (int i = 0; i < 7; i++) {
+    TH_NN(g0[i]);
+    TH_NN(g1[i]);
+    double d = th_max_abs_diff(g1[i], g0[i]);
+    ck_assert_msg(d == 0.0, "recompute=norm_act: gradient of %s differs by %g", names[i], d);
+  }
+  size_t outputs = sizeof(float) * (2 * 32 * 12 * 10 + 2 * 16 * 12 * 10);
+  ck_assert_msg(held0 - held1 == outputs, "recompute=norm_act: the forward holds %zu bytes, %zu without it: "
+                "expected %zu less", held1, held0, outputs);
+  ck_assert_int_eq(tt_recompute_mode(), 0);
+  for (int i = 0; i < 7; i++) {
+    tt_tensor_unref(g0[i]);
+    tt_tensor_unref(g1[i]);
+    tt_tensor_unref(p[i]);
+  }
+  tt_tensor_unref(gy);
+  ck_assert_int_eq(tt_autograd_live_nodes(), 0);
+}
+END_TEST
+
 /* The saved statistics must be what the backward reads even after the inputs'
  * running stats change (eval snapshots them) and after the graph is freed. */
 START_TEST(test_batch_norm_eval_snapshot) {
@@ -664,6 +727,7 @@ int main(void) {
   tcase_add_test(tc, test_batch_norm_lrelu_grads);
   tcase_add_test(tc, test_batch_norm_lrelu_matches_unfused);
   tcase_add_test(tc, test_batch_norm_lrelu_errors);
+  tcase_add_test(tc, test_recompute_norm_act);
   tcase_add_test(tc, test_norm_vs_pytorch);
   suite_add_tcase(s, tc);
   return th_run(s);

@@ -52,6 +52,7 @@ typedef struct {
   int groups;                /* group norm */
   bool training;             /* batch norm */
   float slope;               /* batch norm + LeakyReLU (x is the input, b the bias of h) */
+  float eps;                 /* group norm + SiLU: for recomputing the output */
   int nd;                    /* the kernel's view of x */
   int64_t kshape[3];
 } norm_ctx;
@@ -267,12 +268,13 @@ static bool gn_forward(const char *op, bool silu, tt_tensor *x, int groups, tt_t
 
 /* A node of either group norm keeping `saved` (y for group_norm, x for the fused
  * op), the parameters and the statistics; the pass's references (and `saved`)
- * move into it. False, nothing moved, when no node was made. */
-static bool gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
-                      int groups, tt_tensor *saved, bool from_y, gn_pass *r) {
+ * move into it. NULL, nothing moved, when no node was made; else the node,
+ * which r->y holds. */
+static tt_node *gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                          int groups, tt_tensor *saved, bool from_y, gn_pass *r) {
   tt_tensor *args[3] = {x, weight, bias};
   tt_node *n = tt_node_new(op, bwd, norm_release, 3, args, 1, sizeof(norm_ctx));
-  if (!n) return false;
+  if (!n) return NULL;
   norm_ctx *c = n->ctx;
   c->x = saved;
   c->from_y = from_y;
@@ -284,9 +286,9 @@ static bool gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tenso
   c->nd = 3;
   memcpy(c->kshape, r->kshape, sizeof r->kshape);
   tt_node_attach(n, 0, r->y);
-  tt_node_unref(n);
+  tt_node_unref(n);   /* r->y holds it */
   r->wc = r->bc = r->mean = r->rstd = NULL;
-  return true;
+  return n;
 }
 
 tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
@@ -308,13 +310,40 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
   return y;
 }
 
+/* The output again from the saved input: the forward kernel is deterministic
+ * (each group's statistics are one thread's), so y and the statistics come out
+ * bit for bit as they did; the statistics are dropped. */
+static tt_tensor *group_norm_silu_recompute(tt_node *n, int k) {
+  (void)k;
+  norm_ctx *c = n->ctx;
+  tt_group_norm_silu_fwd_fn f = TT_KERNEL(c->x->device, group_norm_silu_fwd);
+  if (!f) return NULL;
+  tt_tensor *y = tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, c->x->device);
+  tt_tensor *mean = y ? tt_tensor_new(TT_F32, c->mean->ndim, c->mean->shape, c->x->device) : NULL;
+  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, c->rstd->ndim, c->rstd->shape, c->x->device) : NULL;
+  tt_status s = rstd ? TT_OK : tt_last_status();
+  if (s == TT_OK) {
+    tt_tensor vx = as_shape(c->x, 3, c->kshape), vy = as_shape(y, 3, c->kshape);
+    s = f(&vx, c->groups, c->eps, c->w, c->b, &vy, mean, rstd);
+  }
+  tt_tensor_unref(mean);
+  tt_tensor_unref(rstd);
+  if (s != TT_OK) tt_tensor_release(&y);
+  return y;
+}
+
 tt_tensor *tt_group_norm_silu(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
   TT_PROFILE_OP("group_norm_silu");
   gn_pass r;
   if (!gn_forward("group_norm_silu", true, x, groups, weight, bias, eps, &r)) return NULL;
   tt_tensor *y = r.y;
   /* the backward recomputes h from x: x, w, b and the statistics are all it keeps */
-  if (gn_record("group_norm_silu", group_norm_silu_backward, x, weight, bias, groups, r.xc, false, &r)) r.xc = NULL;
+  tt_node *n = gn_record("group_norm_silu", group_norm_silu_backward, x, weight, bias, groups, r.xc, false, &r);
+  if (n) {
+    r.xc = NULL;
+    ((norm_ctx *)n->ctx)->eps = eps;
+    if (tt_recompute_mode() & TT_RECOMPUTE_NORM_ACT) n->recompute = group_norm_silu_recompute;
+  }
   r.y = NULL;
   gn_pass_release(&r);
   return y;
@@ -473,6 +502,19 @@ tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_te
   return y;
 }
 
+/* The output again from the saved input and statistics (the apply kernel alone:
+ * the same values, bit for bit). */
+static tt_tensor *batch_norm_lrelu_recompute(tt_node *n, int k) {
+  (void)k;
+  norm_ctx *c = n->ctx;
+  tt_batch_norm_lrelu_apply_fn f = TT_KERNEL(c->x->device, batch_norm_lrelu_apply);
+  tt_tensor *y = f ? tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, c->x->device) : NULL;
+  if (!y) return NULL;
+  tt_tensor vx = as_shape(c->x, 3, c->kshape), vy = as_shape(y, 3, c->kshape);
+  if (f(&vx, c->mean, c->rstd, c->w, c->b, c->slope, &vy) != TT_OK) tt_tensor_release(&y);
+  return y;
+}
+
 tt_tensor *tt_batch_norm_leaky_relu(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
                                     tt_tensor *running_var, bool training, float momentum, float eps, float slope) {
   TT_PROFILE_OP("batch_norm_leaky_relu");
@@ -497,6 +539,7 @@ tt_tensor *tt_batch_norm_leaky_relu(tt_tensor *x, tt_tensor *weight, tt_tensor *
   c->slope = slope;
   c->nd = 3;
   memcpy(c->kshape, kshape, sizeof c->kshape);
+  if (tt_recompute_mode() & TT_RECOMPUTE_NORM_ACT) n->recompute = batch_norm_lrelu_recompute;
   tt_node_attach(n, 0, y);
   tt_node_unref(n);
   return y;
