@@ -280,8 +280,8 @@ function M.vqgan(o)
   local model, loader = o.model, o.loader
   local L = o.loss or model.loss
   if not L then error("train.vqgan: the model has no loss (mount one with model:add('loss', L))", 0) end
-  local prev_recompute = tt.set_recompute(o.recompute or "none")
   local dist = o.dist or M.dist()
+  local prev_recompute = M.set_recompute(o.recompute, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
@@ -379,6 +379,16 @@ function M.vqgan(o)
   return run:finish(step), step
 end
 
+-- recompute = "norm_act": see tt.set_recompute. Returns the previous mode.
+function M.set_recompute(mode, main)
+  mode = mode or "none"
+  local prev = tt.set_recompute(mode)
+  if main and mode ~= "none" then
+    print(("recompute: %s (norm + activation outputs computed again in the backward, not kept)"):format(mode))
+  end
+  return prev
+end
+
 -- ---- mixed precision ----
 
 -- precision = "bf16": the GEMMs of linear layers and matmuls (forward and backward)
@@ -449,7 +459,7 @@ function M.transformer(o)
   local model, loader = o.model, o.loader
   local dist = o.dist or M.dist()
   local prev_precision = M.set_precision(o.precision, dist.rank == 0)
-  local prev_recompute = tt.set_recompute(o.recompute or "none")
+  local prev_recompute = M.set_recompute(o.recompute, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
