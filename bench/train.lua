@@ -7,10 +7,12 @@
 -- off. Prints one JSON line: median and mean steps/s over the timed steps, the
 -- median CPU seconds a step takes (all threads: steadier than wall time on a
 -- shared machine), the warm-up steps' wall and CPU times, peak RSS and its growth over the RSS before the first
--- step, and the peak of tensor memory per step (taming's own allocator).
+-- step, the peak of tensor memory per step (taming's own allocator), and the minor page faults
+-- of each step (first-touch memory: what makes the first steps slower).
 --
 --   taming run bench/train.lua what=vqgan|transformer [config=FILE.yaml] [size=64] [batch=N]
 --                              [steps=12] [warmup=3] [threads=N] [profile=K] [seed=23] [precision=fp32|bf16]
+--                              [recompute=none|norm_act]
 -- precision=bf16 (transformer): the GEMMs in bf16 with f32 accumulation (train.set_precision); the
 -- JSON names the precision that ran and the bf16 GEMM's instruction set.
 local tt = require "taming"
@@ -27,6 +29,7 @@ local a = tt.args.parse(..., {
   threads = {"int"}, seed = {"int", default = 23},
   profile = {"int", help = "print the per-op table of step K (stderr)"},
   precision = {"string", default = "fp32", choices = {"fp32", "bf16"}},
+  recompute = {"string", default = "none", choices = {"none", "norm_act"}},
 }, "taming run bench/train.lua what=vqgan|transformer [config=...] [steps=12] [warmup=3]")
 if a.threads then tt.set_threads(a.threads) end
 if a.steps <= a.warmup then error(("steps=%d must exceed warmup=%d"):format(a.steps, a.warmup), 0) end
@@ -37,6 +40,19 @@ local function rss_now()   -- resident bytes now (/proc/self/statm: pages)
   local _, res = f:read("l"):match("^(%d+)%s+(%d+)")
   f:close()
   return tonumber(res) * 4096
+end
+
+local function minflt_now()   -- minor page faults of the process so far (/proc/self/stat, field 10)
+  local f = io.open("/proc/self/stat", "r")
+  if not f then return 0 end
+  local rest = f:read("l"):match("%)%s+(.*)$")
+  f:close()
+  local i = 2   -- rest starts at field 3 (state)
+  for v in rest:gmatch("%S+") do
+    i = i + 1
+    if i == 10 then return tonumber(v) end
+  end
+  return 0
 end
 
 local config = a.config or (harness .. (a.what == "vqgan" and "vqgan64.yaml" or "transformer.yaml"))
@@ -68,13 +84,13 @@ function loader:close() end
 
 local logdir = os.tmpname()
 os.remove(logdir)
-local times, cpus, peaks = {}, {}, {}
-local t_last, c_last
+local times, cpus, peaks, faults = {}, {}, {}, {}
+local t_last, c_last, f_last
 local rss0 = rss_now()
 local o = {model = model, loader = loader, steps = a.steps, lr = 4.5e-6 * batch, seed = a.seed, logdir = logdir,
            ckpt_every = 0, checkpoint = false, image_every = 0, log_every = a.steps + 1, progress = "off",
            tensorboard = false, profile = a.profile, config = cfg,
-           precision = a.precision}
+           precision = a.precision, recompute = a.recompute}
 local ran, isa = a.precision, "openblas"
 if a.precision == "bf16" then
   if a.what ~= "transformer" then error("precision=bf16 trains the transformer only (what=transformer)", 0) end
@@ -87,11 +103,14 @@ end
 o.on_step = function(step)
   local t, c = tt.time(), os.clock()
   times[step], cpus[step] = t - t_last, c - c_last
+  local fl = minflt_now()
+  faults[step], f_last = fl - f_last, fl
   peaks[step] = tt.profile_memory()
   tt.profile_start()
   t_last, c_last = tt.time(), os.clock()
 end
 tt.profile_start()
+f_last = minflt_now()
 t_last, c_last = tt.time(), os.clock()
 if a.what == "vqgan" then train.vqgan(o) else train.transformer(o) end
 tt.profile_stop()
@@ -114,10 +133,10 @@ for _, v in ipairs(timed) do sum = sum + v end
 local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
-print(('{"bench":"train","what":"%s","precision":"%s","gemm_isa":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
+print(('{"bench":"train","what":"%s","precision":"%s","gemm_isa":"%s","recompute":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
   .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],"warmup_cpu_s":[%s],'
-  .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f}')
-  :format(a.what, ran, isa, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
+  .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f,"page_faults":[%s]}')
+  :format(a.what, ran, isa, a.recompute, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
     #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), table.concat(warm_cpu, ","),
     rss_peak / 2^20, rss0 / 2^20,
-    (rss_peak - rss0) / 2^20, peak_tensors / 2^20))
+    (rss_peak - rss0) / 2^20, peak_tensors / 2^20, table.concat(faults, ",")))

@@ -5,6 +5,7 @@
 --
 --   taming run pipelines/train_vqgan.lua config=vqgan.yaml data=folder data_root=imgs size=256 \
 --       [steps=1000] [batch=N] [logdir=logs/x] [resume=auto] [accumulate=1] [seed=23] [loss=my_loss.lua]
+--       [recompute=norm_act]
 --
 -- The loss comes from the config's lossconfig (taming.losses), or from loss=FILE.lua,
 -- a Lua file returning function(lossconfig, model) -> a loss model with

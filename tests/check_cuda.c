@@ -40,6 +40,7 @@
 #pragma weak tt_group_norm_silu
 #pragma weak tt_layer_norm
 #pragma weak tt_batch_norm
+#pragma weak tt_batch_norm_leaky_relu
 #pragma weak tt_softmax
 #pragma weak tt_log_softmax
 #pragma weak tt_attention
@@ -194,7 +195,8 @@ static const char *const covered[] = {
     "copy_strided", "fill", "unary_fwd", "unary_bwd", "binary_fwd", "binary_bwd", "axpy", "reduce", "gemm",
     "gemm_batched", "random_fill", "conv2d_fwd", "conv2d_bwd_data", "conv2d_bwd_weight", "upsample_nearest_fwd",
     "upsample_nearest_bwd", "pool2d_fwd", "pool2d_bwd", "interpolate_fwd", "group_norm_fwd", "group_norm_bwd",
-    "group_norm_silu_fwd", "group_norm_silu_bwd", "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd", "softmax_fwd",
+    "group_norm_silu_fwd", "group_norm_silu_bwd", "layer_norm_fwd", "layer_norm_bwd", "batch_norm_stats", "batch_norm_apply", "batch_norm_bwd",
+    "batch_norm_lrelu_apply", "batch_norm_lrelu_bwd", "softmax_fwd",
     "softmax_bwd", "attention_fwd", "attention_bwd", "embedding_fwd", "embedding_bwd", "one_hot",
     "cross_entropy_fwd", "cross_entropy_bwd", "codebook_argmin", "adam_step", "adam_step_multi", "compare", "where",
     "sort", "cumsum", "multinomial", "qlinear_bf16", "qlinear_i8", "qlinear_isa", "gemm_bf16", "gemm_bf16_batched",
@@ -700,7 +702,7 @@ END_TEST
 /* ---- norm ---- */
 
 typedef struct {
-  int kind; /* 0 group, 1 layer, 2 batch train, 3 batch eval, 4 group + silu */
+  int kind; /* 0 group, 1 layer, 2 batch train, 3 batch eval, 4 group + silu, 5/6 batch + lrelu train/eval */
   int groups;
   float eps;
 } norm_case;
@@ -711,6 +713,8 @@ static tt_tensor *f_norm(tt_tensor *const *in, void *ud) {
     case 0: return tt_group_norm(in[0], c->groups, in[1], in[2], c->eps);
     case 1: return tt_layer_norm(in[0], in[1], in[2], c->eps);
     case 4: return tt_group_norm_silu(in[0], c->groups, in[1], in[2], c->eps);
+    case 5:
+    case 6: return tt_batch_norm_leaky_relu(in[0], in[1], in[2], in[3], in[4], c->kind == 5, 0.1f, c->eps, 0.2f);
     default: return tt_batch_norm(in[0], in[1], in[2], in[3], in[4], c->kind == 2, 0.1f, c->eps);
   }
 }
@@ -746,6 +750,13 @@ START_TEST(test_norm) {
     tt_tensor *inn[5] = {xn, wn, bn, rm, rv};
     parity("batch_norm train [4,6,5,3]", f_norm, &bnt, 5, inn, 1e-5, 1e-4);
     parity("batch_norm eval [4,6,5,3]", f_norm, &bne, 5, inn, 1e-5, 1e-4);
+    if (have_op("batch_norm_leaky_relu", tt_batch_norm_leaky_relu != NULL, "batch_norm_lrelu_apply")) {
+      norm_case blt = {5, 0, 1e-5f}, ble = {6, 0, 1e-5f};
+      tt_tensor *inn_nowb[5] = {xn, NULL, NULL, rm, rv};
+      parity("batch_norm_leaky_relu train [4,6,5,3]", f_norm, &blt, 5, inn, 1e-5, 1e-4);
+      parity("batch_norm_leaky_relu eval [4,6,5,3]", f_norm, &ble, 5, inn, 1e-5, 1e-4);
+      parity("batch_norm_leaky_relu train no affine", f_norm, &blt, 5, inn_nowb, 1e-5, 1e-4);
+    }
   } else {
     ck_assert_msg(!tt_backend_supports(TT_CPU, "batch_norm_stats"), "batch norm kernels present, tt_batch_norm absent");
   }

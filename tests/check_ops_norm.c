@@ -1,7 +1,8 @@
 /* check_ops_norm.c — group norm, layer norm and batch norm: forward values
  * against double-precision references computed here, finite-difference
  * gradients of every input on odd and non-square shapes, batch norm's running
- * statistics (unbiased variance), and the error messages of bad arguments. */
+ * statistics (unbiased variance), the fused group norm + SiLU and batch norm +
+ * LeakyReLU against the ops they replace, and the error messages of bad arguments. */
 #include "config.h"
 #include <math.h>
 #include <stdlib.h>
@@ -416,6 +417,204 @@ START_TEST(test_batch_norm_errors) {
 }
 END_TEST
 
+/* ---- batch norm + LeakyReLU ---- */
+
+typedef struct { bool training; tt_tensor *rm, *rv; float slope; } bnl_case;
+static tt_tensor *f_batch_norm_lrelu(tt_tensor *const *in, void *ud) {
+  bnl_case *c = ud;
+  return tt_batch_norm_leaky_relu(in[0], in[1], in[2], c->rm, c->rv, c->training, 0.1f, 1e-5f, c->slope);
+}
+
+/* Values against a double reference, train (with the running statistics) and eval. */
+START_TEST(test_batch_norm_lrelu_values) {
+  struct { int nd; int64_t sh[4]; bool w, b; float slope; } cases[] = {
+      {4, {4, 3, 5, 2}, true, true, 0.2f}, {2, {7, 5}, false, true, 0.01f}, {3, {2, 6, 9}, true, false, 0.2f},
+      {4, {8, 16, 24, 20}, true, true, 0.2f}};   /* the last one big enough for the parallel path */
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int64_t C = cases[k].sh[1];
+    tt_tensor *x = th_randn(600 + k, cases[k].nd, cases[k].sh, 2.0f);
+    int64_t n = tt_tensor_numel(x), count = n / C;
+    tt_tensor *w = cases[k].w ? th_randn(610 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_randn(620 + k, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *rm = th_randn(630 + k, TT_DIMS(C), 1.0f), *rv = th_uniform(640 + k, TT_DIMS(C), 0.5f, 2.0f);
+    double *mean = th_ref_alloc(C), *var = th_ref_alloc(C), *want_m = th_ref_alloc(C), *want_v = th_ref_alloc(C);
+    for (int64_t c = 0; c < C; c++) want_m[c] = tt_f32(rm)[c], want_v[c] = tt_f32(rv)[c];
+    tt_tensor *y = tt_batch_norm_leaky_relu(x, w, b, rm, rv, true, 0.1f, 1e-5f, cases[k].slope);
+    TH_NN(y);
+    ref_bn_stats(x, mean, var);
+    double *ref = ref_bn_apply(x, mean, var, w, b, 1e-5);
+    for (int64_t i = 0; i < n; i++) ref[i] = ref[i] > 0 ? ref[i] : cases[k].slope * ref[i];
+    char name[80];
+    snprintf(name, sizeof name, "batch_norm_leaky_relu training case %zu", k);
+    th_assert_ref(name, y, ref, 3e-6, 3e-6);
+    for (int64_t c = 0; c < C; c++) {
+      want_m[c] = 0.9 * want_m[c] + 0.1 * mean[c];
+      want_v[c] = 0.9 * want_v[c] + 0.1 * var[c] * (double)count / (double)(count - 1);
+    }
+    snprintf(name, sizeof name, "batch_norm_leaky_relu running_mean case %zu", k);
+    th_assert_ref(name, rm, want_m, 1e-6, 1e-6);
+    snprintf(name, sizeof name, "batch_norm_leaky_relu running_var case %zu", k);
+    th_assert_ref(name, rv, want_v, 1e-6, 1e-6);
+    tt_tensor *ye = tt_batch_norm_leaky_relu(x, w, b, rm, rv, false, 0.1f, 1e-5f, cases[k].slope);
+    TH_NN(ye);
+    for (int64_t c = 0; c < C; c++) mean[c] = tt_f32(rm)[c], var[c] = tt_f32(rv)[c];
+    double *refe = ref_bn_apply(x, mean, var, w, b, 1e-5);
+    for (int64_t i = 0; i < n; i++) refe[i] = refe[i] > 0 ? refe[i] : cases[k].slope * refe[i];
+    snprintf(name, sizeof name, "batch_norm_leaky_relu eval case %zu", k);
+    th_assert_ref(name, ye, refe, 3e-6, 3e-6);
+    for (int64_t c = 0; c < C; c++) ck_assert_double_eq(tt_f32(rm)[c], mean[c]);   /* eval leaves them */
+    free(ref); free(refe); free(mean); free(var); free(want_m); free(want_v);
+    tt_tensor *t[] = {x, w, b, rm, rv, y, ye};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) tt_tensor_unref(t[i]);
+  }
+}
+END_TEST
+
+/* Central differences through the kink of LeakyReLU are wrong wherever a step
+ * of eps moves h across 0: a weight's step moves the h of a whole channel
+ * (440 values in the large case). The inputs are fixed (seeded) and chosen so
+ * that no sampled element lies that close, so a wrong gradient is what fails. */
+START_TEST(test_batch_norm_lrelu_grads) {
+  struct { int nd; int64_t sh[4]; bool w, b; uint64_t seed; } cases[] = {
+      {4, {3, 4, 3, 5}, true, true, 700}, {2, {6, 5}, true, false, 710}, {3, {2, 3, 7}, false, true, 720},
+      {4, {4, 8, 10, 11}, true, true, 780}};
+  for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+    int64_t C = cases[k].sh[1];
+    uint64_t seed = cases[k].seed;
+    tt_tensor *x = th_leaf(seed, cases[k].nd, cases[k].sh, 1.0f);
+    tt_tensor *w = cases[k].w ? th_leaf(seed + 1, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *b = cases[k].b ? th_leaf(seed + 2, TT_DIMS(C), 1.0f) : NULL;
+    tt_tensor *rm = th_randn(seed + 3, TT_DIMS(C), 0.5f), *rv = th_uniform(seed + 4, TT_DIMS(C), 0.5f, 2.0f);
+    tt_tensor *in[3] = {x, w, b};
+    int samples = k == 3 ? 24 : 64;
+    bnl_case tc = {true, rm, rv, 0.2f}, tn = {true, NULL, NULL, 0.2f}, ec = {false, rm, rv, 0.2f};
+    char name[64];
+    snprintf(name, sizeof name, "batch_norm_leaky_relu train grad case %zu", k);
+    th_gradcheck(name, f_batch_norm_lrelu, 3, in, &tc, 1e-3, 3e-3, 1e-2, samples);
+    snprintf(name, sizeof name, "batch_norm_leaky_relu train grad (no running) case %zu", k);
+    th_gradcheck(name, f_batch_norm_lrelu, 3, in, &tn, 1e-3, 3e-3, 1e-2, samples);
+    snprintf(name, sizeof name, "batch_norm_leaky_relu eval grad case %zu", k);
+    th_gradcheck(name, f_batch_norm_lrelu, 3, in, &ec, 1e-3, 3e-3, 1e-2, samples);
+    tt_tensor *t[] = {x, w, b, rm, rv};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) tt_tensor_unref(t[i]);
+  }
+}
+END_TEST
+
+/* The fused op against batch_norm then leaky_relu, which the PatchGAN ran
+ * before: outputs and running statistics bit for bit, the three gradients
+ * within 1e-6 (both sum in double; only the order of float rounding differs),
+ * train and eval, on the parallel path. */
+START_TEST(test_batch_norm_lrelu_matches_unfused) {
+  for (int training = 1; training >= 0; training--) {
+    tt_tensor *x = th_leaf(800, TT_DIMS(4, 32, 18, 14), 1.5f), *w = th_leaf(801, TT_DIMS(32), 1.0f),
+              *b = th_leaf(802, TT_DIMS(32), 1.0f);
+    tt_tensor *gy = th_randn(803, TT_DIMS(4, 32, 18, 14), 1.0f);
+    tt_tensor *rm0 = th_randn(804, TT_DIMS(32), 0.5f), *rv0 = th_uniform(805, TT_DIMS(32), 0.5f, 2.0f);
+    tt_tensor *rm1 = tt_clone(rm0), *rv1 = tt_clone(rv0);
+    tt_tensor *h = tt_batch_norm(x, w, b, rm0, rv0, training, 0.1f, 1e-5f), *y0 = h ? tt_leaky_relu(h, 0.2f) : NULL;
+    TH_NN(y0);
+    TH_OK(tt_backward(y0, gy, false));
+    tt_tensor *gx0 = x->grad, *gw0 = w->grad, *gb0 = b->grad;
+    x->grad = w->grad = b->grad = NULL;
+    tt_tensor *y1 = tt_batch_norm_leaky_relu(x, w, b, rm1, rv1, training, 0.1f, 1e-5f, 0.2f);
+    TH_NN(y1);
+    ck_assert_double_eq(th_max_abs_diff(y1, y0), 0.0);
+    ck_assert_double_eq(th_max_abs_diff(rm1, rm0), 0.0);
+    ck_assert_double_eq(th_max_abs_diff(rv1, rv0), 0.0);
+    TH_OK(tt_backward(y1, gy, false));
+    th_assert_close("batch_norm_leaky_relu gx vs unfused", x->grad, gx0, 1e-6);
+    th_assert_close("batch_norm_leaky_relu gw vs unfused", w->grad, gw0, 1e-6 * 4 * 18 * 14);
+    th_assert_close("batch_norm_leaky_relu gb vs unfused", b->grad, gb0, 1e-6 * 4 * 18 * 14);
+    tt_tensor *t[] = {x, w, b, gy, rm0, rv0, rm1, rv1, h, y0, y1, gx0, gw0, gb0};
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++) tt_tensor_unref(t[i]);
+  }
+  ck_assert_int_eq(tt_autograd_live_nodes(), 0);
+}
+END_TEST
+
+START_TEST(test_batch_norm_lrelu_errors) {
+  tt_tensor *x = th_randn(1, TT_DIMS(1, 4, 1, 1), 1.0f);
+  ck_assert_ptr_null(tt_batch_norm_leaky_relu(x, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f, 0.2f));
+  ck_assert_msg(strstr(tt_error_message(), "batch_norm_leaky_relu") && strstr(tt_error_message(), "more than 1 value") &&
+                    strstr(tt_error_message(), "[1, 4, 1, 1]"),
+                "message: %s", tt_error_message());
+  tt_tensor *x2 = th_randn(2, TT_DIMS(2, 4, 3, 3), 1.0f), *w = th_randn(3, TT_DIMS(5), 1.0f);
+  ck_assert_ptr_null(tt_batch_norm_leaky_relu(x2, w, NULL, NULL, NULL, true, 0.1f, 1e-5f, 0.2f));
+  ck_assert_msg(strstr(tt_error_message(), "weight") && strstr(tt_error_message(), "[5]") &&
+                    strstr(tt_error_message(), "[4]"),
+                "message: %s", tt_error_message());
+  ck_assert_ptr_null(tt_batch_norm_leaky_relu(x2, NULL, NULL, NULL, NULL, true, 0.1f, 1e-5f, NAN));
+  ck_assert_msg(strstr(tt_error_message(), "slope"), "message: %s", tt_error_message());
+  ck_assert_ptr_null(tt_batch_norm_leaky_relu(x2, NULL, NULL, NULL, NULL, false, 0.1f, 1e-5f, 0.2f));
+  ck_assert_msg(strstr(tt_error_message(), "eval mode needs"), "message: %s", tt_error_message());
+  tt_tensor_unref(x); tt_tensor_unref(x2); tt_tensor_unref(w);
+}
+END_TEST
+
+/* ---- recompute = norm_act ---- */
+
+/* x -> group_norm_silu -> conv -> batch_norm_leaky_relu -> conv, backward with gy;
+ * the seven gradients into g[], and in *held the bytes the forward leaves in use
+ * (the graph's saved tensors and y) once every handle but y's is dropped. */
+static void norm_act_chain(bool recompute, tt_tensor *const *p, tt_tensor *gy, size_t *held, tt_tensor **g) {
+  unsigned prev = tt_recompute_set(recompute ? TT_RECOMPUTE_NORM_ACT : 0);
+  tt_conv2d_params cp = tt_conv2d_params_make(1, 1);
+  for (int i = 0; i < 7; i++) tt_zero_grad(p[i]);
+  size_t before = tt_memory_in_use(TT_CPU);
+  tt_tensor *h1 = tt_group_norm_silu(p[0], 8, p[1], p[2], 1e-6f);        // [2, 32, 12, 10]
+  tt_tensor *c1 = h1 ? tt_conv2d(h1, p[3], NULL, &cp) : NULL;            // -> [2, 16, 12, 10]
+  tt_tensor *h2 = c1 ? tt_batch_norm_leaky_relu(c1, p[4], p[5], NULL, NULL, true, 0.1f, 1e-5f, 0.2f) : NULL;
+  tt_tensor *y = h2 ? tt_conv2d(h2, p[6], NULL, &cp) : NULL;             // -> [2, 8, 12, 10]
+  TH_NN(y);
+  tt_tensor_unref(h1);
+  tt_tensor_unref(c1);
+  tt_tensor_unref(h2);
+  *held = tt_memory_in_use(TT_CPU) - before;
+  tt_recompute_set(prev);   /* the backward needs no mode: the nodes know */
+  TH_OK(tt_backward(y, gy, false));
+  tt_tensor_unref(y);
+  for (int i = 0; i < 7; i++) {
+    g[i] = p[i]->grad;
+    p[i]->grad = NULL;
+  }
+}
+
+/* With TT_RECOMPUTE_NORM_ACT the convolutions keep no copy of the two fused
+ * ops' outputs: the forward holds exactly those two tensors less, and every
+ * gradient is bit for bit the one without it (the outputs are recomputed by the
+ * same deterministic kernels from the same saved input and statistics). */
+START_TEST(test_recompute_norm_act) {
+  tt_tensor *p[7] = {th_leaf(900, TT_DIMS(2, 32, 12, 10), 1.5f), th_leaf(901, TT_DIMS(32), 1.0f),
+                     th_leaf(902, TT_DIMS(32), 1.0f),          th_leaf(903, TT_DIMS(16, 32, 3, 3), 0.1f),
+                     th_leaf(904, TT_DIMS(16), 1.0f),          th_leaf(905, TT_DIMS(16), 1.0f),
+                     th_leaf(906, TT_DIMS(8, 16, 3, 3), 0.1f)};
+  tt_tensor *gy = th_randn(907, TT_DIMS(2, 8, 12, 10), 1.0f);
+  tt_tensor *g0[7], *g1[7];
+  size_t held0, held1;
+  norm_act_chain(false, p, gy, &held0, g0);
+  norm_act_chain(true, p, gy, &held1, g1);
+  const char *names[7] = {"x", "gn weight", "gn bias", "conv1 weight", "bn weight", "bn bias", "conv2 weight"};
+  for (int i = 0; i < 7; i++) {
+    TH_NN(g0[i]);
+    TH_NN(g1[i]);
+    double d = th_max_abs_diff(g1[i], g0[i]);
+    ck_assert_msg(d == 0.0, "recompute=norm_act: gradient of %s differs by %g", names[i], d);
+  }
+  size_t outputs = sizeof(float) * (2 * 32 * 12 * 10 + 2 * 16 * 12 * 10);
+  ck_assert_msg(held0 - held1 == outputs, "recompute=norm_act: the forward holds %zu bytes, %zu without it: "
+                "expected %zu less", held1, held0, outputs);
+  ck_assert_int_eq(tt_recompute_mode(), 0);
+  for (int i = 0; i < 7; i++) {
+    tt_tensor_unref(g0[i]);
+    tt_tensor_unref(g1[i]);
+    tt_tensor_unref(p[i]);
+  }
+  tt_tensor_unref(gy);
+  ck_assert_int_eq(tt_autograd_live_nodes(), 0);
+}
+END_TEST
+
 /* The saved statistics must be what the backward reads even after the inputs'
  * running stats change (eval snapshots them) and after the graph is freed. */
 START_TEST(test_batch_norm_eval_snapshot) {
@@ -524,6 +723,11 @@ int main(void) {
   tcase_add_test(tc, test_batch_norm_grads);
   tcase_add_test(tc, test_batch_norm_errors);
   tcase_add_test(tc, test_batch_norm_eval_snapshot);
+  tcase_add_test(tc, test_batch_norm_lrelu_values);
+  tcase_add_test(tc, test_batch_norm_lrelu_grads);
+  tcase_add_test(tc, test_batch_norm_lrelu_matches_unfused);
+  tcase_add_test(tc, test_batch_norm_lrelu_errors);
+  tcase_add_test(tc, test_recompute_norm_act);
   tcase_add_test(tc, test_norm_vs_pytorch);
   suite_add_tcase(s, tc);
   return th_run(s);

@@ -8,6 +8,7 @@
 #include "taming/profile.h"
 
 static _Thread_local int grad_off;
+static _Thread_local unsigned recompute_mask;
 static _Atomic uint64_t next_seq = 1;
 static _Atomic uint64_t next_mark = 1;
 static _Atomic long live_nodes;
@@ -17,6 +18,14 @@ bool tt_grad_enabled(void) { return !grad_off; }
 bool tt_grad_set_enabled(bool on) {
   bool prev = !grad_off;
   grad_off = !on;
+  return prev;
+}
+
+unsigned tt_recompute_mode(void) { return recompute_mask; }
+
+unsigned tt_recompute_set(unsigned mask) {
+  unsigned prev = recompute_mask;
+  recompute_mask = mask;
   return prev;
 }
 
@@ -47,6 +56,43 @@ static tt_tensor *input_edge(tt_tensor *x) {
   atomic_fetch_add_explicit((_Atomic int *)&x->grad_fn->refcount, 1, memory_order_relaxed);
   e->out_index = x->out_index;
   return e;
+}
+
+tt_tensor *tt_saved_make(tt_tensor *t) {
+  if (!t) return NULL;
+  tt_node *p = t->grad_fn;
+  if (p && p->recompute && !p->freed && t->offset == 0 && tt_tensor_is_contiguous(t)) {
+    tt_tensor *e = input_edge(t);   /* shape and link, no data */
+    if (e) return e;
+  }
+  return tt_detach(t);
+}
+
+tt_tensor *tt_saved_get(tt_tensor *s) {
+  if (!s) return NULL;
+  if (s->storage) return tt_tensor_ref(s);
+  tt_node *p = s->grad_fn;
+  if (!p || !p->recompute) {
+    tt_error(TT_ERR_INTERNAL, "a saved tensor has neither data nor a node that recomputes it");
+    return NULL;
+  }
+  if (p->freed) {
+    tt_error(TT_ERR_INVALID, "recomputing the output of %s: its saved tensors were freed (pass retain_graph)", p->op);
+    return NULL;
+  }
+  int prof = tt_profile_begin(p->op, "recompute");
+  bool prev = tt_grad_set_enabled(false);
+  tt_tensor *y = p->recompute(p, s->out_index);
+  tt_grad_set_enabled(prev);
+  tt_profile_end(prof);
+  if (y && !tt_tensor_same_shape(y, s)) {
+    char a[128], b[128];
+    tt_error(TT_ERR_INTERNAL, "%s recomputed an output of shape %s for a saved tensor of shape %s", p->op,
+             tt_tensor_shape_str(y, a, sizeof a), tt_tensor_shape_str(s, b, sizeof b));
+    tt_tensor_unref(y);
+    return NULL;
+  }
+  return y;
 }
 
 /* Whether the input edge x stands for the tensor t (t itself, or another header

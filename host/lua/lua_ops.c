@@ -383,6 +383,23 @@ static int l_grad_enabled(lua_State *L) {
   return 1;
 }
 
+/* tt.set_recompute("none" | "norm_act") -> the previous mode; tt.recompute() -> the mode */
+static const char *const recompute_names[] = {"none", "norm_act", NULL};
+static const unsigned recompute_masks[] = {0, TT_RECOMPUTE_NORM_ACT};
+
+static const char *recompute_name(unsigned mask) { return mask & TT_RECOMPUTE_NORM_ACT ? "norm_act" : "none"; }
+
+static int l_set_recompute(lua_State *L) {
+  int i = luaL_checkoption(L, 1, NULL, recompute_names);
+  lua_pushstring(L, recompute_name(tt_recompute_set(recompute_masks[i])));
+  return 1;
+}
+
+static int l_recompute(lua_State *L) {
+  lua_pushstring(L, recompute_name(tt_recompute_mode()));
+  return 1;
+}
+
 /* tt.autograd_grad({outputs}, {inputs} [, retain_graph]) -> {grads} */
 static int l_autograd_grad(lua_State *L) {
   tt_tensor *outs[64], *ins[256], *grads[256];
@@ -600,6 +617,7 @@ static const luaL_Reg ops_funcs[] = {
     {"upsample_nearest", l_upsample_nearest}, {"avg_pool2d", l_avg_pool2d}, {"max_pool2d", l_max_pool2d},
     {"pad2d", l_pad2d}, {"codebook_argmin", l_codebook_argmin}, {"no_grad", l_no_grad},
     {"set_grad_enabled", l_set_grad_enabled}, {"grad_enabled", l_grad_enabled},
+    {"set_recompute", l_set_recompute}, {"recompute", l_recompute},
     {"autograd_grad", l_autograd_grad}, {"adam_step", l_adam_step}, {"time", l_time},
     {"adam_step_multi", l_adam_step_multi},
     {"profile_start", l_profile_start}, {"profile_stop", l_profile_stop}, {"profile_report", l_profile_report},

@@ -40,7 +40,10 @@ static tt_status conv2d_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
     if (s == TT_OK && want_w && !(rw = tt_tensor_new(TT_F32, 4, n->in[1]->shape, g->device))) s = tt_last_status();
     if (s == TT_OK && want_b && !(rb = tt_tensor_new(TT_F32, 1, n->in[2]->shape, g->device))) s = tt_last_status();
     /* x is saved whenever the weight needs a gradient; the bias gradient reads only gy */
-    if (s == TT_OK) s = f(&c->p, c->x, g, rw, rb);
+    tt_tensor *xs = s == TT_OK && want_w ? tt_saved_get(c->x) : NULL;   // recomputed when saved without data
+    if (s == TT_OK && want_w && !xs) s = tt_last_status();
+    if (s == TT_OK) s = f(&c->p, xs, g, rw, rb);
+    tt_tensor_unref(xs);
   }
   tt_tensor_unref(g);
   if (s != TT_OK) {
@@ -125,7 +128,7 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_p
       conv2d_ctx *c = n->ctx;
       c->p = *p;
       c->has_bias = b != NULL;
-      if (n->in[1]) c->x = tt_detach(xc);
+      if (n->in[1]) c->x = tt_saved_make(xc);
       if (n->in[0]) c->w = tt_detach(wc);
       tt_node_attach(n, 0, y);
       tt_node_unref(n);

@@ -1,4 +1,5 @@
-/* ops/norm.c — group norm, group norm + SiLU, layer norm and batch norm:
+/* ops/norm.c — group norm, group norm + SiLU, layer norm, batch norm and batch
+ * norm + LeakyReLU:
  * argument checks, kernel calls and autograd nodes. The kernels see x as [B, C, S] (group and batch
  * norm, S = product of the spatial dims) or [N, E] (layer norm). */
 #include "config.h"
@@ -50,6 +51,8 @@ typedef struct {
   tt_tensor *mean, *rstd;
   int groups;                /* group norm */
   bool training;             /* batch norm */
+  float slope;               /* batch norm + LeakyReLU (x is the input, b the bias of h) */
+  float eps;                 /* group norm + SiLU: for recomputing the output */
   int nd;                    /* the kernel's view of x */
   int64_t kshape[3];
 } norm_ctx;
@@ -103,7 +106,7 @@ static tt_tensor *group_norm_input_from_y(const norm_ctx *c) {
   return xp;
 }
 
-typedef enum { NORM_GROUP, NORM_GROUP_SILU, NORM_LAYER, NORM_BATCH } norm_kind;
+typedef enum { NORM_GROUP, NORM_GROUP_SILU, NORM_LAYER, NORM_BATCH, NORM_BATCH_LRELU } norm_kind;
 
 /* Shared backward: gx like x, gw and gb [C] when wanted. */
 static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
@@ -138,6 +141,9 @@ static tt_status norm_backward_common(norm_kind kind, tt_node *n, tt_tensor *con
     } else if (kind == NORM_LAYER) {
       tt_layer_norm_bwd_fn f = TT_KERNEL(g->device, layer_norm_bwd);
       s = f ? f(&vx, c->w, c->mean, c->rstd, &vg, pgx, rw, rb) : tt_last_status();
+    } else if (kind == NORM_BATCH_LRELU) {
+      tt_batch_norm_lrelu_bwd_fn f = TT_KERNEL(g->device, batch_norm_lrelu_bwd);
+      s = f ? f(c->training, &vx, c->mean, c->rstd, c->w, c->b, c->slope, &vg, pgx, rw, rb) : tt_last_status();
     } else {
       tt_batch_norm_bwd_fn f = TT_KERNEL(g->device, batch_norm_bwd);
       s = f ? f(c->training, &vx, c->mean, c->rstd, c->w, &vg, pgx, rw, rb) : tt_last_status();
@@ -169,6 +175,9 @@ static tt_status layer_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor
 }
 static tt_status batch_norm_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
   return norm_backward_common(NORM_BATCH, n, gy, gx);
+}
+static tt_status batch_norm_lrelu_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **gx) {
+  return norm_backward_common(NORM_BATCH_LRELU, n, gy, gx);
 }
 
 /* Records the node (when any input needs a gradient); takes over xc, wc, mean, rstd. */
@@ -259,12 +268,13 @@ static bool gn_forward(const char *op, bool silu, tt_tensor *x, int groups, tt_t
 
 /* A node of either group norm keeping `saved` (y for group_norm, x for the fused
  * op), the parameters and the statistics; the pass's references (and `saved`)
- * move into it. False, nothing moved, when no node was made. */
-static bool gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
-                      int groups, tt_tensor *saved, bool from_y, gn_pass *r) {
+ * move into it. NULL, nothing moved, when no node was made; else the node,
+ * which r->y holds. */
+static tt_node *gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                          int groups, tt_tensor *saved, bool from_y, gn_pass *r) {
   tt_tensor *args[3] = {x, weight, bias};
   tt_node *n = tt_node_new(op, bwd, norm_release, 3, args, 1, sizeof(norm_ctx));
-  if (!n) return false;
+  if (!n) return NULL;
   norm_ctx *c = n->ctx;
   c->x = saved;
   c->from_y = from_y;
@@ -276,9 +286,9 @@ static bool gn_record(const char *op, tt_backward_fn bwd, tt_tensor *x, tt_tenso
   c->nd = 3;
   memcpy(c->kshape, r->kshape, sizeof r->kshape);
   tt_node_attach(n, 0, r->y);
-  tt_node_unref(n);
+  tt_node_unref(n);   /* r->y holds it */
   r->wc = r->bc = r->mean = r->rstd = NULL;
-  return true;
+  return n;
 }
 
 tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
@@ -300,13 +310,40 @@ tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor 
   return y;
 }
 
+/* The output again from the saved input: the forward kernel is deterministic
+ * (each group's statistics are one thread's), so y and the statistics come out
+ * bit for bit as they did; the statistics are dropped. */
+static tt_tensor *group_norm_silu_recompute(tt_node *n, int k) {
+  (void)k;
+  norm_ctx *c = n->ctx;
+  tt_group_norm_silu_fwd_fn f = TT_KERNEL(c->x->device, group_norm_silu_fwd);
+  if (!f) return NULL;
+  tt_tensor *y = tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, c->x->device);
+  tt_tensor *mean = y ? tt_tensor_new(TT_F32, c->mean->ndim, c->mean->shape, c->x->device) : NULL;
+  tt_tensor *rstd = mean ? tt_tensor_new(TT_F32, c->rstd->ndim, c->rstd->shape, c->x->device) : NULL;
+  tt_status s = rstd ? TT_OK : tt_last_status();
+  if (s == TT_OK) {
+    tt_tensor vx = as_shape(c->x, 3, c->kshape), vy = as_shape(y, 3, c->kshape);
+    s = f(&vx, c->groups, c->eps, c->w, c->b, &vy, mean, rstd);
+  }
+  tt_tensor_unref(mean);
+  tt_tensor_unref(rstd);
+  if (s != TT_OK) tt_tensor_release(&y);
+  return y;
+}
+
 tt_tensor *tt_group_norm_silu(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias, float eps) {
   TT_PROFILE_OP("group_norm_silu");
   gn_pass r;
   if (!gn_forward("group_norm_silu", true, x, groups, weight, bias, eps, &r)) return NULL;
   tt_tensor *y = r.y;
   /* the backward recomputes h from x: x, w, b and the statistics are all it keeps */
-  if (gn_record("group_norm_silu", group_norm_silu_backward, x, weight, bias, groups, r.xc, false, &r)) r.xc = NULL;
+  tt_node *n = gn_record("group_norm_silu", group_norm_silu_backward, x, weight, bias, groups, r.xc, false, &r);
+  if (n) {
+    r.xc = NULL;
+    ((norm_ctx *)n->ctx)->eps = eps;
+    if (tt_recompute_mode() & TT_RECOMPUTE_NORM_ACT) n->recompute = group_norm_silu_recompute;
+  }
   r.y = NULL;
   gn_pass_release(&r);
   return y;
@@ -367,10 +404,14 @@ static tt_status update_running(tt_tensor *running, float momentum, float scale,
   return s;
 }
 
-tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
-                         tt_tensor *running_var, bool training, float momentum, float eps) {
-  TT_PROFILE_OP("batch_norm");
-  const char *op = "batch_norm";
+/* The checks, statistics, running-stat update and apply kernel shared by
+ * batch_norm (lrelu false) and batch_norm_leaky_relu; NULL on an error. On
+ * success *xc, *wc, *bc (contiguous, detached; NULL where absent), *mean and
+ * *rstd [C] are the caller's, and kshape is x viewed as [B, C, S]. */
+static tt_tensor *bn_forward(const char *op, tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                             tt_tensor *running_mean, tt_tensor *running_var, bool training, float momentum,
+                             float eps, bool lrelu, float slope, tt_tensor **xc_out, tt_tensor **wc_out,
+                             tt_tensor **bc_out, tt_tensor **mean_out, tt_tensor **rstd_out, int64_t kshape[3]) {
   if (check_bc(op, x, weight, bias)) return NULL;
   int64_t B = x->shape[0], C = x->shape[1];
   if (check_param(op, "running_mean", running_mean, x, C) || check_param(op, "running_var", running_var, x, C))
@@ -378,24 +419,29 @@ tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_te
   char s1[TT_SHAPE_BUF];
   int64_t count = C ? tt_tensor_numel(x) / C : 0, S = B ? count / B : 0;
   if (training && count <= 1) {
-    tt_error(TT_ERR_INVALID, "batch_norm: training needs more than 1 value per channel, input is %s",
+    tt_error(TT_ERR_INVALID, "%s: training needs more than 1 value per channel, input is %s", op,
              tt_tensor_shape_str(x, s1, sizeof s1));
     return NULL;
   }
   if (!training && (!running_mean || !running_var)) {
-    tt_error(TT_ERR_INVALID, "batch_norm: eval mode needs running_mean and running_var (%s is NULL)",
+    tt_error(TT_ERR_INVALID, "%s: eval mode needs running_mean and running_var (%s is NULL)", op,
              running_mean ? "running_var" : "running_mean");
     return NULL;
   }
   if (!(eps >= 0) || !(momentum >= 0 && momentum <= 1)) {
-    tt_error(TT_ERR_INVALID, "batch_norm: eps must be >= 0 and momentum in [0, 1], found eps %g, momentum %g",
+    tt_error(TT_ERR_INVALID, "%s: eps must be >= 0 and momentum in [0, 1], found eps %g, momentum %g", op,
              (double)eps, (double)momentum);
     return NULL;
   }
-  tt_batch_norm_apply_fn apply = TT_KERNEL(x->device, batch_norm_apply);
-  tt_batch_norm_stats_fn stats = apply ? TT_KERNEL(x->device, batch_norm_stats) : NULL;
+  if (lrelu && !isfinite(slope)) {
+    tt_error(TT_ERR_INVALID, "%s: the negative slope must be finite, found %g", op, (double)slope);
+    return NULL;
+  }
+  tt_batch_norm_apply_fn apply = lrelu ? NULL : TT_KERNEL(x->device, batch_norm_apply);
+  tt_batch_norm_lrelu_apply_fn apply_lrelu = lrelu ? TT_KERNEL(x->device, batch_norm_lrelu_apply) : NULL;
+  tt_batch_norm_stats_fn stats = apply || apply_lrelu ? TT_KERNEL(x->device, batch_norm_stats) : NULL;
   if (!stats) return NULL;
-  int64_t kshape[3] = {B, C, S};
+  kshape[0] = B, kshape[1] = C, kshape[2] = S;
   tt_tensor *xc = plain_contiguous(x), *wc = plain_contiguous(weight), *bc = plain_contiguous(bias);
   tt_tensor *mean = NULL, *var = NULL, *rstd = NULL, *y = NULL;
   bool prev = tt_grad_set_enabled(false);
@@ -430,19 +476,71 @@ tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_te
   }
   if (s == TT_OK) {
     tt_tensor vx = as_shape(xc, 3, kshape), vy = as_shape(y, 3, kshape);
-    s = apply(&vx, mean, rstd, wc, bc, &vy);
+    s = lrelu ? apply_lrelu(&vx, mean, rstd, wc, bc, slope, &vy) : apply(&vx, mean, rstd, wc, bc, &vy);
   }
   tt_grad_set_enabled(prev);
   tt_tensor_unref(var);
-  tt_tensor_unref(bc);
   if (s != TT_OK) {
-    tt_tensor_unref(xc);
-    tt_tensor_unref(wc);
-    tt_tensor_unref(mean);
-    tt_tensor_unref(rstd);
-    tt_tensor_unref(y);
+    tt_tensor *all[] = {xc, wc, bc, mean, rstd, y};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
     return NULL;
   }
-  norm_record(op, batch_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, 0, training, 3, kshape);
+  *xc_out = xc, *wc_out = wc, *bc_out = bc, *mean_out = mean, *rstd_out = rstd;
+  return y;
+}
+
+tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
+                         tt_tensor *running_var, bool training, float momentum, float eps) {
+  TT_PROFILE_OP("batch_norm");
+  tt_tensor *xc, *wc, *bc, *mean, *rstd;
+  int64_t kshape[3];
+  tt_tensor *y = bn_forward("batch_norm", x, weight, bias, running_mean, running_var, training, momentum, eps, false,
+                            0.0f, &xc, &wc, &bc, &mean, &rstd, kshape);
+  if (!y) return NULL;
+  tt_tensor_unref(bc);
+  norm_record("batch_norm", batch_norm_backward, x, weight, bias, y, xc, wc, mean, rstd, 0, training, 3, kshape);
+  return y;
+}
+
+/* The output again from the saved input and statistics (the apply kernel alone:
+ * the same values, bit for bit). */
+static tt_tensor *batch_norm_lrelu_recompute(tt_node *n, int k) {
+  (void)k;
+  norm_ctx *c = n->ctx;
+  tt_batch_norm_lrelu_apply_fn f = TT_KERNEL(c->x->device, batch_norm_lrelu_apply);
+  tt_tensor *y = f ? tt_tensor_new(TT_F32, c->x->ndim, c->x->shape, c->x->device) : NULL;
+  if (!y) return NULL;
+  tt_tensor vx = as_shape(c->x, 3, c->kshape), vy = as_shape(y, 3, c->kshape);
+  if (f(&vx, c->mean, c->rstd, c->w, c->b, c->slope, &vy) != TT_OK) tt_tensor_release(&y);
+  return y;
+}
+
+tt_tensor *tt_batch_norm_leaky_relu(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, tt_tensor *running_mean,
+                                    tt_tensor *running_var, bool training, float momentum, float eps, float slope) {
+  TT_PROFILE_OP("batch_norm_leaky_relu");
+  const char *op = "batch_norm_leaky_relu";
+  tt_tensor *xc, *wc, *bc, *mean, *rstd;
+  int64_t kshape[3];
+  tt_tensor *y = bn_forward(op, x, weight, bias, running_mean, running_var, training, momentum, eps, true, slope, &xc,
+                            &wc, &bc, &mean, &rstd, kshape);
+  if (!y) return NULL;
+  /* the backward recomputes h from x for its sign: x, w, b and the statistics are
+   * all it keeps (the unfused pair keeps x and h) */
+  tt_tensor *args[3] = {x, weight, bias};
+  tt_node *n = tt_node_new(op, batch_norm_lrelu_backward, norm_release, 3, args, 1, sizeof(norm_ctx));
+  if (!n) {
+    tt_tensor *all[] = {xc, wc, bc, mean, rstd};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) tt_tensor_unref(all[i]);
+    return y;
+  }
+  norm_ctx *c = n->ctx;
+  c->x = xc, c->w = wc, c->b = bc, c->mean = mean, c->rstd = rstd;
+  c->training = training;
+  c->slope = slope;
+  c->nd = 3;
+  memcpy(c->kshape, kshape, sizeof c->kshape);
+  if (tt_recompute_mode() & TT_RECOMPUTE_NORM_ACT) n->recompute = batch_norm_lrelu_recompute;
+  tt_node_attach(n, 0, y);
+  tt_node_unref(n);
   return y;
 }

@@ -150,11 +150,8 @@ tt_status tt_batch_norm_layer_declare(tt_norm_layer *l, tt_paramset *ps, const c
   return TT_OK;
 }
 
-// x [B, C, ...] -> same; training: batch statistics, running stats updated in place
-tt_tensor *tt_batch_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x, bool training) {
-  if (!norm_ready(l, "batch norm")) return NULL;
-  tt_tensor *y = tt_batch_norm(x, l->weight->t, l->bias->t, l->running_mean->t, l->running_var->t, training,
-                               l->momentum, l->eps);
+/* num_batches_tracked += 1 after a training-mode call (the checkpoint counter). */
+static tt_tensor *count_batch(const tt_norm_layer *l, tt_tensor *y, bool training) {
   if (y && training && l->num_batches_tracked->t) {
     tt_tensor *nb = l->num_batches_tracked->t;
     if (tt_fill_(nb, tt_tensor_get(nb, 0) + 1) != TT_OK) {
@@ -163,4 +160,18 @@ tt_tensor *tt_batch_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x, boo
     }
   }
   return y;
+}
+
+// x [B, C, ...] -> same; training: batch statistics, running stats updated in place
+tt_tensor *tt_batch_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x, bool training) {
+  if (!norm_ready(l, "batch norm")) return NULL;
+  return count_batch(l, tt_batch_norm(x, l->weight->t, l->bias->t, l->running_mean->t, l->running_var->t, training,
+                                      l->momentum, l->eps), training);
+}
+
+// x [B, C, ...] -> leaky_relu(batch_norm(x), slope), same shape; as tt_batch_norm_layer_forward
+tt_tensor *tt_batch_norm_lrelu_layer_forward(const tt_norm_layer *l, tt_tensor *x, bool training, float slope) {
+  if (!norm_ready(l, "batch norm")) return NULL;
+  return count_batch(l, tt_batch_norm_leaky_relu(x, l->weight->t, l->bias->t, l->running_mean->t, l->running_var->t,
+                                                 training, l->momentum, l->eps, slope), training);
 }

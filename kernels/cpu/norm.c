@@ -1,6 +1,7 @@
 /* norm.c — CPU kernels of the normalisation family: group norm (VQGAN),
  * group norm followed by SiLU in one pass (the VQGAN's Normalize + swish),
- * layer norm (GPT), batch norm (PatchGAN discriminator), forward and backward.
+ * layer norm (GPT), batch norm (PatchGAN discriminator) and batch norm followed
+ * by LeakyReLU in one pass (its middle stages), forward and backward.
  *
  * Statistics are accumulated in double from values shifted by the first
  * element of the set, so one pass gives mean and variance without the
@@ -450,6 +451,81 @@ static tt_status cpu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_
   return TT_OK;
 }
 
+/* ---- batch norm + LeakyReLU ----
+ * y = leaky_relu(h), h = (x - mean[c]) * rstd[c] * w[c] + b[c]: h never reaches
+ * memory. The backward recomputes h from the saved input for the sign test
+ * only, and forms gh = gy * (h > 0 ? 1 : slope) into gx, where the batch norm
+ * backward then overwrites it; every value is the unfused pair's. */
+
+/* x [B, C, S] -> y [B, C, S] */
+static tt_status cpu_batch_norm_lrelu_apply(const tt_tensor *x, const tt_tensor *mean, const tt_tensor *rstd,
+                                            const tt_tensor *w, const tt_tensor *b, float slope, tt_tensor *y) {
+  TT_TRY(check_3d("batch_norm_lrelu_apply", x));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2];
+  const float *xs = tt_f32(x), *ms = tt_f32(mean), *rs = tt_f32(rstd);
+  const float *ws = w ? tt_f32(w) : NULL, *bs = b ? tt_f32(b) : NULL;
+  float *ys = tt_f32(y);
+#pragma omp parallel for schedule(static) if (B * C * S > TT_CPU_PAR_MIN)
+  for (int64_t bc = 0; bc < B * C; bc++) {
+    int64_t c = bc % C;
+    float mu = ms[c], a = ws ? rs[c] * ws[c] : rs[c], sh = bs ? bs[c] : 0.0f;
+    const float *xr = xs + bc * S;
+    float *yr = ys + bc * S;
+#pragma omp simd
+    for (int64_t i = 0; i < S; i++) {
+      float h = (xr[i] - mu) * a + sh;
+      yr[i] = h > 0 ? h : slope * h;
+    }
+  }
+  return TT_OK;
+}
+
+/* gh = gy * (h > 0 ? 1 : slope) over one run of S values (into out, which may be
+ * NULL), with sum(gh) and sum(gh * (x - mean)) in double. */
+static inline void lrelu_grad_sums(const float *x, const float *gy, float *out, int64_t S, float mean, float a,
+                                   float sh, float slope, double *sg, double *sgx) {
+  double s1 = 0, s2 = 0, mu = mean;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t i = 0; i < S; i++) {
+    float h = (x[i] - mean) * a + sh, g = h > 0 ? gy[i] : gy[i] * slope;
+    if (out) out[i] = g;
+    s1 += g;
+    s2 += (double)g * ((double)x[i] - mu);
+  }
+  *sg += s1;
+  *sgx += s2;
+}
+
+/* As cpu_batch_norm_bwd with gy replaced by gh; b is the bias of h. */
+static tt_status cpu_batch_norm_lrelu_bwd(bool training, const tt_tensor *x, const tt_tensor *mean,
+                                          const tt_tensor *rstd, const tt_tensor *w, const tt_tensor *b, float slope,
+                                          const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw, tt_tensor *gb) {
+  TT_TRY(check_3d("batch_norm_lrelu_bwd", x));
+  int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2];
+  const float *xs = tt_f32(x), *gys = tt_f32(gy), *ms = tt_f32(mean), *rs = tt_f32(rstd);
+  const float *ws = w ? tt_f32(w) : NULL, *bs = b ? tt_f32(b) : NULL;
+  float *gxs = gx ? tt_f32(gx) : NULL;
+#pragma omp parallel for schedule(static) if (B * C * S > TT_CPU_PAR_MIN)
+  for (int64_t c = 0; c < C; c++) {
+    double sg = 0, sgx = 0, r = rs[c];
+    float muf = ms[c], ah = ws ? rs[c] * ws[c] : rs[c], sh = bs ? bs[c] : 0.0f;
+    for (int64_t bi = 0; bi < B; bi++) {
+      int64_t at = (bi * C + c) * S;
+      lrelu_grad_sums(xs + at, gys + at, gxs ? gxs + at : NULL, S, muf, ah, sh, slope, &sg, &sgx);
+    }
+    if (gw) tt_f32(gw)[c] = (float)(sgx * r);
+    if (gb) tt_f32(gb)[c] = (float)sg;
+    if (!gxs) continue;
+    double a = ws ? r * ws[c] : r, N = (double)(B * S != 0 ? B * S : 1);
+    float c1 = training ? (float)(a * sg / N) : 0.0f, c2 = training ? (float)(a * r * r * sgx / N) : 0.0f;
+    for (int64_t bi = 0; bi < B; bi++) {
+      int64_t at = (bi * C + c) * S;
+      grad_row(xs + at, gxs + at, gxs + at, S, muf, (float)a, c2, c1);   /* gh in gx -> gx */
+    }
+  }
+  return TT_OK;
+}
+
 tt_status tt_cpu_register_norm(tt_backend *b) {
   TT_REGISTER_KERNEL(b, group_norm_fwd, cpu_group_norm_fwd);
   TT_REGISTER_KERNEL(b, group_norm_bwd, cpu_group_norm_bwd);
@@ -460,5 +536,7 @@ tt_status tt_cpu_register_norm(tt_backend *b) {
   TT_REGISTER_KERNEL(b, batch_norm_stats, cpu_batch_norm_stats);
   TT_REGISTER_KERNEL(b, batch_norm_apply, cpu_batch_norm_apply);
   TT_REGISTER_KERNEL(b, batch_norm_bwd, cpu_batch_norm_bwd);
+  TT_REGISTER_KERNEL(b, batch_norm_lrelu_apply, cpu_batch_norm_lrelu_apply);
+  TT_REGISTER_KERNEL(b, batch_norm_lrelu_bwd, cpu_batch_norm_lrelu_bwd);
   return TT_OK;
 }

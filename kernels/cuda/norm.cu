@@ -1,6 +1,6 @@
 /* norm.cu — CUDA kernels of the normalisation family: group norm (VQGAN), group
  * norm + SiLU fused, layer norm (GPT), batch norm (PatchGAN discriminator),
- * forward and backward.
+ * batch norm + LeakyReLU fused, forward and backward.
  *
  * Statistics are one reduction per set (a group of a sample, a row, a
  * channel) in double over values shifted by the set's first element, the
@@ -422,6 +422,35 @@ static tt_status cu_batch_norm_apply(const tt_tensor *x, const tt_tensor *mean, 
   return tt_cuda_check_launch("batch_norm_apply");
 }
 
+// y = leaky_relu((x - mean[c]) * rstd[c] * w[c] + b[c], slope)
+template <class I>
+__global__ void k_bnl_apply(const float *x, const float *mean, const float *rstd, const float *w, const float *b,
+                            float slope, float *y, int64_t n, I C, I S) {
+  TT_CUDA_LOOP(t, n) {
+    I c = ((I)t / S) % C;
+    float a = w ? rstd[c] * w[c] : rstd[c];
+    float h = (x[t] - mean[c]) * a + (b ? b[c] : 0.0f);
+    y[t] = h > 0 ? h : slope * h;
+  }
+}
+
+static tt_status cu_batch_norm_lrelu_apply(const tt_tensor *x, const tt_tensor *mean, const tt_tensor *rstd,
+                                           const tt_tensor *w, const tt_tensor *b, float slope, tt_tensor *y) {
+  TT_TRY(check_nd("batch_norm_lrelu_apply", x, 3));
+  int64_t C = x->shape[1], S = x->shape[2], n = tt_tensor_numel(x);
+  if (n == 0) return TT_OK;
+  LAUNCH_IDX(k_bnl_apply, n, tt_cuda_ptr<float>(x), tt_cuda_ptr<float>(mean), tt_cuda_ptr<float>(rstd),
+             w ? tt_cuda_ptr<float>(w) : nullptr, b ? tt_cuda_ptr<float>(b) : nullptr, slope, tt_cuda_ptr<float>(y), n,
+             C, S);
+  return tt_cuda_check_launch("batch_norm_lrelu_apply");
+}
+
+/* gh = gy * (h > 0 ? 1 : slope), h recomputed from x */
+__device__ __forceinline__ float bnl_gh(float x, float gy, float mu, float a, float sh, float slope) {
+  float h = (x - mu) * a + sh;
+  return h > 0 ? gy : gy * slope;
+}
+
 /* Per channel: sg = sum gy, sgx = sum gy * (x - mean); gw = sgx * rstd, gb = sg, and
  * the gx coefficients (a = rstd * w, and in training c1 = a sg / N, c2 = a rstd^2 sgx / N). */
 struct bn_sums {
@@ -430,11 +459,15 @@ struct bn_sums {
   set_layout s;
   float *gw, *gb, *coef; /* coef [C, 3] or NULL */
   bool training;
+  bool lrelu;            /* gy is the gradient of leaky_relu(h, slope): use gh */
+  const float *b;        /* with lrelu: the bias of h */
+  float slope;
   __device__ acc identity() const { return {0.0, 0.0}; }
-  __device__ acc combine(acc a, acc b) const { return tt_red_add(a, b); }
+  __device__ acc combine(acc a, acc b2) const { return tt_red_add(a, b2); }
   __device__ acc load(int64_t c, int64_t e) const {
     int64_t off = set_offset(s, c, e);
-    double g = gy[off];
+    double g = lrelu ? (double)bnl_gh(x[off], gy[off], mean[c], w ? rstd[c] * w[c] : rstd[c], b ? b[c] : 0.0f, slope)
+                     : (double)gy[off];
     return {g, g * ((double)x[off] - (double)mean[c])};
   }
   __device__ void store(int64_t c, acc a) const {
@@ -460,14 +493,26 @@ __global__ void k_bn_grad(const float *x, const float *gy, const float *mean, co
   }
 }
 
-static tt_status cu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_tensor *mean, const tt_tensor *rstd,
-                                   const tt_tensor *w, const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
-                                   tt_tensor *gb) {
-  TT_TRY(check_nd("batch_norm_bwd", x, 3));
+// gx = a * gh - c2 * (x - mean) - c1 per channel, gh recomputed
+template <class I>
+__global__ void k_bnl_grad(const float *x, const float *gy, const float *mean, const float *rstd, const float *w,
+                           const float *b, float slope, const float *coef, float *gx, int64_t n, I C, I S) {
+  TT_CUDA_LOOP(t, n) {
+    I c = ((I)t / S) % C;
+    float gh = bnl_gh(x[t], gy[t], mean[c], w ? rstd[c] * w[c] : rstd[c], b ? b[c] : 0.0f, slope);
+    gx[t] = coef[3 * c] * gh - coef[3 * c + 2] * (x[t] - mean[c]) - coef[3 * c + 1];
+  }
+}
+
+/* The batch norm backward, of gy or (lrelu) of gh; b and slope only with lrelu. */
+static tt_status bn_bwd(const char *k, bool training, bool lrelu, const tt_tensor *x, const tt_tensor *mean,
+                        const tt_tensor *rstd, const tt_tensor *w, const tt_tensor *b, float slope,
+                        const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw, tt_tensor *gb) {
+  TT_TRY(check_nd(k, x, 3));
   int64_t B = x->shape[0], C = x->shape[1], S = x->shape[2], n = B * C * S;
   if (C == 0) return TT_OK;
   tt_cuda_buf coef;
-  if (gx) TT_TRY(coef.alloc(sizeof(float) * 3 * (size_t)C, "batch_norm_bwd"));
+  if (gx) TT_TRY(coef.alloc(sizeof(float) * 3 * (size_t)C, k));
   const float *xs = tt_cuda_ptr<float>(x), *gys = tt_cuda_ptr<float>(gy), *ms = tt_cuda_ptr<float>(mean);
   bn_sums r = {xs,
                gys,
@@ -478,13 +523,32 @@ static tt_status cu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_t
                gw ? tt_cuda_ptr<float>(gw) : nullptr,
                gb ? tt_cuda_ptr<float>(gb) : nullptr,
                gx ? coef.as<float>() : nullptr,
-               training};
-  TT_TRY(tt_cuda_set_reduce("batch_norm_bwd", r, C, B * S));
+               training,
+               lrelu,
+               b ? tt_cuda_ptr<float>(b) : nullptr,
+               slope};
+  TT_TRY(tt_cuda_set_reduce(k, r, C, B * S));
   if (gx && n > 0) {
-    LAUNCH_IDX(k_bn_grad, n, xs, gys, ms, coef.as<float>(), tt_cuda_ptr<float>(gx), n, C, S);
-    TT_TRY(tt_cuda_check_launch("batch_norm_bwd"));
+    if (lrelu)
+      LAUNCH_IDX(k_bnl_grad, n, xs, gys, ms, r.rstd, r.w, r.b, slope, coef.as<float>(), tt_cuda_ptr<float>(gx), n, C,
+                 S);
+    else
+      LAUNCH_IDX(k_bn_grad, n, xs, gys, ms, coef.as<float>(), tt_cuda_ptr<float>(gx), n, C, S);
+    TT_TRY(tt_cuda_check_launch(k));
   }
   return TT_OK;
+}
+
+static tt_status cu_batch_norm_bwd(bool training, const tt_tensor *x, const tt_tensor *mean, const tt_tensor *rstd,
+                                   const tt_tensor *w, const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
+                                   tt_tensor *gb) {
+  return bn_bwd("batch_norm_bwd", training, false, x, mean, rstd, w, NULL, 0.0f, gy, gx, gw, gb);
+}
+
+static tt_status cu_batch_norm_lrelu_bwd(bool training, const tt_tensor *x, const tt_tensor *mean,
+                                         const tt_tensor *rstd, const tt_tensor *w, const tt_tensor *b, float slope,
+                                         const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw, tt_tensor *gb) {
+  return bn_bwd("batch_norm_lrelu_bwd", training, true, x, mean, rstd, w, b, slope, gy, gx, gw, gb);
 }
 
 tt_status tt_cuda_register_norm(tt_backend *b) {
@@ -497,5 +561,7 @@ tt_status tt_cuda_register_norm(tt_backend *b) {
   TT_REGISTER_KERNEL(b, batch_norm_stats, cu_batch_norm_stats);
   TT_REGISTER_KERNEL(b, batch_norm_apply, cu_batch_norm_apply);
   TT_REGISTER_KERNEL(b, batch_norm_bwd, cu_batch_norm_bwd);
+  TT_REGISTER_KERNEL(b, batch_norm_lrelu_apply, cu_batch_norm_lrelu_apply);
+  TT_REGISTER_KERNEL(b, batch_norm_lrelu_bwd, cu_batch_norm_lrelu_bwd);
   return TT_OK;
 }

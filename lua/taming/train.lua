@@ -274,12 +274,14 @@ end
 -- VQGAN training. o: model (a VQ model with its loss mounted as `loss`), loader
 -- (taming.data), steps, lr, accumulate, device, seed, logdir, ckpt_every, keep,
 -- image_every, log_every, progress, tensorboard, resume (ckpt.find result),
--- config, config_path, args, n_images (images per grid row).
+-- config, config_path, args, n_images (images per grid row), recompute ("none" or
+-- "norm_act", see tt.set_recompute).
 function M.vqgan(o)
   local model, loader = o.model, o.loader
   local L = o.loss or model.loss
   if not L then error("train.vqgan: the model has no loss (mount one with model:add('loss', L))", 0) end
   local dist = o.dist or M.dist()
+  local prev_recompute = M.set_recompute(o.recompute, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
@@ -373,7 +375,18 @@ function M.vqgan(o)
                             state = common_state(o, loader, "vqgan", batch_size, dist.size)})
     end
   end
+  tt.set_recompute(prev_recompute)
   return run:finish(step), step
+end
+
+-- recompute = "norm_act": see tt.set_recompute. Returns the previous mode.
+function M.set_recompute(mode, main)
+  mode = mode or "none"
+  local prev = tt.set_recompute(mode)
+  if main and mode ~= "none" then
+    print(("recompute: %s (norm + activation outputs computed again in the backward, not kept)"):format(mode))
+  end
+  return prev
 end
 
 -- ---- mixed precision ----
@@ -440,11 +453,13 @@ end
 -- decay on Linear weights only. o: as train.vqgan plus weight_decay (0.01) and
 -- cond_drop (the probability of the null condition, for classifier-free guidance;
 -- the pkeep stream draws it first, so cond_drop = 0 leaves runs as they were) and
--- precision ("fp32" or "bf16", see M.set_precision).
+-- precision ("fp32" or "bf16", see M.set_precision) and recompute (as train.vqgan;
+-- the shipped GPT has no fused norm + activation op, so it changes nothing there yet).
 function M.transformer(o)
   local model, loader = o.model, o.loader
   local dist = o.dist or M.dist()
   local prev_precision = M.set_precision(o.precision, dist.rank == 0)
+  local prev_recompute = M.set_recompute(o.recompute, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
@@ -513,6 +528,7 @@ function M.transformer(o)
     end
   end
   tt.set_compute_precision(prev_precision)
+  tt.set_recompute(prev_recompute)
   return run:finish(step), step
 end
 
@@ -555,6 +571,9 @@ function M.schema(extra)
     channels = {"int", help = "1 or 3 (default: the model's in_channels)"},
     limit = {"int", help = "use only the first N items"},
     profile = {"int", help = "print the time and memory of each op during step K (stderr)"},
+    recompute = {"string", default = "none", choices = {"none", "norm_act"}, help = "norm_act: the outputs of "
+      .. "the fused norm + activation ops are not kept for the backward but computed again from their input "
+      .. "(less memory, the same gradients)"},
   }
   for k, v in pairs(extra or {}) do s[k] = v end
   return s
@@ -656,7 +675,7 @@ function M.options(a, cfg, info)
   return {steps = a.steps, accumulate = a.accumulate, device = a.device, seed = a.seed, logdir = a.logdir,
           ckpt_every = a.ckpt_every, keep = a.keep, image_every = a.image_every, log_every = a.log_every,
           progress = a.progress, tensorboard = a.tensorboard, resume = info, config = cfg,
-          config_path = a.config, args = a, profile = a.profile}
+          config_path = a.config, args = a, profile = a.profile, recompute = a.recompute}
 end
 
 return M

@@ -7,6 +7,7 @@
  * With BatchNorm the middle convs have no bias; with ActNorm every conv has one.
  * BatchNorm (eps 1e-5, momentum 0.1) uses batch statistics in training mode and
  * updates its running statistics on every call; eval mode uses the running ones.
+ * BatchNorm and the LeakyReLU after it run as one fused op.
  * ActNorm initialises itself from the first batch it sees in training mode. */
 #include "config.h"
 #include <stdio.h>
@@ -172,6 +173,10 @@ static tt_tensor *pg_run(patchgan *d, tt_tensor *x) {
   for (int i = 0; i < d->n_stages; i++) {
     stage *s = &d->st[i];
     h = tt_scope_replace(h, tt_conv2d_layer_forward(&s->conv, h));
+    if (s->has_norm && !d->use_actnorm && s->has_act) {   // BatchNorm then LeakyReLU, fused
+      h = tt_scope_replace(h, tt_batch_norm_lrelu_layer_forward(&s->bn, h, d->training, 0.2f));
+      continue;
+    }
     if (s->has_norm)
       h = tt_scope_replace(h, d->use_actnorm ? actnorm_forward(&s->an, h, d->training)
                                              : tt_batch_norm_layer_forward(&s->bn, h, d->training));

@@ -307,6 +307,31 @@ return {model = {target = "taming.models.vqgan.VQModel", base_learning_rate = 4.
   T.eq("in_channels", m.in_channels, 1)
 end)
 
+-- recompute=norm_act: the VQGAN's convolutions keep no copy of the GroupNorm+SiLU
+-- outputs and the backward computes them again; the same kernels on the same
+-- inputs, so three steps of training give bit for bit the same weights.
+test("recompute_norm_act_trains_the_same_weights", function()
+  local sd = {}
+  for _, mode in ipairs({"none", "norm_act"}) do
+    local logdir = tmp .. "/recompute_" .. mode
+    local out = run("train_vqgan.lua", ("config=%s/vq.yaml %s limit=4 batch=4 steps=3 lr=2e-3 loss=%s image_every=0 "
+      .. "ckpt_every=3 progress=off tensorboard=false recompute=%s logdir=%s"):format(tmp, DATA, LOSS, mode, logdir))
+    T.eq("recompute line with " .. mode, out:find("recompute: norm_act", 1, true) ~= nil, mode == "norm_act")
+    sd[mode] = tt.ckpt.open(logdir .. "/checkpoints/step-00000003.safetensors"):tensors()
+  end
+  local n = 0
+  for k, t in pairs(sd.none) do
+    T.ok(k .. " saved with recompute=norm_act", sd.norm_act[k] ~= nil)
+    if t:dtype() == "f32" then
+      T.eq(k .. " max abs diff", T.max_diff(t, sd.norm_act[k]), 0)
+      n = n + 1
+    end
+  end
+  T.ok("weights compared: " .. n, n > 20)
+  T.raises("a mode it does not know", function() tt.set_recompute("everything") end, "everything")
+  T.eq("mode restored after the run", tt.recompute(), "none")
+end)
+
 test("segmentation_model_learns_ade20k_maps", function()
   -- VQSegmentationModel with BCELossWithQuant on the real ADE20K examples (151 labels)
   local EX = SRC .. "/../shared/data/examples"

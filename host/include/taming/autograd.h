@@ -40,6 +40,10 @@ struct tt_node {
   bool freed;                  /* saved state released (graph not retained) */
   unsigned char *want;         /* during backward: which inputs need a gradient now */
   uint64_t mark;               /* traversal bookkeeping */
+  /* optional: output k computed again from the saved state (a new tensor), so
+   * that a consumer can save a header without data instead of the output
+   * (tt_saved_make); set only while the op's recompute mode is on */
+  tt_tensor *(*recompute)(tt_node *n, int k);
 };
 
 /* In a backward function: whether grad_in[i] must be computed. */
@@ -63,6 +67,23 @@ TT_API void tt_node_attach(tt_node *n, int k, tt_tensor *out);
 TT_API void tt_node_unref(tt_node *n);
 /* Helper for release functions: unref an array of saved tensors. */
 TT_API void tt_node_release_tensors(tt_tensor **ts, int n);
+
+/* Recompute modes (a mask, per thread, off by default): with TT_RECOMPUTE_NORM_ACT
+ * the fused norm + activation ops (group_norm_silu, batch_norm_leaky_relu) let
+ * the ops that consume their output keep no copy of it for the backward: it is
+ * computed again from the norm's saved input and statistics when the consumer's
+ * backward needs it, bit for bit the same. Less activation memory for one
+ * more pass over those tensors. Returns the previous mask. */
+#define TT_RECOMPUTE_NORM_ACT 1u
+TT_API unsigned tt_recompute_mode(void);
+TT_API unsigned tt_recompute_set(unsigned mask);
+/* For op authors: what to keep of t for the backward. A detached view of t, or,
+ * where t is an output of a node that can recompute it, a header without data
+ * (holding that node) that tt_saved_get rebuilds. Release it with tt_tensor_unref. */
+TT_API tt_tensor *tt_saved_make(tt_tensor *t);
+/* A new reference to the saved tensor's data: s itself, or s recomputed. NULL
+ * with the error set when the recomputing node's saved state is gone. */
+TT_API tt_tensor *tt_saved_get(tt_tensor *s);
 
 /* Backpropagates from t (grad = d(objective)/dt, NULL means ones for a one-element t).
  * Gradients add into every reachable leaf's ->grad. Unless retain_graph, the

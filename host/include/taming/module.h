@@ -106,6 +106,9 @@ TT_API tt_tensor *tt_layer_norm_layer_forward(const tt_norm_layer *l, tt_tensor 
 TT_API tt_status tt_batch_norm_layer_declare(tt_norm_layer *l, tt_paramset *ps, const char *prefix,
                                              int channels, float eps, float momentum);
 TT_API tt_tensor *tt_batch_norm_layer_forward(const tt_norm_layer *l, tt_tensor *x, bool training);
+/* The layer followed by LeakyReLU(slope), fused (tt_batch_norm_leaky_relu). */
+TT_API tt_tensor *tt_batch_norm_lrelu_layer_forward(const tt_norm_layer *l, tt_tensor *x, bool training,
+                                                    float slope);
 
 #ifdef __cplusplus
 }

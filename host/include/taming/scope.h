@@ -189,6 +189,8 @@ static inline tt_tensor *tt_scope_arg_(const tt_tensor *t) { return (tt_tensor *
 #define tt_group_norm(x, ...) TT_SCOPE_1_(tt_group_norm, x, tt_group_norm(tt_s_a_, __VA_ARGS__))
 #define tt_group_norm_silu(x, ...) TT_SCOPE_1_(tt_group_norm_silu, x, tt_group_norm_silu(tt_s_a_, __VA_ARGS__))
 #define tt_batch_norm(x, ...) TT_SCOPE_1_(tt_batch_norm, x, tt_batch_norm(tt_s_a_, __VA_ARGS__))
+#define tt_batch_norm_leaky_relu(x, ...) \
+  TT_SCOPE_1_(tt_batch_norm_leaky_relu, x, tt_batch_norm_leaky_relu(tt_s_a_, __VA_ARGS__))
 #define tt_layer_norm(x, ...) TT_SCOPE_1_(tt_layer_norm, x, tt_layer_norm(tt_s_a_, __VA_ARGS__))
 /* qlinear, quantize (the out-parameter dmin stays the caller's), random */
 #define tt_dequantize_i8_rows(q, s) \
@@ -247,6 +249,8 @@ static inline tt_tensor *tt_scope_arg_(const tt_tensor *t) { return (tt_tensor *
   TT_SCOPE_1_(tt_layer_norm_layer_forward, x, tt_layer_norm_layer_forward((l), tt_s_a_))
 #define tt_batch_norm_layer_forward(l, x, ...) \
   TT_SCOPE_1_(tt_batch_norm_layer_forward, x, tt_batch_norm_layer_forward((l), tt_s_a_, __VA_ARGS__))
+#define tt_batch_norm_lrelu_layer_forward(l, x, ...) \
+  TT_SCOPE_1_(tt_batch_norm_lrelu_layer_forward, x, tt_batch_norm_lrelu_layer_forward((l), tt_s_a_, __VA_ARGS__))
 static inline tt_tensor *tt_scope_cat_(int n, tt_tensor *const *ts, int dim) {
   for (int i = 0; i < n; i++)
     if (!ts[i]) return tt_scope_skip("tt_cat");

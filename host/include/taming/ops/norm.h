@@ -1,6 +1,7 @@
 /* ops/norm.h — group norm (VQGAN, eps 1e-6), group norm + SiLU fused (the
  * VQGAN's Normalize + swish), layer norm (GPT, eps 1e-5), batch norm (PatchGAN
- * discriminator, train and eval). Biased variances. */
+ * discriminator, train and eval), batch norm + LeakyReLU fused (the PatchGAN's
+ * middle stages). Biased variances. */
 #ifndef TAMING_OPS_NORM_H
 #define TAMING_OPS_NORM_H
 #include "taming/tensor.h"
@@ -23,6 +24,9 @@ extern "C" {
  *   batch_norm_bwd: training-mode backward (batch statistics), or with
  *                   `training` false the per-channel affine backward;
  *                   gx, gw, gb as for group_norm_bwd.
+ *   batch_norm_lrelu_apply: y = leaky_relu(h, slope), h = the batch_norm_apply value.
+ *   batch_norm_lrelu_bwd: batch_norm_bwd of gh = gy * (h > 0 ? 1 : slope), with h
+ *                   recomputed from the input x (not y) and the forward's w, b.
  * Statistics are accumulated in double. */
 typedef tt_status (*tt_group_norm_fwd_fn)(const tt_tensor *x, int groups, float eps,
                                           const tt_tensor *w, const tt_tensor *b, tt_tensor *y,
@@ -51,6 +55,14 @@ typedef tt_status (*tt_batch_norm_bwd_fn)(bool training, const tt_tensor *x, con
                                           const tt_tensor *rstd, const tt_tensor *w,
                                           const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
                                           tt_tensor *gb);
+typedef tt_status (*tt_batch_norm_lrelu_apply_fn)(const tt_tensor *x, const tt_tensor *mean,
+                                                  const tt_tensor *rstd, const tt_tensor *w,
+                                                  const tt_tensor *b, float slope, tt_tensor *y);
+typedef tt_status (*tt_batch_norm_lrelu_bwd_fn)(bool training, const tt_tensor *x,
+                                                const tt_tensor *mean, const tt_tensor *rstd,
+                                                const tt_tensor *w, const tt_tensor *b, float slope,
+                                                const tt_tensor *gy, tt_tensor *gx, tt_tensor *gw,
+                                                tt_tensor *gb);
 
 /* x [B, C, ...]; weight, bias [C] or NULL. */
 TT_API tt_tensor *tt_group_norm(tt_tensor *x, int groups, tt_tensor *weight, tt_tensor *bias,
@@ -68,6 +80,12 @@ TT_API tt_tensor *tt_layer_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias
 TT_API tt_tensor *tt_batch_norm(tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
                                 tt_tensor *running_mean, tt_tensor *running_var, bool training,
                                 float momentum, float eps);
+/* leaky_relu(batch_norm(x), slope) in one pass, the same values, statistics and
+ * running-stat updates as the two ops; saves x and the statistics for the
+ * backward, and neither the normalised tensor nor the output. */
+TT_API tt_tensor *tt_batch_norm_leaky_relu(tt_tensor *x, tt_tensor *weight, tt_tensor *bias,
+                                           tt_tensor *running_mean, tt_tensor *running_var,
+                                           bool training, float momentum, float eps, float slope);
 
 #ifdef __cplusplus
 }
