@@ -2,18 +2,19 @@
 -- (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention at 16, z 256, 1024 codes),
 -- random weights. Prints one JSON line with the medians.
 --
---   taming run bench/vqgan.lua [size=256] [batch=1] [reps=5] [device=cpu] [threads=N] [precision=fp32]
+--   taming run bench/vqgan.lua [size=256] [batch=1] [reps=5] [device=cpu] [threads=N] [precision=fp32|bf16]
 -- precision=bf16 runs the convolutions with bf16 weights where the CPU has AVX512-BF16
 -- or AMX (through oneDNN); "isa" in the JSON says which. int8 is not implemented for
--- the VQGAN, and bf16 without the instructions: both run fp32 and say so.
+-- the VQGAN's convolutions (precision=int8 is refused: int8 weights are the
+-- transformer's); bf16 without the instructions runs fp32 and says so in one line.
 local tt = require "taming"
+local B = require "taming.bench"
 
-local a = tt.args.parse(..., {
-  size = {"int", default = 256}, batch = {"int", default = 1}, reps = {"int", default = 5},
-  device = {"string", default = "cpu"}, threads = {"int"}, codes = {"int", default = 1024},
-  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}},
-})
-if a.threads then tt.set_threads(a.threads) end
+local a = B.args(..., {
+  size = {"int", default = 256}, batch = {"int", default = 1}, reps = {"int", default = 5, min = 1},
+  device = {"string", default = "cpu"}, codes = {"int", default = 1024},
+}, "taming run bench/vqgan.lua [size=256] [batch=1] [reps=5] [device=cpu] [threads=N] [precision=fp32|bf16]",
+  {"fp32", "bf16"}, "int8 is not implemented for the VQGAN's convolutions (int8 weights are the transformer's)")
 
 local model = tt.vqgan.build("VQModel", {
   embed_dim = 256, n_embed = a.codes,
@@ -21,16 +22,9 @@ local model = tt.vqgan.build("VQModel", {
               ch_mult = {1, 1, 2, 2, 4}, num_res_blocks = 2, attn_resolutions = {16}, dropout = 0.0},
 }, "bench")
 model:init(0, a.device):eval()
-local info = model.decoder:set_precision(a.precision)
-model:set_precision(a.precision)   -- every plugin that takes it; says so where one falls back
+local info = B.set_precision(model, a.precision)   -- every plugin that takes it; one line where it falls back
 
 local x = (tt.rand({a.batch, 3, a.size, a.size}, 1, {device = a.device}) * 2.0) - 1.0
-local function median(t)
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) / 2] or 0.5 * (t[n / 2] + t[n / 2 + 1])
-end
-
 local enc, dec = {}, {}
 tt.no_grad(function()
   local quant = model:encode(x)           -- warm-up (allocator, BLAS threads)
@@ -48,5 +42,6 @@ tt.no_grad(function()
     rec = nil
   end
 end)
-print(('{"bench":"vqgan","size":%d,"batch":%d,"device":"%s","threads":%d,"precision":"%s","isa":"%s","encode_s":%.4f,"decode_s":%.4f}'):format(
-  a.size, a.batch, a.device, tt.threads(), info.precision, info.isa, median(enc), median(dec)))
+B.print_json{"bench", "vqgan", "size", a.size, "batch", a.batch, "device", a.device, "threads", tt.threads(),
+  "precision", info.precision, "isa", info.isa, "encode_s", B.fmt("%.4f", B.median(enc)),
+  "decode_s", B.fmt("%.4f", B.median(dec))}

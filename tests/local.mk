@@ -203,6 +203,8 @@ LUA_TESTS += tests/lua/test_second_stage.lua
 # bf16 / int8 GPT weights: fidelity gates against fp32 (random model; the fixtures' model)
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
 LUA_TESTS += tests/lua/test_vqgan_bf16.lua
+# every bench takes precision= and names its ISA path in the JSON; fallbacks say so once per model
+LUA_TESTS += tests/lua/test_bench_precision.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
 LUA_TESTS += tests/lua/test_train_bf16.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
