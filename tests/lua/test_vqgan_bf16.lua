@@ -76,6 +76,7 @@ local tests = {}
 local function test(name, fn) tests[#tests + 1] = {name, fn} end
 
 test("report", function()
+  print("bf16 convolutions: " .. tostring(info.isa))
   T.eq("precision", info.precision, "bf16")
   T.ok("isa names the instruction set: " .. tostring(info.isa), info.isa:find("bf16") ~= nil)
   T.eq("model precision", m.precision_info.precision, "bf16")
