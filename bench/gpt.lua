@@ -5,7 +5,9 @@
 -- weight once per token, the bytes of weights read per decoding step, the
 -- bandwidth that makes (bytes x steps/s), the bandwidth a plain streaming read
 -- reaches on the same machine in the same run (all threads, a 1 GiB buffer, in
--- C: tt.stream_read_gbs) and their ratio. On a GPU only the first two.
+-- C: tt.stream_read_gbs) and their ratio. On a GPU only the first two. "cpu_s" is
+-- the CPU time of all threads over the timed steps (steadier than "s" on a busy
+-- machine; with spinning OpenMP threads it counts the spinning too).
 --
 --   taming run bench/gpt.lua [batch=1] [tokens=256] [precision=fp32|bf16|int8] [device=cpu] [threads=N]
 local tt = require "taming"
@@ -34,10 +36,10 @@ end
 tt.no_grad(function()
   tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = 4, cache = a.cache}   -- warm-up
   tt.synchronize(a.device)
-  local t0 = tt.time()
+  local t0, c0 = tt.time(), os.clock()
   local out = tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = a.tokens, cache = a.cache}
   tt.synchronize(a.device)
-  local dt = tt.time() - t0
+  local dt, cpu = tt.time() - t0, os.clock() - c0
   local bw = a.bandwidth and a.device == "cpu" and tt.stream_read_gbs(1024, 5) or 0
   -- every step reads the weights once, whatever the batch
   local wbytes = gpt:info().weight_bytes_per_token
@@ -50,7 +52,7 @@ tt.no_grad(function()
   end
   B.print_json{"bench", "gpt", "batch", a.batch, "tokens", a.tokens, "device", a.device, "threads", tt.threads(),
     "cache", a.cache, "precision", info.precision, "isa", info.isa, "params", params, "s", B.fmt("%.3f", dt),
-    "tok_per_s", B.fmt("%.3f", a.tokens * a.batch / dt), "weight_bytes_per_token", B.fmt("%d", wbytes),
+    "cpu_s", B.fmt("%.3f", cpu), "tok_per_s", B.fmt("%.3f", a.tokens * a.batch / dt), "weight_bytes_per_token", B.fmt("%d", wbytes),
     "weight_gbs", B.fmt("%.2f", weight_gbs), "stream_read_gbs", B.fmt("%.2f", bw),
     "bandwidth_share", B.fmt("%.3f", share)}
 end)

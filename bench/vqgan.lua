@@ -1,6 +1,7 @@
 -- bench/vqgan.lua — encode/decode time of the official ImageNet f16 VQGAN
 -- (ch 128, ch_mult 1,1,2,2,4, 2 res blocks, attention at 16, z 256, 1024 codes),
--- random weights. Prints one JSON line with the medians.
+-- random weights. Prints one JSON line with the medians: wall seconds, and the
+-- CPU seconds of all threads (steadier than wall time on a busy machine).
 --
 --   taming run bench/vqgan.lua [size=256] [batch=1] [reps=5] [device=cpu] [threads=N] [precision=fp32|bf16]
 -- precision=bf16 runs the convolutions with bf16 weights where the CPU has AVX512-BF16
@@ -25,23 +26,24 @@ model:init(0, a.device):eval()
 local info = B.set_precision(model, a.precision)   -- every plugin that takes it; one line where it falls back
 
 local x = (tt.rand({a.batch, 3, a.size, a.size}, 1, {device = a.device}) * 2.0) - 1.0
-local enc, dec = {}, {}
+local enc, dec, enc_cpu, dec_cpu = {}, {}, {}, {}
 tt.no_grad(function()
   local quant = model:encode(x)           -- warm-up (allocator, BLAS threads)
   model:decode(quant)
   tt.synchronize(a.device)
   for r = 1, a.reps do
-    local t0 = tt.time()
+    local t0, c0 = tt.time(), os.clock()
     quant = model:encode(x)
     tt.synchronize(a.device)
-    local t1 = tt.time()
+    local t1, c1 = tt.time(), os.clock()
     local rec = model:decode(quant)
     tt.synchronize(a.device)
-    local t2 = tt.time()
-    enc[r], dec[r] = t1 - t0, t2 - t1
+    local t2, c2 = tt.time(), os.clock()
+    enc[r], dec[r], enc_cpu[r], dec_cpu[r] = t1 - t0, t2 - t1, c1 - c0, c2 - c1
     rec = nil
   end
 end)
 B.print_json{"bench", "vqgan", "size", a.size, "batch", a.batch, "device", a.device, "threads", tt.threads(),
   "precision", info.precision, "isa", info.isa, "encode_s", B.fmt("%.4f", B.median(enc)),
-  "decode_s", B.fmt("%.4f", B.median(dec))}
+  "decode_s", B.fmt("%.4f", B.median(dec)), "encode_cpu_s", B.fmt("%.4f", B.median(enc_cpu)),
+  "decode_cpu_s", B.fmt("%.4f", B.median(dec_cpu))}
