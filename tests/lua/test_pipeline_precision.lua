@@ -110,9 +110,11 @@ end)
 test("make_samples_lower_precisions", function()
   for _, p in ipairs{"bf16", "int8"} do
     local out_dir = tmp .. "/samples_" .. p
+    os.execute(("rm -rf '%s'"):format(out_dir))   -- a folder left by an earlier run would be resumed, not sampled
     local status, out = pipeline("make_samples.lua", ("config=%stransformer.yaml ckpt=%stransformer.safetensors "
       .. "out=%s n=2 batch=2 class=3 precision=%s"):format(MODEL, MODEL, out_dir, p))
     T.eq("make_samples precision=" .. p .. ": exit status\n" .. out, status, 0)
+    T.ok("sampled both: " .. out, out:find("2 of 2 samples to make", 1, true) ~= nil)
     T.ok("wrote the samples", tt.fs.exists(out_dir .. "/000001.png"))
     T.eq("keeps the precision", tt.json.load(out_dir .. "/make_samples.json").precision, p)
   end
