@@ -6,16 +6,20 @@
 -- ratio of the class, the quantity guidance pushes up (log p(c | z) - log p(c) of
 -- the model's implicit classifier, per token). One JSON line per scale.
 --
+-- precision= is the transformer's (and the VQGAN's convolutions'): bf16 or int8 weights
+-- change the model the likelihoods are measured under, a little; the JSON names it.
+--
 --   taming run bench/cfg.lua config=M.yaml ckpt=M.safetensors [scales=1,1.5,2,3] [n=20] [seed=0] [threads=N]
+--                            [precision=fp32|bf16|int8]
 local tt = require "taming"
+local B = require "taming.bench"
 
-local a = tt.args.parse(..., {
+local a = B.args(..., {
   config = {"string", required = true}, ckpt = {"string", required = true},
-  scales = {"list", default = {"1", "1.5", "2", "3"}}, n = {"int", default = 20}, seed = {"int", default = 0},
-  threads = {"int"},
-})
-if a.threads then tt.set_threads(a.threads) end
-local model = tt.load(a.ckpt, {config = a.config})
+  scales = {"list", default = {"1", "1.5", "2", "3"}}, n = {"int", default = 20, min = 1}, seed = {"int", default = 0},
+}, "taming run bench/cfg.lua config=M.yaml ckpt=M.safetensors [scales=1,1.5,2,3] [n=20] [precision=fp32|bf16|int8]")
+local model = tt.load(a.ckpt, {config = a.config, precision = a.precision})
+local info = B.model_precision(model)
 if not model.n_classes then error(("%s: not a class-conditional model"):format(a.config), 0) end
 if not model.null_cond then error(("%s: no null condition: train it with cond_drop="):format(a.ckpt), 0) end
 local labels = {}
@@ -32,7 +36,8 @@ for _, s in ipairs(a.scales) do
   end)                                                                    -- [B, L]
   local secs = tt.time() - t0
   local cond_ll, null_ll = model:loglik(z, cls), model:loglik(z, model:null_prefix(#labels), true)
-  print(('{"cfg_scale":%g,"samples":%d,"loglik_per_token":%.4f,"null_loglik_per_token":%.4f,'
-    .. '"class_llr_per_token":%.4f,"sampling_seconds":%.2f}'):format(scale, #labels, cond_ll, null_ll,
-    cond_ll - null_ll, secs))
+  B.print_json{"bench", "cfg", "precision", info.precision, "isa", info.isa, "threads", tt.threads(),
+    "cfg_scale", B.fmt("%g", scale), "samples", #labels, "loglik_per_token", B.fmt("%.4f", cond_ll),
+    "null_loglik_per_token", B.fmt("%.4f", null_ll), "class_llr_per_token", B.fmt("%.4f", cond_ll - null_ll),
+    "sampling_seconds", B.fmt("%.2f", secs)}
 end

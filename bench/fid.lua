@@ -5,15 +5,21 @@
 -- weights= the network has the seeded random weights the parity test uses, so the
 -- FID values then only show the behaviour of the computation, not a model's score.
 --
+-- The Inception network runs fp32 only (the FID is compared with pytorch-fid's fp32
+-- statistics): precision=bf16 and int8 are refused.
+--
 --   taming run bench/fid.lua [n=200] [batch=50] [weights=pt_inception.pth] [device=cpu] [threads=N]
+--                            [distance=true]
 local tt = require "taming"
 local metrics = require "taming.metrics"
+local bench = require "taming.bench"
 
-local a = tt.args.parse(..., {
-  n = {"int", default = 200}, batch = {"int", default = 50}, weights = {"string"},
-  device = {"string", default = "cpu"}, threads = {"int"},
-})
-if a.threads then tt.set_threads(a.threads) end
+local a = bench.args(..., {
+  n = {"int", default = 200, min = 2}, batch = {"int", default = 50, min = 1}, weights = {"string"},
+  device = {"string", default = "cpu"},
+  distance = {"bool", default = true, help = "also the two FIDs (false: the feature extraction alone)"},
+}, "taming run bench/fid.lua [n=200] [batch=50] [weights=pt_inception.pth] [device=cpu] [threads=N]",
+  {"fp32"}, "the FID's Inception network runs fp32 only (its statistics are compared with pytorch-fid's fp32 ones)")
 local net
 if a.weights then
   net = metrics.inception(a.weights, a.device).net
@@ -37,10 +43,15 @@ local A = stats(0, a.n)
 local B = stats(a.n, 2 * a.n)
 tt.synchronize(a.device)
 local dt = tt.time() - t0
-local t1 = tt.time()
-local self = metrics.fid(A, A)
-local halves = metrics.fid(A, B)
-local fid_s = (tt.time() - t1) / 2
-print(('{"bench":"fid","n":%d,"batch":%d,"device":"%s","threads":%d,"weights":"%s","images_per_s":%.3f,' ..
-  '"fid_s":%.2f,"fid_self":%.3g,"fid_halves":%.4f}'):format(a.n, a.batch, a.device, tt.threads(),
-  a.weights or "seeded random (seed 15)", 2 * a.n / dt, fid_s, self, halves))
+local out = {"bench", "fid", "n", a.n, "batch", a.batch, "device", a.device, "threads", tt.threads(),
+  "precision", "fp32", "isa", "openblas", "weights", a.weights or "seeded random (seed 15)",
+  "images_per_s", bench.fmt("%.3f", 2 * a.n / dt)}
+if a.distance then   -- each FID takes a 2048x2048 matrix square root
+  local t1 = tt.time()
+  local self = metrics.fid(A, A)
+  local halves = metrics.fid(A, B)
+  local fid_s = (tt.time() - t1) / 2
+  for _, v in ipairs{"fid_s", bench.fmt("%.2f", fid_s), "fid_self", bench.fmt("%.3g", self),
+                     "fid_halves", bench.fmt("%.4f", halves)} do out[#out + 1] = v end
+end
+bench.print_json(out)

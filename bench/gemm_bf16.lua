@@ -4,24 +4,19 @@
 -- the median time of a linear forward (y = x W^T) and of its backward (dx = dy W,
 -- dW = dy^T x), interleaved f32 / bf16 so both see the same machine load. One JSON
 -- line per shape. TAMING_CPU_ISA=avx512 measures the AVX512-BF16 path on an AMX CPU.
+-- precision= is bf16 only (each line has both columns); "precision" in the JSON is
+-- what the bf16 columns ran: fp32, said in one line, on a CPU without a bf16 GEMM.
 --
 --   taming run bench/gemm_bf16.lua [rows=2048] [reps=9] [threads=N]
 local tt = require "taming"
-local a = tt.args.parse(..., {
-  rows = {"int", default = 2048}, reps = {"int", default = 9}, threads = {"int"},
-}, "taming run bench/gemm_bf16.lua [rows=2048] [reps=9] [threads=N]")
-if a.threads then tt.set_threads(a.threads) end
+local B = require "taming.bench"
+local a = B.args(..., {
+  rows = {"int", default = 2048, min = 1}, reps = {"int", default = 9, min = 1},
+}, "taming run bench/gemm_bf16.lua [rows=2048] [reps=9] [threads=N]",
+  {"bf16"}, "this bench times bf16 GEMMs against fp32 ones, both in every line")
 
-local function median(t)
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) / 2] or 0.5 * (t[n / 2] + t[n / 2 + 1])
-end
-
-local info = tt.set_compute_precision("bf16")
-if info.fallback then io.stderr:write("taming: " .. info.fallback .. "; bf16 rows run f32\n") end
-local isa = info.isa
-tt.set_compute_precision("fp32")
+local prev, info = B.compute_precision("bf16", "the bf16 columns")
+tt.set_compute_precision(prev)
 
 for _, s in ipairs{{512, 512}, {512, 2048}, {2048, 512}} do
   local fin, fout = s[1], s[2]
@@ -49,11 +44,12 @@ for _, s in ipairs{{512, 512}, {512, 2048}, {2048, 512}} do
     end
   end
   tt.set_compute_precision("fp32")
-  local f32f, f32b, bff, bfb = median(t.fp32.fwd), median(t.fp32.bwd), median(t.bf16.fwd), median(t.bf16.bwd)
+  local f32f, f32b, bff, bfb = B.median(t.fp32.fwd), B.median(t.fp32.bwd), B.median(t.bf16.fwd), B.median(t.bf16.bwd)
   local gflop = 2 * a.rows * fin * fout / 1e9
-  print(('{"bench":"gemm_bf16","isa":"%s","threads":%d,"rows":%d,"in":%d,"out":%d,'
-    .. '"fp32_fwd_ms":%.3f,"bf16_fwd_ms":%.3f,"fp32_bwd_ms":%.3f,"bf16_bwd_ms":%.3f,'
-    .. '"fp32_gflops":%.1f,"bf16_gflops":%.1f,"speedup_fwd":%.2f,"speedup_bwd":%.2f}')
-    :format(isa, tt.threads(), a.rows, fin, fout, f32f * 1e3, bff * 1e3, f32b * 1e3, bfb * 1e3,
-      3 * gflop / (f32f + f32b), 3 * gflop / (bff + bfb), f32f / bff, f32b / bfb))
+  B.print_json{"bench", "gemm_bf16", "precision", info.precision, "isa", info.isa, "threads", tt.threads(),
+    "rows", a.rows, "in", fin, "out", fout,
+    "fp32_fwd_ms", B.fmt("%.3f", f32f * 1e3), "bf16_fwd_ms", B.fmt("%.3f", bff * 1e3),
+    "fp32_bwd_ms", B.fmt("%.3f", f32b * 1e3), "bf16_bwd_ms", B.fmt("%.3f", bfb * 1e3),
+    "fp32_gflops", B.fmt("%.1f", 3 * gflop / (f32f + f32b)), "bf16_gflops", B.fmt("%.1f", 3 * gflop / (bff + bfb)),
+    "speedup_fwd", B.fmt("%.2f", f32f / bff), "speedup_bwd", B.fmt("%.2f", f32b / bfb)}
 end

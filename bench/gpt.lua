@@ -5,25 +5,23 @@
 -- weight once per token, the bytes of weights read per decoding step, the
 -- bandwidth that makes (bytes x steps/s), the bandwidth a plain streaming read
 -- reaches on the same machine in the same run (all threads, a 1 GiB buffer, in
--- C: tt.stream_read_gbs) and their ratio. On a GPU only the first two.
+-- C: tt.stream_read_gbs) and their ratio. On a GPU only the first two. "cpu_s" is
+-- the CPU time of all threads over the timed steps (steadier than "s" on a busy
+-- machine; with spinning OpenMP threads it counts the spinning too).
 --
 --   taming run bench/gpt.lua [batch=1] [tokens=256] [precision=fp32|bf16|int8] [device=cpu] [threads=N]
 local tt = require "taming"
+local B = require "taming.bench"
 
-local a = tt.args.parse(..., {
+local a = B.args(..., {
   batch = {"int", default = 1}, tokens = {"int", default = 256}, device = {"string", default = "cpu"},
-  threads = {"int"}, layers = {"int", default = 24}, width = {"int", default = 1024},
-  cache = {"bool", default = true}, precision = {"string", default = "fp32"},
-  bandwidth = {"bool", default = true},
-})
-if a.threads then tt.set_threads(a.threads) end
+  layers = {"int", default = 24}, width = {"int", default = 1024},
+  cache = {"bool", default = true}, bandwidth = {"bool", default = true},
+}, "taming run bench/gpt.lua [batch=1] [tokens=256] [precision=fp32|bf16|int8] [device=cpu] [threads=N]")
 
 local gpt = tt.plugin("transformer", "mingpt", {vocab_size = 1024, block_size = 512, n_layer = a.layers, n_head = 16,
   n_embd = a.width}, {seed = 0, device = a.device})
-local info = gpt:set_precision(a.precision)
-if info.fallback then
-  io.stderr:write(("gpt: precision=%s is not available (%s); running fp32\n"):format(a.precision, info.fallback))
-end
+local info = B.set_precision(gpt, a.precision, "gpt")
 local sampler = tt.plugin("sampler", "categorical", {temperature = 1.0, top_k = 250, seed = 0})
 local prefix = tt.zeros({a.batch, 1}, {dtype = "i64", device = a.device})
 local params = 0
@@ -38,10 +36,10 @@ end
 tt.no_grad(function()
   tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = 4, cache = a.cache}   -- warm-up
   tt.synchronize(a.device)
-  local t0 = tt.time()
+  local t0, c0 = tt.time(), os.clock()
   local out = tt.sample{gpt = gpt, sampler = sampler, prefix = prefix, steps = a.tokens, cache = a.cache}
   tt.synchronize(a.device)
-  local dt = tt.time() - t0
+  local dt, cpu = tt.time() - t0, os.clock() - c0
   local bw = a.bandwidth and a.device == "cpu" and tt.stream_read_gbs(1024, 5) or 0
   -- every step reads the weights once, whatever the batch
   local wbytes = gpt:info().weight_bytes_per_token
@@ -52,9 +50,9 @@ tt.no_grad(function()
       weight_gbs, bw > 0 and (", %.0f %% of the %.1f GB/s a streaming read reaches here (%d threads)"):format(
         100 * share, bw, tt.threads()) or ""))
   end
-  print(('{"bench":"gpt","batch":%d,"tokens":%d,"device":"%s","threads":%d,"cache":%s,"precision":"%s",' ..
-         '"isa":"%s","params":%d,"s":%.3f,"tok_per_s":%.3f,"weight_bytes_per_token":%d,"weight_gbs":%.2f,' ..
-         '"stream_read_gbs":%.2f,"bandwidth_share":%.3f}'):format(
-    a.batch, a.tokens, a.device, tt.threads(), tostring(a.cache), info.precision, info.isa, params, dt,
-    a.tokens * a.batch / dt, wbytes, weight_gbs, bw, share))
+  B.print_json{"bench", "gpt", "batch", a.batch, "tokens", a.tokens, "device", a.device, "threads", tt.threads(),
+    "cache", a.cache, "precision", info.precision, "isa", info.isa, "params", params, "s", B.fmt("%.3f", dt),
+    "cpu_s", B.fmt("%.3f", cpu), "tok_per_s", B.fmt("%.3f", a.tokens * a.batch / dt), "weight_bytes_per_token", B.fmt("%d", wbytes),
+    "weight_gbs", B.fmt("%.2f", weight_gbs), "stream_read_gbs", B.fmt("%.2f", bw),
+    "bandwidth_share", B.fmt("%.3f", share)}
 end)

@@ -1,25 +1,23 @@
 -- bench/highres.lua — depth-conditioned sliding-window sampling over a 32x32
 -- latent grid with a 16x16 window (D-RIN sizes: GPT vocab 1024, block 512,
 -- 24 layers, 16 heads, width 1024), random weights, KV cache reused while the
--- window does not move.
+-- window does not move. The window is anchored at its middle (8 for the 16x16 window,
+-- as in the official demo).
 --
 --   taming run bench/highres.lua [grid=32] [window=16] [device=cpu] [threads=N] [cells=N] [precision=fp32|bf16|int8]
 local tt = require "taming"
+local B = require "taming.bench"
 
-local a = tt.args.parse(..., {
+local a = B.args(..., {
   grid = {"int", default = 32}, window = {"int", default = 16}, device = {"string", default = "cpu"},
-  threads = {"int"}, layers = {"int", default = 24}, width = {"int", default = 1024}, cache = {"bool", default = true},
-  cells = {"int"}, precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}},
-})
-if a.threads then tt.set_threads(a.threads) end
+  layers = {"int", default = 24}, width = {"int", default = 1024}, cache = {"bool", default = true},
+  cells = {"int"},
+}, "taming run bench/highres.lua [grid=32] [window=16] [cells=N] [precision=fp32|bf16|int8] [threads=N]")
 
 local W = a.window
 local gpt = tt.plugin("transformer", "mingpt", {vocab_size = 1024, block_size = 2 * W * W, n_layer = a.layers,
   n_head = 16, n_embd = a.width}, {seed = 0, device = a.device})
-local info = gpt:set_precision(a.precision)
-if info.fallback then
-  io.stderr:write(("highres: precision=%s is not available (%s); running fp32\n"):format(a.precision, info.fallback))
-end
+local info = B.set_precision(gpt, a.precision, "gpt")
 local sampler = tt.plugin("sampler", "categorical", {temperature = 1.0, top_k = 100, seed = 0})
 local G = a.grid
 -- a depth code grid (what the depth VQGAN would produce), and the image grid to fill
@@ -29,11 +27,12 @@ local start = a.cells and (G * G - a.cells) or 0
 
 tt.no_grad(function()
   local t0 = tt.time()
-  tt.sample_window{gpt = gpt, sampler = sampler, grid = grid, cond_grid = cond, window = {W, W}, anchor = {8, 8},
-                   start = start, cache = a.cache}
+  tt.sample_window{gpt = gpt, sampler = sampler, grid = grid, cond_grid = cond, window = {W, W},
+                   anchor = {W // 2, W // 2}, start = start, cache = a.cache}
   tt.synchronize(a.device)
   local dt = tt.time() - t0
   local n = G * G - start
-  print(('{"bench":"highres","grid":%d,"window":%d,"cells":%d,"device":"%s","threads":%d,"cache":%s,"precision":"%s","isa":"%s","s":%.2f,"s_per_token":%.4f}'):format(
-    G, W, n, a.device, tt.threads(), tostring(a.cache), info.precision, info.isa, dt, dt / n))
+  B.print_json{"bench", "highres", "grid", G, "window", W, "cells", n, "device", a.device, "threads", tt.threads(),
+    "cache", a.cache, "precision", info.precision, "isa", info.isa, "s", B.fmt("%.2f", dt),
+    "s_per_token", B.fmt("%.4f", dt / n)}
 end)

@@ -14,7 +14,7 @@
 --                              [steps=12] [warmup=3] [threads=N] [profile=K] [seed=23] [precision=fp32|bf16]
 --                              [recompute=none|norm_act]
 -- precision=bf16 (transformer): the GEMMs in bf16 with f32 accumulation (train.set_precision); the
--- JSON names the precision that ran and the bf16 GEMM's instruction set.
+-- JSON names the precision that ran and the GEMMs' instruction set ("isa": openblas for fp32).
 local tt = require "taming"
 local train = require "taming.train"
 
@@ -133,7 +133,7 @@ for _, v in ipairs(timed) do sum = sum + v end
 local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
-print(('{"bench":"train","what":"%s","precision":"%s","gemm_isa":"%s","recompute":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
+print(('{"bench":"train","what":"%s","precision":"%s","isa":"%s","recompute":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
   .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],"warmup_cpu_s":[%s],'
   .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f,"page_faults":[%s]}')
   :format(a.what, ran, isa, a.recompute, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),

@@ -4,23 +4,25 @@
 -- `tokens` tokens, backward, AdamW). Prints one JSON line per stage with the
 -- median step time (the first step is a warm-up and not counted).
 --
+-- precision=bf16 runs the GPT's GEMMs (linear layers and attention, forward and
+-- backward) with bf16 operands and f32 accumulation, as train_transformer
+-- precision=bf16 does (f32 weights, gradients and optimizer state); a CPU without a
+-- bf16 GEMM runs fp32 and says so in one line. The VQGAN trains in fp32 only here (its
+-- convolutions have no bf16 backward): what=vqgan with precision=bf16 is refused, and
+-- int8 (weights for inference) always.
+--
 --   taming run bench/train_step.lua [what=vqgan,gpt] [size=256] [batch=1] [tokens=256]
---                                   [reps=3] [device=cpu] [threads=N]
+--                                   [reps=3] [device=cpu] [threads=N] [precision=fp32|bf16]
 local tt = require "taming"
 local optim = require "taming.optim"
+local B = require "taming.bench"
 
-local a = tt.args.parse(..., {
+local a = B.args(..., {
   what = {"string", default = "vqgan,gpt"}, size = {"int", default = 256}, batch = {"int", default = 1},
-  tokens = {"int", default = 256}, reps = {"int", default = 3}, device = {"string", default = "cpu"},
-  threads = {"int"}, layers = {"int", default = 24}, width = {"int", default = 1024},
-})
-if a.threads then tt.set_threads(a.threads) end
-
-local function median(t)
-  table.sort(t)
-  local n = #t
-  return n % 2 == 1 and t[(n + 1) / 2] or 0.5 * (t[n / 2] + t[n / 2 + 1])
-end
+  tokens = {"int", default = 256}, reps = {"int", default = 3, min = 1}, device = {"string", default = "cpu"},
+  layers = {"int", default = 24}, width = {"int", default = 1024},
+}, "taming run bench/train_step.lua [what=vqgan,gpt] [size=256] [tokens=256] [reps=3] [precision=fp32|bf16]",
+  {"fp32", "bf16"}, "int8 weights are for inference; training computes in fp32 or bf16")
 
 -- runs step() reps + 1 times (the first is the warm-up); the median time of the others
 local function time_steps(step)
@@ -33,7 +35,7 @@ local function time_steps(step)
     tt.synchronize(a.device)
     ts[r] = tt.time() - t0
   end
-  return median(ts)
+  return B.median(ts)
 end
 
 local function plugin_params(p)
@@ -45,7 +47,14 @@ local function plugin_params(p)
 end
 
 local want = {}
-for w in a.what:gmatch("[^,]+") do want[w] = true end
+for w in a.what:gmatch("[^,]+") do
+  if w ~= "vqgan" and w ~= "gpt" then error(("what=%s: expected vqgan, gpt or both (vqgan,gpt)"):format(a.what), 0) end
+  want[w] = true
+end
+if want.vqgan and a.precision ~= "fp32" then
+  error(("precision=%s: the VQGAN trains in fp32 only (its convolutions have no bf16 backward); "
+    .. "use what=gpt"):format(a.precision), 0)
+end
 
 if want.vqgan then
   local model = tt.vqgan.build("VQModel", {
@@ -63,8 +72,9 @@ if want.vqgan then
     if opt:backward(loss) then opt:step() end
     loss_value = loss:item()
   end)
-  print(('{"bench":"train_step","what":"vqgan","size":%d,"batch":%d,"device":"%s","threads":%d,"s":%.4f,"loss":%.6g}')
-    :format(a.size, a.batch, a.device, tt.threads(), s, loss_value))
+  B.print_json{"bench", "train_step", "what", "vqgan", "precision", "fp32", "isa", "openblas", "size", a.size,
+    "batch", a.batch, "device", a.device, "threads", tt.threads(), "s", B.fmt("%.4f", s),
+    "loss", B.fmt("%.6g", loss_value)}
 end
 
 if want.gpt then
@@ -75,12 +85,15 @@ if want.gpt then
   local toks = (tt.rand({a.batch, a.tokens + 1}, 2, {device = a.device}) * 1023):long()      -- [B, T + 1]
   local inp, tgt = toks:slice(1, 0, -1):contiguous(), toks:slice(1, 1):contiguous()        -- [B, T] each
   local loss_value
+  local prev, info = B.compute_precision(a.precision, "the GPT's training")
   local s = time_steps(function()
     local logits = gpt:forward(inp)                                                        -- [B, T, 1024]
     local loss = tt.losses.gpt_loss(logits, tgt)
     if opt:backward(loss) then opt:step() end
     loss_value = loss:item()
   end)
-  print(('{"bench":"train_step","what":"gpt","tokens":%d,"batch":%d,"device":"%s","threads":%d,"s":%.4f,"loss":%.6g}')
-    :format(a.tokens, a.batch, a.device, tt.threads(), s, loss_value))
+  tt.set_compute_precision(prev)
+  B.print_json{"bench", "train_step", "what", "gpt", "precision", info.precision, "isa", info.isa, "tokens", a.tokens,
+    "batch", a.batch, "device", a.device, "threads", tt.threads(), "s", B.fmt("%.4f", s),
+    "loss", B.fmt("%.6g", loss_value)}
 end

@@ -15,3 +15,4 @@ dist_lua_DATA += lua/taming/checkpoint.lua
 dist_lua_DATA += lua/taming/progress.lua
 dist_lua_DATA += lua/taming/train.lua
 dist_lua_DATA += lua/taming/metrics.lua
+dist_lua_DATA += lua/taming/bench.lua

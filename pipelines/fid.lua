@@ -31,7 +31,14 @@ local a = tt.args.parse(..., {
   is = {"bool", default = true, help = "also the Inception Score of fake"},
   splits = {"int", default = 10},
   is_shuffle = {"bool", default = true, help = "torch-fidelity's shuffle (false: the TensorFlow original's order)"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}, help = "fp32 only (see below)"},
 }, "taming run fid real=DIR|stats.npz fake=DIR weights=FILE [save=stats.npz]")
+-- the statistics are compared with pytorch-fid's, computed in fp32: a lower precision
+-- would move the score by more than the differences it is used to tell apart
+if a.precision ~= "fp32" then
+  error(("precision=%s: the Inception network of the FID runs fp32 only (its statistics are compared with "
+    .. "pytorch-fid's fp32 ones)"):format(a.precision), 0)
+end
 if a.batch < 1 then error(("batch=%d: expected at least 1"):format(a.batch), 0) end
 if not a.fake and not a.save then error("nothing to do: give fake=DIR (FID) or save=FILE (statistics)", 0) end
 local real_is_stats = a.real:match("%.npz$") ~= nil

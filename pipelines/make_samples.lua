@@ -6,7 +6,7 @@
 --
 --   taming run make_samples config=M.yaml ckpt=M.ckpt out=DIR n=50000 [batch=32]
 --       [class=all|K] [cond=KIND input=DIR [dataset=..] [factor=8]] [seed=0]
---       [temperature=1] [top_k=..] [top_p=..] [greedy=false] [size=N] [precision=fp32]
+--       [temperature=1] [top_k=..] [top_p=..] [greedy=false] [size=N] [precision=fp32|bf16|int8]
 --
 -- Resumable: a rerun skips the files already there. Batch k holds samples
 -- [k*batch, (k+1)*batch) and its sampler is seeded from (seed, k*batch), the index of
@@ -27,14 +27,12 @@ local schema = P.sampling_schema({
   input = {"string", help = "cond=: the folder of condition files"},
   dataset = {"string", help = "segmentation encoding: sflckr, coco or ade20k"},
   factor = {"int", default = 8, help = "lowres: downscaling factor"},
-  precision = {"string", default = "fp32", help = "compute precision (fp32)"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"},
+               help = "weights of the transformer's linear layers (bf16 also the VQGAN's convolutions)"},
 })
 schema.output, schema.codes, schema.nrow = nil, nil, nil   -- one PNG per sample instead of a grid
 schema.n.default = 50000
 local a = tt.args.parse(..., schema, "taming run make_samples config=M.yaml ckpt=M.ckpt out=DIR n=N [batch=32]")
-if a.precision ~= "fp32" then
-  error(("precision=%s: sampling computes in fp32 only for now"):format(a.precision), 0)
-end
 if a.n < 1 or a.batch < 1 then error(("n=%d, batch=%d: expected at least 1 each"):format(a.n, a.batch), 0) end
 local model = P.load(a)
 

@@ -1,7 +1,11 @@
 -- reconstruct — encode an image with a VQGAN and decode it again.
 --
 --   taming run pipelines/reconstruct.lua config=M.yaml ckpt=M.ckpt input=IMG output=OUT.png
---                                        [size=N] [dump=DIR] [device=cpu|cuda]
+--                                        [size=N] [dump=DIR] [device=cpu|cuda] [precision=fp32|bf16]
+--
+-- precision=bf16 runs the encoder's and decoder's convolutions with bf16 weights where
+-- the CPU has AVX512-BF16 or AMX (fp32 elsewhere, said in one line); the last line
+-- names the precision that ran and its instruction set. int8 is the transformer's.
 --
 -- size=N resizes the shorter side to N and centre-crops N x N, as the official
 -- ImagePaths does. dump=DIR writes h.npy (after quant_conv), indices.npy (int64
@@ -16,9 +20,15 @@ local a = tt.args.parse(..., {
   size = {"int"},
   dump = {"string"},
   device = {"string", default = "cpu", choices = {"cpu", "cuda"}},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"},
+               help = "the convolutions' weights: fp32 or bf16"},
 }, "taming run pipelines/reconstruct.lua config=M.yaml ckpt=M.ckpt input=IMG output=OUT.png [size=N] [dump=DIR]")
+if a.precision == "int8" then
+  error("precision=int8: int8 weights are the transformer's; a VQGAN runs fp32 or bf16", 0)
+end
 
-local model = tt.load(a.ckpt, {config = a.config, device = a.device})
+local model = tt.load(a.ckpt, {config = a.config, device = a.device, precision = a.precision})
+local info = model.precision_info
 
 -- [1, C, H, W] in [-1, 1]; the channel count checked against the model's
 local x = require("taming.conditions").image(a.input, a.size, model.in_channels)
@@ -39,4 +49,5 @@ if a.dump then
   tt.npy.save(a.dump .. "/zq.npy", quant:to("cpu"))
   tt.npy.save(a.dump .. "/rec.npy", rec:to("cpu"))
 end
-print(("%s -> %s (latent %dx%d, %d codes)"):format(a.input, a.output, h:size(2), h:size(3), model.n_embed))
+print(("%s -> %s (latent %dx%d, %d codes; %s, %s)"):format(a.input, a.output, h:size(2), h:size(3), model.n_embed,
+  info.precision, info.isa))

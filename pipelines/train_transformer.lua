@@ -26,11 +26,14 @@ local a = tt.args.parse(..., train.schema{
   init = {"string", help = "start from the weights of a whole Net2NetTransformer checkpoint (fine-tuning)"},
   cond_drop = {"number", default = 0.0, help = "probability of training on the null condition (classifier-free "
     .. "guidance)"},
-  precision = {"string", default = "fp32", choices = {"fp32", "bf16"}, help = "bf16: the GEMMs of linear layers "
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}, help = "bf16: the GEMMs of linear layers "
     .. "and matmuls in bf16 with f32 accumulation (AMX / AVX512-BF16); weights, gradients and optimizer state stay f32"},
   null_token = {"int", help = "the null condition's token (default: n_classes for a class condition, else "
     .. "vocab_size - 1)"},
 }, usage)
+if a.precision == "int8" then
+  error("precision=int8: int8 weights are for inference; training computes in fp32 or bf16", 0)
+end
 
 local cfg, info = train.start(a, "transformer")
 local dist = train.dist()

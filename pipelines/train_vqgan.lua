@@ -17,7 +17,13 @@ local train = require "taming.train"
 local usage = "taming run pipelines/train_vqgan.lua config=M.yaml data=folder|list|paired|fashion_mnist|config ..."
 local a = tt.args.parse(..., train.schema{
   loss = {"string", help = "Lua file returning function(lossconfig, model) -> loss"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}, help = "fp32 (see below)"},
 }, usage)
+-- bf16 training needs the convolutions' backward in bf16, which the VQGAN does not have
+if a.precision ~= "fp32" then
+  error(("precision=%s: the VQGAN trains in fp32 only (its convolutions have no bf16 backward; bf16 training "
+    .. "covers the transformer: train_transformer precision=bf16)"):format(a.precision), 0)
+end
 
 local cfg, info = train.start(a, "vqgan")
 local dist = train.dist()

@@ -181,7 +181,8 @@ end
 -- transformer's linear layers (bf16 or int8) and the VQGAN encoder's and
 -- decoder's convolutions (bf16; int8 keeps them fp32); the rest stays fp32.
 -- Where a plugin cannot take it (no instructions, no int8 VQGAN), it stays fp32
--- and says so in one line on stderr.
+-- and says so on stderr: one line per model (the plugins of one sub-model, e.g.
+-- a VQGAN's encoder and decoder, share it), naming the plugins and the reason.
 -- Returns {precision =, isa =[, fallback =]}: that of the last plugin that took the
 -- precision asked for, else of the last plugin that had set_precision.
 function Model:set_precision(precision)
@@ -189,16 +190,28 @@ function Model:set_precision(precision)
   if precision ~= "fp32" and precision ~= "bf16" and precision ~= "int8" then
     error(("precision: expected fp32, bf16 or int8, found '%s'"):format(tostring(precision)), 0)
   end
+  local groups, order = {}, {}   -- the fallbacks by owning model: {names =, reasons =, seen =}
   self:each_plugin(function(prefix, p)
     if p:has_method("set_precision") then
       local r = p:set_precision(precision)
       if r.fallback then
-        io.stderr:write(("taming: precision=%s is not available for %s (%s); running fp32\n"):format(
-          precision, prefix ~= "" and prefix:sub(1, -2) or "the model", r.fallback))
+        local owner = prefix:match("^(.*)%.[^.]+%.$") or ""   -- "first_stage_model.encoder." -> "first_stage_model"
+        local g = groups[owner]
+        if not g then
+          g = {names = {}, reasons = {}, seen = {}}
+          groups[owner], order[#order + 1] = g, owner
+        end
+        g.names[#g.names + 1] = prefix ~= "" and prefix:sub(1, -2) or "the model"
+        if not g.seen[r.fallback] then g.seen[r.fallback], g.reasons[#g.reasons + 1] = true, r.fallback end
       end
       if not info or not r.fallback or info.fallback then info = r end
     end
   end)
+  for _, owner in ipairs(order) do
+    local g = groups[owner]
+    io.stderr:write(("taming: precision=%s is not available for %s (%s); running fp32\n"):format(precision,
+      table.concat(g.names, ", "), table.concat(g.reasons, "; ")))
+  end
   info = info or {precision = "fp32", isa = "openblas"}
   self.precision_info = info
   return info
