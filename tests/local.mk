@@ -65,6 +65,11 @@ tests_check_ops_conv_lowp_SOURCES = tests/check_ops_conv_lowp.c
 tests_check_ops_conv_lowp_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_conv_lowp_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv_lowp
+check_PROGRAMS += tests/check_ops_conv_prec
+tests_check_ops_conv_prec_SOURCES = tests/check_ops_conv_prec.c
+tests_check_ops_conv_prec_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_conv_prec_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_conv_prec
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
