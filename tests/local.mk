@@ -209,7 +209,7 @@ LUA_TESTS += tests/lua/test_second_stage.lua
 LUA_TESTS += tests/lua/test_precision.lua tests/lua/test_precision_fixtures.lua
 LUA_TESTS += tests/lua/test_vqgan_bf16.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
-LUA_TESTS += tests/lua/test_train_bf16.lua
+LUA_TESTS += tests/lua/test_train_bf16.lua tests/lua/test_train_vqgan_bf16.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
 # f16 / bf16 / f64 checkpoints convert to the model's f32 on bind
