@@ -4,8 +4,25 @@
  * Under bf16 compute precision (tt_set_compute_precision, mixed-precision
  * training) a CPU conv2d runs forward and both backwards through the
  * conv2d_*_prec kernels with bf16 products and f32 sums (taming/ops/conv_prec.h);
- * weights and gradients stay f32. A CPU without them convolves in f32. */
+ * weights and gradients stay f32. A CPU without them convolves in f32.
+ *
+ * In f32, a CPU conv2d whose kernel is larger than 1x1 and whose input and
+ * output both have at least 16 channels runs the same kernels with f32 products
+ * (oneDNN's AVX-512 convolutions) for both backwards, and for the forward when no
+ * gradient is recorded (inference); the rest runs conv.c's GEMM kernels. Measured
+ * on the VQGAN 64^2 training step's shapes (bench_conv --train --prec=f32, one
+ * thread), oneDNN was 1.1-2.8x faster on those, and 0.24-0.6x on the few-channel
+ * and 1x1 ones (conv_in's and conv_out's input gradients, the 1x1 backwards),
+ * where the layout changes cost more than the arithmetic. A recorded forward
+ * keeps conv.c's kernels: they sum every output pixel in the same order, so
+ * equal input patches give bitwise-equal outputs and a following max pool breaks
+ * ties as PyTorch does. oneDNN sums border and interior pixels differently, which
+ * moved LPIPS's input gradient by 1.5% on a fixture image with saturated patches
+ * (tests/lua/test_train_parity.lua). TAMING_CONV_F32=ours|onednn forces one or
+ * the other (for measuring). */
 #include "config.h"
+#include <stdlib.h>
+#include <string.h>
 #include "common.h"
 
 tt_conv2d_params tt_conv2d_params_make(int stride, int pad) {
@@ -27,9 +44,24 @@ const char *tt_conv2d_prec_isa(tt_device dev, tt_dtype dt) {
   return f ? f(dt) : NULL;
 }
 
+/* The f32 rule above, for a weight w [Co, Ci, kh, kw] of shape ws. */
+static bool onednn_f32(tt_device dev, const int64_t *ws) {
+  static int forced = -1;   /* -1: not read yet, 0: by the rule, 1: ours, 2: oneDNN */
+  if (forced < 0) {
+    const char *e = getenv("TAMING_CONV_F32");
+    forced = e && !strcmp(e, "ours") ? 1 : e && !strcmp(e, "onednn") ? 2 : 0;
+  }
+  if (forced == 1 || dev != TT_CPU || !tt_conv2d_prec_isa(dev, TT_F32)) return false;
+  return forced == 2 || (ws[2] * ws[3] > 1 && ws[0] >= 16 && ws[1] >= 16);
+}
+
 /* Whether a conv2d on dev runs the conv2d_*_prec kernels, and with products in which dtype. */
-static bool use_prec(tt_device dev, tt_dtype *dt) {
-  if (tt_compute_precision() != TT_BF16 || dev != TT_CPU) return false;
+static bool use_prec(tt_device dev, const int64_t *ws, tt_dtype *dt) {
+  if (tt_compute_precision() != TT_BF16) {
+    *dt = TT_F32;
+    return onednn_f32(dev, ws);
+  }
+  if (dev != TT_CPU) return false;
   if (tt_conv2d_prec_isa(dev, TT_BF16)) {
     *dt = TT_BF16;
     return true;
@@ -148,7 +180,9 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_p
   }
   int64_t Ho = (hp - kh) / p->stride_h + 1, Wo = (wp - kw) / p->stride_w + 1;
   tt_dtype dt = TT_F32;
-  bool prec = use_prec(x->device, &dt);
+  bool records = tt_grad_enabled() && (tt_requires_grad(x) || tt_requires_grad(w) || (b && tt_requires_grad(b)));
+  bool bwd_prec = use_prec(x->device, w->shape, &dt);
+  bool prec = bwd_prec && !(dt == TT_F32 && records);   /* a recorded f32 forward stays conv.c's (see the top) */
   tt_conv2d_fwd_fn f = prec ? NULL : TT_KERNEL(x->device, conv2d_fwd);
   tt_conv2d_fwd_prec_fn fp = prec ? TT_KERNEL(x->device, conv2d_fwd_prec) : NULL;
   if (!f && !fp) return NULL;
@@ -167,7 +201,7 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, const tt_conv2d_p
       conv2d_ctx *c = n->ctx;
       c->p = *p;
       c->has_bias = b != NULL;
-      c->prec = prec;
+      c->prec = bwd_prec;
       c->dt = dt;
       if (n->in[1]) c->x = tt_detach(xc);
       if (n->in[0]) c->w = tt_detach(wc);
