@@ -195,7 +195,8 @@ int main(int argc, char **argv) {
     }
     else if (atoi(argv[i]) > 0) reps = atoi(argv[i]);
     else {
-      fprintf(stderr, "usage: %s [reps] [--quick | --train] [--op=conv2d|conv2d_bwd_data|conv2d_bwd_weight] [--prec=f32|bf16]\n", argv[0]);
+      fprintf(stderr, "usage: %s [reps] [--quick | --train] [--op=conv2d|conv2d_bwd_data|conv2d_bwd_weight] "
+              "[--prec=f32|bf16]\n", argv[0]);
       return 2;
     }
   }

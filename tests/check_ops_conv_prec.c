@@ -91,7 +91,8 @@ static void check_shape(const shape *s, tt_dtype dt, uint64_t seed) {
   tt_tensor *gx = tt_tensor_new(TT_F32, TT_DIMS(s->B, s->ci, s->H, s->W), TT_CPU), *gx_r = tt_tensor_new_like(gx);
   tt_tensor *gx_f = tt_tensor_new_like(gx), *y_r = tt_tensor_new_like(y), *y_f = tt_tensor_new_like(y);
   tt_tensor *gw = tt_tensor_new_like(w), *gw_r = tt_tensor_new_like(w), *gw_f = tt_tensor_new_like(w);
-  tt_tensor *gb = tt_tensor_new(TT_F32, TT_DIMS(s->co), TT_CPU), *gb_r = tt_tensor_new_like(gb), *gb_f = tt_tensor_new_like(gb);
+  tt_tensor *gb = tt_tensor_new(TT_F32, TT_DIMS(s->co), TT_CPU);
+  tt_tensor *gb_r = tt_tensor_new_like(gb), *gb_f = tt_tensor_new_like(gb);
   TH_NN(gb_f);
   tt_conv2d_fwd_prec_fn pf = TT_KERNEL(TT_CPU, conv2d_fwd_prec);
   tt_conv2d_bwd_data_prec_fn pd = TT_KERNEL(TT_CPU, conv2d_bwd_data_prec);
@@ -208,7 +209,8 @@ START_TEST(test_refusals) {
   tt_conv2d_bwd_weight_prec_fn pw = TT_KERNEL(TT_CPU, conv2d_bwd_weight_prec);
   tt_conv2d_fwd_prec_fn pf = TT_KERNEL(TT_CPU, conv2d_fwd_prec);
   tt_tensor *x = th_randn(1, TT_DIMS(1, 4, 8, 8), 1.0f), *w = th_randn(2, TT_DIMS(8, 4, 3, 3), 0.1f);
-  tt_tensor *gy = th_randn(3, TT_DIMS(1, 8, 8, 8), 1.0f), *y = tt_tensor_new_like(gy), *gb = th_randn(4, TT_DIMS(8), 1.0f);
+  tt_tensor *gy = th_randn(3, TT_DIMS(1, 8, 8, 8), 1.0f), *y = tt_tensor_new_like(gy);
+  tt_tensor *gb = th_randn(4, TT_DIMS(8), 1.0f);
   tt_conv2d_params p = tt_conv2d_params_make(1, 1);
   ck_assert_int_ne(pf(TT_F16, &p, x, w, NULL, y), TT_OK);
   ck_assert_msg(strstr(tt_error_message(), "products in f16 are not supported"), "message: %s", tt_error_message());

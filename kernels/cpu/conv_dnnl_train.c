@@ -11,7 +11,7 @@
  * Layouts. Tensors stay f32 NCHW between ops. The primitive is asked for NHWC
  * activations (what oneDNN's AMX and AVX512 brgemm kernels read and write), and
  * the transposes in and out are ours: oneDNN's generic reorders took as long as
- * the convolutions (see conv_dnnl.c). TAMING_DNNL_LAYOUT=any lets the primitive
+ * the convolutions (see nhwc.h). TAMING_DNNL_LAYOUT=any lets the primitive
  * choose instead (blocked nChw16c for f32 on AVX-512) and reorders through
  * oneDNN; that is for measuring (bench_conv --prec), not for use. Weights go
  * through oneDNN's reorder into whatever blocked layout the primitive wants
@@ -36,8 +36,8 @@ static const char *cpu_conv2d_prec_isa(tt_dtype dt) {
 }
 
 #ifdef HAVE_DNNL
-#include <immintrin.h>
 #include <oneapi/dnnl/dnnl.h>
+#include "nhwc.h"
 #include "taming/dtype.h"
 
 #define MAX_PLANS 96   /* one VQGAN 64^2 training step (autoencoder, LPIPS, PatchGAN) uses about 60 */
@@ -212,70 +212,6 @@ done:
   return s;
 }
 
-/* ---- our layout changes (blocks of 16 pixels; each cache line read whole while in L1) ---- */
-
-#define TT_AVX512BF16 "avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16"
-
-/* x f32 [B, C, P] -> d [B, P, C] in bf16 (nearest even, as oneDNN rounds) or f32 */
-__attribute__((target(TT_AVX512BF16))) static void to_nhwc_bf16(int64_t B, int64_t C, int64_t P, const float *x,
-                                                                uint16_t *d) {
-  int64_t pblocks = (P + 15) / 16, C16 = C / 16 * 16;
-  __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                   _mm512_set1_epi32((int)P));
-#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t pb = 0; pb < pblocks; pb++) {
-      const float *xb = x + b * C * P;
-      uint16_t *db = d + b * C * P;
-      for (int64_t p = pb * 16; p < P && p < pb * 16 + 16; p++) {
-        int64_t c = 0;
-        for (; c < C16; c += 16) {
-          __m512 v = _mm512_i32gather_ps(idx, xb + c * P + p, 4);
-          _mm256_storeu_si256((__m256i *)(db + p * C + c), (__m256i)_mm512_cvtneps_pbh(v));
-        }
-        for (; c < C; c++) db[p * C + c] = tt_f32_to_bf16(xb[c * P + p]);
-      }
-    }
-}
-
-__attribute__((target("avx512f"))) static void to_nhwc_f32(int64_t B, int64_t C, int64_t P, const float *x, float *d) {
-  int64_t pblocks = (P + 15) / 16, C16 = C / 16 * 16;
-  __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                   _mm512_set1_epi32((int)P));
-#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t pb = 0; pb < pblocks; pb++) {
-      const float *xb = x + b * C * P;
-      float *db = d + b * C * P;
-      for (int64_t p = pb * 16; p < P && p < pb * 16 + 16; p++) {
-        int64_t c = 0;
-        for (; c < C16; c += 16) _mm512_storeu_ps(db + p * C + c, _mm512_i32gather_ps(idx, xb + c * P + p, 4));
-        for (; c < C; c++) db[p * C + c] = xb[c * P + p];
-      }
-    }
-}
-
-/* s f32 [B, P, C] -> y f32 [B, C, P] */
-__attribute__((target("avx512f"))) static void from_nhwc_f32(int64_t B, int64_t C, int64_t P, const float *s,
-                                                             float *y) {
-  int64_t pblocks = (P + 15) / 16;
-  __m512i idx = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                   _mm512_set1_epi32((int)C));
-#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t pb = 0; pb < pblocks; pb++) {
-      const float *sb = s + b * C * P;
-      float *yb = y + b * C * P;
-      int64_t p0 = pb * 16;
-      if (p0 + 16 <= P) {
-        for (int64_t c = 0; c < C; c++) _mm512_storeu_ps(yb + c * P + p0, _mm512_i32gather_ps(idx, sb + p0 * C + c, 4));
-      } else {
-        for (int64_t c = 0; c < C; c++)
-          for (int64_t p = p0; p < P; p++) yb[c * P + p] = sb[p * C + c];
-      }
-    }
-}
-
 static tt_status scratch_reserve(size_t bytes) {
   if (bytes <= scratch_bytes) return TT_OK;
   free(scratch);
@@ -301,8 +237,8 @@ static dnnl_status_t feed(const plan *pl, bool nhwc, dnnl_primitive_t r, const d
                           const dnnl_memory_desc_t *md, const float *x, void *buf, int64_t B, int64_t C, int64_t P,
                           dnnl_memory_t *out) {
   if (nhwc) {
-    if (pl->dt == TT_BF16) to_nhwc_bf16(B, C, P, x, buf);
-    else to_nhwc_f32(B, C, P, x, buf);
+    if (pl->dt == TT_BF16) nchw_to_nhwc_bf16(B, C, P, x, buf);
+    else nchw_to_nhwc_f32(B, C, P, x, buf);
     return mem(out, md, buf);
   }
   if (!r) return mem(out, md, x);
@@ -368,7 +304,7 @@ static tt_status run(plan *pl, const float *act, const float *act2, const float 
   DN(dnnl_stream_wait(stream), "convolution");
   if (pl->o_nhwc) {
     int64_t oC = pl->kind == BWD_DATA ? pl->Ci : pl->Co, oP = pl->kind == BWD_DATA ? pl->H * pl->W : pl->Ho * pl->Wo;
-    from_nhwc_f32(pl->B, oC, oP, (const float *)(sc + oo), out);
+    nhwc_to_nchw_f32(pl->B, oC, oP, (const float *)(sc + oo), out);
   }
 done:
   dnnl_memory_destroy(ma);
