@@ -4,8 +4,13 @@
  *   {"op":"conv2d","cin":128,"cout":128,"k":3,"stride":1,"h":64,"w":64,"batch":1,"ms":6.7,"gflops":180.1}
  * --train times the three kernels on the shapes one VQGAN 64x64 training step runs
  * (the reference harness's vqgan64.yaml, batch 8: autoencoder, LPIPS VGG16, PatchGAN).
- * Usage: bench_conv [reps] [--quick | --train] [--op=NAME]   (median of reps timed runs after one warm-up;
- * ms is wall time, cpu_ms the CPU time of all threads) */
+ * --prec=f32|bf16 times each kernel twice, back to back: the default f32 kernels
+ * ("impl":"default") and the conv2d_*_prec kernels with products in that dtype
+ * (taming/ops/conv_prec.h, oneDNN on the CPU: "impl":"onednn-f32" or "onednn-bf16"),
+ * each call counting its layout changes; TAMING_DNNL_LAYOUT=any lets oneDNN pick
+ * its blocked activation layouts and reorder into them.
+ * Usage: bench_conv [reps] [--quick | --train] [--op=NAME] [--prec=f32|bf16]   (median of reps timed runs after
+ * one warm-up; ms is wall time, cpu_ms the CPU time of all threads) */
 #include "config.h"
 #include <cblas.h>
 #include <stdio.h>
@@ -88,7 +93,9 @@ static void fill(tt_tensor *t, uint64_t seed, float scale) {
 
 typedef enum { FWD, BWD_DATA, BWD_WEIGHT } which;
 
-static double time_conv(const shape *s, which what, int reps, double *ms_out, double *cpu_out) {
+/* prec: run the conv2d_*_prec kernels with products in dt instead of the default ones */
+static double time_conv(const shape *s, which what, int reps, bool prec, tt_dtype dt, double *ms_out,
+                        double *min_out, double *cpu_out) {
   tt_conv2d_params p = {s->stride, s->stride, s->pt, s->pb, s->pl, s->pr};
   int ho = (s->h + s->pt + s->pb - s->k) / s->stride + 1, wo = (s->w + s->pl + s->pr - s->k) / s->stride + 1;
   tt_tensor *x = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cin, s->h, s->w), TT_CPU);
@@ -98,7 +105,8 @@ static double time_conv(const shape *s, which what, int reps, double *ms_out, do
   tt_tensor *gw = tt_tensor_new(TT_F32, TT_DIMS(s->cout, s->cin, s->k, s->k), TT_CPU);
   tt_tensor *gb = tt_tensor_new(TT_F32, TT_DIMS(s->cout), TT_CPU);
   tt_tensor *gx = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cin, s->h, s->w), TT_CPU);
-  if (!x || !w || !b || !gy || !gw || !gb || !gx) {
+  tt_tensor *y = tt_tensor_new(TT_F32, TT_DIMS(s->batch, s->cout, ho, wo), TT_CPU);
+  if (!x || !w || !b || !gy || !gw || !gb || !gx || !y) {
     fprintf(stderr, "bench_conv: %s\n", tt_error_message());
     exit(1);
   }
@@ -108,15 +116,24 @@ static double time_conv(const shape *s, which what, int reps, double *ms_out, do
   fill(gy, 4, 1.0f);
   tt_conv2d_bwd_data_fn bd = TT_KERNEL(TT_CPU, conv2d_bwd_data);
   tt_conv2d_bwd_weight_fn bw = TT_KERNEL(TT_CPU, conv2d_bwd_weight);
+  tt_conv2d_fwd_prec_fn pf = prec ? TT_KERNEL(TT_CPU, conv2d_fwd_prec) : NULL;
+  tt_conv2d_bwd_data_prec_fn pd = prec ? TT_KERNEL(TT_CPU, conv2d_bwd_data_prec) : NULL;
+  tt_conv2d_bwd_weight_prec_fn pw = prec ? TT_KERNEL(TT_CPU, conv2d_bwd_weight_prec) : NULL;
+  if (prec && (!pf || !pd || !pw)) {
+    fprintf(stderr, "bench_conv: %s\n", tt_error_message());
+    exit(1);
+  }
   double *t = calloc((size_t)reps + 1, sizeof(double)), *c = calloc((size_t)reps + 1, sizeof(double));
   bool prev = tt_grad_set_enabled(false);
   for (int r = -1; r < reps; r++) {   /* r = -1: warm-up */
     double t0 = now_ms(), c0 = cpu_ms();
     tt_status st = TT_OK;
-    if (what == FWD) {
-      tt_tensor *y = tt_conv2d(x, w, b, &p);
-      if (!y) st = tt_last_status();
-      tt_tensor_unref(y);
+    if (prec) {
+      st = what == FWD ? pf(dt, &p, x, w, b, y) : what == BWD_DATA ? pd(dt, &p, gy, w, gx) : pw(dt, &p, x, gy, gw, gb);
+    } else if (what == FWD) {
+      tt_tensor *yy = tt_conv2d(x, w, b, &p);
+      if (!yy) st = tt_last_status();
+      tt_tensor_unref(yy);
     } else if (what == BWD_DATA) {
       st = bd(&p, gy, w, gx);
     } else {
@@ -133,11 +150,12 @@ static double time_conv(const shape *s, which what, int reps, double *ms_out, do
   }
   tt_grad_set_enabled(prev);
   *ms_out = median(t, reps);
+  *min_out = t[0];   /* sorted by median(): on a loaded machine closer to the kernel's own time */
   *cpu_out = median(c, reps);
   free(t);
   free(c);
   tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(gy);
-  tt_tensor_unref(gw); tt_tensor_unref(gb); tt_tensor_unref(gx);
+  tt_tensor_unref(gw); tt_tensor_unref(gb); tt_tensor_unref(gx); tt_tensor_unref(y);
   return 2.0 * s->batch * s->cout * s->cin * s->k * s->k * (double)ho * wo;
 }
 
@@ -165,18 +183,30 @@ int main(int argc, char **argv) {
   int reps = 10;
   bool quick = false, train = false;
   const char *only = NULL;
+  bool prec = false;
+  tt_dtype dt = TT_F32;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--quick")) quick = true;
     else if (!strncmp(argv[i], "--op=", 5)) only = argv[i] + 5;
     else if (!strcmp(argv[i], "--train")) train = true;
+    else if (!strcmp(argv[i], "--prec=f32") || !strcmp(argv[i], "--prec=bf16")) {
+      prec = true;
+      dt = !strcmp(argv[i], "--prec=bf16") ? TT_BF16 : TT_F32;
+    }
     else if (atoi(argv[i]) > 0) reps = atoi(argv[i]);
     else {
-      fprintf(stderr, "usage: %s [reps] [--quick | --train] [--op=conv2d|conv2d_bwd_data|conv2d_bwd_weight]\n", argv[0]);
+      fprintf(stderr, "usage: %s [reps] [--quick | --train] [--op=conv2d|conv2d_bwd_data|conv2d_bwd_weight] "
+              "[--prec=f32|bf16]\n", argv[0]);
       return 2;
     }
   }
+  const char *isa = prec ? tt_conv2d_prec_isa(TT_CPU, dt) : "default";
+  if (!isa) {
+    fprintf(stderr, "bench_conv: no conv2d_*_prec kernels for %s on this CPU\n", tt_dtype_name(dt));
+    return 1;
+  }
   /* the GEMM of the 128->128 3x3 conv at 64x64, and a large square one */
-  if (!train) {
+  if (!train && !prec) {
     time_sgemm(128, 4096, 1152, reps);
     time_sgemm(2048, 2048, 2048, reps < 5 ? reps : 5);
   }
@@ -188,12 +218,15 @@ int main(int argc, char **argv) {
     if (quick && !s->quick) continue;
     for (int k = FWD; k <= BWD_WEIGHT; k++) {
       if ((k != FWD && !s->backward) || (only && strcmp(only, names[k]))) continue;
-      double ms, cms, flops = time_conv(s, (which)k, reps, &ms, &cms);
-      printf("{\"op\":\"%s\",\"cin\":%d,\"cout\":%d,\"k\":%d,\"stride\":%d,\"pad\":[%d,%d,%d,%d],\"h\":%d,"
-             "\"w\":%d,\"batch\":%d,\"ms\":%.3f,\"cpu_ms\":%.3f,\"gflops\":%.1f}\n",
-             names[k], s->cin, s->cout, s->k, s->stride, s->pt, s->pb, s->pl, s->pr, s->h, s->w, s->batch, ms,
-             cms, flops / ms * 1e-6);
-      fflush(stdout);
+      for (int alt = 0; alt <= (prec ? 1 : 0); alt++) {
+        double ms, mn, cms, flops = time_conv(s, (which)k, reps, alt == 1, dt, &ms, &mn, &cms);
+        const char *impl = alt == 0 ? "default" : dt == TT_BF16 ? "onednn-bf16" : "onednn-f32";
+        printf("{\"op\":\"%s\",\"impl\":\"%s\",\"cin\":%d,\"cout\":%d,\"k\":%d,\"stride\":%d,\"pad\":[%d,%d,%d,%d],"
+               "\"h\":%d,\"w\":%d,\"batch\":%d,\"ms\":%.3f,\"ms_min\":%.3f,\"cpu_ms\":%.3f,\"gflops\":%.1f}\n",
+               names[k], impl, s->cin, s->cout, s->k, s->stride, s->pt, s->pb, s->pl, s->pr, s->h, s->w, s->batch,
+               ms, mn, cms, flops / ms * 1e-6);
+        fflush(stdout);
+      }
     }
   }
   return 0;

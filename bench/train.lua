@@ -13,8 +13,9 @@
 --   taming run bench/train.lua what=vqgan|transformer [config=FILE.yaml] [size=64] [batch=N]
 --                              [steps=12] [warmup=3] [threads=N] [profile=K] [seed=23] [precision=fp32|bf16]
 --                              [recompute=none|norm_act]
--- precision=bf16 (transformer): the GEMMs in bf16 with f32 accumulation (train.set_precision); the
--- JSON names the precision that ran and the GEMMs' instruction set ("isa": openblas for fp32).
+-- precision=bf16: the GEMMs (and for the VQGAN the convolutions) in bf16 with f32 accumulation
+-- (train.set_precision); the JSON names the precision that ran and the bf16 GEMM's and convolution's
+-- instruction sets.
 local tt = require "taming"
 local train = require "taming.train"
 
@@ -91,12 +92,11 @@ local o = {model = model, loader = loader, steps = a.steps, lr = 4.5e-6 * batch,
            ckpt_every = 0, checkpoint = false, image_every = 0, log_every = a.steps + 1, progress = "off",
            tensorboard = false, profile = a.profile, config = cfg,
            precision = a.precision, recompute = a.recompute}
-local ran, isa = a.precision, "openblas"
+local ran, isa, conv_isa = a.precision, "openblas", "f32"
 if a.precision == "bf16" then
-  if a.what ~= "transformer" then error("precision=bf16 trains the transformer only (what=transformer)", 0) end
   local prev, info = train.set_precision("bf16", false)
   tt.set_compute_precision(prev)
-  ran, isa = info.precision, info.isa
+  ran, isa, conv_isa = info.precision, info.isa, info.conv_isa
 end
 -- the tensor-memory peak of each step: the profiler's window, restarted after every step
 -- (a profile=K table is printed before this runs)
@@ -133,10 +133,10 @@ for _, v in ipairs(timed) do sum = sum + v end
 local peak_tensors = 0
 for i = a.warmup + 1, a.steps do peak_tensors = math.max(peak_tensors, peaks[i]) end
 local rss_peak = tt.peak_rss()
-print(('{"bench":"train","what":"%s","precision":"%s","isa":"%s","recompute":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
+print(('{"bench":"train","what":"%s","precision":"%s","isa":"%s","conv_isa":"%s","recompute":"%s","config":"%s","size":%d,"batch":%d,"threads":%d,"steps":%d,"warmup":%d,'
   .. '"steps_per_s":%.4f,"steps_per_s_mean":%.4f,"step_s_min":%.4f,"cpu_s_per_step":%.3f,"warmup_s":[%s],"warmup_cpu_s":[%s],'
   .. '"peak_rss_mb":%.1f,"rss_before_mb":%.1f,"rss_growth_mb":%.1f,"peak_tensor_mb":%.1f,"page_faults":[%s]}')
-  :format(a.what, ran, isa, a.recompute, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
+  :format(a.what, ran, isa, conv_isa, a.recompute, config:match("[^/]+$"), size, batch, tt.threads(), a.steps, a.warmup, 1 / median(timed),
     #timed / sum, math.min(table.unpack(timed)), median(cpu), table.concat(warm, ","), table.concat(warm_cpu, ","),
     rss_peak / 2^20, rss0 / 2^20,
     (rss_peak - rss0) / 2^20, peak_tensors / 2^20, table.concat(faults, ",")))

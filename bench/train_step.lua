@@ -7,9 +7,10 @@
 -- precision=bf16 runs the GPT's GEMMs (linear layers and attention, forward and
 -- backward) with bf16 operands and f32 accumulation, as train_transformer
 -- precision=bf16 does (f32 weights, gradients and optimizer state); a CPU without a
--- bf16 GEMM runs fp32 and says so in one line. The VQGAN trains in fp32 only here (its
--- convolutions have no bf16 backward): what=vqgan with precision=bf16 is refused, and
--- int8 (weights for inference) always.
+-- bf16 GEMM runs fp32 and says so in one line. For the VQGAN, precision=bf16 also runs
+-- the convolutions (forward and backward) in bf16 through oneDNN, as train_vqgan
+-- precision=bf16 does; "conv_isa" names their instruction set. int8 (weights for
+-- inference) is refused always.
 --
 --   taming run bench/train_step.lua [what=vqgan,gpt] [size=256] [batch=1] [tokens=256]
 --                                   [reps=3] [device=cpu] [threads=N] [precision=fp32|bf16]
@@ -51,10 +52,6 @@ for w in a.what:gmatch("[^,]+") do
   if w ~= "vqgan" and w ~= "gpt" then error(("what=%s: expected vqgan, gpt or both (vqgan,gpt)"):format(a.what), 0) end
   want[w] = true
 end
-if want.vqgan and a.precision ~= "fp32" then
-  error(("precision=%s: the VQGAN trains in fp32 only (its convolutions have no bf16 backward); "
-    .. "use what=gpt"):format(a.precision), 0)
-end
 
 if want.vqgan then
   local model = tt.vqgan.build("VQModel", {
@@ -66,13 +63,16 @@ if want.vqgan then
   local opt = optim.Adam(model:parameters(), {lr = 4.5e-6, betas = {0.5, 0.9}})
   local x = (tt.rand({a.batch, 3, a.size, a.size}, 1, {device = a.device}) * 2.0) - 1.0   -- [B, 3, H, W]
   local loss_value
+  local prev, info = B.compute_precision(a.precision, "the VQGAN's training")
   local s = time_steps(function()
     local xrec, qloss = model:forward(x)
     local loss = (x - xrec):abs():mean() + qloss:mean()
     if opt:backward(loss) then opt:step() end
     loss_value = loss:item()
   end)
-  B.print_json{"bench", "train_step", "what", "vqgan", "precision", "fp32", "isa", "openblas", "size", a.size,
+  tt.set_compute_precision(prev)
+  B.print_json{"bench", "train_step", "what", "vqgan", "precision", info.precision, "isa", info.isa,
+    "conv_isa", info.conv_isa or "f32", "size", a.size,
     "batch", a.batch, "device", a.device, "threads", tt.threads(), "s", B.fmt("%.4f", s),
     "loss", B.fmt("%.6g", loss_value)}
 end

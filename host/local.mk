@@ -26,5 +26,6 @@ tamingops_HEADERS += \
 	host/include/taming/ops/attention.h host/include/taming/ops/embedding.h \
 	host/include/taming/ops/loss.h host/include/taming/ops/quantize.h \
 	host/include/taming/ops/optim.h host/include/taming/ops/random.h \
-	host/include/taming/ops/compare.h host/include/taming/ops/sort.h host/include/taming/ops/conv_lowp.h
+	host/include/taming/ops/compare.h host/include/taming/ops/sort.h host/include/taming/ops/conv_lowp.h \
+	host/include/taming/ops/conv_prec.h
 EXTRA_DIST += host/taming.pc.in host/taming-data.pc.in host/include/taming/version.h.in

@@ -5,7 +5,7 @@
 --
 --   taming run pipelines/train_vqgan.lua config=vqgan.yaml data=folder data_root=imgs size=256 \
 --       [steps=1000] [batch=N] [logdir=logs/x] [resume=auto] [accumulate=1] [seed=23] [loss=my_loss.lua]
---       [recompute=norm_act]
+--       [precision=fp32|bf16] [recompute=norm_act]
 --
 -- The loss comes from the config's lossconfig (taming.losses), or from loss=FILE.lua,
 -- a Lua file returning function(lossconfig, model) -> a loss model with
@@ -17,12 +17,12 @@ local train = require "taming.train"
 local usage = "taming run pipelines/train_vqgan.lua config=M.yaml data=folder|list|paired|fashion_mnist|config ..."
 local a = tt.args.parse(..., train.schema{
   loss = {"string", help = "Lua file returning function(lossconfig, model) -> loss"},
-  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}, help = "fp32 (see below)"},
+  precision = {"string", default = "fp32", choices = {"fp32", "bf16", "int8"}, help = "bf16: convolutions (forward "
+    .. "and backward), linear layers and matmuls in bf16 with f32 accumulation (AMX / AVX512-BF16); weights, "
+    .. "gradients and optimizer state stay f32"},
 }, usage)
--- bf16 training needs the convolutions' backward in bf16, which the VQGAN does not have
-if a.precision ~= "fp32" then
-  error(("precision=%s: the VQGAN trains in fp32 only (its convolutions have no bf16 backward; bf16 training "
-    .. "covers the transformer: train_transformer precision=bf16)"):format(a.precision), 0)
+if a.precision == "int8" then
+  error("precision=int8: int8 weights are for inference; training computes in fp32 or bf16", 0)
 end
 
 local cfg, info = train.start(a, "vqgan")
@@ -57,5 +57,6 @@ local ds, batch = train.dataset(a, cfg, model)
 local loader, lr = train.loader_and_lr(a, ds, batch, cfg.model.base_learning_rate, dist)
 local o = train.options(a, cfg, info)
 o.model, o.loader, o.lr, o.dist = model, loader, lr, dist
+o.precision = a.precision
 train.vqgan(o)
 loader:close()

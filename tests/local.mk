@@ -68,6 +68,11 @@ tests_check_ops_conv_lowp_SOURCES = tests/check_ops_conv_lowp.c
 tests_check_ops_conv_lowp_CFLAGS = $(TEST_CFLAGS)
 tests_check_ops_conv_lowp_LDADD = $(TEST_LDADD)
 TESTS += tests/check_ops_conv_lowp
+check_PROGRAMS += tests/check_ops_conv_prec
+tests_check_ops_conv_prec_SOURCES = tests/check_ops_conv_prec.c
+tests_check_ops_conv_prec_CFLAGS = $(TEST_CFLAGS)
+tests_check_ops_conv_prec_LDADD = $(TEST_LDADD)
+TESTS += tests/check_ops_conv_prec
 
 check_PROGRAMS += tests/check_module
 tests_check_module_SOURCES = tests/check_module.c
@@ -211,7 +216,7 @@ LUA_TESTS += tests/lua/test_bench_precision.lua
 # every pipeline that runs a model takes precision= (bf16 reconstruct, bf16/int8 make_samples, refusals)
 LUA_TESTS += tests/lua/test_pipeline_precision.lua
 LUA_TESTS += tests/lua/test_train_parity.lua
-LUA_TESTS += tests/lua/test_train_bf16.lua
+LUA_TESTS += tests/lua/test_train_bf16.lua tests/lua/test_train_vqgan_bf16.lua
 LUA_TESTS += tests/lua/test_loss_plugins.lua
 LUA_TESTS += tests/lua/test_quantizers.lua
 # f16 / bf16 / f64 checkpoints convert to the model's f32 on bind

@@ -560,11 +560,14 @@ static int l_set_compute_precision(lua_State *L) {
   bool bf = !strcmp(p, "bf16");
   if (!bf && strcmp(p, "fp32")) return luaL_error(L, "set_compute_precision: expected fp32 or bf16, found '%s'", p);
   tt_status s = tt_set_compute_precision(bf ? TT_BF16 : TT_F32);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushstring(L, tt_compute_precision() == TT_BF16 ? "bf16" : "fp32");
   lua_setfield(L, -2, "precision");
   lua_pushstring(L, tt_compute_precision() == TT_BF16 ? tt_gemm_bf16_isa() : "openblas");
   lua_setfield(L, -2, "isa");
+  const char *conv = tt_conv2d_prec_isa(TT_CPU, TT_BF16);
+  lua_pushstring(L, tt_compute_precision() != TT_BF16 ? "f32" : conv ? conv : "f32: no bf16 convolution on this CPU");
+  lua_setfield(L, -2, "conv_isa");
   if (s != TT_OK) {
     lua_pushstring(L, tt_error_message());
     lua_setfield(L, -2, "fallback");

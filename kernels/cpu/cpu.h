@@ -27,6 +27,7 @@ tt_status tt_cpu_register_sort(tt_backend *b);
 tt_status tt_cpu_register_qlinear(tt_backend *b);
 tt_status tt_cpu_register_gemm_bf16(tt_backend *b);
 tt_status tt_cpu_register_conv_lowp(tt_backend *b);
+tt_status tt_cpu_register_conv_dnnl_train(tt_backend *b);
 
 /* The CPU has AMX-BF16 and Linux granted this process the tile state (qlinear.c). */
 bool tt_cpu_amx_bf16_usable(void);

@@ -30,6 +30,7 @@
 #pragma weak tt_cpu_register_qlinear
 #pragma weak tt_cpu_register_gemm_bf16
 #pragma weak tt_cpu_register_conv_lowp
+#pragma weak tt_cpu_register_conv_dnnl_train
 
 #define CACHE_MIN_BYTES (256u << 10)
 #define CACHE_SLOTS 1024
@@ -145,7 +146,7 @@ tt_status tt_cpu_backend_create(tt_backend **out) {
       tt_cpu_register_attention, tt_cpu_register_embedding,   tt_cpu_register_loss,
       tt_cpu_register_quantize,  tt_cpu_register_optim,       tt_cpu_register_compare,
       tt_cpu_register_sort,      tt_cpu_register_qlinear,     tt_cpu_register_gemm_bf16,
-      tt_cpu_register_conv_lowp};
+      tt_cpu_register_conv_lowp, tt_cpu_register_conv_dnnl_train};
   for (size_t i = 0; i < sizeof families / sizeof *families; i++)
     if (families[i]) TT_TRY(families[i](&b));
   *out = &b;

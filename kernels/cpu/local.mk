@@ -7,4 +7,4 @@ host_libtaming_la_SOURCES += \
 	kernels/cpu/random.c kernels/cpu/compare.c kernels/cpu/sort.c kernels/cpu/amx.h
 # bf16 GEMMs of mixed-precision training (AMX / AVX512-BF16); bf16 convolutions through oneDNN
 host_libtaming_la_SOURCES += kernels/cpu/gemm_bf16.c
-host_libtaming_la_SOURCES += kernels/cpu/conv_dnnl.c
+host_libtaming_la_SOURCES += kernels/cpu/conv_dnnl.c kernels/cpu/conv_dnnl_train.c kernels/cpu/nhwc.h

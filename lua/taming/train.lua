@@ -282,6 +282,7 @@ function M.vqgan(o)
   if not L then error("train.vqgan: the model has no loss (mount one with model:add('loss', L))", 0) end
   local dist = o.dist or M.dist()
   local prev_recompute = M.set_recompute(o.recompute, dist.rank == 0)
+  local prev_precision = M.set_precision(o.precision, dist.rank == 0)
   local N = o.accumulate or 1
   local device = o.device or "cpu"
   if o.resume then ckpt.load_weights(o.resume, model, device) end
@@ -344,7 +345,7 @@ function M.vqgan(o)
       end
     end
     step = step + 1
-    run:step_end(step)
+    run:step_end(step, logs["train/aeloss"])
     add_logs(acc, logs, 1)
     acc_n = acc_n + 1
     shown = {{"aeloss", logs["train/aeloss"]},
@@ -376,6 +377,7 @@ function M.vqgan(o)
     end
   end
   tt.set_recompute(prev_recompute)
+  tt.set_compute_precision(prev_precision)
   return run:finish(step), step
 end
 
@@ -391,8 +393,9 @@ end
 
 -- ---- mixed precision ----
 
--- precision = "bf16": the GEMMs of linear layers and matmuls (forward and backward)
--- take bf16 operands and accumulate in f32 (tt.set_compute_precision); weights,
+-- precision = "bf16": the GEMMs of linear layers and matmuls, and the convolutions
+-- (forward and backward; oneDNN where the CPU has AVX512-BF16 or AMX, else f32 with
+-- one line saying so) take bf16 operands and accumulate in f32 (tt.set_compute_precision); weights,
 -- gradients and the optimizer's state stay f32. No loss scaling: bf16 has f32's
 -- exponent range, so gradients do not underflow as they would in f16. A CPU without
 -- a bf16 GEMM trains in fp32 and says so in one line. Returns what to restore.
@@ -408,7 +411,8 @@ function M.set_precision(precision, main)
       io.stderr:write(("taming: precision=%s is not available (%s); training in fp32\n"):format(precision,
         info.fallback))
     elseif precision == "bf16" then
-      print(("precision: bf16 GEMMs (%s), f32 weights, gradients and optimizer state"):format(info.isa))
+      print(("precision: bf16 GEMMs (%s), bf16 convolutions (%s), f32 weights, gradients and optimizer state")
+        :format(info.isa, info.conv_isa))
     end
   end
   return prev, info

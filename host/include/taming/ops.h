@@ -17,6 +17,7 @@
 #include "taming/ops/qlinear.h"
 #include "taming/ops/conv.h"
 #include "taming/ops/conv_lowp.h"
+#include "taming/ops/conv_prec.h"
 #include "taming/ops/resample.h"
 #include "taming/ops/norm.h"
 #include "taming/ops/softmax.h"
