@@ -104,7 +104,10 @@ static tt_status conv2d_backward(tt_node *n, tt_tensor *const *gy, tt_tensor **g
     if (!f) s = tt_last_status();
     if (s == TT_OK && !(rw = tt_tensor_new(TT_F32, 4, n->in[1]->shape, g->device))) s = tt_last_status();
     if (s == TT_OK && want_b && !(rb = tt_tensor_new(TT_F32, 1, n->in[2]->shape, g->device))) s = tt_last_status();
-    if (s == TT_OK) s = f(c->dt, &c->p, c->x, g, rw, rb);
+    tt_tensor *xs = s == TT_OK ? tt_saved_get(c->x) : NULL;   // recomputed when saved without data
+    if (s == TT_OK && !xs) s = tt_last_status();
+    if (s == TT_OK) s = f(c->dt, &c->p, xs, g, rw, rb);
+    tt_tensor_unref(xs);
   } else if (s == TT_OK && (want_w || want_b)) {
     tt_conv2d_bwd_weight_fn f = TT_KERNEL(g->device, conv2d_bwd_weight);
     if (!f) s = tt_last_status();
