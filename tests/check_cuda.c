@@ -201,10 +201,11 @@ static const char *const covered[] = {
 /* CPU kernels with no CUDA twin by design, each with what a CUDA tensor gets
  * instead: the bf16 GEMMs and attention of mixed-precision training (on CUDA the
  * compute-precision switch keeps fp32 and says so), and the oneDNN bf16
- * convolutions (packing a convolution for a CUDA tensor is refused with a message). */
+ * convolutions (packing a convolution for a CUDA tensor is refused with a message;
+ * without conv2d_bf16_fused, tt_conv2d_packed_forward_fused runs its steps as separate ops). */
 static const char *const cpu_only[] = {"gemm_bf16", "gemm_bf16_batched", "gemm_bf16_isa", "attention_fwd_bf16",
-                                       "attention_bwd_bf16", "conv2d_bf16", "conv2d_bf16_cache_free",
-                                       "conv2d_bf16_isa"};
+                                       "attention_bwd_bf16", "conv2d_bf16", "conv2d_bf16_fused",
+                                       "conv2d_bf16_cache_free", "conv2d_bf16_isa"};
 
 static bool is_cpu_only(const char *k) {
   for (size_t j = 0; j < sizeof cpu_only / sizeof *cpu_only; j++)
