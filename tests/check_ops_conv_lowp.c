@@ -157,6 +157,7 @@ END_TEST
 typedef struct {
   int B, ci, co, k, H, W, groups, up;
   bool silu, residual, bias;
+  int extra_pad;   /* padding k/2 + extra_pad on every side */
 } fcase;
 
 static void check_fused(const fcase *c, uint64_t seed) {
@@ -164,8 +165,8 @@ static void check_fused(const fcase *c, uint64_t seed) {
   tt_tensor *w = th_randn(seed + 1, TT_DIMS(c->co, c->ci, c->k, c->k), 1.0f / sqrtf((float)(c->ci * c->k * c->k)));
   tt_tensor *b = c->bias ? th_randn(seed + 2, TT_DIMS(c->co), 0.5f) : NULL;
   tt_tensor *gw = th_randn(seed + 3, TT_DIMS(c->ci), 1.0f), *gb = th_randn(seed + 4, TT_DIMS(c->ci), 0.5f);
-  tt_conv2d_params p = tt_conv2d_params_make(1, c->k / 2);
-  int64_t Ho = c->H * c->up, Wo = c->W * c->up;
+  tt_conv2d_params p = tt_conv2d_params_make(1, c->k / 2 + c->extra_pad);
+  int64_t Ho = c->H * c->up + 2 * c->extra_pad, Wo = c->W * c->up + 2 * c->extra_pad;
   tt_tensor *r = c->residual ? th_randn(seed + 5, TT_DIMS(c->B, c->co, Ho, Wo), 1.0f) : NULL;
   tt_conv2d_packed *pk = tt_conv2d_pack(w, TT_BF16);
   TH_NN(pk);
@@ -211,6 +212,8 @@ START_TEST(test_fused_steps) {
       {2, 24, 8, 1, 9, 7, 4, 2, false, true, true},        /* group norm without SiLU, upsampled */
       {1, 48, 16, 3, 5, 33, 16, 2, true, true, true},
       {1, 16, 16, 1, 3, 3, 0, 1, false, true, false},      /* the residual only */
+      /* a padded 1x1 convolution, which runs in a kernel other than the AMX one (see pick) */
+      {1, 32, 16, 1, 6, 5, 8, 2, true, true, true, 1},
   };
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) check_fused(&v[i], 500 + 10 * i);
 }
