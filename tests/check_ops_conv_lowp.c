@@ -158,7 +158,15 @@ typedef struct {
   int B, ci, co, k, H, W, groups, up;
   bool silu, residual, bias;
   int extra_pad;   /* padding k/2 + extra_pad on every side */
+  bool in_nhwc, out_nhwc;
 } fcase;
+
+static tt_tensor *permuted(tt_tensor *t, int a, int b, int c, int d) {
+  int perm[4] = {a, b, c, d};
+  tt_tensor *v = tt_permute(t, perm), *r = v ? tt_contiguous(v) : NULL;
+  tt_tensor_unref(v);
+  return r;
+}
 
 static void check_fused(const fcase *c, uint64_t seed) {
   tt_tensor *x = th_randn(seed, TT_DIMS(c->B, c->ci, c->H, c->W), 2.0f);
@@ -171,8 +179,14 @@ static void check_fused(const fcase *c, uint64_t seed) {
   tt_conv2d_packed *pk = tt_conv2d_pack(w, TT_BF16);
   TH_NN(pk);
   tt_conv2d_fuse f = {.groups = c->groups, .eps = 1e-6f, .norm_w = c->groups ? gw : NULL,
-                      .norm_b = c->groups ? gb : NULL, .silu = c->silu, .upsample = c->up, .residual = r};
-  tt_tensor *y = tt_conv2d_packed_forward_fused(pk, x, b, &p, &f);
+                      .norm_b = c->groups ? gb : NULL, .silu = c->silu, .upsample = c->up, .residual = r,
+                      .in_nhwc = c->in_nhwc, .out_nhwc = c->out_nhwc};
+  tt_tensor *xin = c->in_nhwc ? permuted(x, 0, 2, 3, 1) : tt_tensor_ref(x);   // [B, H, W, Ci] channels-last
+  TH_NN(xin);
+  tt_tensor *yk = tt_conv2d_packed_forward_fused(pk, xin, b, &p, &f);
+  TH_NN(yk);
+  if (c->out_nhwc) ck_assert_int_eq(yk->shape[3], c->co);
+  tt_tensor *y = c->out_nhwc ? permuted(yk, 0, 3, 1, 2) : tt_tensor_ref(yk);  // back to [B, Co, Ho, Wo]
   TH_NN(y);
   /* the same steps one op at a time */
   tt_tensor *h = c->groups == 0 ? tt_tensor_ref(x)
@@ -193,11 +207,12 @@ static void check_fused(const fcase *c, uint64_t seed) {
   for (int i = 0; i < 4; i++) ck_assert_int_eq(y->shape[i], yf->shape[i]);
   double d_parts = th_max_abs_diff(y, yp), d_f32 = th_max_abs_diff(y, yf);
   ck_assert_msg(d_parts <= 0.02 && d_f32 <= 0.05,
-                "B %d ci %d co %d k %d in %dx%d groups %d silu %d up %d residual %d bias %d: max diff %.3g against the "
-                "ops one by one in bf16 (tolerance 0.02), %.3g against f32 (tolerance 0.05)",
-                c->B, c->ci, c->co, c->k, c->H, c->W, c->groups, c->silu, c->up, c->residual, c->bias, d_parts, d_f32);
+                "B %d ci %d co %d k %d in %dx%d groups %d silu %d up %d residual %d bias %d nhwc in %d out %d: max diff "
+                "%.3g against the ops one by one in bf16 (tolerance 0.02), %.3g against f32 (tolerance 0.05)",
+                c->B, c->ci, c->co, c->k, c->H, c->W, c->groups, c->silu, c->up, c->residual, c->bias, c->in_nhwc,
+                c->out_nhwc, d_parts, d_f32);
   tt_conv2d_packed_free(pk);
-  tt_tensor *t[] = {x, w, b, gw, gb, r, y, h, hu, yp, yf};
+  tt_tensor *t[] = {x, w, b, gw, gb, r, y, h, hu, yp, yf, xin, yk};
   for (size_t i = 0; i < sizeof t / sizeof *t; i++) tt_tensor_unref(t[i]);
 }
 
@@ -214,6 +229,12 @@ START_TEST(test_fused_steps) {
       {1, 16, 16, 1, 3, 3, 0, 1, false, true, false},      /* the residual only */
       /* a padded 1x1 convolution, which runs in a kernel other than the AMX one (see pick) */
       {1, 32, 16, 1, 6, 5, 8, 2, true, true, true, 1},
+      /* channels-last maps between a ResNet block's two convolutions */
+      {1, 64, 64, 3, 32, 32, 32, 1, true, false, true, 0, false, true},
+      {1, 64, 128, 3, 24, 20, 32, 1, true, true, true, 0, true, false},
+      {2, 40, 24, 3, 17, 23, 8, 2, true, false, false, 0, true, true},
+      {1, 48, 16, 3, 5, 33, 16, 1, false, false, true, 0, true, true},
+      {1, 32, 16, 1, 6, 5, 8, 1, true, false, true, 1, true, true},
   };
   for (size_t i = 0; i < sizeof v / sizeof *v; i++) check_fused(&v[i], 500 + 10 * i);
 }
@@ -243,6 +264,12 @@ START_TEST(test_fused_refusals) {
   f = (tt_conv2d_fuse){.upsample = 2, .residual = r};
   ck_assert_ptr_null(tt_conv2d_packed_forward_fused(pk, x, NULL, &p, &f));
   ERROR_CONTAINS("residual must be [1, 8, 16, 16]");
+  f = (tt_conv2d_fuse){.upsample = 1, .residual = r, .out_nhwc = true};
+  ck_assert_ptr_null(tt_conv2d_packed_forward_fused(pk, x, NULL, &p, &f));
+  ERROR_CONTAINS("a residual is added to an NCHW output only");
+  f = (tt_conv2d_fuse){.upsample = 1, .in_nhwc = true};
+  ck_assert_ptr_null(tt_conv2d_packed_forward_fused(pk, x, NULL, &p, &f));
+  ERROR_CONTAINS("expects [B >= 1, H, W, 4]");
   tt_conv2d_packed_free(pk);
   tt_tensor_unref(w); tt_tensor_unref(x); tt_tensor_unref(r); tt_tensor_unref(gw);
 }

@@ -56,9 +56,10 @@ void tt_conv2d_packed_free(tt_conv2d_packed *pk) {
   free(pk);
 }
 
-/* Checks x, bias and p against the pack, for the input x upsampled by up; the output's size in *ho, *wo. */
+/* Checks x (channels-last when nhwc), bias and p against the pack, for the input x upsampled
+ * by up; the output's size in *ho, *wo. */
 static tt_status packed_check(const char *op, const tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias,
-                              const tt_conv2d_params *p, int up, int64_t *ho, int64_t *wo) {
+                              const tt_conv2d_params *p, int up, bool nhwc, int64_t *ho, int64_t *wo) {
   char s1[TT_SHAPE_BUF], s2[TT_SHAPE_BUF];
   if (!pk || !p) return tt_error(TT_ERR_INVALID, "%s: the pack or the params are missing", op);
   tt_tensor *w = pk->w, *args[3] = {x, w, bias ? bias : x};
@@ -70,11 +71,14 @@ static tt_status packed_check(const char *op, const tt_conv2d_packed *pk, tt_ten
     return tt_error(TT_ERR_INVALID, "%s: stride must be >= 1 and padding >= 0, found stride %dx%d, padding "
                     "top %d bottom %d left %d right %d", op, p->stride_h, p->stride_w, p->pad_top, p->pad_bottom,
                     p->pad_left, p->pad_right);
-  int64_t B = x->shape[0], Ci = x->shape[1], H = x->shape[2] * up, W = x->shape[3] * up;
+  int64_t B = x->shape[0], Ci = x->shape[nhwc ? 3 : 1], H = x->shape[nhwc ? 1 : 2] * up,
+          W = x->shape[nhwc ? 2 : 3] * up;
   int64_t Co = w->shape[0], kh = w->shape[2], kw = w->shape[3];
   if (w->shape[1] != Ci || B < 1)
-    return tt_error(TT_ERR_INVALID, "%s: packed weight %s expects [B >= 1, %lld, H, W], found input %s", op,
-                    tt_tensor_shape_str(w, s1, sizeof s1), (long long)w->shape[1], tt_tensor_shape_str(x, s2, sizeof s2));
+    return tt_error(TT_ERR_INVALID, nhwc ? "%s: packed weight %s expects [B >= 1, H, W, %lld], found input %s"
+                                         : "%s: packed weight %s expects [B >= 1, %lld, H, W], found input %s",
+                    op, tt_tensor_shape_str(w, s1, sizeof s1), (long long)w->shape[1],
+                    tt_tensor_shape_str(x, s2, sizeof s2));
   if (bias && (bias->ndim != 1 || bias->shape[0] != Co))
     return tt_error(TT_ERR_INVALID, "%s: bias must be [%lld] for packed weight %s, found %s", op, (long long)Co,
                     tt_tensor_shape_str(w, s1, sizeof s1), tt_tensor_shape_str(bias, s2, sizeof s2));
@@ -89,7 +93,7 @@ static tt_status packed_check(const char *op, const tt_conv2d_packed *pk, tt_ten
 tt_tensor *tt_conv2d_packed_forward(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias, const tt_conv2d_params *p) {
   TT_PROFILE_OP("conv2d_bf16");
   int64_t Ho, Wo;
-  if (packed_check("conv2d_bf16", pk, x, bias, p, 1, &Ho, &Wo) != TT_OK) return NULL;
+  if (packed_check("conv2d_bf16", pk, x, bias, p, 1, false, &Ho, &Wo) != TT_OK) return NULL;
   tt_tensor *w = pk->w;
   tt_conv2d_bf16_fn f = (tt_conv2d_bf16_fn)tt_kernel_cpu_only("conv2d_bf16", x->device, "conv2d_bf16");
   if (!f) return NULL;
@@ -107,7 +111,7 @@ tt_tensor *tt_conv2d_packed_forward(tt_conv2d_packed *pk, tt_tensor *x, tt_tenso
 static tt_status fuse_check(const tt_conv2d_fuse *f, const tt_tensor *x, int64_t Co, int64_t Ho, int64_t Wo) {
   const char *op = "conv2d_bf16_fused";
   char s1[TT_SHAPE_BUF];
-  int64_t Ci = x->shape[1];
+  int64_t Ci = x->shape[f->in_nhwc ? 3 : 1];
   if (f->upsample != 1 && f->upsample != 2)
     return tt_error(TT_ERR_INVALID, "%s: upsample must be 1 or 2, found %d", op, f->upsample);
   if (f->groups < 0 || (f->groups > 0 && Ci % f->groups != 0))
@@ -124,6 +128,7 @@ static tt_status fuse_check(const tt_conv2d_fuse *f, const tt_tensor *x, int64_t
                       (long long)Ci, tt_tensor_shape_str(nw[i], s1, sizeof s1));
   }
   const tt_tensor *r = f->residual;
+  if (r && f->out_nhwc) return tt_error(TT_ERR_INVALID, "%s: a residual is added to an NCHW output only", op);
   if (r) {
     if (tt_check_f32(op, "residual", r)) return tt_last_status();
     if (r->ndim != 4 || r->shape[0] != x->shape[0] || r->shape[1] != Co || r->shape[2] != Ho || r->shape[3] != Wo ||
@@ -138,7 +143,13 @@ static tt_status fuse_check(const tt_conv2d_fuse *f, const tt_tensor *x, int64_t
 /* The fused steps as separate ops, for a backend without the fused kernel. */
 static tt_tensor *fused_by_parts(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias, const tt_conv2d_params *p,
                                  const tt_conv2d_fuse *f) {
+  static const int to_nchw[4] = {0, 3, 1, 2}, to_nhwc[4] = {0, 2, 3, 1};
   tt_tensor *nw = (tt_tensor *)f->norm_w, *nb = (tt_tensor *)f->norm_b;
+  tt_tensor *xt = f->in_nhwc ? tt_permute(x, to_nchw) : NULL;
+  if (f->in_nhwc) {
+    if (!xt) return NULL;
+    x = xt;
+  }
   tt_tensor *h = f->groups == 0 ? tt_tensor_ref(x)
                  : f->silu      ? tt_group_norm_silu(x, f->groups, nw, nb, f->eps)
                                 : tt_group_norm(x, f->groups, nw, nb, f->eps);
@@ -149,10 +160,17 @@ static tt_tensor *fused_by_parts(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *
   }
   tt_tensor *y = h ? tt_conv2d_packed_forward(pk, h, bias, p) : NULL;
   tt_tensor_unref(h);
+  tt_tensor_unref(xt);
   if (y && f->residual) {
     tt_tensor *s = tt_add(y, (tt_tensor *)f->residual);
     tt_tensor_unref(y);
     y = s;
+  }
+  if (y && f->out_nhwc) {
+    tt_tensor *v = tt_permute(y, to_nhwc), *c = v ? tt_contiguous(v) : NULL;
+    tt_tensor_unref(v);
+    tt_tensor_unref(y);
+    y = c;
   }
   return y;
 }
@@ -162,7 +180,7 @@ tt_tensor *tt_conv2d_packed_forward_fused(tt_conv2d_packed *pk, tt_tensor *x, tt
   if (!f) return tt_conv2d_packed_forward(pk, x, bias, p);
   TT_PROFILE_OP("conv2d_bf16_fused");
   int64_t Ho, Wo;
-  if (packed_check("conv2d_bf16_fused", pk, x, bias, p, f->upsample == 2 ? 2 : 1, &Ho, &Wo) != TT_OK ||
+  if (packed_check("conv2d_bf16_fused", pk, x, bias, p, f->upsample == 2 ? 2 : 1, f->in_nhwc, &Ho, &Wo) != TT_OK ||
       fuse_check(f, x, pk->w->shape[0], Ho, Wo) != TT_OK)
     return NULL;
   if (!tt_backend_supports(x->device, "conv2d_bf16_fused")) return fused_by_parts(pk, x, bias, p, f);
@@ -173,7 +191,8 @@ tt_tensor *tt_conv2d_packed_forward_fused(tt_conv2d_packed *pk, tt_tensor *x, tt
   tt_conv2d_fuse fc = *f;
   fc.residual = rc;
   tt_tensor *y = xc && (!bias || bc) && (!f->residual || rc)
-                     ? tt_tensor_new(TT_F32, TT_DIMS(x->shape[0], w->shape[0], Ho, Wo), x->device)
+                     ? (f->out_nhwc ? tt_tensor_new(TT_F32, TT_DIMS(x->shape[0], Ho, Wo, w->shape[0]), x->device)
+                                    : tt_tensor_new(TT_F32, TT_DIMS(x->shape[0], w->shape[0], Ho, Wo), x->device))
                      : NULL;
   tt_status s = y ? k(&pk->cache, p, &fc, xc, w, bc, y) : tt_last_status();
   tt_tensor_unref(xc);

@@ -149,15 +149,16 @@ static dnnl_status_t pick(const dnnl_convolution_desc_t *cd, bool padded_1x1, dn
   return *out ? dnnl_success : dnnl_unimplemented;
 }
 
-/* xs: the shape [B, Ci, H, W] the convolution reads (the input after any upsampling) */
+/* xs: the shape [B, Ci, H, W] the convolution reads (the input after any upsampling), ys the
+ * shape [B, Co, Ho, Wo] it writes, whatever the layouts of the tensors */
 static tt_status plan_make(plan *pl, const tt_conv2d_params *p, const int64_t xs[4], const tt_tensor *w, bool has_bias,
-                           const tt_tensor *y) {
+                           const int64_t ys[4]) {
   tt_status s = TT_OK;
   memset(pl, 0, sizeof *pl);
   pl->B = xs[0], pl->H = xs[2], pl->W = xs[3], pl->p = *p, pl->has_bias = has_bias;
   dnnl_dims_t xd = {xs[0], xs[1], xs[2], xs[3]};
   dnnl_dims_t wd = {w->shape[0], w->shape[1], w->shape[2], w->shape[3]};
-  dnnl_dims_t yd = {y->shape[0], y->shape[1], y->shape[2], y->shape[3]}, bd = {w->shape[0]};
+  dnnl_dims_t yd = {ys[0], ys[1], ys[2], ys[3]}, bd = {w->shape[0]};
   dnnl_dims_t strides = {p->stride_h, p->stride_w}, pad_l = {p->pad_top, p->pad_left},
               pad_r = {p->pad_bottom, p->pad_right};
   dnnl_memory_desc_t src_any, w_any, dst_any, b_md, x_nchw, w_oihw, y_nchw;
@@ -394,18 +395,105 @@ static void nhwc_to_nchw_add_f32(int64_t B, int64_t C, int64_t P, const float *s
       }
 }
 
+/* Channels-last input (conv2d_bf16_fused's in_nhwc): the group norm's coefficients of
+ * x [B, P, C]. Each task sums a run of pixels per channel (f32 lanes, shifted by the
+ * channel's first value) into double partials; the groups are combined from the
+ * channels' means and sums of squared deviations. */
+#define NHWC_RUN 1024
+__attribute__((target(TT_AVX512BF16))) static tt_status norm_coeffs_nhwc(int64_t B, int64_t C, int64_t P,
+                                                                           const tt_conv2d_fuse *f, const float *x,
+                                                                           float *scale, float *shift) {
+  int64_t runs = (P + NHWC_RUN - 1) / NHWC_RUN, G = f->groups, cpg = C / G;
+  double *part = malloc(sizeof(double) * 2 * (size_t)(B * runs * C));
+  if (!part) return tt_error(TT_ERR_NOMEM, "conv2d_bf16_fused: out of memory for the norm's partial sums");
+#pragma omp parallel for schedule(static) collapse(2) if (B * C * P >= 4 * TT_CPU_PAR_MIN)
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t ri = 0; ri < runs; ri++) {
+      const float *xb = x + b * P * C;
+      double *p1 = part + 2 * (b * runs + ri) * C, *p2 = p1 + C;
+      int64_t q0 = ri * NHWC_RUN, q1 = q0 + NHWC_RUN < P ? q0 + NHWC_RUN : P;
+      for (int64_t c0 = 0; c0 < C; c0 += 16) {
+        __mmask16 m = c0 + 16 <= C ? (__mmask16)0xffff : (__mmask16)((1u << (C - c0)) - 1);
+        __m512 k = _mm512_maskz_loadu_ps(m, xb + c0), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps();
+        for (int64_t q = q0; q < q1; q++) {
+          __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, xb + q * C + c0), k);
+          a1 = _mm512_add_ps(a1, d), a2 = _mm512_fmadd_ps(d, d, a2);
+        }
+        float s1[16], s2[16];
+        _mm512_storeu_ps(s1, a1);
+        _mm512_storeu_ps(s2, a2);
+        for (int64_t j = 0; j < 16 && c0 + j < C; j++) p1[c0 + j] = s1[j], p2[c0 + j] = s2[j];
+      }
+    }
+  const float *ws = f->norm_w ? tt_f32(f->norm_w) : NULL, *bs = f->norm_b ? tt_f32(f->norm_b) : NULL;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t g = 0; g < G; g++) {
+      double mean_c[cpg], m2_c[cpg], mu = 0, m2 = 0, n = (double)P;
+      for (int64_t j = 0; j < cpg; j++) {
+        int64_t c = g * cpg + j;
+        double s1 = 0, s2 = 0, k = x[b * P * C + c];
+        for (int64_t ri = 0; ri < runs; ri++) {
+          const double *p1 = part + 2 * (b * runs + ri) * C;
+          s1 += p1[c], s2 += p1[C + c];
+        }
+        mean_c[j] = k + s1 / n;
+        m2_c[j] = s2 - s1 * s1 / n;
+        mu += mean_c[j];
+      }
+      mu /= (double)cpg;
+      for (int64_t j = 0; j < cpg; j++) m2 += m2_c[j] + n * (mean_c[j] - mu) * (mean_c[j] - mu);
+      double var = m2 / (n * (double)cpg);
+      float r = (float)(1.0 / sqrt((var > 0 ? var : 0) + (double)f->eps));
+      for (int64_t j = 0; j < cpg; j++) {
+        int64_t c = g * cpg + j;
+        float a = ws ? r * ws[c] : r;
+        scale[b * C + c] = a;
+        shift[b * C + c] = (bs ? bs[c] : 0.0f) - (float)mu * a;
+      }
+    }
+  free(part);
+  return TT_OK;
+}
+
+/* x f32 [B, H, W, C] -> d bf16 [B, H*u, W*u, C] with the input steps: no transpose, each
+ * pixel's channels in 16-lane blocks */
+__attribute__((target(TT_AVX512BF16))) static void prep_nhwc_bf16(int64_t B, int64_t C, int64_t H, int64_t W, int u,
+                                                                    const float *x, const float *scale,
+                                                                    const float *shift, bool silu, uint16_t *d) {
+  int64_t Wo = W * u;
+#pragma omp parallel for schedule(static) collapse(2) if (B * C * H * W >= 4 * TT_CPU_PAR_MIN)
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++)
+      for (int64_t w = 0; w < W; w++) {
+        const float *xp = x + ((b * H + h) * W + w) * C;
+        for (int64_t c0 = 0; c0 < C; c0 += 16) {
+          __mmask16 m = c0 + 16 <= C ? (__mmask16)0xffff : (__mmask16)((1u << (C - c0)) - 1);
+          __m512 v = _mm512_maskz_loadu_ps(m, xp + c0);
+          if (scale)
+            v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, scale + b * C + c0),
+                                _mm512_maskz_loadu_ps(m, shift + b * C + c0));
+          if (silu) v = silu16(v);
+          __m256i o = (__m256i)_mm512_cvtneps_pbh(v);
+          for (int dy = 0; dy < u; dy++)
+            for (int dx = 0; dx < u; dx++)
+              _mm256_mask_storeu_epi16(d + ((b * H * u + h * u + dy) * Wo + w * u + dx) * C + c0, m, o);
+        }
+      }
+}
+
 /* The same input steps in f32 NCHW, for a primitive that reads another layout (oneDNN's reorder
- * follows): x [B, C, H, W] -> o [B, C, H*u, W*u] */
-static void prep_input_f32(int64_t B, int64_t C, int64_t H, int64_t W, int u, const float *x, const float *scale,
-                           const float *shift, bool silu, float *o) {
+ * follows): x [B, C, H, W] (or [B, H, W, C] when nhwc) -> o [B, C, H*u, W*u] */
+static void prep_input_f32(int64_t B, int64_t C, int64_t H, int64_t W, int u, bool nhwc, const float *x,
+                           const float *scale, const float *shift, bool silu, float *o) {
   int64_t Wo = W * u;
 #pragma omp parallel for schedule(static) collapse(2) if (B * C * H * W >= 4 * TT_CPU_PAR_MIN)
   for (int64_t bc = 0; bc < B * C; bc++)
     for (int64_t h = 0; h < H; h++) {
-      const float *xr = x + (bc * H + h) * W;
+      int64_t b = bc / C, c = bc % C;
       float a = scale ? scale[bc] : 1.0f, sh = scale ? shift[bc] : 0.0f;
       for (int64_t w = 0; w < W; w++) {
-        float v = xr[w] * a + sh;
+        float xv = nhwc ? x[((b * H + h) * W + w) * C + c] : x[(bc * H + h) * W + w];
+        float v = xv * a + sh;
         if (silu) v = v / (1.0f + tt_cpu_expf(-v));
         for (int dy = 0; dy < u; dy++)
           for (int dx = 0; dx < u; dx++) o[(bc * H * u + h * u + dy) * Wo + w * u + dx] = v;
@@ -417,29 +505,37 @@ static tt_status run(plan *pl, const tt_conv2d_fuse *f, const tt_tensor *x, cons
   tt_status s = TT_OK;
 
   int u = f ? f->upsample : 1;
-  bool pre = f && (f->groups > 0 || u > 1);
+  bool in_nhwc = f && f->in_nhwc, out_nhwc = f && f->out_nhwc;
+  bool pre = f && (f->groups > 0 || u > 1 || in_nhwc);
   const float *res = f && f->residual ? tt_f32(f->residual) : NULL;
-  int64_t B = x->shape[0], Ci = x->shape[1], H = x->shape[2], W = x->shape[3], Co = y->shape[1];
-  int64_t P = y->shape[2] * y->shape[3];
+  int64_t B = x->shape[0], Ci = x->shape[in_nhwc ? 3 : 1], H = x->shape[in_nhwc ? 1 : 2],
+          W = x->shape[in_nhwc ? 2 : 3], Co = y->shape[out_nhwc ? 3 : 1];
+  int64_t P = y->shape[out_nhwc ? 1 : 2] * y->shape[out_nhwc ? 2 : 3];
   /* the bf16 input and the f32 output in the primitive's layouts share one scratch buffer, after
-   * the norm's coefficients (2 x B*Ci floats) and, when the primitive reads another layout than
-   * NHWC, the f32 NCHW input after the fused steps */
+   * the norm's coefficients (2 x B*Ci floats), when the primitive reads another layout than
+   * NHWC the f32 NCHW input after the fused steps, and when it writes another layout than a
+   * channels-last output wants, that output in NCHW */
   size_t coef = f && f->groups > 0 ? ((size_t)(2 * B * Ci) * 4 + 63) / 64 * 64 : 0;
   size_t pre_f32 = pre && !pl->src_nhwc ? ((size_t)(B * Ci * H * u * W * u) * 4 + 63) / 64 * 64 : 0;
-  bool src_scratch = pl->src_nhwc || pl->to_src, dst_scratch = pl->dst_nhwc || pl->from_dst;
-  size_t src_off = coef + pre_f32, dst_off = src_off + (src_scratch ? (pl->src_bytes + 63) / 64 * 64 : 0);
+  size_t y_nchw = out_nhwc && !pl->dst_nhwc ? ((size_t)(B * Co * P) * 4 + 63) / 64 * 64 : 0;
+  bool src_scratch = pl->src_nhwc || pl->to_src, dst_scratch = (pl->dst_nhwc && !out_nhwc) || pl->from_dst;
+  size_t src_off = coef + pre_f32 + y_nchw, dst_off = src_off + (src_scratch ? (pl->src_bytes + 63) / 64 * 64 : 0);
   TT_TRY(scratch_reserve(dst_off + (dst_scratch ? pl->dst_bytes : 0)));
   float *scale = coef ? (float *)scratch : NULL, *shift = scale ? scale + B * Ci : NULL;
   float *xin = pre_f32 ? (float *)((char *)scratch + coef) : tt_f32(x);
+  float *yuser = y_nchw ? (float *)((char *)scratch + coef + pre_f32) : tt_f32(y);
   char *sp = src_scratch ? (char *)scratch + src_off : (char *)xin;
-  char *dp = dst_scratch ? (char *)scratch + dst_off : tt_tensor_data(y);
-  if (scale) norm_coeffs(B, Ci, H * W, f, tt_f32(x), scale, shift);
-  if (pre && !pl->src_nhwc) prep_input_f32(B, Ci, H, W, u, tt_f32(x), scale, shift, f->silu, xin);
+  char *dp = dst_scratch ? (char *)scratch + dst_off : y_nchw ? (char *)yuser : (char *)tt_tensor_data(y);
+  if (scale && in_nhwc) TT_TRY(norm_coeffs_nhwc(B, Ci, H * W, f, tt_f32(x), scale, shift));
+  else if (scale) norm_coeffs(B, Ci, H * W, f, tt_f32(x), scale, shift);
+  if (pre && !pl->src_nhwc) prep_input_f32(B, Ci, H, W, u, in_nhwc, tt_f32(x), scale, shift, f->silu, xin);
   DN(dnnl_memory_set_data_handle(pl->x_user, xin), "input memory");
   DN(dnnl_memory_set_data_handle(pl->src, sp), "source memory");
   DN(dnnl_memory_set_data_handle(pl->dst, dp), "output memory");
-  DN(dnnl_memory_set_data_handle(pl->y_user, tt_tensor_data(y)), "output memory");
-  if (pl->src_nhwc) {
+  DN(dnnl_memory_set_data_handle(pl->y_user, yuser), "output memory");
+  if (pl->src_nhwc && in_nhwc) {
+    prep_nhwc_bf16(B, Ci, H, W, u, tt_f32(x), scale, shift, f->silu, (uint16_t *)sp);
+  } else if (pl->src_nhwc) {
     prep_input_bf16(B, Ci, H, W, u, tt_f32(x), scale, shift, f && f->silu, (uint16_t *)sp);
   } else if (pl->to_src) {
     dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, pl->x_user}, {DNNL_ARG_TO, pl->src}};
@@ -454,7 +550,15 @@ static tt_status run(plan *pl, const tt_conv2d_fuse *f, const tt_tensor *x, cons
     DN(dnnl_primitive_execute(pl->from_dst, stream, 2, r), "output reorder");
   }
   DN(dnnl_stream_wait(stream), "convolution");
-  if (pl->dst_nhwc) {
+  if (out_nhwc && y_nchw) {
+    /* the primitive wrote another layout, reordered to NCHW in scratch: to channels-last */
+    float *ys = tt_f32(y);
+#pragma omp parallel for schedule(static) if (B * Co * P >= 4 * TT_CPU_PAR_MIN)
+    for (int64_t bp = 0; bp < B * P; bp++)
+      for (int64_t c = 0; c < Co; c++) ys[bp * Co + c] = yuser[((bp / P) * Co + c) * P + bp % P];
+  } else if (out_nhwc) {
+    /* the primitive wrote y itself */
+  } else if (pl->dst_nhwc) {
     nhwc_to_nchw_add_f32(B, Co, P, (const float *)dp, res, tt_f32(y));
   } else if (res) {
     float *ys = tt_f32(y);
@@ -477,8 +581,10 @@ static tt_status conv_bf16(const char *op, void **cachep, const tt_conv2d_params
   if (w->dtype != TT_BF16 || x->dtype != TT_F32 || y->dtype != TT_F32)
     return tt_error(TT_ERR_INVALID, "%s: expected f32 input, bf16 weights and f32 output, found %s, %s, %s", op,
                     tt_dtype_name(x->dtype), tt_dtype_name(w->dtype), tt_dtype_name(y->dtype));
-  int u = f ? f->upsample : 1;
-  int64_t xs[4] = {x->shape[0], x->shape[1], x->shape[2] * u, x->shape[3] * u};
+  int u = f ? f->upsample : 1, in = f && f->in_nhwc;
+  int64_t xs[4] = {x->shape[0], x->shape[in ? 3 : 1], x->shape[in ? 1 : 2] * u, x->shape[in ? 2 : 3] * u};
+  int out = f && f->out_nhwc;
+  int64_t ys[4] = {y->shape[0], y->shape[out ? 3 : 1], y->shape[out ? 1 : 2], y->shape[out ? 2 : 3]};
   pthread_mutex_lock(&lock);
   tt_status s = TT_OK;
   /* the engine is made on first use, so processes that never convolve in bf16 do not pay for it */
@@ -506,7 +612,7 @@ static tt_status conv_bf16(const char *op, void **cachep, const tt_conv2d_params
     int slot = c->n < MAX_PLANS ? c->n++ : c->next;
     if (slot == c->next) c->next = (c->next + 1) % MAX_PLANS;
     if (c->plans[slot].conv) plan_free(&c->plans[slot]);
-    s = plan_make(&c->plans[slot], p, xs, w, b != NULL, y);
+    s = plan_make(&c->plans[slot], p, xs, w, b != NULL, ys);
     if (s == TT_OK) pl = &c->plans[slot];
     else if (slot == c->n - 1) c->n--;
   }

@@ -89,11 +89,14 @@ static bool vconv_fusable(const tt_vconv *c, tt_tensor *x, const tt_norm_layer *
   return true;
 }
 
-/* c(silu(n(x))) + res (res may be NULL) as one op, where vconv_fusable; in the caller's scope */
-static tt_tensor *norm_swish_conv_fused(const tt_norm_layer *n, const tt_vconv *c, tt_tensor *x, tt_tensor *res) {
+/* c(silu(n(x))) + res (res may be NULL) as one op, where vconv_fusable; x channels-last when
+ * in_nhwc, the result when out_nhwc; in the caller's scope */
+static tt_tensor *norm_swish_conv_fused(const tt_norm_layer *n, const tt_vconv *c, tt_tensor *x, tt_tensor *res,
+                                        bool in_nhwc, bool out_nhwc) {
   const tt_conv2d_layer *l = &c->l;
   tt_conv2d_fuse f = {.groups = n->groups, .eps = n->eps, .norm_w = n->weight ? n->weight->t : NULL,
-                      .norm_b = n->bias ? n->bias->t : NULL, .silu = true, .upsample = 1, .residual = res};
+                      .norm_b = n->bias ? n->bias->t : NULL, .silu = true, .upsample = 1, .residual = res,
+                      .in_nhwc = in_nhwc, .out_nhwc = out_nhwc};
   return tt_conv2d_packed_forward_fused(c->pk, x, l->bias && l->bias->t ? l->bias->t : NULL, &l->p, &f);
 }
 
@@ -228,10 +231,11 @@ tt_tensor *(tt_resblock_forward)(const tt_resblock *b, tt_tensor *x, bool traini
   if (!(b->dropout > 0 && training) && vconv_fusable(&b->conv1, x, &b->norm1, NULL) &&
       vconv_fusable(&b->conv2, x, &b->norm2, NULL) && (!b->has_nin || vconv_fusable(&b->nin_shortcut, x, NULL, NULL))) {
     /* bf16: each norm + swish is done while the convolution's input is written, and the
-     * residual added while its output is read back, so no f32 map is written between them */
-    tt_tensor *h = norm_swish_conv_fused(&b->norm1, &b->conv1, x, NULL);   // [B, Cin, H, W] -> [B, Cout, H, W]
+     * residual added while its output is read back; h, which only conv2 reads, stays
+     * channels-last, so it is neither transposed after conv1 nor before conv2 */
+    tt_tensor *h = norm_swish_conv_fused(&b->norm1, &b->conv1, x, NULL, false, true);   // -> [B, H, W, Cout]
     tt_tensor *sc = b->has_nin ? tt_vconv_forward(&b->nin_shortcut, x) : x;
-    return tt_scope_end(norm_swish_conv_fused(&b->norm2, &b->conv2, h, sc));
+    return tt_scope_end(norm_swish_conv_fused(&b->norm2, &b->conv2, h, sc, true, false));   // -> [B, Cout, H, W]
   }
   tt_tensor *h = tt_norm_swish(&b->norm1, x);                            // [B, Cin, H, W]
   h = tt_scope_replace(h, tt_vconv_forward(&b->conv1, h));        // -> [B, Cout, H, W]

@@ -33,6 +33,10 @@ typedef struct {
   bool silu;                         /* SiLU after the normalisation */
   int upsample;                      /* 1, or 2: x [B,Ci,H,W] is convolved as [B,Ci,2H,2W] */
   const tt_tensor *residual;         /* [B, Co, Ho, Wo] f32 contiguous, or NULL */
+  /* Channels-last maps, for a map that only passes from one fused convolution to the
+   * next: x is [B, H, W, Ci] (in_nhwc) and y [B, Ho, Wo, Co] (out_nhwc, not with a
+   * residual), so the kernel neither transposes the output nor the next input. */
+  bool in_nhwc, out_nhwc;
 } tt_conv2d_fuse;
 
 /* Kernels (x, w, b contiguous; y contiguous and preallocated):
@@ -40,7 +44,8 @@ typedef struct {
  *                           (b may be NULL). *cache is the kernel's state for w (NULL at first;
  *                           the kernel fills it), released by conv2d_bf16_cache_free.
  *   conv2d_bf16_fused:      as conv2d_bf16, with the input and output steps of f (not NULL);
- *                           y's spatial size is that of the upsampled input's convolution.
+ *                           y's spatial size is that of the upsampled input's convolution;
+ *                           x and y channels-last where f says so.
  *                           The same cache as conv2d_bf16.
  *   conv2d_bf16_cache_free: frees what conv2d_bf16 put in a cache (NULL is fine).
  *   conv2d_bf16_isa:        the instruction set conv2d_bf16 uses ("amx-bf16 (oneDNN)",
@@ -64,9 +69,10 @@ TT_API void tt_conv2d_packed_free(tt_conv2d_packed *pk);
 TT_API tt_tensor *tt_conv2d_packed_forward(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias,
                                            const tt_conv2d_params *p);
 /* As tt_conv2d_packed_forward with f's steps before and after (f may be NULL):
- * x [B, Ci, H, W], f->residual [B, Co, Ho, Wo] -> [B, Co, Ho, Wo] f32, where Ho, Wo
- * are those of the convolution of the input upsampled by f->upsample. Where the
- * backend has no fused kernel, the same steps run as separate ops. */
+ * x [B, Ci, H, W] ([B, H, W, Ci] with in_nhwc), f->residual [B, Co, Ho, Wo] ->
+ * [B, Co, Ho, Wo] ([B, Ho, Wo, Co] with out_nhwc) f32, where Ho, Wo are those of the
+ * convolution of the input upsampled by f->upsample. Where the backend has no fused
+ * kernel, the same steps run as separate ops. */
 TT_API tt_tensor *tt_conv2d_packed_forward_fused(tt_conv2d_packed *pk, tt_tensor *x, tt_tensor *bias,
                                                  const tt_conv2d_params *p, const tt_conv2d_fuse *f);
 
