@@ -205,9 +205,11 @@ static const char *const covered[] = {
 
 /* CPU kernels with no CUDA twin by design: the oneDNN convolutions that host/ops/conv.c
  * calls only for CPU tensors (use_prec: on CUDA a conv2d runs cuDNN in f32 under every
- * compute precision; bf16 inference convolutions on CUDA are conv2d_bf16's twin). */
+ * compute precision; bf16 inference convolutions on CUDA are conv2d_bf16's twin), and
+ * the fused bf16 convolution (without conv2d_bf16_fused, tt_conv2d_packed_forward_fused
+ * runs its steps as separate ops: group_norm_silu or upsample, conv2d_bf16, add). */
 static const char *const cpu_only[] = {"conv2d_prec_isa", "conv2d_fwd_prec", "conv2d_bwd_data_prec",
-                                       "conv2d_bwd_weight_prec"};
+                                       "conv2d_bwd_weight_prec", "conv2d_bf16_fused"};
 
 static bool is_cpu_only(const char *k) {
   for (size_t j = 0; j < sizeof cpu_only / sizeof *cpu_only; j++)

@@ -75,6 +75,31 @@ tt_status tt_vconv_declare(tt_vconv *c, tt_paramset *ps, const char *prefix, int
   return tt_conv2d_layer_declare(&c->l, ps, prefix, cin, cout, k, stride, pad, true);
 }
 
+/* True when c runs from its bf16 pack on x with the steps fused around it: the pack is
+ * current and no gradient is wanted through c, x or the other tensors the steps read. */
+static bool vconv_fusable(const tt_vconv *c, tt_tensor *x, const tt_norm_layer *n, tt_tensor *res) {
+  const tt_conv2d_layer *l = &c->l;
+  tt_tensor *w = l->weight->t;
+  if (!c->pk || !w || c->src != w) return false;
+  if (!tt_grad_enabled()) return true;
+  tt_tensor *t[6] = {x, w, l->bias ? l->bias->t : NULL, n && n->weight ? n->weight->t : NULL,
+                     n && n->bias ? n->bias->t : NULL, res};
+  for (int i = 0; i < 6; i++)
+    if (t[i] && tt_requires_grad(t[i])) return false;
+  return true;
+}
+
+/* c(silu(n(x))) + res (res may be NULL) as one op, where vconv_fusable; x channels-last when
+ * in_nhwc, the result when out_nhwc; in the caller's scope */
+static tt_tensor *norm_swish_conv_fused(const tt_norm_layer *n, const tt_vconv *c, tt_tensor *x, tt_tensor *res,
+                                        bool in_nhwc, bool out_nhwc) {
+  const tt_conv2d_layer *l = &c->l;
+  tt_conv2d_fuse f = {.groups = n->groups, .eps = n->eps, .norm_w = n->weight ? n->weight->t : NULL,
+                      .norm_b = n->bias ? n->bias->t : NULL, .silu = true, .upsample = 1, .residual = res,
+                      .in_nhwc = in_nhwc, .out_nhwc = out_nhwc};
+  return tt_conv2d_packed_forward_fused(c->pk, x, l->bias && l->bias->t ? l->bias->t : NULL, &l->p, &f);
+}
+
 tt_tensor *(tt_vconv_forward)(const tt_vconv *c, tt_tensor *x) {
   const tt_conv2d_layer *l = &c->l;
   tt_tensor *w = l->weight->t, *b = l->bias && l->bias->t ? l->bias->t : NULL;
@@ -203,6 +228,15 @@ tt_tensor *(tt_norm_swish)(const tt_norm_layer *n, tt_tensor *x) {
 
 tt_tensor *(tt_resblock_forward)(const tt_resblock *b, tt_tensor *x, bool training, tt_rng *rng) {
   tt_scope_begin();
+  if (!(b->dropout > 0 && training) && vconv_fusable(&b->conv1, x, &b->norm1, NULL) &&
+      vconv_fusable(&b->conv2, x, &b->norm2, NULL) && (!b->has_nin || vconv_fusable(&b->nin_shortcut, x, NULL, NULL))) {
+    /* bf16: each norm + swish is done while the convolution's input is written, and the
+     * residual added while its output is read back; h, which only conv2 reads, stays
+     * channels-last, so it is neither transposed after conv1 nor before conv2 */
+    tt_tensor *h = norm_swish_conv_fused(&b->norm1, &b->conv1, x, NULL, false, true);   // -> [B, H, W, Cout]
+    tt_tensor *sc = b->has_nin ? tt_vconv_forward(&b->nin_shortcut, x) : x;
+    return tt_scope_end(norm_swish_conv_fused(&b->norm2, &b->conv2, h, sc, true, false));   // -> [B, Cout, H, W]
+  }
   tt_tensor *h = tt_norm_swish(&b->norm1, x);                            // [B, Cin, H, W]
   h = tt_scope_replace(h, tt_vconv_forward(&b->conv1, h));        // -> [B, Cout, H, W]
   h = tt_scope_replace(h, tt_norm_swish(&b->norm2, h));
@@ -280,6 +314,13 @@ tt_status tt_upsample_declare(tt_resample *u, tt_paramset *ps, const char *prefi
 
 tt_tensor *(tt_upsample_forward)(const tt_resample *u, tt_tensor *x) {
   tt_scope_begin();
+  if (u->with_conv && vconv_fusable(&u->conv, x, NULL, NULL)) {
+    /* bf16: the nearest upsampling is done while the convolution's input is written */
+    const tt_conv2d_layer *l = &u->conv.l;
+    tt_conv2d_fuse f = {.upsample = 2};
+    return tt_scope_end(tt_conv2d_packed_forward_fused(u->conv.pk, x, l->bias && l->bias->t ? l->bias->t : NULL,
+                                                       &l->p, &f));   // [B,C,H,W] -> [B,C,2H,2W]
+  }
   tt_tensor *h = tt_upsample_nearest(x, 2);   // [B,C,H,W] -> [B,C,2H,2W]
   if (u->with_conv) h = tt_scope_replace(h, tt_vconv_forward(&u->conv, h));
   return tt_scope_end(h);

@@ -144,6 +144,8 @@ static inline tt_tensor *tt_scope_arg_(const tt_tensor *t) { return (tt_tensor *
 #define tt_masked_fill(x, m, ...) \
   TT_SCOPE_2_(tt_masked_fill, x, m, tt_masked_fill(tt_s_a_, tt_s_b_, __VA_ARGS__))
 #define tt_conv2d(x, w, ...) TT_SCOPE_2_(tt_conv2d, x, w, tt_conv2d(tt_s_a_, tt_s_b_, __VA_ARGS__))
+#define tt_conv2d_packed_forward_fused(pk, x, ...) \
+  TT_SCOPE_1_(tt_conv2d_packed_forward_fused, x, tt_conv2d_packed_forward_fused((pk), tt_s_a_, __VA_ARGS__))
 #define tt_contiguous(t) TT_SCOPE_1_(tt_contiguous, t, tt_contiguous(tt_s_a_))
 #define tt_clone(t) TT_SCOPE_1_(tt_clone, t, tt_clone(tt_s_a_))
 #define tt_cast(t, ...) TT_SCOPE_1_(tt_cast, t, tt_cast(tt_s_a_, __VA_ARGS__))
