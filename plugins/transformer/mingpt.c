@@ -31,8 +31,14 @@ typedef struct {
   tt_linear_layer key, query, value, proj, fc, out;
   packed pk[PK_PER_BLOCK];
   tt_param *mask;
-  tt_tensor *k_cache, *v_cache;   /* [B, H, block, d] */
+  tt_tensor *k_cache, *v_cache;   /* [B, H, block, d]: the selected cache slot */
 } block;
+
+/* A KV cache slot that is not selected: its tensors, batch and filled length. */
+typedef struct {
+  tt_tensor **k, **v;   /* [L] each, NULL until the slot is first used */
+  int64_t b, len;
+} kv_slot;
 
 typedef struct {
   int64_t V, T, L, H, E;            /* vocab, block size, layers, heads, width */
@@ -44,6 +50,8 @@ typedef struct {
   tt_norm_layer ln_f;
   block *blocks;
   int64_t cache_b, cache_len;       /* batch and filled length of the KV cache */
+  kv_slot *slots;                   /* [nslots]; slots[cur] is kept in the blocks, not here */
+  int64_t nslots, cur;
   tt_rng rng;
   packed head_pk;
   tt_dtype precision;               /* TT_F32, TT_BF16 or TT_I8 */
@@ -81,11 +89,33 @@ static tt_tensor *linear_fwd(gpt *g, const tt_linear_layer *l, const packed *p, 
   return tt_linear_layer_forward(l, x);
 }
 
-static void free_cache(gpt *g) {
+static void free_slot(gpt *g, kv_slot *s) {
+  for (int64_t l = 0; s->k && l < g->L; l++) {
+    tt_tensor_release(&s->k[l]);
+    tt_tensor_release(&s->v[l]);
+  }
+  free(s->k);
+  free(s->v);
+  *s = (kv_slot){0};
+}
+
+/* frees the selected slot's tensors */
+static void free_selected(gpt *g) {
   for (int64_t l = 0; l < g->L; l++) {
     tt_tensor_release(&g->blocks[l].k_cache);
     tt_tensor_release(&g->blocks[l].v_cache);
   }
+  g->cache_b = g->cache_len = 0;
+}
+
+/* frees every cache slot, leaving one (selected, empty) */
+static void free_cache(gpt *g) {
+  free_selected(g);
+  for (int64_t i = 0; g->slots && i < g->nslots; i++) free_slot(g, &g->slots[i]);
+  free(g->slots);
+  g->slots = NULL;
+  g->nslots = 1;
+  g->cur = 0;
   g->cache_b = g->cache_len = 0;
 }
 
@@ -167,6 +197,7 @@ static tt_status gpt_create(const tt_value *cfg, void **self) {
   if (!g->blocks) { s = tt_error(TT_ERR_NOMEM, "out of memory"); goto fail; }
   if ((s = declare(g)) != TT_OK) goto fail;
   g->rng = tt_rng_make((uint64_t)seed ^ 0x677074ull);
+  g->nslots = 1;
   *self = g;
   return TT_OK;
 fail:
@@ -316,12 +347,12 @@ static tt_status gpt_reset_cache(void *self, const tt_value *args, int nargs, tt
   if (B <= 0) return tt_error(TT_ERR_INVALID, "reset_cache: batch must be positive");
   tt_device dev = g->tok_emb->t ? g->tok_emb->t->device : TT_CPU;
   if (g->cache_b != B || !g->blocks[0].k_cache || g->blocks[0].k_cache->device != dev) {
-    free_cache(g);
+    free_selected(g);
     for (int64_t l = 0; l < g->L; l++) {
       g->blocks[l].k_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
       g->blocks[l].v_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
       if (!g->blocks[l].k_cache || !g->blocks[l].v_cache) {
-        free_cache(g);
+        free_selected(g);
         return tt_error_prefix(tt_last_status(), "reset_cache: ");
       }
     }
@@ -368,6 +399,87 @@ static tt_status gpt_truncate_cache(void *self, const tt_value *args, int nargs,
     return tt_error(TT_ERR_INVALID, "truncate_cache(%lld): the cache holds %lld positions", (long long)n, (long long)g->cache_len);
   g->cache_len = n;
   return TT_OK;
+}
+
+/* Bytes of one KV cache slot for B sequences (keys and values of every layer). */
+static double slot_bytes(const gpt *g, int64_t B) { return 2.0 * (double)g->L * (double)B * (double)g->T * (double)g->E * 4.0; }
+
+/* The memory all cache slots together may take, in MB: TAMING_KV_CACHE_MB, else 4096. */
+static double slot_budget_mb(void) {
+  const char *e = getenv("TAMING_KV_CACHE_MB");
+  char *end = NULL;
+  double v = e && *e ? strtod(e, &end) : 0.0;
+  return e && *e && end && !*end && v > 0 ? v : 4096.0;
+}
+
+/* makes slot i the selected one: the blocks' caches go into the old slot's record */
+static tt_status select_slot(gpt *g, int64_t i) {
+  if (i == g->cur) return TT_OK;
+  kv_slot *to = &g->slots[i], *from = &g->slots[g->cur];
+  if (!from->k) {
+    from->k = calloc((size_t)g->L, sizeof *from->k);
+    from->v = calloc((size_t)g->L, sizeof *from->v);
+    if (!from->k || !from->v) {
+      free(from->k);
+      free(from->v);
+      from->k = from->v = NULL;
+      return tt_error(TT_ERR_NOMEM, "select_cache: out of memory");
+    }
+  }
+  for (int64_t l = 0; l < g->L; l++) {
+    from->k[l] = g->blocks[l].k_cache;
+    from->v[l] = g->blocks[l].v_cache;
+    g->blocks[l].k_cache = to->k ? to->k[l] : NULL;
+    g->blocks[l].v_cache = to->v ? to->v[l] : NULL;
+    if (to->k) to->k[l] = to->v[l] = NULL;
+  }
+  from->b = g->cache_b;
+  from->len = g->cache_len;
+  g->cache_b = to->k ? to->b : 0;
+  g->cache_len = to->k ? to->len : 0;
+  g->cur = i;
+  return TT_OK;
+}
+
+/* cache_slots(n) -> kept: up to n KV caches, as many as the budget allows for the
+ * current batch (at least 1). Slots past the new count are freed; where the
+ * selected slot is one of them, slot 0 is selected first. */
+static tt_status gpt_cache_slots(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t n;
+  TT_TRY(tt_args_check("cache_slots", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "count", &n));
+  if (n < 1) return tt_error(TT_ERR_INVALID, "cache_slots(%lld): need at least 1 slot", (long long)n);
+  double fit = floor(slot_budget_mb() * 1e6 / slot_bytes(g, g->cache_b > 0 ? g->cache_b : 1));
+  if ((double)n > fit) n = fit < 1.0 ? 1 : (int64_t)fit;
+  if (n > g->nslots) {
+    kv_slot *s = realloc(g->slots, sizeof *s * (size_t)n);
+    if (!s) return tt_error(TT_ERR_NOMEM, "cache_slots: out of memory");
+    for (int64_t i = g->slots ? g->nslots : 0; i < n; i++) s[i] = (kv_slot){0};
+    g->slots = s;
+    g->nslots = n;
+  } else if (n < g->nslots) {
+    if (g->cur >= n) TT_TRY(select_slot(g, 0));
+    for (int64_t i = n; i < g->nslots; i++) free_slot(g, &g->slots[i]);
+    g->nslots = n;
+  }
+  rets[0] = tt_value_int(n);
+  *nrets = 1;
+  return TT_OK;
+}
+
+/* select_cache(i): the KV cache slot the next reset_cache, forward_cached,
+ * cache_len and truncate_cache act on; each slot keeps its batch and length */
+static tt_status gpt_select_cache(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t i;
+  TT_TRY(tt_args_check("select_cache", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "slot", &i));
+  if (i < 0 || i >= g->nslots)
+    return tt_error(TT_ERR_INVALID, "select_cache(%lld): there are %lld cache slots (cache_slots(n) sets them)",
+                    (long long)i, (long long)g->nslots);
+  *nrets = 0;
+  return select_slot(g, i);
 }
 
 static const char *precision_name(tt_dtype dt) { return dt == TT_BF16 ? "bf16" : dt == TT_I8 ? "int8" : "fp32"; }
@@ -533,6 +645,8 @@ static const tt_method gpt_methods[] = {
     {"forward_cached", gpt_forward_cached, "tokens [B, T] [, last_only] -> logits of the new tokens"},
     {"cache_len", gpt_cache_len, "-> positions held in the KV cache"},
     {"truncate_cache", gpt_truncate_cache, "n: keep the first n cached positions"},
+    {"cache_slots", gpt_cache_slots, "n: keep up to n KV caches (within TAMING_KV_CACHE_MB) -> how many are kept"},
+    {"select_cache", gpt_select_cache, "i: the KV cache slot the cached calls use"},
     {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked, precision, weight_bytes_per_token}"},
     {"set_precision", gpt_set_precision, "fp32|bf16|int8: weights of the linear layers -> {precision, isa[, fallback]}"},
     {"bind_int8", gpt_bind_int8, "name, q i8 [out, in], scale f32 [out]: a weight from a quantized file"},
