@@ -261,26 +261,41 @@ static tt_tensor *attention_dropout(gpt *g, tt_tensor *q, tt_tensor *k, tt_tenso
   return tt_matmul(tt_dropout(p, g->attn_pdrop, true, &g->rng), v);
 }
 
-/* y [B, H, T, d] over the keys and values cached so far, after writing this step's
- * k, v [B, H, T, d] at positions [offset, offset + T) of the layer's cache (caller's scope) */
+/* y [B, H, Tq, d] over the keys and values cached so far, after writing this step's
+ * k, v [B, H, T, d] at positions [offset, offset + T) of the layer's cache; q holds
+ * the last Tq <= T of those positions (caller's scope) */
 static tt_tensor *cached_attention(block *b, tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_attention_params *ap,
                                    int64_t offset) {
   if (!q || !k || !v) return NULL;
-  int64_t T = q->shape[2];
+  int64_t T = k->shape[2];
   tt_tensor *ks = tt_slice(b->k_cache, 2, offset, offset + T, 1), *vs = tt_slice(b->v_cache, 2, offset, offset + T, 1);
   if (!ks || !vs || tt_copy_(ks, k) != TT_OK || tt_copy_(vs, v) != TT_OK) return NULL;
-  ap->q_offset = offset;
+  ap->q_offset = offset + T - q->shape[2];
   return tt_attention(q, tt_slice(b->k_cache, 2, 0, offset + T, 1), tt_slice(b->v_cache, 2, 0, offset + T, 1), ap);
 }
 
 /* One block on x [B, T, E]. With `cached`, keys/values of these T tokens are written
  * at positions [offset, offset + T) of the layer's cache and attention runs over
- * everything cached so far. */
-static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int64_t offset) {
+ * everything cached so far; with `last` too, only the last token goes on past
+ * the keys and values (the last block when only the last logits are wanted):
+ * -> [B, 1, E]. */
+static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, bool last, int64_t offset) {
   bool drop = g->training && g->resid_pdrop > 0;
   tt_attention_params ap = {(float)(1.0 / sqrt((double)(g->E / g->H))), true, 0, g->n_unmasked};
   tt_scope_begin();
   tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);                       // [B, T, E]
+  if (cached && last && x && x->shape[1] > 1) {
+    int64_t T = x->shape[1];
+    x = tt_slice(x, 1, T - 1, T, 1);                                             // [B, 1, E]
+    tt_tensor *k = split_heads(g, linear_fwd(g, &b->key, &b->pk[PK_KEY], h));     // [B, H, T, d]
+    tt_tensor *v = split_heads(g, linear_fwd(g, &b->value, &b->pk[PK_VALUE], h));
+    h = h ? tt_slice(h, 1, T - 1, T, 1) : NULL;                                  // [B, 1, E]
+    tt_tensor *q = split_heads(g, linear_fwd(g, &b->query, &b->pk[PK_QUERY], h)); // [B, H, 1, d]
+    tt_tensor *y = cached_attention(b, q, k, v, &ap, offset);                    // [B, H, 1, d]
+    tt_tensor *x1 = tt_add(x, linear_fwd(g, &b->proj, &b->pk[PK_PROJ], merge_heads(g, y)));   // [B, 1, E]
+    tt_tensor *f = linear_fwd(g, &b->fc, &b->pk[PK_FC], tt_layer_norm_layer_forward(&b->ln2, x1));
+    return tt_scope_end(tt_add(x1, linear_fwd(g, &b->out, &b->pk[PK_OUT], tt_gelu(f))));
+  }
   tt_tensor *q = split_heads(g, linear_fwd(g, &b->query, &b->pk[PK_QUERY], h));  // [B, H, T, d]
   tt_tensor *k = split_heads(g, linear_fwd(g, &b->key, &b->pk[PK_KEY], h));
   tt_tensor *v = split_heads(g, linear_fwd(g, &b->value, &b->pk[PK_VALUE], h));
@@ -317,9 +332,11 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
   if (emb) x = tt_cat(2, (tt_tensor *[]){emb, x}, 1);                                    // [B, T0+T, E]
   x = tt_add(x, tt_slice(g->pos_emb->t, 1, offset, offset + T, 1));                       // + pos_emb [1, T, E]
   if (g->training && g->embd_pdrop > 0) x = tt_dropout(x, g->embd_pdrop, true, &g->rng);
-  for (int64_t l = 0; l < g->L; l++)
-    x = tt_scope_replace(x, tt_scope_own(block_forward(g, &g->blocks[l], x, cached, offset)));
-  if (last_only) x = tt_slice(x, 1, T - 1, T, 1);                                         // [B, 1, E]
+  for (int64_t l = 0; l < g->L; l++) {
+    bool last = last_only && l == g->L - 1;
+    x = tt_scope_replace(x, tt_scope_own(block_forward(g, &g->blocks[l], x, cached, last, offset)));
+  }
+  if (last_only && x && x->shape[1] > 1) x = tt_slice(x, 1, x->shape[1] - 1, x->shape[1], 1);   // [B, 1, E]
   tt_tensor *h = tt_layer_norm_layer_forward(&g->ln_f, x);
   tt_linear_layer head = {g->head, NULL};
   return tt_scope_end(linear_fwd(g, &head, &g->head_pk, h));                            // [B, T, V]
