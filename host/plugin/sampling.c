@@ -303,7 +303,8 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
   int64_t nslots = 1, want = o->cache_slots > 0 ? o->cache_slots : W - ww + 1;
   if (s == TT_OK && o->use_cache && want > 1) s = tt_transformer_cache_slots(gpt, want, &nslots);
   /* per slot: the window it holds and how many of its image tokens are cached */
-  int64_t *slot_i0 = malloc(sizeof(int64_t) * 3 * (size_t)nslots), *slot_j0 = slot_i0 + nslots, *slot_fed = slot_j0 + nslots;
+  int64_t *slot_i0 = malloc(sizeof(int64_t) * 3 * (size_t)nslots);
+  int64_t *slot_j0 = slot_i0 + nslots, *slot_fed = slot_j0 + nslots;
   if (s == TT_OK && !slot_i0) s = tt_error(TT_ERR_NOMEM, "sample_window: out of memory");
   for (int64_t k = 0; slot_i0 && k < nslots; k++) slot_i0[k] = slot_j0[k] = slot_fed[k] = -1;
   int64_t cur = 0, nfed = 0;   /* the selected slot; tokens fed so far */

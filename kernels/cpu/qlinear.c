@@ -168,10 +168,9 @@ __attribute__((target(TT_AVX512), always_inline)) static inline void transpose16
 
 /* y rows [m0, m0 + 16) (only those < M are written) for weight rows [n0, n0 + 64k) */
 /* wn: bf16 rows [n0, n0 + 16 * nblocks) of the weights, row stride Kp; y = C (* scale) + bias */
-__attribute__((target("amx-tile,amx-bf16," TT_AVX512))) static void amx_block(int64_t n0, int nblocks, int64_t m0, int64_t M,
-                                                                   const uint32_t *xv, int64_t Kp, const uint16_t *wn,
-                                                                   const float *scale, const float *bias, float *y,
-                                                                   int64_t ldy) {
+__attribute__((target("amx-tile,amx-bf16," TT_AVX512))) static void
+amx_block(int64_t n0, int nblocks, int64_t m0, int64_t M, const uint32_t *xv, int64_t Kp, const uint16_t *wn,
+          const float *scale, const float *bias, float *y, int64_t ldy) {
   float c[16 * 16] __attribute__((aligned(64)));
   int64_t steps = Kp / 32, ldw = Kp * 2;
   const uint32_t *xm = xv + (m0 / 16) * steps * 256;   /* this m-tile's B tiles, 1 KiB per k-step */

@@ -419,14 +419,21 @@ static tt_status gpt_truncate_cache(void *self, const tt_value *args, int nargs,
 }
 
 /* Bytes of one KV cache slot for B sequences (keys and values of every layer). */
-static double slot_bytes(const gpt *g, int64_t B) { return 2.0 * (double)g->L * (double)B * (double)g->T * (double)g->E * 4.0; }
+static double slot_bytes(const gpt *g, int64_t B) {
+  return 2.0 * (double)g->L * (double)B * (double)g->T * (double)g->E * 4.0;
+}
 
 /* The memory all cache slots together may take, in MB: TAMING_KV_CACHE_MB, else 4096. */
-static double slot_budget_mb(void) {
+static tt_status slot_budget_mb(double *mb) {
   const char *e = getenv("TAMING_KV_CACHE_MB");
+  *mb = 4096.0;
+  if (!e || !*e) return TT_OK;
   char *end = NULL;
-  double v = e && *e ? strtod(e, &end) : 0.0;
-  return e && *e && end && !*end && v > 0 ? v : 4096.0;
+  double v = strtod(e, &end);
+  if (!end || *end || !(v > 0) || !isfinite(v))
+    return tt_error(TT_ERR_INVALID, "cache_slots: TAMING_KV_CACHE_MB must be a positive number of MB, found '%s'", e);
+  *mb = v;
+  return TT_OK;
 }
 
 /* makes slot i the selected one: the blocks' caches go into the old slot's record */
@@ -467,7 +474,9 @@ static tt_status gpt_cache_slots(void *self, const tt_value *args, int nargs, tt
   TT_TRY(tt_args_check("cache_slots", nargs, 1, 1));
   TT_TRY(tt_value_as_int(&args[0], "count", &n));
   if (n < 1) return tt_error(TT_ERR_INVALID, "cache_slots(%lld): need at least 1 slot", (long long)n);
-  double fit = floor(slot_budget_mb() * 1e6 / slot_bytes(g, g->cache_b > 0 ? g->cache_b : 1));
+  double mb;
+  TT_TRY(slot_budget_mb(&mb));
+  double fit = floor(mb * 1e6 / slot_bytes(g, g->cache_b > 0 ? g->cache_b : 1));
   if ((double)n > fit) n = fit < 1.0 ? 1 : (int64_t)fit;
   if (n > g->nslots) {
     kv_slot *s = realloc(g->slots, sizeof *s * (size_t)n);

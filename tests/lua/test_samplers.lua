@@ -321,4 +321,30 @@ test("inpaint_keeps_every_unmasked_code", function()
   end
 end)
 
+-- the KV cache slots stay within TAMING_KV_CACHE_MB, and a bad value is a one-line error
+test("kv_cache_slots_budget", function()
+  local script = tmp .. "/slots.lua"
+  local f = assert(io.open(script, "w"))
+  f:write(([[
+local tt = require "taming"
+local m = tt.load("%s/transformer.safetensors", {config = "%s/transformer.yaml"})
+m.transformer:reset_cache(2)
+print("kept " .. m.transformer:cache_slots(6))
+]]):format(M, M))
+  f:close()
+  local function kept(env)
+    local status, out = T.sh(("%s %s run %s"):format(env, T.taming(), script))
+    return status, out
+  end
+  local status, out = kept("")
+  T.eq("default budget: exit status (" .. out .. ")", status, 0)
+  T.ok("default budget keeps 6: " .. out, out:find("kept 6", 1, true))
+  status, out = kept("TAMING_KV_CACHE_MB=0.000001")
+  T.ok("tiny budget keeps 1: " .. out, status == 0 and out:find("kept 1", 1, true))
+  status, out = kept("TAMING_KV_CACHE_MB=lots")
+  T.ok("bad budget fails", status ~= 0)
+  T.ok("bad budget message: " .. out, out:find("TAMING_KV_CACHE_MB must be a positive number of MB, found 'lots'", 1, true))
+  T.ok("one line: " .. out, select(2, out:gsub("\n", "")) <= 1)
+end)
+
 os.exit(T.run("samplers", tests))
