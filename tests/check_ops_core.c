@@ -4,6 +4,9 @@
 #include <math.h>
 #include <string.h>
 #include "testhelp.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct { tt_unary_op op; float a, b; } unary_case;
 static tt_tensor *f_unary(tt_tensor *const *in, void *ud) {
@@ -171,6 +174,52 @@ START_TEST(test_matmul_values_and_grads) {
 }
 END_TEST
 
+/* x [M, K] W [N, K]^T + b in double, against tt_linear: the few-row products of
+ * decoding (gemm.c's rows_nt on AVX-512), with every tail of the tiles: M not a
+ * multiple of 4, N not of 8 or 16, K not of 16 */
+START_TEST(test_linear_few_rows) {
+  const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 13, 16, 17}, Ns[] = {1, 3, 8, 21, 37}, Ks[] = {1, 7, 16, 17, 40};
+  for (size_t im = 0; im < 9; im++)
+    for (size_t in = 0; in < 5; in++)
+      for (size_t ik = 0; ik < 5; ik++) {
+        int64_t M = Ms[im], N = Ns[in], K = Ks[ik];
+        tt_tensor *x = th_randn(700 + im, TT_DIMS(M, K), 1.0f), *w = th_randn(710 + in, TT_DIMS(N, K), 1.0f);
+        tt_tensor *b = th_randn(720 + ik, TT_DIMS(N), 1.0f);
+        tt_tensor *y = tt_linear(x, w, b), *y0 = tt_linear(x, w, NULL);
+        ck_assert_ptr_nonnull(y);
+        ck_assert_ptr_nonnull(y0);
+        double worst = 0;
+        for (int64_t m = 0; m < M; m++)
+          for (int64_t n = 0; n < N; n++) {
+            double d = 0;
+            for (int64_t k = 0; k < K; k++) d += (double)tt_f32(x)[m * K + k] * tt_f32(w)[n * K + k];
+            double e0 = fabs(tt_f32(y0)[m * N + n] - d), e = fabs(tt_f32(y)[m * N + n] - (d + tt_f32(b)[n]));
+            worst = fmax(worst, fmax(e, e0));
+          }
+        ck_assert_msg(worst < 1e-5 * (K + 1), "linear [%lld, %lld] x [%lld, %lld]^T: max error %g", (long long)M,
+                      (long long)K, (long long)N, (long long)K, worst);
+        tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(b); tt_tensor_unref(y); tt_tensor_unref(y0);
+      }
+}
+END_TEST
+
+/* a product big enough to split over the threads gives the same bits on one thread */
+START_TEST(test_linear_few_rows_thread_count) {
+#ifdef _OPENMP
+  tt_tensor *x = th_randn(730, TT_DIMS(16, 1000), 1.0f), *w = th_randn(731, TT_DIMS(300, 1000), 1.0f);
+  int prev = omp_get_max_threads();
+  tt_tensor *y = tt_linear(x, w, NULL);
+  omp_set_num_threads(1);
+  tt_tensor *y1 = tt_linear(x, w, NULL);
+  omp_set_num_threads(prev);
+  ck_assert_ptr_nonnull(y);
+  ck_assert_ptr_nonnull(y1);
+  ck_assert_msg(!memcmp(tt_f32(y), tt_f32(y1), sizeof(float) * 16 * 300), "results depend on the thread count");
+  tt_tensor_unref(x); tt_tensor_unref(w); tt_tensor_unref(y); tt_tensor_unref(y1);
+#endif
+}
+END_TEST
+
 static tt_tensor *f_dropout(tt_tensor *const *in, void *ud) {
   tt_rng r = tt_rng_make(99);   /* the same mask every evaluation */
   return tt_dropout(in[0], 0.3f, true, &r);
@@ -204,6 +253,8 @@ int main(void) {
   tcase_add_test(tc, test_shape_grads);
   tcase_add_test(tc, test_reduce_values_and_grads);
   tcase_add_test(tc, test_matmul_values_and_grads);
+  tcase_add_test(tc, test_linear_few_rows);
+  tcase_add_test(tc, test_linear_few_rows_thread_count);
   tcase_add_test(tc, test_dropout);
   suite_add_tcase(s, tc);
   return th_run(s);

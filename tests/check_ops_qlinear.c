@@ -150,7 +150,8 @@ static void check_shape(tt_dtype dt, int64_t M, int64_t N, int64_t K, bool bias,
 
 /* M >= 8 takes the AMX path where there is one: whole and partial 16-row tiles, 1-4 blocks
  * of 16 weight rows per pass and a tail of rows past the last whole block */
-static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 17, 40}, Ns[] = {1, 3, 4, 17, 64, 80, 131}, Ks[] = {1, 31, 32, 100, 1024};
+static const int64_t Ms[] = {1, 2, 3, 4, 5, 8, 16, 17, 40, 101}, Ns[] = {1, 3, 4, 17, 64, 80, 131},
+                     Ks[] = {1, 31, 32, 100, 1024};
 
 START_TEST(test_bf16_against_reference) {
   if (!have(TT_BF16)) return;

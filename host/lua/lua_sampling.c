@@ -118,7 +118,9 @@ static int l_sample(lua_State *L) {
 
 /* tt.sample_window{gpt=, sampler=plugin|function, grid=[B,H,W] (filled in place), cond_grid=, cond_tokens=,
  *                  window={16,16}, anchor={8,8}, start=0, cache=true, vocab_limit=,
- *                  mask=[B,H,W] (0: keep the grid's token, else sample)} */
+ *                  mask=[B,H,W] (0: keep the grid's token, else sample),
+ *                  cache_slots=0 (KV caches kept for windows met again; 0: one per window column)}
+ * -> the number of tokens per sequence that went through the model */
 static int l_sample_window(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -133,10 +135,15 @@ static int l_sample_window(lua_State *L) {
   o.start = tt_lua_opt_field_int(L, 1, "start", 0);
   o.use_cache = tt_lua_opt_field_bool(L, 1, "cache", 1);
   o.vocab_limit = tt_lua_opt_field_int(L, 1, "vocab_limit", 0);
+  o.cache_slots = tt_lua_opt_field_int(L, 1, "cache_slots", 0);
+  if (o.cache_slots < 0) return luaL_error(L, "sample_window: cache_slots must be 0 (automatic) or more");
+  int64_t fed = 0;
+  o.tokens_fed = &fed;
   if (tt_sample_window(gpt, sampler, grid, field_tensor(L, "cond_grid", false), field_tensor(L, "cond_tokens", false),
                        &o) != TT_OK)
     return tt_lua_fail(L);
-  return 0;
+  lua_pushinteger(L, (lua_Integer)fed);
+  return 1;
 }
 
 void tt_lua_open_sampling(lua_State *L, int module) {

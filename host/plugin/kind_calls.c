@@ -152,6 +152,24 @@ tt_status tt_transformer_truncate_cache(tt_instance *t, int64_t n) {
   return call_none(t, "truncate_cache", &a, 1);
 }
 
+tt_status tt_transformer_cache_slots(tt_instance *t, int64_t n, int64_t *kept) {
+  *kept = 1;
+  if (!tt_instance_method(t, "cache_slots")) return TT_OK;
+  tt_value a = tt_value_int(n), rets[TT_MAX_RETS];
+  int nr = 0;
+  TT_TRY(tt_instance_call(t, "cache_slots", &a, 1, rets, &nr));
+  tt_status s = nr >= 1 && tt_value_as_int(&rets[0], "kept", kept) == TT_OK && *kept >= 1 && *kept <= n
+                    ? TT_OK
+                    : broke(t, "cache_slots", "an integer in [1, n]", nr ? &rets[0] : NULL);
+  clear_rets(rets, nr);
+  return s;
+}
+
+tt_status tt_transformer_select_cache(tt_instance *t, int64_t i) {
+  tt_value a = tt_value_int(i);
+  return call_none(t, "select_cache", &a, 1);
+}
+
 /* ---- cond, permuter, quantizer ---- */
 
 tt_status tt_cond_encode(tt_instance *c, const tt_value *input, tt_tensor **quant, tt_tensor **indices) {

@@ -44,6 +44,8 @@ static const tt_kind_method transformer_m[] = {
     {"forward_cached", 1, "tokens [B, T] [, last_only] -> logits [B, 1|T, V]"},
     {"cache_len", OPT, "-> positions in the KV cache"},
     {"truncate_cache", OPT, "n: keep the first n cached positions"},
+    {"cache_slots", 2, "n: keep up to n KV caches -> how many are kept"},
+    {"select_cache", 2, "i: the KV cache slot the cached calls use"},
     {"info", OPT, "-> {vocab_size, block_size, ...}"},
     END};
 static const tt_kind_method discriminator_m[] = {{"forward", REQ, "x [B, C, H, W] -> logits [B, 1, h, w]"}, END};

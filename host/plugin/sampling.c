@@ -295,19 +295,36 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
   }
   tt_status s = TT_OK;
   if (o->use_cache) s = tt_transformer_reset_cache(gpt, B);
-  /* the window in the cache and how many of its image tokens the cache holds */
-  int64_t cur_i0 = -1, cur_j0 = -1, fed = -1;
+  /* One KV cache per window column position j0 (as many as the model keeps):
+   * rows of cells that share the window's top row i0 come back to the same
+   * windows, whose prefixes (condition crop, then the image tokens before the
+   * new one, all filled earlier in raster order and never changed) are still
+   * cached; only the window row sampled since is new, not the whole prefix. */
+  int64_t nslots = 1, want = o->cache_slots > 0 ? o->cache_slots : W - ww + 1;
+  if (s == TT_OK && o->use_cache && want > 1) s = tt_transformer_cache_slots(gpt, want, &nslots);
+  /* per slot: the window it holds and how many of its image tokens are cached */
+  int64_t *slot_i0 = malloc(sizeof(int64_t) * 3 * (size_t)nslots);
+  int64_t *slot_j0 = slot_i0 + nslots, *slot_fed = slot_j0 + nslots;
+  if (s == TT_OK && !slot_i0) s = tt_error(TT_ERR_NOMEM, "sample_window: out of memory");
+  for (int64_t k = 0; slot_i0 && k < nslots; k++) slot_i0[k] = slot_j0[k] = slot_fed[k] = -1;
+  int64_t cur = 0, nfed = 0;   /* the selected slot; tokens fed so far */
   int64_t start = o->start < 0 ? 0 : o->start;
   for (int64_t cell = start; s == TT_OK && cell < H * W; cell++) {
     if (all_kept(mask, B, H * W, cell)) continue;        /* fed with the next sampled cell of this window */
     int64_t i = cell / W, j = cell % W;
     int64_t i0 = clamp64(i - o->anchor_h, 0, H - wh), j0 = clamp64(j - o->anchor_w, 0, W - ww);
     int64_t pos = (i - i0) * ww + (j - j0);              /* window position of the new token */
+    int64_t slot = j0 % nslots;
+    if (slot != cur) {
+      s = tt_transformer_select_cache(gpt, slot);
+      if (s != TT_OK) break;
+      cur = slot;
+    }
     tt_tensor *feed = NULL, *logits = NULL, *tok = NULL;
-    bool cached = o->use_cache && i0 == cur_i0 && j0 == cur_j0 && fed < pos;
+    bool cached = o->use_cache && i0 == slot_i0[slot] && j0 == slot_j0[slot] && slot_fed[slot] < pos;
     if (cached) {
-      /* the window did not move: the tokens filled since the last forward are new */
-      feed = window_tokens(grid, i0, j0, ww, fed, pos - fed);
+      /* a window held in this slot: the tokens filled since its last forward are new */
+      feed = window_tokens(grid, i0, j0, ww, slot_fed[slot], pos - slot_fed[slot]);
     } else {
       /* a new window: condition crop (and fixed prefix), then the image tokens before pos */
       tt_tensor *img = pos > 0 ? window_tokens(grid, i0, j0, ww, 0, pos) : NULL;
@@ -324,6 +341,7 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     }
     if (!feed) s = tt_last_status();
     if (s == TT_OK) s = step_logits(gpt, feed, o->use_cache, &logits);
+    if (s == TT_OK) nfed += feed->shape[1];
     tt_tensor_unref(feed);
     if (s == TT_OK) s = draw(&ts, logits, o->vocab_limit, &tok);
     tt_tensor_unref(logits);
@@ -331,10 +349,18 @@ tt_status tt_sample_window(tt_instance *gpt, tt_instance *sampler, tt_tensor *gr
     for (int64_t b = 0; b < B; b++)
       if (!mask || tt_i64(mask)[b * H * W + cell]) tt_i64(grid)[(b * H + i) * W + j] = tt_i64(tok)[b];
     tt_tensor_unref(tok);
-    cur_i0 = i0;
-    cur_j0 = j0;
-    fed = pos;   /* tokens up to pos-1 are in the cache; pos is filled but not fed yet */
+    slot_i0[slot] = i0;
+    slot_j0[slot] = j0;
+    slot_fed[slot] = pos;   /* tokens up to pos-1 are in the cache; pos is filled but not fed yet */
   }
+  /* the extra caches go; the model keeps one */
+  if (nslots > 1) {
+    int64_t one;
+    tt_status s2 = tt_transformer_cache_slots(gpt, 1, &one);
+    if (s == TT_OK) s = s2;
+  }
+  free(slot_i0);
+  if (o->tokens_fed) *o->tokens_fed = nfed;
   tt_tensor_unref(cg);
   tt_tensor_unref(ct);
   tt_tensor_unref(mask);

@@ -6,9 +6,24 @@
  * (OpenMP's and OpenBLAS's pthreads) busy-waiting on the same two cores cost
  * more than the arithmetic of small layers; one pool does not. Splitting by
  * output blocks also keeps every element's summation order, so results do not
- * depend on the thread count. A one-row product runs as sgemv. */
+ * depend on the thread count. A one-row product runs as sgemv.
+ *
+ * Linear layers at inference, C = A B^T with few rows in A (decoding one token,
+ * or a batch of up to 16 sequences), are bound by streaming B, the weights:
+ * sgemv reads them once but stops short of the memory's bandwidth (no prefetch
+ * ahead of 4 KB rows), and sgemm packs all of B into its own layout on every
+ * call, an extra read and write of every weight. Where the CPU has AVX-512 they
+ * run in rows_nt instead: B is read in place, once per call, in tiles of 4 or 8
+ * of its rows that stay in registers against up to 4 rows of A, with the next
+ * tile prefetched; blocks of 16 B rows are split across threads and every A row
+ * meets a block while it is hot in L2. Each output is one dot product in a fixed
+ * k order, so results do not depend on the thread count either.
+ * TAMING_CPU_ISA=generic hides it (OpenBLAS only). */
 #include "config.h"
 #include <cblas.h>
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -56,6 +71,100 @@ static int max_threads(void) {
 #endif
 }
 
+/* ---- few rows times B^T on AVX-512 ---- */
+
+#define TT_AVX512 "avx512f,avx512bw,avx512vl,avx512dq,fma"
+/* rows of A up to which rows_nt beats sgemm: measured on the GPT's shapes
+ * ([M, 1024] x [1024|3072|4096, 1024]^T and [M, 4096] x [1024, 4096]^T) */
+#define NT_MAX_ROWS 16
+
+static bool nt_ok;   /* the CPU has AVX-512 and TAMING_CPU_ISA does not hide it */
+
+/* R rows of B [., K] against G rows of A [., K] -> out[r][g] = dot(B_r, A_g) */
+__attribute__((target(TT_AVX512), always_inline)) static inline void
+tile_nt(const int R, const int G, const float *b, int64_t ldb, const float *a, int64_t lda, int64_t K,
+        float out[8][4]) {
+  __m512 acc[8][4];
+  for (int r = 0; r < R; r++)
+    for (int g = 0; g < G; g++) acc[r][g] = _mm512_setzero_ps();
+  int64_t k = 0;
+  for (; k + 16 <= K; k += 16) {
+    __m512 bv[8];
+    /* the next tile's rows, one tile ahead: rows of 4-16 KB end before the
+     * hardware prefetcher has found them */
+    for (int r = 0; r < R; r++) _mm_prefetch((const char *)(b + (R + r) * ldb + k), _MM_HINT_T0);
+    for (int r = 0; r < R; r++) bv[r] = _mm512_loadu_ps(b + r * ldb + k);
+    for (int g = 0; g < G; g++) {
+      __m512 av = _mm512_loadu_ps(a + g * lda + k);
+      for (int r = 0; r < R; r++) acc[r][g] = _mm512_fmadd_ps(av, bv[r], acc[r][g]);
+    }
+  }
+  if (k < K) {
+    __mmask16 mk = (__mmask16)((1u << (K - k)) - 1);
+    __m512 bv[8];
+    for (int r = 0; r < R; r++) bv[r] = _mm512_maskz_loadu_ps(mk, b + r * ldb + k);
+    for (int g = 0; g < G; g++) {
+      __m512 av = _mm512_maskz_loadu_ps(mk, a + g * lda + k);
+      for (int r = 0; r < R; r++) acc[r][g] = _mm512_fmadd_ps(av, bv[r], acc[r][g]);
+    }
+  }
+  for (int r = 0; r < R; r++)
+    for (int g = 0; g < G; g++) out[r][g] = _mm512_reduce_add_ps(acc[r][g]);
+}
+
+/* columns [n0, n1) of C [M, N] = alpha A [M, K] B[N, K]^T + beta C, every row of A */
+__attribute__((target(TT_AVX512))) static void rows_nt(int64_t n0, int64_t n1, int64_t M, int64_t K, float alpha,
+                                                       const float *A, int64_t lda, const float *B, int64_t ldb,
+                                                       float beta, float *C, int64_t ldc) {
+  float o[8][4];
+  for (int64_t m = 0; m < M; m += 4) {
+    int G = M - m < 4 ? (int)(M - m) : 4;
+    const float *am = A + m * lda;
+    for (int64_t n = n0; n < n1;) {
+      /* one row of A (decoding): 8 rows of B a tile, so more lines are in flight */
+      int R = G == 1 && n1 - n >= 8 ? 8 : n1 - n >= 4 ? 4 : 1;
+      const float *bn = B + n * ldb;
+      /* constant R and G so each call unrolls into registers */
+      if (R == 8) {
+        tile_nt(8, 1, bn, ldb, am, lda, K, o);
+      } else if (R == 4) {
+        switch (G) {
+          case 1: tile_nt(4, 1, bn, ldb, am, lda, K, o); break;
+          case 2: tile_nt(4, 2, bn, ldb, am, lda, K, o); break;
+          case 3: tile_nt(4, 3, bn, ldb, am, lda, K, o); break;
+          default: tile_nt(4, 4, bn, ldb, am, lda, K, o); break;
+        }
+      } else {
+        switch (G) {
+          case 1: tile_nt(1, 1, bn, ldb, am, lda, K, o); break;
+          case 2: tile_nt(1, 2, bn, ldb, am, lda, K, o); break;
+          case 3: tile_nt(1, 3, bn, ldb, am, lda, K, o); break;
+          default: tile_nt(1, 4, bn, ldb, am, lda, K, o); break;
+        }
+      }
+      for (int r = 0; r < R; r++)
+        for (int g = 0; g < G; g++) {
+          float *c = C + (m + g) * ldc + n + r;
+          *c = alpha * o[r][g] + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+      n += R;
+    }
+  }
+}
+
+/* C [M, N] = alpha A B^T + beta C with B [N, K] read once, in blocks of 16 rows over the threads */
+static void gemm_nt_rows(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B,
+                         int64_t ldb, float beta, float *C, int64_t ldc) {
+  int64_t nblk = (N + 15) / 16;
+  int nt = max_threads();
+  if ((double)M * N * K < 4.0 * TT_CPU_PAR_MIN) nt = 1;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+  for (int64_t b = 0; b < nblk; b++) {
+    int64_t n0 = b * 16, n1 = n0 + 16 < N ? n0 + 16 : N;
+    rows_nt(n0, n1, M, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
 static void sgemm1(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
   if (M == 1 && !ta) {
@@ -90,6 +199,10 @@ static tt_status cpu_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, flo
   if (M == 0 || N == 0) return TT_OK;
   if (K == 0) {
     scale_only(M, N, beta, C, ldc);
+    return TT_OK;
+  }
+  if (nt_ok && !ta && tb && M <= NT_MAX_ROWS) {
+    gemm_nt_rows(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return TT_OK;
   }
   int nt = max_threads();
@@ -143,6 +256,11 @@ static tt_status cpu_gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_
 
 tt_status tt_cpu_register_gemm(tt_backend *b) {
   tt_cpu_blas_single_threaded();
+  const char *env = getenv("TAMING_CPU_ISA");
+  __builtin_cpu_init();
+  nt_ok = !(env && !strcmp(env, "generic")) && __builtin_cpu_supports("avx512f") &&
+          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+          __builtin_cpu_supports("avx512dq");
   TT_REGISTER_KERNEL(b, gemm, cpu_gemm);
   TT_REGISTER_KERNEL(b, gemm_batched, cpu_gemm_batched);
   return TT_OK;

@@ -139,12 +139,38 @@ __attribute__((target(TT_AVX512BF16))) static void x_to_bf16(int64_t M, int64_t 
  * whole block of 16 take the AVX512-BF16 path. */
 
 
+/* t[m] = column m of the 16 x 16 f32 block c (row-major): a transpose in registers */
+__attribute__((target(TT_AVX512), always_inline)) static inline void transpose16(const float *c, __m512 t[16]) {
+  __m512 r[16], u[16];
+  for (int i = 0; i < 16; i++) r[i] = _mm512_load_ps(c + 16 * i);
+  /* 1x1 blocks of row pairs, then 2x2 blocks of pairs of pairs */
+  for (int i = 0; i < 16; i += 2) {
+    u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i]), _mm512_castps_pd(u[i + 2])));
+    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(u[i + 1]), _mm512_castps_pd(u[i + 3])));
+  }
+  /* r[4q + j] holds, in each 128-bit lane l, elements (4q..4q+3, 4l + j) */
+  for (int j = 0; j < 4; j++) {
+    /* the four 128-bit lanes of rows j, 4+j, 8+j, 12+j, regrouped by lane */
+    __m512 a = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44), b = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xee);
+    __m512 cc = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44), d = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xee);
+    t[j] = _mm512_shuffle_f32x4(a, cc, 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(a, cc, 0xdd);
+    t[8 + j] = _mm512_shuffle_f32x4(b, d, 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(b, d, 0xdd);
+  }
+}
+
 /* y rows [m0, m0 + 16) (only those < M are written) for weight rows [n0, n0 + 64k) */
 /* wn: bf16 rows [n0, n0 + 16 * nblocks) of the weights, row stride Kp; y = C (* scale) + bias */
-__attribute__((target("amx-tile,amx-bf16"))) static void amx_block(int64_t n0, int nblocks, int64_t m0, int64_t M,
-                                                                   const uint32_t *xv, int64_t Kp, const uint16_t *wn,
-                                                                   const float *scale, const float *bias, float *y,
-                                                                   int64_t ldy) {
+__attribute__((target("amx-tile,amx-bf16," TT_AVX512))) static void
+amx_block(int64_t n0, int nblocks, int64_t m0, int64_t M, const uint32_t *xv, int64_t Kp, const uint16_t *wn,
+          const float *scale, const float *bias, float *y, int64_t ldy) {
   float c[16 * 16] __attribute__((aligned(64)));
   int64_t steps = Kp / 32, ldw = Kp * 2;
   const uint32_t *xm = xv + (m0 / 16) * steps * 256;   /* this m-tile's B tiles, 1 KiB per k-step */
@@ -177,10 +203,13 @@ __attribute__((target("amx-tile,amx-bf16"))) static void amx_block(int64_t n0, i
       case 2: _tile_stored(2, c, 64); break;
       default: _tile_stored(3, c, 64); break;
     }
-    for (int n = 0; n < 16; n++) {
-      float bn = bias ? bias[n0 + b * 16 + n] : 0.0f, sn = scale ? scale[n0 + b * 16 + n] : 1.0f;
-      for (int64_t m = 0; m < mr; m++) y[(m0 + m) * ldy + n0 + b * 16 + n] = c[n * 16 + m] * sn + bn;
-    }
+    /* c is y transposed: turn it in registers and store whole rows of y */
+    __m512 t[16];
+    transpose16(c, t);
+    int64_t nb0 = n0 + b * 16;
+    __m512 sv = scale ? _mm512_loadu_ps(scale + nb0) : _mm512_set1_ps(1.0f);
+    __m512 bv = bias ? _mm512_loadu_ps(bias + nb0) : _mm512_setzero_ps();
+    for (int64_t m = 0; m < mr; m++) _mm512_storeu_ps(y + (m0 + m) * ldy + nb0, _mm512_fmadd_ps(t[m], sv, bv));
   }
 }
 

@@ -31,8 +31,14 @@ typedef struct {
   tt_linear_layer key, query, value, proj, fc, out;
   packed pk[PK_PER_BLOCK];
   tt_param *mask;
-  tt_tensor *k_cache, *v_cache;   /* [B, H, block, d] */
+  tt_tensor *k_cache, *v_cache;   /* [B, H, block, d]: the selected cache slot */
 } block;
+
+/* A KV cache slot that is not selected: its tensors, batch and filled length. */
+typedef struct {
+  tt_tensor **k, **v;   /* [L] each, NULL until the slot is first used */
+  int64_t b, len;
+} kv_slot;
 
 typedef struct {
   int64_t V, T, L, H, E;            /* vocab, block size, layers, heads, width */
@@ -44,6 +50,8 @@ typedef struct {
   tt_norm_layer ln_f;
   block *blocks;
   int64_t cache_b, cache_len;       /* batch and filled length of the KV cache */
+  kv_slot *slots;                   /* [nslots]; slots[cur] is kept in the blocks, not here */
+  int64_t nslots, cur;
   tt_rng rng;
   packed head_pk;
   tt_dtype precision;               /* TT_F32, TT_BF16 or TT_I8 */
@@ -81,11 +89,33 @@ static tt_tensor *linear_fwd(gpt *g, const tt_linear_layer *l, const packed *p, 
   return tt_linear_layer_forward(l, x);
 }
 
-static void free_cache(gpt *g) {
+static void free_slot(gpt *g, kv_slot *s) {
+  for (int64_t l = 0; s->k && l < g->L; l++) {
+    tt_tensor_release(&s->k[l]);
+    tt_tensor_release(&s->v[l]);
+  }
+  free(s->k);
+  free(s->v);
+  *s = (kv_slot){0};
+}
+
+/* frees the selected slot's tensors */
+static void free_selected(gpt *g) {
   for (int64_t l = 0; l < g->L; l++) {
     tt_tensor_release(&g->blocks[l].k_cache);
     tt_tensor_release(&g->blocks[l].v_cache);
   }
+  g->cache_b = g->cache_len = 0;
+}
+
+/* frees every cache slot, leaving one (selected, empty) */
+static void free_cache(gpt *g) {
+  free_selected(g);
+  for (int64_t i = 0; g->slots && i < g->nslots; i++) free_slot(g, &g->slots[i]);
+  free(g->slots);
+  g->slots = NULL;
+  g->nslots = 1;
+  g->cur = 0;
   g->cache_b = g->cache_len = 0;
 }
 
@@ -167,6 +197,7 @@ static tt_status gpt_create(const tt_value *cfg, void **self) {
   if (!g->blocks) { s = tt_error(TT_ERR_NOMEM, "out of memory"); goto fail; }
   if ((s = declare(g)) != TT_OK) goto fail;
   g->rng = tt_rng_make((uint64_t)seed ^ 0x677074ull);
+  g->nslots = 1;
   *self = g;
   return TT_OK;
 fail:
@@ -230,26 +261,41 @@ static tt_tensor *attention_dropout(gpt *g, tt_tensor *q, tt_tensor *k, tt_tenso
   return tt_matmul(tt_dropout(p, g->attn_pdrop, true, &g->rng), v);
 }
 
-/* y [B, H, T, d] over the keys and values cached so far, after writing this step's
- * k, v [B, H, T, d] at positions [offset, offset + T) of the layer's cache (caller's scope) */
+/* y [B, H, Tq, d] over the keys and values cached so far, after writing this step's
+ * k, v [B, H, T, d] at positions [offset, offset + T) of the layer's cache; q holds
+ * the last Tq <= T of those positions (caller's scope) */
 static tt_tensor *cached_attention(block *b, tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_attention_params *ap,
                                    int64_t offset) {
   if (!q || !k || !v) return NULL;
-  int64_t T = q->shape[2];
+  int64_t T = k->shape[2];
   tt_tensor *ks = tt_slice(b->k_cache, 2, offset, offset + T, 1), *vs = tt_slice(b->v_cache, 2, offset, offset + T, 1);
   if (!ks || !vs || tt_copy_(ks, k) != TT_OK || tt_copy_(vs, v) != TT_OK) return NULL;
-  ap->q_offset = offset;
+  ap->q_offset = offset + T - q->shape[2];
   return tt_attention(q, tt_slice(b->k_cache, 2, 0, offset + T, 1), tt_slice(b->v_cache, 2, 0, offset + T, 1), ap);
 }
 
 /* One block on x [B, T, E]. With `cached`, keys/values of these T tokens are written
  * at positions [offset, offset + T) of the layer's cache and attention runs over
- * everything cached so far. */
-static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, int64_t offset) {
+ * everything cached so far; with `last` too, only the last token goes on past
+ * the keys and values (the last block when only the last logits are wanted):
+ * -> [B, 1, E]. */
+static tt_tensor *block_forward(gpt *g, block *b, tt_tensor *x, bool cached, bool last, int64_t offset) {
   bool drop = g->training && g->resid_pdrop > 0;
   tt_attention_params ap = {(float)(1.0 / sqrt((double)(g->E / g->H))), true, 0, g->n_unmasked};
   tt_scope_begin();
   tt_tensor *h = tt_layer_norm_layer_forward(&b->ln1, x);                       // [B, T, E]
+  if (cached && last && x && x->shape[1] > 1) {
+    int64_t T = x->shape[1];
+    x = tt_slice(x, 1, T - 1, T, 1);                                             // [B, 1, E]
+    tt_tensor *k = split_heads(g, linear_fwd(g, &b->key, &b->pk[PK_KEY], h));     // [B, H, T, d]
+    tt_tensor *v = split_heads(g, linear_fwd(g, &b->value, &b->pk[PK_VALUE], h));
+    h = h ? tt_slice(h, 1, T - 1, T, 1) : NULL;                                  // [B, 1, E]
+    tt_tensor *q = split_heads(g, linear_fwd(g, &b->query, &b->pk[PK_QUERY], h)); // [B, H, 1, d]
+    tt_tensor *y = cached_attention(b, q, k, v, &ap, offset);                    // [B, H, 1, d]
+    tt_tensor *x1 = tt_add(x, linear_fwd(g, &b->proj, &b->pk[PK_PROJ], merge_heads(g, y)));   // [B, 1, E]
+    tt_tensor *f = linear_fwd(g, &b->fc, &b->pk[PK_FC], tt_layer_norm_layer_forward(&b->ln2, x1));
+    return tt_scope_end(tt_add(x1, linear_fwd(g, &b->out, &b->pk[PK_OUT], tt_gelu(f))));
+  }
   tt_tensor *q = split_heads(g, linear_fwd(g, &b->query, &b->pk[PK_QUERY], h));  // [B, H, T, d]
   tt_tensor *k = split_heads(g, linear_fwd(g, &b->key, &b->pk[PK_KEY], h));
   tt_tensor *v = split_heads(g, linear_fwd(g, &b->value, &b->pk[PK_VALUE], h));
@@ -286,9 +332,11 @@ static tt_tensor *gpt_run(gpt *g, tt_tensor *idx, tt_tensor *emb, bool cached, i
   if (emb) x = tt_cat(2, (tt_tensor *[]){emb, x}, 1);                                    // [B, T0+T, E]
   x = tt_add(x, tt_slice(g->pos_emb->t, 1, offset, offset + T, 1));                       // + pos_emb [1, T, E]
   if (g->training && g->embd_pdrop > 0) x = tt_dropout(x, g->embd_pdrop, true, &g->rng);
-  for (int64_t l = 0; l < g->L; l++)
-    x = tt_scope_replace(x, tt_scope_own(block_forward(g, &g->blocks[l], x, cached, offset)));
-  if (last_only) x = tt_slice(x, 1, T - 1, T, 1);                                         // [B, 1, E]
+  for (int64_t l = 0; l < g->L; l++) {
+    bool last = last_only && l == g->L - 1;
+    x = tt_scope_replace(x, tt_scope_own(block_forward(g, &g->blocks[l], x, cached, last, offset)));
+  }
+  if (last_only && x && x->shape[1] > 1) x = tt_slice(x, 1, x->shape[1] - 1, x->shape[1], 1);   // [B, 1, E]
   tt_tensor *h = tt_layer_norm_layer_forward(&g->ln_f, x);
   tt_linear_layer head = {g->head, NULL};
   return tt_scope_end(linear_fwd(g, &head, &g->head_pk, h));                            // [B, T, V]
@@ -316,12 +364,12 @@ static tt_status gpt_reset_cache(void *self, const tt_value *args, int nargs, tt
   if (B <= 0) return tt_error(TT_ERR_INVALID, "reset_cache: batch must be positive");
   tt_device dev = g->tok_emb->t ? g->tok_emb->t->device : TT_CPU;
   if (g->cache_b != B || !g->blocks[0].k_cache || g->blocks[0].k_cache->device != dev) {
-    free_cache(g);
+    free_selected(g);
     for (int64_t l = 0; l < g->L; l++) {
       g->blocks[l].k_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
       g->blocks[l].v_cache = tt_tensor_new(TT_F32, TT_DIMS(B, g->H, g->T, g->E / g->H), dev);
       if (!g->blocks[l].k_cache || !g->blocks[l].v_cache) {
-        free_cache(g);
+        free_selected(g);
         return tt_error_prefix(tt_last_status(), "reset_cache: ");
       }
     }
@@ -368,6 +416,96 @@ static tt_status gpt_truncate_cache(void *self, const tt_value *args, int nargs,
     return tt_error(TT_ERR_INVALID, "truncate_cache(%lld): the cache holds %lld positions", (long long)n, (long long)g->cache_len);
   g->cache_len = n;
   return TT_OK;
+}
+
+/* Bytes of one KV cache slot for B sequences (keys and values of every layer). */
+static double slot_bytes(const gpt *g, int64_t B) {
+  return 2.0 * (double)g->L * (double)B * (double)g->T * (double)g->E * 4.0;
+}
+
+/* The memory all cache slots together may take, in MB: TAMING_KV_CACHE_MB, else 4096. */
+static tt_status slot_budget_mb(double *mb) {
+  const char *e = getenv("TAMING_KV_CACHE_MB");
+  *mb = 4096.0;
+  if (!e || !*e) return TT_OK;
+  char *end = NULL;
+  double v = strtod(e, &end);
+  if (!end || *end || !(v > 0) || !isfinite(v))
+    return tt_error(TT_ERR_INVALID, "cache_slots: TAMING_KV_CACHE_MB must be a positive number of MB, found '%s'", e);
+  *mb = v;
+  return TT_OK;
+}
+
+/* makes slot i the selected one: the blocks' caches go into the old slot's record */
+static tt_status select_slot(gpt *g, int64_t i) {
+  if (i == g->cur) return TT_OK;
+  kv_slot *to = &g->slots[i], *from = &g->slots[g->cur];
+  if (!from->k) {
+    from->k = calloc((size_t)g->L, sizeof *from->k);
+    from->v = calloc((size_t)g->L, sizeof *from->v);
+    if (!from->k || !from->v) {
+      free(from->k);
+      free(from->v);
+      from->k = from->v = NULL;
+      return tt_error(TT_ERR_NOMEM, "select_cache: out of memory");
+    }
+  }
+  for (int64_t l = 0; l < g->L; l++) {
+    from->k[l] = g->blocks[l].k_cache;
+    from->v[l] = g->blocks[l].v_cache;
+    g->blocks[l].k_cache = to->k ? to->k[l] : NULL;
+    g->blocks[l].v_cache = to->v ? to->v[l] : NULL;
+    if (to->k) to->k[l] = to->v[l] = NULL;
+  }
+  from->b = g->cache_b;
+  from->len = g->cache_len;
+  g->cache_b = to->k ? to->b : 0;
+  g->cache_len = to->k ? to->len : 0;
+  g->cur = i;
+  return TT_OK;
+}
+
+/* cache_slots(n) -> kept: up to n KV caches, as many as the budget allows for the
+ * current batch (at least 1). Slots past the new count are freed; where the
+ * selected slot is one of them, slot 0 is selected first. */
+static tt_status gpt_cache_slots(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t n;
+  TT_TRY(tt_args_check("cache_slots", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "count", &n));
+  if (n < 1) return tt_error(TT_ERR_INVALID, "cache_slots(%lld): need at least 1 slot", (long long)n);
+  double mb;
+  TT_TRY(slot_budget_mb(&mb));
+  double fit = floor(mb * 1e6 / slot_bytes(g, g->cache_b > 0 ? g->cache_b : 1));
+  if ((double)n > fit) n = fit < 1.0 ? 1 : (int64_t)fit;
+  if (n > g->nslots) {
+    kv_slot *s = realloc(g->slots, sizeof *s * (size_t)n);
+    if (!s) return tt_error(TT_ERR_NOMEM, "cache_slots: out of memory");
+    for (int64_t i = g->slots ? g->nslots : 0; i < n; i++) s[i] = (kv_slot){0};
+    g->slots = s;
+    g->nslots = n;
+  } else if (n < g->nslots) {
+    if (g->cur >= n) TT_TRY(select_slot(g, 0));
+    for (int64_t i = n; i < g->nslots; i++) free_slot(g, &g->slots[i]);
+    g->nslots = n;
+  }
+  rets[0] = tt_value_int(n);
+  *nrets = 1;
+  return TT_OK;
+}
+
+/* select_cache(i): the KV cache slot the next reset_cache, forward_cached,
+ * cache_len and truncate_cache act on; each slot keeps its batch and length */
+static tt_status gpt_select_cache(void *self, const tt_value *args, int nargs, tt_value *rets, int *nrets) {
+  gpt *g = self;
+  int64_t i;
+  TT_TRY(tt_args_check("select_cache", nargs, 1, 1));
+  TT_TRY(tt_value_as_int(&args[0], "slot", &i));
+  if (i < 0 || i >= g->nslots)
+    return tt_error(TT_ERR_INVALID, "select_cache(%lld): there are %lld cache slots (cache_slots(n) sets them)",
+                    (long long)i, (long long)g->nslots);
+  *nrets = 0;
+  return select_slot(g, i);
 }
 
 static const char *precision_name(tt_dtype dt) { return dt == TT_BF16 ? "bf16" : dt == TT_I8 ? "int8" : "fp32"; }
@@ -533,6 +671,8 @@ static const tt_method gpt_methods[] = {
     {"forward_cached", gpt_forward_cached, "tokens [B, T] [, last_only] -> logits of the new tokens"},
     {"cache_len", gpt_cache_len, "-> positions held in the KV cache"},
     {"truncate_cache", gpt_truncate_cache, "n: keep the first n cached positions"},
+    {"cache_slots", gpt_cache_slots, "n: keep up to n KV caches (within TAMING_KV_CACHE_MB) -> how many are kept"},
+    {"select_cache", gpt_select_cache, "i: the KV cache slot the cached calls use"},
     {"info", gpt_info, "-> {vocab_size, block_size, n_layer, n_head, n_embd, n_unmasked, precision, weight_bytes_per_token}"},
     {"set_precision", gpt_set_precision, "fp32|bf16|int8: weights of the linear layers -> {precision, isa[, fallback]}"},
     {"bind_int8", gpt_bind_int8, "name, q i8 [out, in], scale f32 [out]: a weight from a quantized file"},

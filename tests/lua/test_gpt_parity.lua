@@ -50,6 +50,15 @@ test("kv_cache_logits_equal_full_recompute", function()
         local step = gpt:forward_cached(toks:slice(1, t, t + 1):contiguous())
         T.close(("step %d after %d"):format(t, split), step, full:slice(1, t, t + 1), 1e-4)
       end
+      -- only the last logits of the prefix (the last block runs one token past its
+      -- keys and values): the same logits, and the cache serves the next steps alike
+      gpt:reset_cache(2)
+      local last = gpt:forward_cached(toks:slice(1, 0, split):contiguous(), true)
+      T.close(("last of prefix %d"):format(split), last, full:slice(1, split - 1, split), 1e-4)
+      for t = split, math.min(split + 3, 79) do
+        local step = gpt:forward_cached(toks:slice(1, t, t + 1):contiguous(), true)
+        T.close(("step %d after last-only %d"):format(t, split), step, full:slice(1, t, t + 1), 1e-4)
+      end
     end
     T.raises("past block_size", function()
       gpt:reset_cache(2)

@@ -183,6 +183,36 @@ test("window_mask_keeps_cells_and_matches_start", function()
   T.ok("cells inside the box were resampled", g1:ne(base):float():sum():item() > 0)
 end)
 
+-- Windows that come back (cells of rows sharing the window's top row) reuse the
+-- KV cache of their prefix: the same tokens as one cache and as no cache at all,
+-- with fewer tokens through the model.
+test("window_cache_slots_reuse_prefixes", function()
+  -- 12x12 grid, 8x8 window anchored at 4, 4: rows 0-4 share top row 0 and rows 8-11 top row 4
+  local function run(args)
+    local g = tt.zeros({B, 12, 12}, {dtype = "i64"})
+    args.gpt, args.grid, args.cond_tokens, args.window, args.anchor, args.vocab_limit = gpt, g, cond, {8, 8}, {4, 4}, V
+    local fed = tt.sample_window(args)
+    return g, fed
+  end
+  local greedy = tt.plugin("sampler", "greedy")
+  local many, fed_many = run{sampler = greedy}
+  local one, fed_one = run{sampler = greedy, cache_slots = 1}
+  local none, fed_none = run{sampler = greedy, cache = false}
+  T.equal("greedy: one cache per window column vs no cache", many, none)
+  T.equal("greedy: one cache vs no cache", one, none)
+  T.ok(("fewer tokens through the model with reuse: %d < %d < %d"):format(fed_many, fed_one, fed_none),
+    fed_many < fed_one and fed_one < fed_none)
+  local two = run{sampler = greedy, cache_slots = 2}                  -- windows share slots: some prefixes recomputed
+  T.equal("greedy: two caches for five window columns", two, none)
+  T.equal("categorical seed 8: slots vs one cache", run{sampler = categorical{seed = 8}},
+    run{sampler = categorical{seed = 8}, cache_slots = 1})
+  -- the model is left with one cache that still works for plain sampling
+  gpt:reset_cache(B)
+  T.eq("one cache left", gpt:cache_len(), 0)
+  T.raises("slot out of range", function() gpt:select_cache(1) end, "select_cache(1): there are 1 cache slots")
+  T.raises("negative cache_slots", function() run{sampler = greedy, cache_slots = -1} end, "cache_slots must be 0")
+end)
+
 -- The official greedy continuation (../shared/fixtures, made by the PyTorch
 -- reference) is a fixed point of forced greedy sampling: keep any subset of it,
 -- greedy-sample the rest, and the official tokens come back.
@@ -289,6 +319,32 @@ test("inpaint_keeps_every_unmasked_code", function()
     T.ok(case[1] .. ": expected a failure", status ~= 0)
     for i = 2, #case do T.ok(("%s: message lacks '%s': %s"):format(case[1], case[i], out), out:find(case[i], 1, true)) end
   end
+end)
+
+-- the KV cache slots stay within TAMING_KV_CACHE_MB, and a bad value is a one-line error
+test("kv_cache_slots_budget", function()
+  local script = tmp .. "/slots.lua"
+  local f = assert(io.open(script, "w"))
+  f:write(([[
+local tt = require "taming"
+local m = tt.load("%s/transformer.safetensors", {config = "%s/transformer.yaml"})
+m.transformer:reset_cache(2)
+print("kept " .. m.transformer:cache_slots(6))
+]]):format(M, M))
+  f:close()
+  local function kept(env)
+    local status, out = T.sh(("%s %s run %s"):format(env, T.taming(), script))
+    return status, out
+  end
+  local status, out = kept("")
+  T.eq("default budget: exit status (" .. out .. ")", status, 0)
+  T.ok("default budget keeps 6: " .. out, out:find("kept 6", 1, true))
+  status, out = kept("TAMING_KV_CACHE_MB=0.000001")
+  T.ok("tiny budget keeps 1: " .. out, status == 0 and out:find("kept 1", 1, true))
+  status, out = kept("TAMING_KV_CACHE_MB=lots")
+  T.ok("bad budget fails", status ~= 0)
+  T.ok("bad budget message: " .. out, out:find("TAMING_KV_CACHE_MB must be a positive number of MB, found 'lots'", 1, true))
+  T.ok("one line: " .. out, select(2, out:gsub("\n", "")) <= 1)
 end)
 
 os.exit(T.run("samplers", tests))

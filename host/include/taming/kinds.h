@@ -43,6 +43,8 @@
  *   reset_cache(B): an empty KV cache for B sequences              \ optional,
  *   forward_cached(tokens [B, T] [, last_only]) -> logits [B, 1|T, V] / together
  *   cache_len() -> n, truncate_cache(n), info() -> {vocab_size, block_size, ...}  optional
+ *   cache_slots(n) -> kept, select_cache(i): several KV caches       \ optional,
+ *     (each its own batch and length), switched without copying      / together
  * discriminator — forward(x [B, C, H, W]) -> logits [B, 1, h, w]   required
  * loss — forward(x, y [B, C, H, W]) -> distance [B, 1, 1, 1]       required
  * layer — forward(x) -> y                                          required
@@ -114,6 +116,11 @@ TT_API tt_status tt_transformer_forward_cached(tt_instance *t, tt_tensor *tokens
                                                tt_tensor **logits);
 TT_API tt_status tt_transformer_cache_len(tt_instance *t, int64_t *n);
 TT_API tt_status tt_transformer_truncate_cache(tt_instance *t, int64_t n);
+/* Keeps up to n KV caches; *kept says how many the plugin keeps (its memory
+ * budget), 1 where it has no cache_slots(). */
+TT_API tt_status tt_transformer_cache_slots(tt_instance *t, int64_t n, int64_t *kept);
+/* The cache slot i in [0, kept) that reset_cache and forward_cached act on next. */
+TT_API tt_status tt_transformer_select_cache(tt_instance *t, int64_t i);
 
 /* ---- cond ---- */
 

@@ -57,6 +57,9 @@ typedef struct tt_window_opts {
   tt_draw_fn draw;            /* the sampler when the plugin is NULL */
   void *draw_ctx;
   tt_tensor *mask;            /* [B, H, W] u8 or i64 (or NULL): cells where it is 0 keep the grid's token */
+  int64_t cache_slots;        /* KV caches kept for window positions met again (0: one per window column,
+                                 as many as the model keeps; 1: only the current window's) */
+  int64_t *tokens_fed;        /* (out, may be NULL) how many tokens per sequence went through the model */
 } tt_window_opts;
 
 /* grid [B, H, W] i64: filled in place from cell `start` on. cond_grid [B, H, W] i64
