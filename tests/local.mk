@@ -231,7 +231,7 @@ clean-local-tests:
 # The CUDA backend against the CPU one; built always, skips (77) without a GPU.
 if HAVE_CHECK
 check_PROGRAMS += tests/check_cuda
-tests_check_cuda_SOURCES = tests/check_cuda.c
+tests_check_cuda_SOURCES = tests/check_cuda.c tests/cuda_parity.h
 tests_check_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_check_cuda_LDADD = $(TEST_LDADD)
 TESTS += tests/check_cuda
