@@ -220,15 +220,15 @@ START_TEST(test_fused_steps) {
   /* the VQGAN's uses (a ResNet block's two convolutions, the Upsample) and odd sizes:
    * channels not a multiple of 16, maps not a multiple of the kernel's tiles, batches */
   const fcase v[] = {
-      {1, 64, 64, 3, 32, 32, 32, 1, true, false, true},    /* norm1 + conv1 */
-      {1, 64, 128, 3, 24, 20, 32, 1, true, true, true},    /* norm2 + conv2 + shortcut */
-      {1, 32, 32, 3, 12, 10, 0, 2, false, false, true},    /* Upsample */
-      {2, 40, 24, 3, 17, 23, 8, 1, true, true, false},
-      {2, 24, 8, 1, 9, 7, 4, 2, false, true, true},        /* group norm without SiLU, upsampled */
-      {1, 48, 16, 3, 5, 33, 16, 2, true, true, true},
-      {1, 16, 16, 1, 3, 3, 0, 1, false, true, false},      /* the residual only */
+      {1, 64, 64, 3, 32, 32, 32, 1, true, false, true, 0, false, false},    /* norm1 + conv1 */
+      {1, 64, 128, 3, 24, 20, 32, 1, true, true, true, 0, false, false},    /* norm2 + conv2 + shortcut */
+      {1, 32, 32, 3, 12, 10, 0, 2, false, false, true, 0, false, false},    /* Upsample */
+      {2, 40, 24, 3, 17, 23, 8, 1, true, true, false, 0, false, false},
+      {2, 24, 8, 1, 9, 7, 4, 2, false, true, true, 0, false, false},        /* group norm without SiLU, upsampled */
+      {1, 48, 16, 3, 5, 33, 16, 2, true, true, true, 0, false, false},
+      {1, 16, 16, 1, 3, 3, 0, 1, false, true, false, 0, false, false},      /* the residual only */
       /* a padded 1x1 convolution, which runs in a kernel other than the AMX one (see pick) */
-      {1, 32, 16, 1, 6, 5, 8, 2, true, true, true, 1},
+      {1, 32, 16, 1, 6, 5, 8, 2, true, true, true, 1, false, false},
       /* channels-last maps between a ResNet block's two convolutions */
       {1, 64, 64, 3, 32, 32, 32, 1, true, false, true, 0, false, true},
       {1, 64, 128, 3, 24, 20, 32, 1, true, true, true, 0, true, false},
