@@ -60,26 +60,14 @@ local function curve(precision, loader_seed)
   model:add("loss", stand_in(model.lossconfig or {}, model))
   model:init(23)
   local loader = data.loader(ds, {batch = 8, seed = loader_seed or 23, shuffle = true, workers = 0})
-  local losses = {}
-  local logdir = tmp .. "/" .. precision
-  T.sh("rm -rf '" .. logdir .. "'")
-  train.vqgan{model = model, loader = loader, steps = STEPS, lr = 1e-3, seed = 23, logdir = logdir,
-    ckpt_every = 0, checkpoint = false, image_every = 0, log_every = STEPS + 1, progress = "off",
-    tensorboard = false, precision = precision, on_step = function(step, loss) losses[step] = loss end}
+  local losses = T.loss_curve(train.vqgan, {model = model, loader = loader, steps = STEPS, lr = 1e-3, seed = 23,
+    logdir = tmp .. "/" .. precision, precision = precision})
   loader:close()
   T.eq(precision .. ": the compute precision is restored", tt.compute_precision(), "fp32")
   return losses
 end
 
-local function windows(losses)
-  local w = {}
-  for i = 1, STEPS, WINDOW do
-    local s, n = 0, 0
-    for j = i, math.min(i + WINDOW - 1, STEPS) do s, n = s + losses[j], n + 1 end
-    w[#w + 1] = s / n
-  end
-  return w
-end
+local function windows(losses) return T.window_means(losses, STEPS, WINDOW) end
 
 local tests = {}
 tests[1] = {"bf16_vqgan_loss_curve_follows_fp32", function()

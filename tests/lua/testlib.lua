@@ -188,4 +188,30 @@ function T.pk.tensor(cls, key, numel, offset, size, stride)
     tuple(stride) .. "\x89" .. P.global("collections", "OrderedDict") .. ")Rt" .. "R"
 end
 
+-- The per-step losses of one quiet training run: fn is train.vqgan or
+-- train.transformer, o its options (model, loader, steps, lr, seed, logdir,
+-- precision, ...); checkpoints, image grids, logs, progress and TensorBoard off.
+-- The logdir is emptied first. Returns {[step] = loss}.
+function T.loss_curve(fn, o)
+  local losses = {}
+  T.sh("rm -rf '" .. o.logdir .. "'")
+  local opts = {ckpt_every = 0, checkpoint = false, image_every = 0, log_every = o.steps + 1, progress = "off",
+                tensorboard = false}
+  for k, v in pairs(o) do opts[k] = v end
+  opts.on_step = function(step, loss) losses[step] = loss end
+  fn(opts)
+  return losses
+end
+
+-- The means of consecutive windows of `width` values of v[1..n] (the last may be shorter).
+function T.window_means(v, n, width)
+  local w = {}
+  for i = 1, n, width do
+    local s, k = 0, 0
+    for j = i, math.min(i + width - 1, n) do s, k = s + v[j], k + 1 end
+    w[#w + 1] = s / k
+  end
+  return w
+end
+
 return T
