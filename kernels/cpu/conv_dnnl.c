@@ -631,19 +631,36 @@ static tt_status cpu_conv2d_bf16_fused(void **cachep, const tt_conv2d_params *p,
   return conv_bf16("conv2d_bf16_fused", cachep, p, f, x, w, b, y);
 }
 
+unsigned tt_cpu_dnnl_isa(void) {
+  static int isa = -1;
+  pthread_mutex_lock(&lock);
+  if (isa < 0) {
+    const char *env = getenv("TAMING_CPU_ISA");
+    if (env && !strcmp(env, "generic")) {
+      isa = 0;
+    } else {
+      if (env && !strcmp(env, "avx512")) dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16);
+      dnnl_cpu_isa_t d = dnnl_get_effective_cpu_isa();
+      /* the ISA values are bit masks, each holding the ones below it */
+      isa = ((d & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core ? TT_DNNL_AVX512 : 0) |
+            ((d & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16 ? TT_DNNL_BF16 : 0) |
+            ((d & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx ? TT_DNNL_AMX : 0);
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return (unsigned)isa;
+}
+
 tt_status tt_cpu_register_conv_lowp(tt_backend *b) {
   const char *env = getenv("TAMING_CPU_ISA");
+  unsigned isa = tt_cpu_dnnl_isa();
   if (env && !strcmp(env, "generic")) {
     bf16_isa = "no kernel (TAMING_CPU_ISA=generic)";
   } else {
-    /* capping the ISA only works before oneDNN dispatches anything */
-    if (env && !strcmp(env, "avx512")) dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx512_core_bf16);
-    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-    /* the ISA values are bit masks, each holding the ones below it */
-    bool amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
-    bool bf16 = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
-    bf16_isa = amx ? "amx-bf16 (oneDNN)" : bf16 ? "avx512bf16 (oneDNN)" : "no avx512bf16 on this CPU";
-    if (bf16) {
+    bf16_isa = isa & TT_DNNL_AMX    ? "amx-bf16 (oneDNN)"
+               : isa & TT_DNNL_BF16 ? "avx512bf16 (oneDNN)"
+                                    : "no avx512bf16 on this CPU";
+    if (isa & TT_DNNL_BF16) {
       TT_REGISTER_KERNEL(b, conv2d_bf16, cpu_conv2d_bf16);
       TT_REGISTER_KERNEL(b, conv2d_bf16_fused, cpu_conv2d_bf16_fused);
       TT_REGISTER_KERNEL(b, conv2d_bf16_cache_free, cpu_conv2d_bf16_cache_free);

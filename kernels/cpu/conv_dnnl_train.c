@@ -399,19 +399,9 @@ static tt_status cpu_conv2d_bwd_weight_prec(tt_dtype dt, const tt_conv2d_params 
 }
 
 tt_status tt_cpu_register_conv_dnnl_train(tt_backend *b) {
-  const char *env = getenv("TAMING_CPU_ISA");
-  if (env && !strcmp(env, "generic")) {
-    TT_REGISTER_KERNEL(b, conv2d_prec_isa, cpu_conv2d_prec_isa);
-    return TT_OK;
-  }
-  /* registered after conv_dnnl.c, which caps oneDNN's ISA under TAMING_CPU_ISA=avx512 before this query */
-  dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-  /* the ISA values are bit masks, each holding the ones below it */
-  bool amx = (isa & dnnl_cpu_isa_avx512_core_amx) == dnnl_cpu_isa_avx512_core_amx;
-  bool bf16 = (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
-  bool avx512 = (isa & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
-  isa_bf16 = amx ? "amx-bf16 (oneDNN)" : bf16 ? "avx512bf16 (oneDNN)" : NULL;
-  isa_f32 = avx512 ? "avx512 (oneDNN)" : NULL;
+  unsigned isa = tt_cpu_dnnl_isa();   /* TAMING_CPU_ISA's cap included */
+  isa_bf16 = isa & TT_DNNL_AMX ? "amx-bf16 (oneDNN)" : isa & TT_DNNL_BF16 ? "avx512bf16 (oneDNN)" : NULL;
+  isa_f32 = isa & TT_DNNL_AVX512 ? "avx512 (oneDNN)" : NULL;
   TT_REGISTER_KERNEL(b, conv2d_prec_isa, cpu_conv2d_prec_isa);
   if (isa_bf16 || isa_f32) {
     TT_REGISTER_KERNEL(b, conv2d_fwd_prec, cpu_conv2d_fwd_prec);

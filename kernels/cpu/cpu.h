@@ -29,6 +29,13 @@ tt_status tt_cpu_register_gemm_bf16(tt_backend *b);
 tt_status tt_cpu_register_conv_lowp(tt_backend *b);
 tt_status tt_cpu_register_conv_dnnl_train(tt_backend *b);
 
+/* What oneDNN dispatches to on this CPU (conv_dnnl.c; builds with oneDNN only), a
+ * mask of the TT_DNNL_* bits: 0 under TAMING_CPU_ISA=generic, no AMX under
+ * TAMING_CPU_ISA=avx512 (the cap is set at the first call, before oneDNN
+ * dispatches anything, so every caller sees the same answer). */
+enum { TT_DNNL_AVX512 = 1, TT_DNNL_BF16 = 2, TT_DNNL_AMX = 4 };
+unsigned tt_cpu_dnnl_isa(void);
+
 /* The CPU has AMX-BF16 and Linux granted this process the tile state (qlinear.c). */
 bool tt_cpu_amx_bf16_usable(void);
 
