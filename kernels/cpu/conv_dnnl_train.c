@@ -237,7 +237,7 @@ static dnnl_status_t feed(const plan *pl, bool nhwc, dnnl_primitive_t r, const d
                           const dnnl_memory_desc_t *md, const float *x, void *buf, int64_t B, int64_t C, int64_t P,
                           dnnl_memory_t *out) {
   if (nhwc) {
-    if (pl->dt == TT_BF16) nchw_to_nhwc_bf16(B, C, P, x, buf);
+    if (pl->dt == TT_BF16) prep_input_bf16(B, C, 1, P, 1, x, NULL, NULL, false, buf);   /* as a 1 x P map */
     else nchw_to_nhwc_f32(B, C, P, x, buf);
     return mem(out, md, buf);
   }
@@ -304,7 +304,7 @@ static tt_status run(plan *pl, const float *act, const float *act2, const float 
   DN(dnnl_stream_wait(stream), "convolution");
   if (pl->o_nhwc) {
     int64_t oC = pl->kind == BWD_DATA ? pl->Ci : pl->Co, oP = pl->kind == BWD_DATA ? pl->H * pl->W : pl->Ho * pl->Wo;
-    nhwc_to_nchw_f32(pl->B, oC, oP, (const float *)(sc + oo), out);
+    nhwc_to_nchw_add_f32(pl->B, oC, oP, (const float *)(sc + oo), NULL, out);
   }
 done:
   dnnl_memory_destroy(ma);
